@@ -1,0 +1,46 @@
+//! The append-only, hash-chained ledger of everything that happens to a patient's profile.
+//! The database refuses UPDATE, DELETE and TRUNCATE on this table.
+
+use sea_orm::entity::prelude::*;
+
+/// One event of one patient's chain.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "ledger_events")]
+pub struct Model {
+    /// Global insertion order, across patients.
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub patient_ins: String,
+    /// Gapless per-patient sequence, from 1.
+    pub seq: i64,
+    pub occurred_at: DateTimeUtc,
+    pub kind: String,
+    /// PATIENT, PRACTITIONER, OPERATOR or SYSTEM.
+    pub actor_role: String,
+    pub actor_id: String,
+    pub actor_name: String,
+    /// Kind-specific details, compact JSON, hashed as stored.
+    pub payload: String,
+    /// Hash of the previous event of this patient (64 zeros for the first).
+    pub prev_hash: String,
+    /// SHA-256 over the canonical encoding documented in README.md.
+    pub hash: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::profile::Entity",
+        from = "Column::PatientIns",
+        to = "super::profile::Column::Ins"
+    )]
+    Profile,
+}
+
+impl Related<super::profile::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Profile.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,27 @@
+//! Database migrations of espace-sante, for PostgreSQL and SQLite.
+//!
+//! Migrations are history: a landed migration is never edited; a change is a new migration.
+//! They hold schema only, never data (demo data comes from `espace-sante demo`).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_foundation;
+
+/// Applies the migrations of this crate in order.
+#[derive(Debug)]
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_foundation::Migration)]
+    }
+}
+
+/// Runs one SQL script statement by statement: SQLite's driver takes one statement at a time.
+async fn run_script(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+    let conn = manager.get_connection();
+    for statement in statements {
+        conn.execute_unprepared(statement).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! Settings, from flags or environment variables (every flag has one). Secrets are never
+//! printed: not by `--help`, not by `Debug`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use chrono::Duration;
+
+use crate::auth::{Authenticator, KeySource};
+use crate::services::Policy;
+
+/// Settings shared by the subcommands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Database: `sqlite://FILE?mode=rwc` (embedded, the default) or `postgres://…`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://espace-sante.sqlite?mode=rwc",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// Address the API listens on.
+    #[arg(
+        long = "listen",
+        env = "LISTEN_ADDR",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: SocketAddr,
+
+    /// HS256 secret shared with the identity provider. Without it the server runs with the
+    /// public development key (and says so); with it, `token` refuses to mint.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// Required `iss` claim of tokens.
+    #[arg(
+        long,
+        env = "JWT_ISSUER",
+        default_value = "espace-sante-dev",
+        global = true
+    )]
+    pub jwt_issuer: String,
+
+    /// Required `aud` claim of tokens.
+    #[arg(
+        long,
+        env = "JWT_AUDIENCE",
+        default_value = "espace-sante-api",
+        global = true
+    )]
+    pub jwt_audience: String,
+
+    /// Opposition window after enrolment, in days (real MES: 6 weeks).
+    #[arg(
+        long,
+        env = "OPPOSITION_WINDOW_DAYS",
+        default_value_t = 42,
+        global = true
+    )]
+    pub opposition_window_days: u32,
+
+    /// Wrong activation attempts before activation locks.
+    #[arg(long, env = "ACTIVATION_MAX_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100), global = true)]
+    pub activation_max_attempts: u32,
+
+    /// How long activation stays locked, in minutes.
+    #[arg(
+        long,
+        env = "ACTIVATION_LOCKOUT_MINUTES",
+        default_value_t = 15,
+        global = true
+    )]
+    pub activation_lockout_minutes: u32,
+
+    /// Seconds between two runs of the background creation sweep (0 disables it).
+    #[arg(
+        long,
+        env = "CREATION_SWEEP_INTERVAL_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub creation_sweep_interval_secs: u64,
+
+    /// Log format: `pretty` for a terminal, `json` for production.
+    #[arg(long, env = "LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"], global = true)]
+    pub log_format: String,
+}
+
+impl Settings {
+    /// The lifecycle rules these settings give.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            opposition_window: Duration::days(i64::from(self.opposition_window_days)),
+            max_activation_attempts: i32::try_from(self.activation_max_attempts)
+                .unwrap_or(i32::MAX),
+            activation_lockout: Duration::minutes(i64::from(self.activation_lockout_minutes)),
+        }
+    }
+
+    /// The token checker these settings give.
+    pub fn authenticator(&self) -> Result<Authenticator, String> {
+        let source = match &self.jwt_secret {
+            Some(secret) => KeySource::Hs256Secret(secret.0.clone()),
+            None => KeySource::Development,
+        };
+        Authenticator::new(source, &self.jwt_issuer, &self.jwt_audience)
+    }
+}
+
+/// A secret string: `Debug` and `Display` print nothing of it.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() < 32 {
+            return Err("the JWT secret must have at least 32 bytes".to_owned());
+        }
+        Ok(Self(s.to_owned()))
+    }
+}

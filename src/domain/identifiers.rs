@@ -1,0 +1,448 @@
+//! Identifiers and inputs that users type, parsed once at the edge ("parse, don't validate").
+
+use std::fmt;
+
+/// Why a value typed by a user was refused. The message is meant for that user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(String);
+
+impl ParseError {
+    fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+/// Identifiant National de Santé: the 13-character NIR followed by its 2-digit key.
+///
+/// The key is `97 − (NIR mod 97)`; for the Corsican departments `2A` and `2B` the NIR is read
+/// with `19` and `18` in their place. Spaces are accepted on input and dropped.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ins(String);
+
+impl Ins {
+    /// Parses an INS, checking its shape and its key.
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        let compact: String = input
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        if compact.len() != 15 || !compact.is_ascii() {
+            return Err(ParseError::new(
+                "an INS has 15 characters: the 13-character NIR and its 2-digit key",
+            ));
+        }
+        let (nir, key) = compact.split_at(13);
+        let key: u64 = parse_digits(key)
+            .ok_or_else(|| ParseError::new("the INS key (last 2 characters) must be digits"))?;
+        let expected = Self::key_of(nir).ok_or_else(|| {
+            ParseError::new("the NIR must be 13 digits (2A or 2B allowed as department)")
+        })?;
+        if key != expected {
+            return Err(ParseError::new("the INS key does not match the NIR"));
+        }
+        Ok(Self(compact))
+    }
+
+    /// The key of a 13-character NIR, or `None` when the NIR is malformed.
+    pub fn key_of(nir: &str) -> Option<u64> {
+        if nir.len() != 13 || !nir.is_ascii() {
+            return None;
+        }
+        let department = &nir[5..7];
+        let numeric = match department {
+            "2A" => format!("{}19{}", &nir[..5], &nir[7..]),
+            "2B" => format!("{}18{}", &nir[..5], &nir[7..]),
+            _ => nir.to_owned(),
+        };
+        parse_digits(&numeric).map(|n| 97 - n % 97)
+    }
+
+    /// The 15 characters, without spaces.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An INS is a health identifier: it is never written out in logs by accident.
+impl fmt::Debug for Ins {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Ins({}…)", &self.0[..1])
+    }
+}
+
+impl fmt::Display for Ins {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Répertoire Partagé des Professionnels de Santé number: 11 digits, the last a Luhn check digit.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Rpps(String);
+
+impl Rpps {
+    /// Parses an RPPS number, checking its Luhn digit.
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        let compact: String = input.chars().filter(|c| !c.is_whitespace()).collect();
+        if compact.len() != 11 || !compact.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ParseError::new("an RPPS number has exactly 11 digits"));
+        }
+        if !luhn_valid(&compact) {
+            return Err(ParseError::new(
+                "the RPPS check digit (Luhn) does not match",
+            ));
+        }
+        Ok(Self(compact))
+    }
+
+    /// The 11 digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Rpps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn parse_digits(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn luhn_valid(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                let doubled = d * 2;
+                if doubled > 9 { doubled - 9 } else { doubled }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// An email address, trimmed and checked for a plausible shape (one `@`, a dotted domain).
+/// Deliverability is the mail server's business, not ours.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Email(String);
+
+impl Email {
+    /// Parses an email address.
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        let email = input.trim();
+        let invalid = || ParseError::new(format!("'{email}' is not a valid email address"));
+        if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid());
+        }
+        let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
+        let domain_ok = domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@')
+            && !domain.contains("..");
+        if local.is_empty() || local.len() > 64 || !domain_ok {
+            return Err(invalid());
+        }
+        Ok(Self(email.to_owned()))
+    }
+
+    /// The address as typed, trimmed.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The serial number printed on a Carte Vitale: 6 to 20 letters or digits, compared upper-case.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct CarteVitaleSerial(String);
+
+impl CarteVitaleSerial {
+    /// Parses a Carte Vitale serial number; spaces are dropped.
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        let compact: String = input
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        if !(6..=20).contains(&compact.len()) || !compact.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(ParseError::new(
+                "a Carte Vitale serial number has 6 to 20 letters or digits",
+            ));
+        }
+        Ok(Self(compact))
+    }
+
+    /// The normalised serial.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A name as the insurer's registry holds it: 1 to 100 characters, trimmed, no control character.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PersonName(String);
+
+impl PersonName {
+    /// Parses a name; `what` names the field in the error message.
+    pub fn parse(input: &str, what: &str) -> Result<Self, ParseError> {
+        let name = input.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(ParseError::new(format!(
+                "{what} must have 1 to 100 characters and no control character"
+            )));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The trimmed name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A postal address below the recipient's name, as La Poste requires it (norme AFNOR NF Z10-011):
+/// the whole block has at most 6 lines of at most 38 characters, so the address itself has
+/// 1 to 5 lines, the name taking the first.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct AddressLines(Vec<String>);
+
+impl AddressLines {
+    /// Most lines an address may have below the name line.
+    pub const MAX_LINES: usize = 5;
+    /// Most characters on one line.
+    pub const MAX_LINE_LENGTH: usize = 38;
+
+    /// Parses address lines; blank lines are dropped.
+    pub fn parse(lines: &[String]) -> Result<Self, ParseError> {
+        let lines: Vec<String> = lines
+            .iter()
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect();
+        if lines.is_empty() || lines.len() > Self::MAX_LINES {
+            return Err(ParseError::new(format!(
+                "a postal address has 1 to {} lines below the name",
+                Self::MAX_LINES
+            )));
+        }
+        if let Some(long) = lines
+            .iter()
+            .find(|l| l.chars().count() > Self::MAX_LINE_LENGTH || l.chars().any(char::is_control))
+        {
+            return Err(ParseError::new(format!(
+                "address line '{long}' is longer than {} characters or has a control character",
+                Self::MAX_LINE_LENGTH
+            )));
+        }
+        Ok(Self(lines))
+    }
+
+    /// Rebuilds the lines from their stored form (one line per `\n`), without re-validating.
+    pub fn from_stored(stored: &str) -> Self {
+        Self(stored.lines().map(str::to_owned).collect())
+    }
+
+    /// The stored form: lines joined by `\n`.
+    pub fn to_stored(&self) -> String {
+        self.0.join("\n")
+    }
+
+    /// The lines, top to bottom.
+    pub fn lines(&self) -> &[String] {
+        &self.0
+    }
+}
+
+/// A one-time activation code, printed in the creation notice: 12 characters of Crockford's
+/// base-32 alphabet shown as `XXXX-XXXX-XXXX` (60 bits). Only a hash of it is stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ActivationCode(String);
+
+impl ActivationCode {
+    const ALPHABET: &'static [u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+    /// Draws a fresh code from the operating system's random source.
+    pub fn generate() -> Self {
+        use rand::{Rng, TryRngCore};
+        let mut rng = rand::rngs::OsRng.unwrap_err();
+        let code = (0..12)
+            .map(|_| char::from(Self::ALPHABET[rng.random_range(0..32)]))
+            .collect();
+        Self(code)
+    }
+
+    /// Parses a code typed by a patient: dashes and spaces are ignored, case too, and the
+    /// letters Crockford folds (`O`→`0`, `I`/`L`→`1`) are folded.
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        let code: String = input
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .map(|c| match c.to_ascii_uppercase() {
+                'O' => '0',
+                'I' | 'L' => '1',
+                other => other,
+            })
+            .collect();
+        if code.len() != 12 || !code.bytes().all(|b| Self::ALPHABET.contains(&b)) {
+            return Err(ParseError::new(
+                "an activation code has 12 letters or digits, as printed in the notice",
+            ));
+        }
+        Ok(Self(code))
+    }
+
+    /// The code as printed: `XXXX-XXXX-XXXX`.
+    pub fn display(&self) -> String {
+        format!("{}-{}-{}", &self.0[..4], &self.0[4..8], &self.0[8..])
+    }
+
+    /// The hash stored in place of the code, bound to the patient's INS so that one stored hash
+    /// cannot be replayed for another patient.
+    pub fn hash_for(&self, ins: &Ins) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(b"espace-sante/activation-code/v1\0");
+        hasher.update(ins.as_str().as_bytes());
+        hasher.update(b"\0");
+        hasher.update(self.0.as_bytes());
+        format!("{:x}", hasher.finalize())
+    }
+}
+
+/// A secret: never printed.
+impl fmt::Debug for ActivationCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ActivationCode(…)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ins_accepts_a_valid_key() {
+        // Keys computed independently: 97 - (1850578006084 mod 97) = 91.
+        assert_eq!(
+            Ins::parse("185057800608491").unwrap().as_str(),
+            "185057800608491"
+        );
+        assert!(Ins::parse("2 55 08 14 168 025 38").is_ok());
+        assert!(Ins::parse("184127645108946").is_ok());
+    }
+
+    #[test]
+    fn ins_rejects_a_wrong_key() {
+        let err = Ins::parse("185057800608492").unwrap_err();
+        assert!(err.to_string().contains("key"));
+    }
+
+    #[test]
+    fn ins_reads_corsican_departments_as_19_and_18() {
+        // 97 - (1841219451089 mod 97) = 33, so 1 84 12 2A 451 089 has key 33.
+        assert!(Ins::parse("18412 2A 45108933").is_ok());
+        assert!(Ins::parse("184122a45108933").is_ok());
+        assert!(Ins::parse("18412 2B 45108933").is_err());
+        assert_eq!(
+            Ins::key_of("184122B451089"),
+            Some(97 - 1_841_218_451_089 % 97)
+        );
+    }
+
+    #[test]
+    fn ins_rejects_wrong_lengths_and_letters() {
+        assert!(Ins::parse("").is_err());
+        assert!(Ins::parse("18505780060849").is_err());
+        assert!(Ins::parse("1850578006084911").is_err());
+        assert!(Ins::parse("18505780X608491").is_err());
+        assert!(Ins::parse("18505780060849é").is_err());
+    }
+
+    #[test]
+    fn ins_debug_does_not_leak_the_identifier() {
+        let ins = Ins::parse("185057800608491").unwrap();
+        assert!(!format!("{ins:?}").contains("0578006"));
+    }
+
+    #[test]
+    fn rpps_checks_the_luhn_digit() {
+        // Check digits computed independently with the Luhn algorithm.
+        assert!(Rpps::parse("10000000009").is_ok());
+        assert!(Rpps::parse("10001234565").is_ok());
+        assert!(Rpps::parse("10000000008").is_err());
+        assert!(Rpps::parse("1000000000").is_err());
+        assert!(Rpps::parse("1000000000a").is_err());
+    }
+
+    #[test]
+    fn email_needs_a_local_part_and_a_dotted_domain() {
+        assert!(Email::parse(" jeanne@example.fr ").is_ok());
+        for bad in [
+            "",
+            "jeanne",
+            "@example.fr",
+            "jeanne@example",
+            "a b@example.fr",
+            "j@.fr",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn address_follows_la_poste_limits() {
+        let ok = vec!["12 rue des Lilas".to_owned(), "75011 PARIS".to_owned()];
+        assert_eq!(AddressLines::parse(&ok).unwrap().lines().len(), 2);
+        assert!(AddressLines::parse(&[]).is_err());
+        assert!(AddressLines::parse(&vec!["x".to_owned(); 6]).is_err());
+        assert!(AddressLines::parse(&["x".repeat(39)]).is_err());
+        let stored = AddressLines::parse(&ok).unwrap().to_stored();
+        assert_eq!(AddressLines::from_stored(&stored).lines(), ok.as_slice());
+    }
+
+    #[test]
+    fn activation_code_round_trips_and_folds_ambiguous_letters() {
+        let code = ActivationCode::generate();
+        let parsed = ActivationCode::parse(&code.display().to_lowercase()).unwrap();
+        assert_eq!(parsed, code);
+        assert_eq!(
+            ActivationCode::parse("OIL0-0000-0000").unwrap(),
+            ActivationCode::parse("0110-0000-0000").unwrap()
+        );
+        assert!(ActivationCode::parse("ABC").is_err());
+        assert!(ActivationCode::parse("UUUU-UUUU-UUUU").is_err());
+    }
+
+    #[test]
+    fn activation_code_hash_is_bound_to_the_patient() {
+        let code = ActivationCode::parse("ABCD-EFGH-JKMN").unwrap();
+        let a = Ins::parse("185057800608491").unwrap();
+        let b = Ins::parse("255081416802538").unwrap();
+        assert_ne!(code.hash_for(&a), code.hash_for(&b));
+        assert_eq!(code.hash_for(&a).len(), 64);
+    }
+
+    #[test]
+    fn carte_vitale_serial_is_normalised() {
+        assert_eq!(
+            CarteVitaleSerial::parse("ab 12 cd 34").unwrap().as_str(),
+            "AB12CD34"
+        );
+        assert!(CarteVitaleSerial::parse("12345").is_err());
+        assert!(CarteVitaleSerial::parse("1234-5678").is_err());
+    }
+}

@@ -1,0 +1,71 @@
+//! The text of the notices sent to patients. In French, the users' language; never any medical
+//! content: what happened, by whom when it matters, and an invitation to sign in or activate.
+
+use chrono::{DateTime, Utc};
+
+/// A notice, before it is routed to its channels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// Stored kind (`ANNOUNCEMENT`, `PROFILE_CREATED`).
+    pub kind: &'static str,
+    pub subject: String,
+    pub body: String,
+}
+
+const SIGN_OFF: &str = "Mon espace santé — un service de l'Assurance Maladie et du ministère de la Santé.\nCe message ne contient aucune donnée médicale.";
+
+/// The announcement sent at enrolment: the profile will be created unless the person opposes.
+pub fn announcement(first_names: &str, birth_name: &str, deadline: DateTime<Utc>) -> Notice {
+    let date = deadline.format("%d/%m/%Y");
+    Notice {
+        kind: "ANNOUNCEMENT",
+        subject: "Votre profil Mon espace santé va être créé".to_owned(),
+        body: format!(
+            "Bonjour {first_names} {birth_name},\n\n\
+             L'Assurance Maladie va créer votre profil Mon espace santé, votre espace personnel \
+             et sécurisé pour stocker et partager vos documents de santé.\n\n\
+             Si vous ne souhaitez pas qu'il soit créé, vous pouvez vous y opposer jusqu'au {date} \
+             sur monespacesante.fr, ou auprès de votre caisse d'assurance maladie par téléphone \
+             ou par courrier.\n\n{SIGN_OFF}\n"
+        ),
+    }
+}
+
+/// The creation notice, which carries the one-time activation code.
+pub fn profile_created(first_names: &str, birth_name: &str, activation_code: &str) -> Notice {
+    Notice {
+        kind: "PROFILE_CREATED",
+        subject: "Votre profil Mon espace santé est créé".to_owned(),
+        body: format!(
+            "Bonjour {first_names} {birth_name},\n\n\
+             Votre profil Mon espace santé est créé. Pour l'activer, rendez-vous sur \
+             monespacesante.fr muni de votre carte Vitale et de ce code d'activation :\n\n\
+             {activation_code}\n\n\
+             Ce code est personnel et ne sert qu'une fois. Tant que votre profil n'est pas \
+             activé, les professionnels de santé peuvent l'alimenter et vous serez informé(e) \
+             de leurs actions.\n\n{SIGN_OFF}\n"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcement_states_the_opposition_deadline() {
+        let deadline = chrono::DateTime::parse_from_rfc3339("2027-01-09T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let notice = announcement("Jeanne", "MARTIN", deadline);
+        assert!(notice.body.contains("09/01/2027"));
+        assert!(notice.body.contains("Jeanne MARTIN"));
+    }
+
+    #[test]
+    fn creation_notice_carries_the_activation_code() {
+        let notice = profile_created("Jeanne", "MARTIN", "ABCD-EFGH-JKMN");
+        assert!(notice.body.contains("ABCD-EFGH-JKMN"));
+        assert_eq!(notice.kind, "PROFILE_CREATED");
+    }
+}

@@ -1,0 +1,78 @@
+//! The GraphQL API: schema, roots, types, and the error mapping. Resolvers stay thin: they read
+//! the caller and the arguments, call a service, and map its answer.
+
+pub mod error;
+mod mutation;
+mod query;
+mod scalars;
+pub mod types;
+
+use async_graphql::{Context, EmptySubscription, Schema};
+
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
+
+use crate::auth::{Actor, ActorRef, Caller};
+use crate::domain::Ins;
+use crate::services::Services;
+
+/// The schema type served by the API.
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Builds the schema around the services.
+pub fn build_schema(services: Services) -> AppSchema {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .data(services)
+        .limit_depth(12)
+        .limit_complexity(2_000)
+        .finish()
+}
+
+/// The SDL checked in as `schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .finish()
+        .sdl()
+}
+
+fn services<'a>(ctx: &Context<'a>) -> &'a Services {
+    // The schema is always built with `build_schema`, which adds the services.
+    ctx.data_unchecked::<Services>()
+}
+
+/// The authenticated actor; resolvers behind a [`crate::auth::RoleGuard`] always have one.
+fn actor<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Actor> {
+    match ctx.data_opt::<Caller>() {
+        Some(Caller::Authenticated(actor)) => Ok(actor),
+        Some(Caller::Refused(reason)) => Err(error::unauthenticated(reason)),
+        _ => Err(error::unauthenticated(
+            "sign in: send 'Authorization: Bearer <token>'",
+        )),
+    }
+}
+
+/// The calling patient's INS and ledger reference.
+fn patient<'a>(ctx: &Context<'a>) -> async_graphql::Result<(&'a Ins, ActorRef)> {
+    match actor(ctx)? {
+        actor @ Actor::Patient { ins, .. } => Ok((ins, actor.to_ref())),
+        _ => Err(error::forbidden("only the patient can do this")),
+    }
+}
+
+/// Reads `first` and checks its bounds.
+fn page_size(first: Option<i32>) -> async_graphql::Result<u64> {
+    match first.unwrap_or(20) {
+        n @ 1..=100 => Ok(n as u64),
+        _ => Err(error::bad_user_input("`first` must be between 1 and 100")),
+    }
+}
+
+/// Reads a numeric cursor.
+fn cursor(after: Option<String>) -> async_graphql::Result<Option<i64>> {
+    after
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| error::bad_user_input("`after` is not a cursor this API gave"))
+        })
+        .transpose()
+}

@@ -1,0 +1,129 @@
+//! Write operations. Each one is a service call: validation, ledger event, projection and
+//! outbox are one transaction there.
+
+use async_graphql::{Context, Object};
+
+use super::types::{
+    BeneficiaryInput, CreationSweepResult, EnrolmentResult, OppositionReceivedVia, Profile,
+};
+use super::{actor, patient, services};
+use crate::auth::{ActorRole as Role, RoleGuard};
+use crate::domain::Ins;
+use crate::services::profiles::{ActivationInput, BeneficiaryRow, OppositionChannel};
+
+/// Entry point of writes.
+#[derive(Debug, Default)]
+pub struct MutationRoot;
+
+/// Writes. Each one is traced in the patient's ledger in the same transaction as its effect.
+#[Object(name = "Mutation")]
+impl MutationRoot {
+    /// Enrols beneficiaries from the insurer's registry (operators). Each new INS is ANNOUNCED
+    /// with an opposition deadline and an announcement notice; a known INS is left unchanged.
+    /// A malformed row fails the whole batch with `BAD_USER_INPUT` and its `index`.
+    #[graphql(guard = "RoleGuard::new(&[Role::Operator])")]
+    async fn enrol_beneficiaries(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The rows, at most 1000.")] beneficiaries: Vec<BeneficiaryInput>,
+    ) -> async_graphql::Result<EnrolmentResult> {
+        let rows: Vec<BeneficiaryRow> = beneficiaries
+            .into_iter()
+            .map(|b| BeneficiaryRow {
+                ins: b.ins,
+                birth_name: b.birth_name,
+                first_names: b.first_names,
+                birth_date: b.birth_date,
+                carte_vitale_serial: b.carte_vitale_serial,
+                insurer_email: b.insurer_email,
+                address_lines: b.address_lines,
+            })
+            .collect();
+        let report = services(ctx).enrol(&actor(ctx)?.to_ref(), &rows).await?;
+        Ok(EnrolmentResult {
+            enrolled: report.enrolled.into_iter().map(Profile).collect(),
+            already_known: report.already_known,
+        })
+    }
+
+    /// Opposes the creation of one's own profile, during the opposition window (patients).
+    #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
+    async fn oppose_profile_creation(&self, ctx: &Context<'_>) -> async_graphql::Result<Profile> {
+        let (ins, me) = patient(ctx)?;
+        Ok(Profile(
+            services(ctx)
+                .oppose(&me, ins, OppositionChannel::Online)
+                .await?,
+        ))
+    }
+
+    /// Records an opposition received by phone or letter, on the person's behalf (operators).
+    #[graphql(guard = "RoleGuard::new(&[Role::Operator])")]
+    async fn record_opposition(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The person's INS.")] ins: Ins,
+        #[graphql(desc = "How the opposition was received.")] received_via: OppositionReceivedVia,
+    ) -> async_graphql::Result<Profile> {
+        let channel = match received_via {
+            OppositionReceivedVia::Phone => OppositionChannel::Phone,
+            OppositionReceivedVia::Letter => OppositionChannel::Letter,
+        };
+        Ok(Profile(
+            services(ctx)
+                .oppose(&actor(ctx)?.to_ref(), &ins, channel)
+                .await?,
+        ))
+    }
+
+    /// Withdraws one's opposition: the profile is created at once and a creation notice with
+    /// an activation code is sent (patients).
+    #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
+    async fn withdraw_opposition(&self, ctx: &Context<'_>) -> async_graphql::Result<Profile> {
+        let (ins, me) = patient(ctx)?;
+        let (profile, _code) = services(ctx).withdraw_opposition(&me, ins).await?;
+        Ok(Profile(profile))
+    }
+
+    /// Creates now every profile whose opposition window has ended, as the background sweep
+    /// does periodically (operators).
+    #[graphql(guard = "RoleGuard::new(&[Role::Operator])")]
+    async fn run_creation_sweep(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<CreationSweepResult> {
+        let created = services(ctx).create_due_profiles().await?;
+        Ok(CreationSweepResult {
+            created: created.into_iter().map(|c| c.ins).collect(),
+        })
+    }
+
+    /// Activates one's created profile with the code of the creation notice and the serial
+    /// number of one's Carte Vitale, and records one's personal email (patients). Wrong
+    /// attempts are counted; too many lock activation for a while.
+    #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
+    async fn activate_profile(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The code printed in the creation notice (XXXX-XXXX-XXXX).")]
+        activation_code: String,
+        #[graphql(desc = "The serial number printed on the Carte Vitale.")]
+        carte_vitale_serial: String,
+        #[graphql(desc = "Where to send notifications from now on.")] personal_email: String,
+    ) -> async_graphql::Result<Profile> {
+        let (ins, me) = patient(ctx)?;
+        let input = ActivationInput {
+            activation_code,
+            carte_vitale_serial,
+            personal_email,
+        };
+        Ok(Profile(services(ctx).activate(&me, ins, &input).await?))
+    }
+
+    /// Closes one's created or activated profile (patients).
+    #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
+    async fn close_profile(&self, ctx: &Context<'_>) -> async_graphql::Result<Profile> {
+        let (ins, me) = patient(ctx)?;
+        Ok(Profile(services(ctx).close(&me, ins).await?))
+    }
+}

@@ -1,0 +1,129 @@
+//! Read operations.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Object};
+
+use super::types::{
+    ActionKind, ActivityEvent, ActorRole, LedgerIntegrity, Notification, NotificationStatus,
+    Profile,
+};
+use super::{cursor, page_size, patient, services};
+use crate::auth::{ActorRole as Role, RoleGuard};
+use crate::domain::Ins;
+use crate::services::activity::HistoryFilter;
+use crate::services::outbox::OutboxFilter;
+
+/// Entry point of reads.
+#[derive(Debug, Default)]
+pub struct QueryRoot;
+
+/// The signed-in patient's own space.
+#[derive(Debug)]
+pub struct Me;
+
+/// Reads. Every field but `__typename` needs a bearer token.
+#[Object(name = "Query")]
+impl QueryRoot {
+    /// The signed-in patient's space: profile, activity history, ledger integrity.
+    #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
+    async fn me(&self) -> Me {
+        Me
+    }
+
+    /// A beneficiary's profile, by INS (health-insurer operators).
+    #[graphql(guard = "RoleGuard::new(&[Role::Operator])")]
+    async fn beneficiary(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The beneficiary's INS.")] ins: Ins,
+    ) -> async_graphql::Result<Profile> {
+        Ok(Profile(services(ctx).profile(&ins).await?))
+    }
+
+    /// The notification outbox, oldest first (health-insurer operators). Bodies are not shown.
+    #[graphql(guard = "RoleGuard::new(&[Role::Operator])")]
+    async fn outbox(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only notices in this state.")] status: Option<NotificationStatus>,
+        #[graphql(desc = "Only notices about this person.")] ins: Option<Ins>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last notice of the previous page.")] after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Notification>> {
+        let limit = page_size(first)?;
+        let filter = OutboxFilter {
+            status: status.map(|s| s.as_str().to_owned()),
+            patient_ins: ins.map(|i| i.to_string()),
+        };
+        let mut rows = services(ctx)
+            .list_notifications(&filter, cursor(after)?, limit + 1)
+            .await?;
+        let has_next = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let mut connection = Connection::new(false, has_next);
+        for row in rows {
+            let id = row.id;
+            connection
+                .edges
+                .push(Edge::new(id.to_string(), Notification::try_from(row)?));
+        }
+        Ok(connection)
+    }
+}
+
+/// The signed-in patient's own space: profile, activity history and ledger integrity.
+#[Object]
+impl Me {
+    /// The patient's profile (`NOT_FOUND` when the insurer never enrolled this INS).
+    async fn profile(&self, ctx: &Context<'_>) -> async_graphql::Result<Profile> {
+        let (ins, _) = patient(ctx)?;
+        Ok(Profile(services(ctx).profile(ins).await?))
+    }
+
+    /// Every action performed on the profile, by anyone, newest first.
+    async fn activity_history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only these kinds of action (default: all).")] kinds: Option<
+            Vec<ActionKind>,
+        >,
+        #[graphql(desc = "Only actions by these kinds of actor (default: all).")]
+        actor_roles: Option<Vec<ActorRole>>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last event of the previous page.")] after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, ActivityEvent>> {
+        let (ins, _) = patient(ctx)?;
+        let limit = page_size(first)?;
+        let filter = HistoryFilter {
+            kinds: kinds
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            actor_roles: actor_roles
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+        };
+        let mut events = services(ctx)
+            .history(ins, &filter, cursor(after)?, limit + 1)
+            .await?;
+        let has_next = events.len() as u64 > limit;
+        events.truncate(limit as usize);
+        let mut connection = Connection::new(false, has_next);
+        for event in events {
+            let seq = event.seq;
+            connection
+                .edges
+                .push(Edge::new(seq.to_string(), ActivityEvent::try_from(event)?));
+        }
+        Ok(connection)
+    }
+
+    /// Re-verifies the patient's hash chain now.
+    async fn ledger_integrity(&self, ctx: &Context<'_>) -> async_graphql::Result<LedgerIntegrity> {
+        let (ins, _) = patient(ctx)?;
+        Ok(services(ctx).integrity(ins).await?.into())
+    }
+}

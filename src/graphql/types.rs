@@ -1,0 +1,380 @@
+//! GraphQL object, enum and input types, and their mapping from entities.
+
+use async_graphql::{ComplexObject, Enum, InputObject, Object, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::{ledger_event, notification, profile};
+
+use crate::auth::ActorRole as DomainActorRole;
+use crate::domain::{AddressLines, Ins, ProfileStatus as DomainStatus};
+use crate::ledger::{ChainReport, EventKind};
+
+/// Where a person stands in the Mon espace santé lifecycle.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "DomainStatus")]
+pub enum ProfileStatus {
+    /// Enrolled by the health insurer; the person may still oppose until the deadline.
+    Announced,
+    /// The person opposed: no DMP, no mailbox.
+    Opposed,
+    /// The profile exists and practitioners can feed it; the patient has not activated it.
+    Created,
+    /// The patient activated the profile and can read it.
+    Activated,
+    /// The owner closed the profile.
+    Closed,
+}
+
+/// Kind of an action recorded in the activity history.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "EventKind")]
+pub enum ActionKind {
+    /// The health insurer enrolled the person.
+    BeneficiaryEnrolled,
+    /// The person opposed the creation of their profile.
+    OppositionRecorded,
+    /// The person withdrew their opposition.
+    OppositionWithdrawn,
+    /// The profile was created and an activation code sent.
+    ProfileCreated,
+    /// An activation attempt failed (wrong code or Carte Vitale serial).
+    ActivationFailed,
+    /// An activation attempt was refused because activation was locked.
+    ActivationRefusedLocked,
+    /// The patient activated the profile.
+    ProfileActivated,
+    /// The owner closed the profile.
+    ProfileClosed,
+}
+
+/// Kind of actor: who performed an action.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "DomainActorRole")]
+pub enum ActorRole {
+    /// The patient.
+    Patient,
+    /// A health professional.
+    Practitioner,
+    /// An agent of the health insurer.
+    Operator,
+    /// The service itself.
+    System,
+}
+
+/// How a notice reaches the patient.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum NotificationChannel {
+    /// An email (insurer's address before activation, personal address after).
+    Email,
+    /// The postal activity statement: one letter per patient for the period.
+    Postal,
+    /// The patient's live subscription.
+    Live,
+}
+
+/// Delivery state of a notice.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum NotificationStatus {
+    /// Waiting for delivery.
+    Pending,
+    /// Delivered.
+    Sent,
+    /// Given up after retries.
+    Failed,
+}
+
+impl NotificationStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Sent => "SENT",
+            Self::Failed => "FAILED",
+        }
+    }
+}
+
+/// How an opposition reached the health insurer.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum OppositionReceivedVia {
+    /// By phone.
+    Phone,
+    /// By postal letter.
+    Letter,
+}
+
+/// A Mon espace santé profile.
+#[derive(Debug)]
+pub struct Profile(pub profile::Model);
+
+/// A Mon espace santé profile: identity as the insurer knows it, and lifecycle dates.
+#[Object]
+impl Profile {
+    /// The person's INS.
+    async fn ins(&self) -> async_graphql::Result<Ins> {
+        Ins::parse(&self.0.ins).map_err(|e| internal(&e.to_string()))
+    }
+    /// Current lifecycle status.
+    async fn status(&self) -> async_graphql::Result<ProfileStatus> {
+        let status: DomainStatus = self
+            .0
+            .status
+            .parse()
+            .map_err(|e: crate::domain::StatusParseError| internal(&e.to_string()))?;
+        Ok(status.into())
+    }
+    /// Birth name (nom de naissance).
+    async fn birth_name(&self) -> &str {
+        &self.0.birth_name
+    }
+    /// First names.
+    async fn first_names(&self) -> &str {
+        &self.0.first_names
+    }
+    /// Date of birth.
+    async fn birth_date(&self) -> NaiveDate {
+        self.0.birth_date
+    }
+    /// Postal address lines below the name.
+    async fn address_lines(&self) -> Vec<String> {
+        AddressLines::from_stored(&self.0.postal_address)
+            .lines()
+            .to_vec()
+    }
+    /// Whether the insurer knows an email address (notices go there before activation;
+    /// otherwise by post).
+    async fn has_insurer_email(&self) -> bool {
+        self.0.insurer_email.is_some()
+    }
+    /// The personal email given at activation.
+    async fn personal_email(&self) -> Option<&str> {
+        self.0.personal_email.as_deref()
+    }
+    /// When the insurer enrolled the person.
+    async fn enrolled_at(&self) -> DateTime<Utc> {
+        self.0.enrolled_at
+    }
+    /// End of the opposition window.
+    async fn opposition_deadline(&self) -> DateTime<Utc> {
+        self.0.opposition_deadline
+    }
+    /// When the opposition was recorded.
+    async fn opposed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.opposed_at
+    }
+    /// When the profile was created.
+    async fn created_at(&self) -> Option<DateTime<Utc>> {
+        self.0.created_at
+    }
+    /// When the patient activated the profile.
+    async fn activated_at(&self) -> Option<DateTime<Utc>> {
+        self.0.activated_at
+    }
+    /// When the profile was closed.
+    async fn closed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.closed_at
+    }
+    /// Until when activation is locked after too many wrong attempts.
+    async fn activation_locked_until(&self) -> Option<DateTime<Utc>> {
+        self.0.activation_locked_until
+    }
+}
+
+/// Who performed an action.
+#[derive(SimpleObject, Debug)]
+pub struct Actor {
+    /// Kind of actor.
+    pub role: ActorRole,
+    /// INS, RPPS number, agent id, or `system`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// One action on the profile, as the ledger recorded it, with what a third party needs to
+/// re-verify the chain (see README.md, "The ledger's canonical encoding").
+#[derive(SimpleObject, Debug)]
+#[graphql(complex)]
+pub struct ActivityEvent {
+    /// Position in the patient's chain, from 1, without gaps.
+    pub sequence: i64,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// What happened.
+    pub kind: ActionKind,
+    /// Who did it.
+    pub actor: Actor,
+    /// Details of the action as stored (JSON text, hashed byte for byte); no medical content.
+    pub payload: String,
+    /// Hash of the previous event.
+    pub previous_hash: String,
+    /// SHA-256 of this event's canonical encoding.
+    pub hash: String,
+}
+
+#[ComplexObject]
+impl ActivityEvent {
+    /// A human label of the action, in French.
+    async fn label(&self) -> &'static str {
+        EventKind::from(self.kind).label()
+    }
+}
+
+impl TryFrom<ledger_event::Model> for ActivityEvent {
+    type Error = async_graphql::Error;
+
+    fn try_from(e: ledger_event::Model) -> Result<Self, Self::Error> {
+        let kind = EventKind::from_stored(&e.kind)
+            .ok_or_else(|| internal(&format!("unknown event kind '{}' in the ledger", e.kind)))?;
+        let role = DomainActorRole::from_stored(&e.actor_role).ok_or_else(|| {
+            internal(&format!(
+                "unknown actor role '{}' in the ledger",
+                e.actor_role
+            ))
+        })?;
+        Ok(Self {
+            sequence: e.seq,
+            occurred_at: e.occurred_at,
+            kind: kind.into(),
+            actor: Actor {
+                role: role.into(),
+                id: e.actor_id,
+                name: e.actor_name,
+            },
+            payload: e.payload,
+            previous_hash: e.prev_hash,
+            hash: e.hash,
+        })
+    }
+}
+
+/// The result of re-verifying the patient's hash chain, now.
+#[derive(SimpleObject, Debug)]
+pub struct LedgerIntegrity {
+    /// Whether every event's sequence, previous hash and hash verify.
+    pub verified: bool,
+    /// Events in the chain.
+    pub event_count: u64,
+    /// The first event that does not verify.
+    pub first_broken_sequence: Option<i64>,
+    /// Why it does not verify.
+    pub problem: Option<String>,
+    /// Hash of the last event: a patient who keeps it can later prove the chain was not
+    /// rewritten behind it.
+    pub head_hash: Option<String>,
+}
+
+impl From<ChainReport> for LedgerIntegrity {
+    fn from(r: ChainReport) -> Self {
+        Self {
+            verified: r.verified(),
+            event_count: r.events,
+            first_broken_sequence: r.first_broken.map(|(seq, _)| seq),
+            problem: r.first_broken.map(|(_, why)| why.to_owned()),
+            head_hash: r.head_hash,
+        }
+    }
+}
+
+/// A notice in the outbox, as the operator sees it: what, to whom, on which channel, and its
+/// delivery state. The body is not shown (the creation notice carries an activation code).
+#[derive(SimpleObject, Debug)]
+pub struct Notification {
+    /// Outbox id.
+    pub id: i64,
+    /// The patient concerned.
+    pub patient_ins: String,
+    /// The ledger event the notice tells about (its global id).
+    pub ledger_event_id: i64,
+    /// Kind of notice (ANNOUNCEMENT, PROFILE_CREATED, …).
+    pub kind: String,
+    /// Delivery channel.
+    pub channel: NotificationChannel,
+    /// Email address for EMAIL; empty otherwise.
+    pub recipient: String,
+    /// Subject line (no medical content).
+    pub subject: String,
+    /// Delivery state.
+    pub status: NotificationStatus,
+    /// Delivery attempts so far.
+    pub attempts: i32,
+    /// When the notice was queued.
+    pub created_at: DateTime<Utc>,
+    /// When it was delivered.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<notification::Model> for Notification {
+    type Error = async_graphql::Error;
+
+    fn try_from(n: notification::Model) -> Result<Self, Self::Error> {
+        let channel = match n.channel.as_str() {
+            "EMAIL" => NotificationChannel::Email,
+            "POSTAL" => NotificationChannel::Postal,
+            "LIVE" => NotificationChannel::Live,
+            other => {
+                return Err(internal(&format!(
+                    "unknown channel '{other}' in the outbox"
+                )));
+            }
+        };
+        let status = match n.status.as_str() {
+            "PENDING" => NotificationStatus::Pending,
+            "SENT" => NotificationStatus::Sent,
+            "FAILED" => NotificationStatus::Failed,
+            other => return Err(internal(&format!("unknown status '{other}' in the outbox"))),
+        };
+        Ok(Self {
+            id: n.id,
+            patient_ins: n.patient_ins,
+            ledger_event_id: n.ledger_event_id,
+            kind: n.kind,
+            channel,
+            recipient: n.recipient,
+            subject: n.subject,
+            status,
+            attempts: n.attempts,
+            created_at: n.created_at,
+            sent_at: n.sent_at,
+        })
+    }
+}
+
+/// One beneficiary from the health insurer's registry.
+#[derive(InputObject, Debug)]
+pub struct BeneficiaryInput {
+    /// INS (checked by the server: a malformed one is reported with the row's index).
+    pub ins: String,
+    /// Birth name.
+    pub birth_name: String,
+    /// First names.
+    pub first_names: String,
+    /// Date of birth.
+    pub birth_date: NaiveDate,
+    /// Serial number of the person's Carte Vitale (checked at activation).
+    pub carte_vitale_serial: String,
+    /// The email the insurer knows, if any.
+    pub insurer_email: Option<String>,
+    /// Postal address below the name: 1 to 5 lines of at most 38 characters (La Poste).
+    pub address_lines: Vec<String>,
+}
+
+/// What an enrolment batch did.
+#[derive(SimpleObject, Debug)]
+pub struct EnrolmentResult {
+    /// Profiles announced by this batch.
+    pub enrolled: Vec<Profile>,
+    /// INS of the rows already known, left unchanged (re-enrolment is idempotent).
+    pub already_known: Vec<String>,
+}
+
+/// What the creation sweep did.
+#[derive(SimpleObject, Debug)]
+pub struct CreationSweepResult {
+    /// INS of the profiles created by this run.
+    pub created: Vec<Ins>,
+}
+
+/// An internal inconsistency between the database and this version of the code.
+fn internal(cause: &str) -> async_graphql::Error {
+    crate::services::ServiceError::Internal(cause.to_owned()).into()
+}

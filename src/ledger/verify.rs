@@ -1,0 +1,105 @@
+//! Re-verification of chains: what `ledgerIntegrity` and `espace-sante ledger verify` run.
+
+use entity::ledger_event;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::{GENESIS_HASH, event_hash};
+
+/// The result of checking one patient's chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    pub patient_ins: String,
+    /// Events read.
+    pub events: u64,
+    /// The first event that does not verify, with the reason; `None` when the chain verifies.
+    pub first_broken: Option<(i64, &'static str)>,
+    /// The hash of the last event read (the chain's head).
+    pub head_hash: Option<String>,
+}
+
+impl ChainReport {
+    /// Whether every event verified.
+    pub fn verified(&self) -> bool {
+        self.first_broken.is_none()
+    }
+}
+
+/// Folds events, in sequence order, into a report.
+#[derive(Debug)]
+struct ChainChecker {
+    report: ChainReport,
+    expected_seq: i64,
+    prev_hash: String,
+}
+
+impl ChainChecker {
+    fn new(patient_ins: &str) -> Self {
+        Self {
+            report: ChainReport {
+                patient_ins: patient_ins.to_owned(),
+                events: 0,
+                first_broken: None,
+                head_hash: None,
+            },
+            expected_seq: 1,
+            prev_hash: GENESIS_HASH.to_owned(),
+        }
+    }
+
+    fn push(&mut self, event: &ledger_event::Model) {
+        self.report.events += 1;
+        if self.report.first_broken.is_none() {
+            let problem = if event.seq != self.expected_seq {
+                Some("sequence gap or reordering")
+            } else if event.prev_hash != self.prev_hash {
+                Some("previous hash does not match the previous event")
+            } else if event_hash(event) != event.hash {
+                Some("content does not match its hash")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                self.report.first_broken = Some((self.expected_seq.min(event.seq), problem));
+            }
+        }
+        self.expected_seq = event.seq + 1;
+        self.prev_hash = event.hash.clone();
+        self.report.head_hash = Some(event.hash.clone());
+    }
+}
+
+/// Verifies one patient's chain.
+pub async fn verify_chain(
+    conn: &impl ConnectionTrait,
+    patient_ins: &str,
+) -> Result<ChainReport, DbErr> {
+    let events = ledger_event::Entity::find()
+        .filter(ledger_event::Column::PatientIns.eq(patient_ins))
+        .order_by_asc(ledger_event::Column::Seq)
+        .all(conn)
+        .await?;
+    let mut checker = ChainChecker::new(patient_ins);
+    for event in &events {
+        checker.push(event);
+    }
+    Ok(checker.report)
+}
+
+/// Verifies every chain, one patient at a time.
+pub async fn verify_all(conn: &impl ConnectionTrait) -> Result<Vec<ChainReport>, DbErr> {
+    let patients: Vec<String> = ledger_event::Entity::find()
+        .select_only()
+        .column(ledger_event::Column::PatientIns)
+        .distinct()
+        .order_by_asc(ledger_event::Column::PatientIns)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let mut reports = Vec::with_capacity(patients.len());
+    for patient in patients {
+        reports.push(verify_chain(conn, &patient).await?);
+    }
+    Ok(reports)
+}

@@ -1,0 +1,51 @@
+//! What the patient sees of their ledger: the activity history and the chain's integrity.
+
+use entity::ledger_event;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use super::{ServiceError, Services};
+use crate::auth::ActorRole;
+use crate::domain::Ins;
+use crate::ledger::{self, ChainReport, EventKind};
+
+/// Filters of the activity history; empty lists mean "any".
+#[derive(Debug, Default, Clone)]
+pub struct HistoryFilter {
+    pub kinds: Vec<EventKind>,
+    pub actor_roles: Vec<ActorRole>,
+}
+
+impl Services {
+    /// A page of the patient's events, newest first: at most `limit` events with a sequence
+    /// below `before` (exclusive).
+    pub async fn history(
+        &self,
+        ins: &Ins,
+        filter: &HistoryFilter,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<ledger_event::Model>, ServiceError> {
+        let mut query = ledger_event::Entity::find()
+            .filter(ledger_event::Column::PatientIns.eq(ins.as_str()))
+            .order_by_desc(ledger_event::Column::Seq);
+        if !filter.kinds.is_empty() {
+            query = query
+                .filter(ledger_event::Column::Kind.is_in(filter.kinds.iter().map(|k| k.as_str())));
+        }
+        if !filter.actor_roles.is_empty() {
+            query = query.filter(
+                ledger_event::Column::ActorRole
+                    .is_in(filter.actor_roles.iter().map(|r| r.as_str())),
+            );
+        }
+        if let Some(before) = before {
+            query = query.filter(ledger_event::Column::Seq.lt(before));
+        }
+        Ok(query.limit(limit).all(&self.db).await?)
+    }
+
+    /// Re-verifies the patient's whole chain.
+    pub async fn integrity(&self, ins: &Ins) -> Result<ChainReport, ServiceError> {
+        Ok(ledger::verify_chain(&self.db, ins.as_str()).await?)
+    }
+}

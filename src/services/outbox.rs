@@ -1,0 +1,82 @@
+//! The notification outbox: notices derived from a ledger event, written in its transaction.
+
+use chrono::{DateTime, Utc};
+use entity::{ledger_event, notification, profile};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::{ServiceError, Services};
+use crate::domain::{ProfileStatus, notices::Notice, route_notice};
+
+/// Writes one row per channel that SPEC's routing gives for the patient's current status.
+/// The unique `(ledger_event_id, channel)` constraint makes a second write for the same event
+/// fail, so a notice is never queued twice.
+pub async fn enqueue(
+    conn: &impl ConnectionTrait,
+    event: &ledger_event::Model,
+    routing_status: ProfileStatus,
+    profile: &profile::Model,
+    notice: &Notice,
+    now: DateTime<Utc>,
+) -> Result<Vec<notification::Model>, DbErr> {
+    let deliveries = route_notice(
+        routing_status,
+        profile.insurer_email.as_deref(),
+        profile.personal_email.as_deref(),
+    );
+    let mut rows = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries {
+        let row = notification::ActiveModel {
+            id: NotSet,
+            patient_ins: Set(profile.ins.clone()),
+            ledger_event_id: Set(event.id),
+            kind: Set(notice.kind.to_owned()),
+            channel: Set(delivery.channel.as_str().to_owned()),
+            recipient: Set(delivery.email.unwrap_or_default()),
+            subject: Set(notice.subject.clone()),
+            body: Set(notice.body.clone()),
+            status: Set("PENDING".to_owned()),
+            attempts: Set(0),
+            created_at: Set(now),
+            sent_at: Set(None),
+            last_error: Set(None),
+        };
+        rows.push(
+            notification::Entity::insert(row)
+                .exec_with_returning(conn)
+                .await?,
+        );
+    }
+    Ok(rows)
+}
+
+/// Filter for the operator's listing.
+#[derive(Debug, Default, Clone)]
+pub struct OutboxFilter {
+    pub status: Option<String>,
+    pub patient_ins: Option<String>,
+}
+
+impl Services {
+    /// The outbox, oldest first, `limit` rows after the row `after` (an id).
+    pub async fn list_notifications(
+        &self,
+        filter: &OutboxFilter,
+        after: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<notification::Model>, ServiceError> {
+        let mut query = notification::Entity::find().order_by_asc(notification::Column::Id);
+        if let Some(status) = &filter.status {
+            query = query.filter(notification::Column::Status.eq(status.as_str()));
+        }
+        if let Some(ins) = &filter.patient_ins {
+            query = query.filter(notification::Column::PatientIns.eq(ins.as_str()));
+        }
+        if let Some(after) = after {
+            query = query.filter(notification::Column::Id.gt(after));
+        }
+        Ok(query.limit(limit).all(&self.db).await?)
+    }
+}

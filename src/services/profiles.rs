@@ -1,0 +1,572 @@
+//! The profile lifecycle: enrolment, opposition, creation, activation, closing.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::profile;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
+    EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, TransactionTrait,
+    sea_query::OnConflict,
+};
+use serde_json::json;
+
+use super::{ServiceError, Services, outbox};
+use crate::auth::ActorRef;
+use crate::domain::{
+    ActivationCode, AddressLines, CarteVitaleSerial, Email, Ins, PersonName, ProfileStatus, notices,
+};
+use crate::ledger::{self, EventKind, NewEvent};
+
+/// Most rows one enrolment batch may carry.
+pub const MAX_BATCH: usize = 1000;
+
+/// One row of an enrolment batch, as received.
+#[derive(Debug, Clone)]
+pub struct BeneficiaryRow {
+    pub ins: String,
+    pub birth_name: String,
+    pub first_names: String,
+    pub birth_date: NaiveDate,
+    pub carte_vitale_serial: String,
+    pub insurer_email: Option<String>,
+    pub address_lines: Vec<String>,
+}
+
+/// A row once parsed.
+#[derive(Debug)]
+struct Beneficiary {
+    ins: Ins,
+    birth_name: PersonName,
+    first_names: PersonName,
+    birth_date: NaiveDate,
+    carte_vitale_serial: CarteVitaleSerial,
+    insurer_email: Option<Email>,
+    address: AddressLines,
+}
+
+/// What an enrolment batch did.
+#[derive(Debug, Default)]
+pub struct EnrolmentReport {
+    /// Profiles announced by this batch.
+    pub enrolled: Vec<profile::Model>,
+    /// INS already known, left as they were.
+    pub already_known: Vec<String>,
+}
+
+/// How an opposition reached the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OppositionChannel {
+    /// The patient opposed online.
+    Online,
+    /// By phone, recorded by an operator.
+    Phone,
+    /// By letter, recorded by an operator.
+    Letter,
+}
+
+impl OppositionChannel {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "ONLINE",
+            Self::Phone => "PHONE",
+            Self::Letter => "LETTER",
+        }
+    }
+}
+
+/// A profile created by the sweep (or by a withdrawal), with the code its notice carries.
+#[derive(Debug)]
+pub struct CreatedProfile {
+    pub ins: Ins,
+    pub activation_code: ActivationCode,
+}
+
+/// What a patient types to activate.
+#[derive(Debug)]
+pub struct ActivationInput {
+    pub activation_code: String,
+    pub carte_vitale_serial: String,
+    pub personal_email: String,
+}
+
+fn parse_row(row: &BeneficiaryRow, today: NaiveDate) -> Result<Beneficiary, ServiceError> {
+    let field = |name: &'static str| {
+        move |e: crate::domain::ParseError| ServiceError::bad_input(name, e.to_string())
+    };
+    let earliest = NaiveDate::from_ymd_opt(1880, 1, 1).unwrap_or(NaiveDate::MIN);
+    if row.birth_date > today || row.birth_date < earliest {
+        return Err(ServiceError::bad_input(
+            "birthDate",
+            "the birth date must be between 1880-01-01 and today",
+        ));
+    }
+    Ok(Beneficiary {
+        ins: Ins::parse(&row.ins).map_err(field("ins"))?,
+        birth_name: PersonName::parse(&row.birth_name, "the birth name")
+            .map_err(field("birthName"))?,
+        first_names: PersonName::parse(&row.first_names, "the first names")
+            .map_err(field("firstNames"))?,
+        birth_date: row.birth_date,
+        carte_vitale_serial: CarteVitaleSerial::parse(&row.carte_vitale_serial)
+            .map_err(field("carteVitaleSerial"))?,
+        insurer_email: row
+            .insurer_email
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())
+            .map(Email::parse)
+            .transpose()
+            .map_err(field("insurerEmail"))?,
+        address: AddressLines::parse(&row.address_lines).map_err(field("addressLines"))?,
+    })
+}
+
+/// Reads the profile row and locks it for the rest of the transaction: every event of a patient
+/// is appended under this lock, which keeps the chain's sequence gapless. (SQLite has no row
+/// locks; there the single writer connection serialises transactions.)
+async fn lock_profile(
+    txn: &DatabaseTransaction,
+    ins: &Ins,
+) -> Result<Option<profile::Model>, ServiceError> {
+    Ok(profile::Entity::find_by_id(ins.as_str())
+        .lock_exclusive()
+        .one(txn)
+        .await?)
+}
+
+fn no_profile() -> ServiceError {
+    ServiceError::NotFound("no Mon espace santé enrolment is known for this INS".to_owned())
+}
+
+/// Status stored in a row.
+pub fn status_of(profile: &profile::Model) -> Result<ProfileStatus, ServiceError> {
+    Ok(profile.status.parse()?)
+}
+
+impl Services {
+    /// Enrols a batch of beneficiaries from the insurer's registry: each new INS is announced,
+    /// with its opposition deadline and an announcement notice; a known INS is left as it is.
+    /// Every row is checked before anything is written, and the batch is one transaction.
+    #[tracing::instrument(skip_all, fields(batch.size = rows.len()))]
+    pub async fn enrol(
+        &self,
+        operator: &ActorRef,
+        rows: &[BeneficiaryRow],
+    ) -> Result<EnrolmentReport, ServiceError> {
+        if rows.is_empty() || rows.len() > MAX_BATCH {
+            return Err(ServiceError::bad_input(
+                "beneficiaries",
+                format!("a batch has 1 to {MAX_BATCH} rows"),
+            ));
+        }
+        let now = self.clock.now();
+        let parsed = rows
+            .iter()
+            .enumerate()
+            .map(|(index, row)| {
+                parse_row(row, now.date_naive()).map_err(|e| match e {
+                    ServiceError::BadInput { message, field, .. } => ServiceError::BadInput {
+                        message: format!("row {index}: {message}"),
+                        field,
+                        index: Some(index),
+                    },
+                    other => other,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let deadline = now + self.policy.opposition_window;
+        let txn = self.db.begin().await?;
+        let mut report = EnrolmentReport::default();
+        for person in parsed {
+            let row = profile::ActiveModel {
+                ins: Set(person.ins.to_string()),
+                status: Set(ProfileStatus::Announced.as_str().to_owned()),
+                birth_name: Set(person.birth_name.as_str().to_owned()),
+                first_names: Set(person.first_names.as_str().to_owned()),
+                birth_date: Set(person.birth_date),
+                carte_vitale_serial: Set(person.carte_vitale_serial.as_str().to_owned()),
+                insurer_email: Set(person.insurer_email.map(|e| e.as_str().to_owned())),
+                postal_address: Set(person.address.to_stored()),
+                enrolled_at: Set(now),
+                opposition_deadline: Set(deadline),
+                opposed_at: Set(None),
+                created_at: Set(None),
+                activated_at: Set(None),
+                closed_at: Set(None),
+                activation_code_hash: Set(None),
+                personal_email: Set(None),
+                failed_activation_attempts: Set(0),
+                activation_locked_until: Set(None),
+            };
+            // Insert-if-absent keeps re-enrolment idempotent, also against a concurrent batch.
+            let inserted = profile::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::column(profile::Column::Ins)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+            if inserted == 0 {
+                report.already_known.push(person.ins.to_string());
+                continue;
+            }
+            let profile = lock_profile(&txn, &person.ins)
+                .await?
+                .ok_or_else(no_profile)?;
+            let event = ledger::append(
+                &txn,
+                NewEvent {
+                    patient: &person.ins,
+                    at: now,
+                    actor: operator,
+                    kind: EventKind::BeneficiaryEnrolled,
+                    payload: json!({ "oppositionDeadline": deadline.to_rfc3339() }),
+                },
+            )
+            .await?;
+            let notice = notices::announcement(&profile.first_names, &profile.birth_name, deadline);
+            outbox::enqueue(
+                &txn,
+                &event,
+                ProfileStatus::Announced,
+                &profile,
+                &notice,
+                now,
+            )
+            .await?;
+            report.enrolled.push(profile);
+        }
+        txn.commit().await?;
+        tracing::info!(
+            enrolled = report.enrolled.len(),
+            already_known = report.already_known.len(),
+            "beneficiaries enrolled"
+        );
+        Ok(report)
+    }
+
+    /// A profile by INS, for the operator or the patient themself.
+    pub async fn profile(&self, ins: &Ins) -> Result<profile::Model, ServiceError> {
+        profile::Entity::find_by_id(ins.as_str())
+            .one(&self.db)
+            .await?
+            .ok_or_else(no_profile)
+    }
+
+    /// Records an opposition, by the patient online or by an operator on their behalf. Only
+    /// while the profile is announced and the window open.
+    #[tracing::instrument(skip_all, fields(opposition.channel = channel.as_str()))]
+    pub async fn oppose(
+        &self,
+        actor: &ActorRef,
+        ins: &Ins,
+        channel: OppositionChannel,
+    ) -> Result<profile::Model, ServiceError> {
+        let now = self.clock.now();
+        let txn = self.db.begin().await?;
+        let current = lock_profile(&txn, ins).await?.ok_or_else(no_profile)?;
+        match status_of(&current)? {
+            ProfileStatus::Announced if now < current.opposition_deadline => {}
+            ProfileStatus::Announced | ProfileStatus::Created | ProfileStatus::Activated => {
+                return Err(ServiceError::OppositionWindowClosed {
+                    deadline: current.opposition_deadline,
+                });
+            }
+            status @ ProfileStatus::Opposed => {
+                return Err(ServiceError::InvalidTransition {
+                    message: "an opposition is already recorded for this person".to_owned(),
+                    status,
+                });
+            }
+            status @ ProfileStatus::Closed => {
+                return Err(ServiceError::InvalidTransition {
+                    message: "this profile is closed".to_owned(),
+                    status,
+                });
+            }
+        }
+        let mut row = current.into_active_model();
+        row.status = Set(ProfileStatus::Opposed.as_str().to_owned());
+        row.opposed_at = Set(Some(now));
+        let updated = row.update(&txn).await?;
+        ledger::append(
+            &txn,
+            NewEvent {
+                patient: ins,
+                at: now,
+                actor,
+                kind: EventKind::OppositionRecorded,
+                payload: json!({ "channel": channel.as_str() }),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(updated)
+    }
+
+    /// Withdraws an opposition: the profile is created at once, with its activation code.
+    #[tracing::instrument(skip_all)]
+    pub async fn withdraw_opposition(
+        &self,
+        actor: &ActorRef,
+        ins: &Ins,
+    ) -> Result<(profile::Model, ActivationCode), ServiceError> {
+        let now = self.clock.now();
+        let txn = self.db.begin().await?;
+        let current = lock_profile(&txn, ins).await?.ok_or_else(no_profile)?;
+        let status = status_of(&current)?;
+        if status != ProfileStatus::Opposed {
+            return Err(ServiceError::InvalidTransition {
+                message: format!("there is no opposition to withdraw (the profile is {status})"),
+                status,
+            });
+        }
+        ledger::append(
+            &txn,
+            NewEvent {
+                patient: ins,
+                at: now,
+                actor,
+                kind: EventKind::OppositionWithdrawn,
+                payload: json!({}),
+            },
+        )
+        .await?;
+        let created = create_profile(&txn, current, now).await?;
+        txn.commit().await?;
+        Ok(created)
+    }
+
+    /// Creates every announced profile whose opposition window has ended, each in its own
+    /// transaction (one failure does not hold back the others' creation).
+    #[tracing::instrument(skip_all)]
+    pub async fn create_due_profiles(&self) -> Result<Vec<CreatedProfile>, ServiceError> {
+        let now = self.clock.now();
+        let due: Vec<String> = profile::Entity::find()
+            .select_only()
+            .column(profile::Column::Ins)
+            .filter(profile::Column::Status.eq(ProfileStatus::Announced.as_str()))
+            .filter(profile::Column::OppositionDeadline.lte(now))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut created = Vec::with_capacity(due.len());
+        for ins in due {
+            let ins = Ins::parse(&ins)
+                .map_err(|e| ServiceError::Internal(format!("stored INS is invalid: {e}")))?;
+            let txn = self.db.begin().await?;
+            // Re-read under the lock: an opposition may have landed since the listing.
+            let Some(current) = lock_profile(&txn, &ins).await? else {
+                continue;
+            };
+            if status_of(&current)? != ProfileStatus::Announced || current.opposition_deadline > now
+            {
+                continue;
+            }
+            let (_, activation_code) = create_profile(&txn, current, now).await?;
+            txn.commit().await?;
+            created.push(CreatedProfile {
+                ins,
+                activation_code,
+            });
+        }
+        if !created.is_empty() {
+            tracing::info!(
+                created = created.len(),
+                "profiles created at the end of their opposition window"
+            );
+        }
+        Ok(created)
+    }
+
+    /// Activates a created profile with the code of its notice and the Carte Vitale serial.
+    /// Every attempt, right or wrong, is in the ledger; too many wrong ones lock activation.
+    #[tracing::instrument(skip_all)]
+    pub async fn activate(
+        &self,
+        actor: &ActorRef,
+        ins: &Ins,
+        input: &ActivationInput,
+    ) -> Result<profile::Model, ServiceError> {
+        let code = ActivationCode::parse(&input.activation_code)
+            .map_err(|e| ServiceError::bad_input("activationCode", e.to_string()))?;
+        let serial = CarteVitaleSerial::parse(&input.carte_vitale_serial)
+            .map_err(|e| ServiceError::bad_input("carteVitaleSerial", e.to_string()))?;
+        let email = Email::parse(&input.personal_email)
+            .map_err(|e| ServiceError::bad_input("personalEmail", e.to_string()))?;
+
+        let now = self.clock.now();
+        let txn = self.db.begin().await?;
+        let current = lock_profile(&txn, ins).await?.ok_or_else(no_profile)?;
+        let status = status_of(&current)?;
+        let refusal = match status {
+            ProfileStatus::Created => None,
+            ProfileStatus::Announced => Some(format!(
+                "the profile is not created yet: it will be after {}",
+                current.opposition_deadline.format("%d/%m/%Y")
+            )),
+            ProfileStatus::Opposed => {
+                Some("an opposition is recorded: withdraw it to get a profile".to_owned())
+            }
+            ProfileStatus::Activated => Some("the profile is already activated".to_owned()),
+            ProfileStatus::Closed => Some("this profile is closed".to_owned()),
+        };
+        if let Some(message) = refusal {
+            return Err(ServiceError::InvalidTransition { message, status });
+        }
+
+        if let Some(until) = current.activation_locked_until.filter(|until| *until > now) {
+            ledger::append(
+                &txn,
+                attempt_event(
+                    ins,
+                    now,
+                    actor,
+                    EventKind::ActivationRefusedLocked,
+                    json!({ "lockedUntil": until.to_rfc3339() }),
+                ),
+            )
+            .await?;
+            txn.commit().await?;
+            return Err(ServiceError::ActivationLocked { until });
+        }
+
+        let code_matches =
+            current.activation_code_hash.as_deref() == Some(code.hash_for(ins).as_str());
+        let serial_matches = current.carte_vitale_serial == serial.as_str();
+        if !(code_matches && serial_matches) {
+            let failures = current.failed_activation_attempts + 1;
+            let locks = failures >= self.policy.max_activation_attempts;
+            let locked_until = locks.then(|| now + self.policy.activation_lockout);
+            let mut row = current.into_active_model();
+            row.failed_activation_attempts = Set(if locks { 0 } else { failures });
+            row.activation_locked_until = Set(locked_until);
+            row.update(&txn).await?;
+            ledger::append(
+                &txn,
+                attempt_event(
+                    ins,
+                    now,
+                    actor,
+                    EventKind::ActivationFailed,
+                    json!({
+                        "failedAttempts": failures,
+                        "lockedUntil": locked_until.map(|t| t.to_rfc3339()),
+                    }),
+                ),
+            )
+            .await?;
+            txn.commit().await?;
+            return Err(match locked_until {
+                Some(until) => ServiceError::ActivationLocked { until },
+                None => ServiceError::InvalidActivation {
+                    remaining_attempts: self.policy.max_activation_attempts - failures,
+                },
+            });
+        }
+
+        let mut row = current.into_active_model();
+        row.status = Set(ProfileStatus::Activated.as_str().to_owned());
+        row.activated_at = Set(Some(now));
+        row.personal_email = Set(Some(email.as_str().to_owned()));
+        // The code is single-use.
+        row.activation_code_hash = Set(None);
+        row.failed_activation_attempts = Set(0);
+        row.activation_locked_until = Set(None);
+        let updated = row.update(&txn).await?;
+        ledger::append(
+            &txn,
+            attempt_event(ins, now, actor, EventKind::ProfileActivated, json!({})),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(updated)
+    }
+
+    /// Closes a created or activated profile, at its owner's request.
+    #[tracing::instrument(skip_all)]
+    pub async fn close(&self, actor: &ActorRef, ins: &Ins) -> Result<profile::Model, ServiceError> {
+        let now = self.clock.now();
+        let txn = self.db.begin().await?;
+        let current = lock_profile(&txn, ins).await?.ok_or_else(no_profile)?;
+        let status = status_of(&current)?;
+        if !status.has_dmp() {
+            let message = match status {
+                ProfileStatus::Closed => "this profile is already closed".to_owned(),
+                ProfileStatus::Announced => {
+                    "the profile is not created yet: to refuse it, oppose its creation".to_owned()
+                }
+                _ => format!("a profile that is {status} cannot be closed"),
+            };
+            return Err(ServiceError::InvalidTransition { message, status });
+        }
+        let mut row = current.into_active_model();
+        row.status = Set(ProfileStatus::Closed.as_str().to_owned());
+        row.closed_at = Set(Some(now));
+        row.activation_code_hash = Set(None);
+        let updated = row.update(&txn).await?;
+        ledger::append(
+            &txn,
+            NewEvent {
+                patient: ins,
+                at: now,
+                actor,
+                kind: EventKind::ProfileClosed,
+                payload: json!({ "previousStatus": status.as_str() }),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(updated)
+    }
+}
+
+fn attempt_event<'a>(
+    ins: &'a Ins,
+    at: DateTime<Utc>,
+    actor: &'a ActorRef,
+    kind: EventKind,
+    payload: serde_json::Value,
+) -> NewEvent<'a> {
+    NewEvent {
+        patient: ins,
+        at,
+        actor,
+        kind,
+        payload,
+    }
+}
+
+/// Moves a locked profile to CREATED: a fresh activation code (only its hash is kept), the
+/// ledger event, and the creation notice in the outbox.
+async fn create_profile(
+    txn: &impl ConnectionTrait,
+    current: profile::Model,
+    now: DateTime<Utc>,
+) -> Result<(profile::Model, ActivationCode), ServiceError> {
+    let ins = Ins::parse(&current.ins)
+        .map_err(|e| ServiceError::Internal(format!("stored INS is invalid: {e}")))?;
+    let code = ActivationCode::generate();
+    let mut row = current.into_active_model();
+    row.status = Set(ProfileStatus::Created.as_str().to_owned());
+    row.created_at = Set(Some(now));
+    row.activation_code_hash = Set(Some(code.hash_for(&ins)));
+    row.failed_activation_attempts = Set(0);
+    row.activation_locked_until = Set(None);
+    let created = row.update(txn).await?;
+    let event = ledger::append(
+        txn,
+        NewEvent {
+            patient: &ins,
+            at: now,
+            actor: &ActorRef::system(),
+            kind: EventKind::ProfileCreated,
+            payload: json!({}),
+        },
+    )
+    .await?;
+    let notice =
+        notices::profile_created(&created.first_names, &created.birth_name, &code.display());
+    outbox::enqueue(txn, &event, ProfileStatus::Created, &created, &notice, now).await?;
+    Ok((created, code))
+}

@@ -1,0 +1,115 @@
+//! Builds the application: database, migrations, schema, router, listener, background tasks.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::graphql::build_schema;
+use crate::http::{AppState, router};
+
+use crate::services::Services;
+
+/// Any startup failure, for the operator to read.
+pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A bound, migrated, ready-to-run API.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    services: Services,
+    sweep_interval: Option<Duration>,
+}
+
+impl Application {
+    /// Connects, migrates and binds. `clock` is the time every rule reads.
+    pub async fn build(settings: &Settings, clock: SharedClock) -> Result<Self, StartupError> {
+        let db = crate::db::connect(&settings.database_url).await?;
+        crate::db::migrate(&db).await?;
+        let services = Services {
+            db: db.clone(),
+            clock,
+            policy: settings.policy(),
+        };
+        let auth = settings.authenticator()?;
+        if auth.is_development() {
+            tracing::warn!(
+                "no JWT_SECRET: accepting tokens signed with the public development key"
+            );
+        }
+        let state = AppState {
+            schema: build_schema(services.clone()),
+            auth: Arc::new(auth),
+            db,
+        };
+        let listener = TcpListener::bind(settings.listen).await?;
+        Ok(Self {
+            listener,
+            router: router(state),
+            services,
+            sweep_interval: (settings.creation_sweep_interval_secs > 0)
+                .then(|| Duration::from_secs(settings.creation_sweep_interval_secs)),
+        })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let sweeper = self
+            .sweep_interval
+            .map(|every| tokio::spawn(creation_sweep(self.services.clone(), every)));
+        let result = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        if let Some(sweeper) = sweeper {
+            sweeper.abort();
+        }
+        result
+    }
+}
+
+/// Creates due profiles periodically. A failed run is logged and retried at the next tick.
+async fn creation_sweep(services: Services, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(err) = services.create_due_profiles().await {
+            tracing::error!(error.cause = %err.message(), "creation sweep failed");
+        }
+    }
+}
+
+/// Completes on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+}

@@ -1,0 +1,433 @@
+//! `TestApp`: the real application on a fresh database, and typed helpers to drive it.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use espace_sante::clock::{ManualClock, SharedClock};
+use espace_sante::config::{Secret, Settings};
+use espace_sante::domain::Ins;
+use espace_sante::startup::Application;
+use jsonwebtoken::{EncodingKey, Header, encode};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+
+/// The secret the test server accepts: tests go through the production key path.
+pub const SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+pub const ISSUER: &str = "espace-sante-test";
+pub const AUDIENCE: &str = "espace-sante-api";
+
+/// The operator every test enrols with.
+pub const OPERATOR: &str = "agent-test";
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// Runs each listed `async fn name(app: TestApp)` once on PostgreSQL and once on SQLite, as
+/// `postgres::name` and `sqlite::name`.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_databases;
+
+/// A running server on its own database.
+pub struct TestApp {
+    pub address: String,
+    pub backend: Backend,
+    pub clock: Arc<ManualClock>,
+    pub database_url: String,
+    client: reqwest::Client,
+    postgres_db: Option<(String, String)>,
+    _sqlite_dir: Option<tempfile::TempDir>,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A GraphQL answer.
+#[derive(Debug)]
+pub struct Gql {
+    pub data: Value,
+    pub errors: Vec<Value>,
+}
+
+impl Gql {
+    /// The data, asserting there was no error.
+    #[track_caller]
+    pub fn ok(&self) -> &Value {
+        assert!(
+            self.errors.is_empty(),
+            "unexpected errors: {:#?}",
+            self.errors
+        );
+        &self.data
+    }
+
+    /// The code of the first error, asserting there is one.
+    #[track_caller]
+    pub fn code(&self) -> &str {
+        self.errors
+            .first()
+            .and_then(|e| e["extensions"]["code"].as_str())
+            .unwrap_or_else(|| {
+                panic!(
+                    "expected an error with a code, got {:#?} / {:#?}",
+                    self.data, self.errors
+                )
+            })
+    }
+
+    /// The first error.
+    #[track_caller]
+    pub fn error(&self) -> &Value {
+        self.errors
+            .first()
+            .unwrap_or_else(|| panic!("expected an error, got {:#?}", self.data))
+    }
+}
+
+/// The moment every test starts at.
+pub fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap()
+}
+
+/// A valid INS, different for each `n`.
+pub fn ins(n: u32) -> String {
+    let nir = format!("2{:02}{:02}75{:06}", 60 + n % 40, 1 + n % 12, 100_000 + n);
+    let key = Ins::key_of(&nir).unwrap();
+    format!("{nir}{key:02}")
+}
+
+/// One enrolment row.
+pub fn beneficiary(ins: &str, insurer_email: Option<&str>) -> Value {
+    json!({
+        "ins": ins,
+        "birthName": "MARTIN",
+        "firstNames": "Jeanne Marie",
+        "birthDate": "1980-04-12",
+        "carteVitaleSerial": format!("CV{}", &ins[..10]),
+        "insurerEmail": insurer_email,
+        "addressLines": ["12 rue des Lilas", "75011 PARIS"],
+    })
+}
+
+/// The Carte Vitale serial of [`beneficiary`].
+pub fn serial_of(ins: &str) -> String {
+    format!("CV{}", &ins[..10])
+}
+
+impl TestApp {
+    /// Spawns the application on a fresh database of `backend`.
+    pub async fn spawn(backend: Backend) -> Self {
+        if std::env::var_os("TEST_LOG").is_some() {
+            espace_sante::telemetry::init("pretty");
+        }
+        let (database_url, postgres_db, sqlite_dir) = match backend {
+            Backend::Postgres => {
+                let admin = std::env::var("TEST_DATABASE_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+                let name = format!("espace_sante_test_{:016x}", rand::random::<u64>());
+                let conn = Database::connect(&admin)
+                    .await
+                    .expect("PostgreSQL must be reachable (see README)");
+                conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+                let base = admin
+                    .rsplit_once('/')
+                    .map(|(b, _)| b)
+                    .unwrap_or(&admin)
+                    .to_owned();
+                (format!("{base}/{name}"), Some((admin, name)), None)
+            }
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("test.sqlite").display()
+                );
+                (url, None, Some(dir))
+            }
+        };
+        let settings = Settings {
+            database_url: database_url.clone(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            jwt_secret: Some(Secret(SECRET.to_owned())),
+            jwt_issuer: ISSUER.to_owned(),
+            jwt_audience: AUDIENCE.to_owned(),
+            opposition_window_days: 42,
+            activation_max_attempts: 5,
+            activation_lockout_minutes: 15,
+            creation_sweep_interval_secs: 0,
+            log_format: "pretty".to_owned(),
+        };
+        let clock = Arc::new(ManualClock::new(start_time()));
+        let shared: SharedClock = clock.clone();
+        let app = Application::build(&settings, shared).await.unwrap();
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            address,
+            backend,
+            clock,
+            database_url,
+            client: reqwest::Client::new(),
+            postgres_db,
+            _sqlite_dir: sqlite_dir,
+            _shutdown: shutdown,
+        }
+    }
+
+    /// Posts a GraphQL request with an optional bearer token.
+    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Gql {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "GraphQL over HTTP answers 200 even for errors, got {}",
+            response.status()
+        );
+        let body: Value = response.json().await.unwrap();
+        Gql {
+            data: body["data"].clone(),
+            errors: body["errors"].as_array().cloned().unwrap_or_default(),
+        }
+    }
+
+    /// A GET on a plain route.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A direct connection to the test database, for what no API shows (the outbox bodies,
+    /// tampering as a superuser).
+    pub async fn db(&self) -> DatabaseConnection {
+        Database::connect(&self.database_url).await.unwrap()
+    }
+
+    /// Moves the server's clock.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    /// Enrols rows as the operator, asserting success.
+    pub async fn enrol(&self, rows: Vec<Value>) -> Value {
+        self.graphql(
+            Some(&operator_token()),
+            "mutation($rows: [BeneficiaryInput!]!) { enrolBeneficiaries(beneficiaries: $rows) { enrolled { ins status } alreadyKnown } }",
+            json!({ "rows": rows }),
+        )
+        .await
+        .ok()["enrolBeneficiaries"]
+            .clone()
+    }
+
+    /// Enrols one person, lets the opposition window pass and runs the sweep: CREATED.
+    /// Returns the activation code of the creation notice.
+    pub async fn created_profile(&self, ins: &str, insurer_email: Option<&str>) -> String {
+        self.enrol(vec![beneficiary(ins, insurer_email)]).await;
+        self.advance(Duration::days(42));
+        self.sweep().await;
+        self.activation_code(ins).await
+    }
+
+    /// Runs the creation sweep as the operator; returns the INS created.
+    pub async fn sweep(&self) -> Vec<String> {
+        let answer = self
+            .graphql(
+                Some(&operator_token()),
+                "mutation { runCreationSweep { created } }",
+                json!({}),
+            )
+            .await;
+        serde_json::from_value(answer.ok()["runCreationSweep"]["created"].clone()).unwrap()
+    }
+
+    /// The activation code, read where the patient reads it: the creation notice.
+    pub async fn activation_code(&self, ins: &str) -> String {
+        let rows = self
+            .query_rows(&format!(
+                "SELECT body FROM notifications WHERE patient_ins = '{ins}' AND kind = 'PROFILE_CREATED' ORDER BY id DESC"
+            ))
+            .await;
+        let body = rows
+            .first()
+            .and_then(|r| r.first())
+            .cloned()
+            .expect("a creation notice");
+        body.lines()
+            .map(str::trim)
+            .find(|l| l.len() == 14 && l.chars().filter(|c| *c == '-').count() == 2)
+            .expect("the notice carries a code XXXX-XXXX-XXXX")
+            .to_owned()
+    }
+
+    /// Activates a created profile.
+    pub async fn activate(&self, ins: &str, code: &str) -> Gql {
+        self.graphql(
+            Some(&patient_token(ins)),
+            "mutation($code: String!, $serial: String!) { activateProfile(activationCode: $code, carteVitaleSerial: $serial, personalEmail: \"perso@example.org\") { status personalEmail } }",
+            json!({ "code": code, "serial": serial_of(ins) }),
+        )
+        .await
+    }
+
+    /// The patient's status, as the patient reads it.
+    pub async fn status(&self, ins: &str) -> String {
+        self.graphql(
+            Some(&patient_token(ins)),
+            "{ me { profile { status } } }",
+            json!({}),
+        )
+        .await
+        .ok()["me"]["profile"]["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The patient's history, oldest first, as `(kind, actor role)`.
+    pub async fn history(&self, ins: &str) -> Vec<(String, String)> {
+        let answer = self
+            .graphql(
+                Some(&patient_token(ins)),
+                "{ me { activityHistory(first: 100) { edges { node { kind actor { role } } } } } }",
+                json!({}),
+            )
+            .await;
+        let mut events: Vec<(String, String)> = answer.ok()["me"]["activityHistory"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["node"]["kind"].as_str().unwrap().to_owned(),
+                    e["node"]["actor"]["role"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        events.reverse();
+        events
+    }
+
+    /// Runs a query on a direct connection and returns every column as text.
+    pub async fn query_rows(&self, sql: &str) -> Vec<Vec<String>> {
+        let db = self.db().await;
+        let rows = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                sql.to_owned(),
+            ))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|row| {
+                (0..)
+                    .map_while(|i| {
+                        row.try_get_by_index::<Option<String>>(i)
+                            .or_else(|_| {
+                                row.try_get_by_index::<Option<i64>>(i)
+                                    .map(|v| v.map(|v| v.to_string()))
+                            })
+                            .ok()
+                            .map(Option::unwrap_or_default)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Drop the PostgreSQL database on a thread of its own: Drop cannot await, and the test's
+        // runtime may be shutting down. FORCE ends the server's pooled connections.
+        if let Some((admin, name)) = self.postgres_db.take() {
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    if let Ok(conn) = Database::connect(&admin).await {
+                        let _ = conn
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Signs `claims` with the test secret.
+pub fn sign(claims: &Value) -> String {
+    encode(
+        &Header::default(),
+        claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Valid claims for `role` and `sub`, expiring in an hour of real time (jsonwebtoken checks
+/// `exp` against the system clock).
+pub fn claims(role: &str, sub: &str) -> Value {
+    json!({
+        "sub": sub,
+        "role": role,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "exp": (Utc::now() + Duration::hours(1)).timestamp(),
+        "name": format!("{role} {sub}"),
+    })
+}
+
+pub fn patient_token(ins: &str) -> String {
+    sign(&claims("PATIENT", ins))
+}
+
+pub fn operator_token() -> String {
+    sign(&claims("OPERATOR", OPERATOR))
+}
+
+pub fn practitioner_token(rpps: &str) -> String {
+    let mut c = claims("PRACTITIONER", rpps);
+    c["profession"] = json!("Médecin généraliste");
+    sign(&c)
+}

@@ -1,0 +1,214 @@
+//! The audit-first ledger: chains verify (also by an independent re-implementation of the
+//! README's canonical encoding), tampering is detected at the right sequence, the database
+//! refuses UPDATE/DELETE/TRUNCATE, and a failed append fails the operation.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::{Backend, TestApp, beneficiary, ins, on_both_databases, patient_token};
+
+const HISTORY: &str = "{ me { activityHistory(first: 100) { edges { node { sequence occurredAt kind actor { role id name } payload previousHash hash } } } } }";
+const INTEGRITY: &str =
+    "{ me { ledgerIntegrity { verified eventCount firstBrokenSequence problem headHash } } }";
+
+/// The canonical encoding as README.md states it, written again from the README alone.
+fn readme_hash(ins: &str, event: &Value) -> String {
+    let at: DateTime<Utc> = event["occurredAt"].as_str().unwrap().parse().unwrap();
+    let fields = [
+        "espace-sante/ledger/v1".to_owned(),
+        ins.to_owned(),
+        event["sequence"].as_i64().unwrap().to_string(),
+        at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        event["kind"].as_str().unwrap().to_owned(),
+        event["actor"]["role"].as_str().unwrap().to_owned(),
+        event["actor"]["id"].as_str().unwrap().to_owned(),
+        event["actor"]["name"].as_str().unwrap().to_owned(),
+        event["payload"].as_str().unwrap().to_owned(),
+        event["previousHash"].as_str().unwrap().to_owned(),
+    ];
+    let mut hasher = Sha256::new();
+    for field in fields {
+        hasher.update((field.len() as u32).to_be_bytes());
+        hasher.update(field.as_bytes());
+    }
+    format!("{:x}", hasher.finalize())
+}
+
+/// A patient with a few events: enrolled, created, one failed and one good activation.
+async fn patient_with_history(app: &TestApp, n: u32) -> String {
+    let person = ins(n);
+    let code = app.created_profile(&person, Some("p@example.org")).await;
+    app.activate(&person, "AAAA-BBBB-CCCC").await;
+    app.activate(&person, &code).await.ok();
+    person
+}
+
+async fn ledger_chain_verifies_by_the_documented_encoding(app: TestApp) {
+    let person = patient_with_history(&app, 200).await;
+    let answer = app
+        .graphql(Some(&patient_token(&person)), HISTORY, json!({}))
+        .await;
+    let mut events: Vec<Value> = answer.ok()["me"]["activityHistory"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect();
+    events.reverse();
+    assert_eq!(events.len(), 4);
+    let mut previous = "0".repeat(64);
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(event["sequence"], i as i64 + 1, "gapless sequence from 1");
+        assert_eq!(event["previousHash"], previous.as_str());
+        assert_eq!(event["hash"], readme_hash(&person, event).as_str());
+        previous = event["hash"].as_str().unwrap().to_owned();
+    }
+    let integrity = app
+        .graphql(Some(&patient_token(&person)), INTEGRITY, json!({}))
+        .await;
+    let report = &integrity.ok()["me"]["ledgerIntegrity"];
+    assert_eq!(report["verified"], true);
+    assert_eq!(report["eventCount"], 4);
+    assert_eq!(report["headHash"], previous.as_str());
+}
+
+/// Rewrites one event's payload as a superuser would, with the append-only triggers bypassed.
+pub async fn tamper(app: &TestApp, ins: &str, seq: i64) {
+    let db = app.db().await;
+    let txn = db.begin().await.unwrap();
+    let update = format!(
+        "UPDATE ledger_events SET payload = '{{\"forged\":true}}' WHERE patient_ins = '{ins}' AND seq = {seq}"
+    );
+    match app.backend {
+        Backend::Postgres => {
+            txn.execute_unprepared("SET LOCAL session_replication_role = replica")
+                .await
+                .unwrap();
+            txn.execute_unprepared(&update).await.unwrap();
+        }
+        Backend::Sqlite => {
+            txn.execute_unprepared("DROP TRIGGER ledger_events_no_update")
+                .await
+                .unwrap();
+            txn.execute_unprepared(&update).await.unwrap();
+        }
+    }
+    txn.commit().await.unwrap();
+}
+
+async fn altered_row_is_detected_at_its_sequence(app: TestApp) {
+    let person = patient_with_history(&app, 201).await;
+    let other = patient_with_history(&app, 202).await;
+    tamper(&app, &person, 2).await;
+    let integrity = app
+        .graphql(Some(&patient_token(&person)), INTEGRITY, json!({}))
+        .await;
+    let report = &integrity.ok()["me"]["ledgerIntegrity"];
+    assert_eq!(report["verified"], false);
+    assert_eq!(report["firstBrokenSequence"], 2);
+    assert_eq!(report["problem"], "content does not match its hash");
+    let untouched = app
+        .graphql(Some(&patient_token(&other)), INTEGRITY, json!({}))
+        .await;
+    assert_eq!(
+        untouched.ok()["me"]["ledgerIntegrity"]["verified"],
+        true,
+        "chains are per patient"
+    );
+}
+
+async fn update_delete_and_truncate_on_the_ledger_are_refused(app: TestApp) {
+    let person = patient_with_history(&app, 203).await;
+    let db = app.db().await;
+    let mut statements = vec![
+        format!("UPDATE ledger_events SET payload = '{{}}' WHERE patient_ins = '{person}'"),
+        format!("DELETE FROM ledger_events WHERE patient_ins = '{person}'"),
+        "DELETE FROM ledger_events".to_owned(),
+    ];
+    if app.backend == Backend::Postgres {
+        statements.push("TRUNCATE ledger_events CASCADE".to_owned());
+    }
+    for statement in statements {
+        let err = db
+            .execute_unprepared(&statement)
+            .await
+            .expect_err(&statement);
+        assert!(
+            err.to_string().contains("append-only"),
+            "{statement}: {err}"
+        );
+    }
+    let integrity = app
+        .graphql(Some(&patient_token(&person)), INTEGRITY, json!({}))
+        .await;
+    assert_eq!(integrity.ok()["me"]["ledgerIntegrity"]["eventCount"], 4);
+}
+
+async fn failed_ledger_append_fails_the_operation(app: TestApp) {
+    let person = ins(204);
+    app.enrol(vec![beneficiary(&person, None)]).await;
+    // Make every append fail, as a full disk or a broken constraint would.
+    let db = app.db().await;
+    match app.backend {
+        Backend::Postgres => {
+            db.execute_unprepared("CREATE FUNCTION refuse_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'ledger unavailable'; END $$").await.unwrap();
+            db.execute_unprepared("CREATE TRIGGER refuse_insert BEFORE INSERT ON ledger_events FOR EACH ROW EXECUTE FUNCTION refuse_insert()").await.unwrap();
+        }
+        Backend::Sqlite => {
+            db.execute_unprepared("CREATE TRIGGER refuse_insert BEFORE INSERT ON ledger_events BEGIN SELECT RAISE(ABORT, 'ledger unavailable'); END").await.unwrap();
+        }
+    }
+    let answer = app
+        .graphql(
+            Some(&patient_token(&person)),
+            "mutation { opposeProfileCreation { status } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(answer.code(), "INTERNAL_SERVER_ERROR");
+    assert!(
+        answer.error()["extensions"]["requestId"]
+            .as_str()
+            .is_some_and(|id| id.len() == 16)
+    );
+    let message = answer.error()["message"].as_str().unwrap();
+    assert!(
+        !message.contains("ledger unavailable"),
+        "database text never reaches the client: {message}"
+    );
+    assert_eq!(
+        app.status(&person).await,
+        "ANNOUNCED",
+        "no state change without its trace"
+    );
+
+    app.advance(Duration::days(42));
+    let sweep = app
+        .graphql(
+            Some(&crate::helpers::operator_token()),
+            "mutation { runCreationSweep { created } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(sweep.code(), "INTERNAL_SERVER_ERROR");
+    assert_eq!(app.status(&person).await, "ANNOUNCED");
+    let notices = app
+        .query_rows(&format!(
+            "SELECT kind FROM notifications WHERE patient_ins = '{person}'"
+        ))
+        .await;
+    assert_eq!(
+        notices,
+        vec![vec!["ANNOUNCEMENT"]],
+        "no creation notice without its event"
+    );
+}
+
+on_both_databases!(
+    ledger_chain_verifies_by_the_documented_encoding,
+    altered_row_is_detected_at_its_sequence,
+    update_delete_and_truncate_on_the_ledger_are_refused,
+    failed_ledger_append_fails_the_operation,
+);

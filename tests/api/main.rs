@@ -1,0 +1,16 @@
+//! The API test suite: each test spawns the real server on port 0 against a fresh database
+//! (PostgreSQL on 127.0.0.1:5432 or TEST_DATABASE_URL, and SQLite in a temporary folder) and
+//! drives it over HTTP and websockets, as the apps do.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on the first surprise"
+)]
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod ledger;
+mod lifecycle;
+mod schema;
