@@ -76,6 +76,10 @@ pub struct Settings {
     )]
     pub activation_lockout_minutes: u32,
 
+    /// Largest document, in bytes (message attachments count together against it).
+    #[arg(long, env = "DOCUMENT_MAX_BYTES", default_value_t = 20 * 1024 * 1024, global = true)]
+    pub document_max_bytes: usize,
+
     /// Seconds between two runs of the background creation sweep (0 disables it).
     #[arg(
         long,
@@ -98,6 +102,7 @@ impl Settings {
             max_activation_attempts: i32::try_from(self.activation_max_attempts)
                 .unwrap_or(i32::MAX),
             activation_lockout: Duration::minutes(i64::from(self.activation_lockout_minutes)),
+            max_document_bytes: self.document_max_bytes,
         }
     }
 

@@ -130,6 +130,7 @@ pub async fn load(settings: &Settings, clock: SharedClock) -> Result<(), Startup
         role: ActorRole::Operator,
         id: OPERATOR.0.to_owned(),
         name: OPERATOR.1.to_owned(),
+        profession: None,
     };
 
     let (old, new): (Vec<&DemoPatient>, Vec<&DemoPatient>) =
@@ -161,6 +162,7 @@ pub async fn load(settings: &Settings, clock: SharedClock) -> Result<(), Startup
                     role: ActorRole::Patient,
                     id: p.ins.to_owned(),
                     name: format!("{} {}", p.first_names, p.birth_name),
+                    profession: None,
                 };
                 let input = ActivationInput {
                     activation_code: created.activation_code.display(),

@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols, WsMessage};
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::GraphQLResponse;
 use axum::Router;
+use axum::body::Body;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -27,6 +28,8 @@ pub struct AppState {
     pub schema: AppSchema,
     pub auth: Arc<Authenticator>,
     pub db: DatabaseConnection,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
 }
 
 impl std::fmt::Debug for AppState {
@@ -70,17 +73,45 @@ fn caller(auth: &Authenticator, headers: &HeaderMap) -> Caller {
     }
 }
 
-async fn graphql(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
+/// An error answered before GraphQL runs (the body is too large, or not a GraphQL request).
+fn refuse(status: StatusCode, code: &str, message: String) -> Response {
+    let body =
+        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, axum::Json(body)).into_response()
+}
+
+async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    // The body is read with a bound: a document's base64 content is the only large input,
+    // and anything beyond what the largest document needs is refused before being read.
+    let bytes = match axum::body::to_bytes(body, state.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!(
+                    "the request body is larger than {} bytes",
+                    state.max_body_bytes
+                ),
+            );
+        }
+    };
+    let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
+        Ok(request) => request,
+        Err(err) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                format!("the body is not a GraphQL request in JSON: {err}"),
+            );
+        }
+    };
     let request_id = new_request_id();
     let span = tracing::info_span!("graphql", request.id = %request_id);
     let caller = caller(&state.auth, &headers);
     let mut response = state
         .schema
-        .execute(request.into_inner().data(caller))
+        .execute(request.data(caller))
         .instrument(span)
         .await;
     ensure_codes(&mut response.errors, &request_id);
@@ -90,7 +121,7 @@ async fn graphql(
             .parse()
             .unwrap_or_else(|_| header::HeaderValue::from_static("invalid")),
     );
-    response.into()
+    GraphQLResponse::from(response).into_response()
 }
 
 /// Websocket subscriptions (graphql-transport-ws and the legacy graphql-ws).

@@ -45,6 +45,8 @@ impl Application {
             schema: build_schema(services.clone()),
             auth: Arc::new(auth),
             db,
+            // Base64 makes 4 characters of 3 bytes; the rest of a request is small.
+            max_body_bytes: settings.document_max_bytes.div_ceil(3) * 4 + 1024 * 1024,
         };
         let listener = TcpListener::bind(settings.listen).await?;
         Ok(Self {

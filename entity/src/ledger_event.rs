@@ -19,6 +19,8 @@ pub struct Model {
     pub actor_role: String,
     pub actor_id: String,
     pub actor_name: String,
+    /// Practitioners' profession (médecin, infirmier, …); empty for other actors.
+    pub actor_profession: String,
     /// Kind-specific details, compact JSON, hashed as stored.
     pub payload: String,
     /// Hash of the previous event of this patient (64 zeros for the first).

@@ -1,6 +1,11 @@
 //! SeaORM entities of espace-sante. The tables are created by the `migration` crate; the rules
 //! that keep them consistent live in the application's services.
 
+pub mod document;
+pub mod document_content;
 pub mod ledger_event;
+pub mod medical_profile_entry;
 pub mod notification;
+pub mod practitioner_access;
+pub mod practitioner_block;
 pub mod profile;

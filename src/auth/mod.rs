@@ -73,15 +73,20 @@ impl Actor {
 
     /// How this actor is written into the ledger.
     pub fn to_ref(&self) -> ActorRef {
-        let (id, name) = match self {
-            Self::Patient { ins, name } => (ins.to_string(), name.clone()),
-            Self::Practitioner { rpps, name, .. } => (rpps.to_string(), name.clone()),
-            Self::Operator { id, name } => (id.clone(), name.clone()),
+        let (id, name, profession) = match self {
+            Self::Patient { ins, name } => (ins.to_string(), name.clone(), None),
+            Self::Practitioner {
+                rpps,
+                name,
+                profession,
+            } => (rpps.to_string(), name.clone(), profession.clone()),
+            Self::Operator { id, name } => (id.clone(), name.clone(), None),
         };
         ActorRef {
             role: self.role(),
             id,
             name,
+            profession,
         }
     }
 }
@@ -92,6 +97,8 @@ pub struct ActorRef {
     pub role: ActorRole,
     pub id: String,
     pub name: String,
+    /// For practitioners.
+    pub profession: Option<String>,
 }
 
 impl ActorRef {
@@ -101,6 +108,7 @@ impl ActorRef {
             role: ActorRole::System,
             id: "system".to_owned(),
             name: "Mon espace santé".to_owned(),
+            profession: None,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::fmt;
 pub struct ParseError(String);
 
 impl ParseError {
-    fn new(message: impl Into<String>) -> Self {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
         Self(message.into())
     }
 }

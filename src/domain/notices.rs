@@ -48,6 +48,69 @@ pub fn profile_created(first_names: &str, birth_name: &str, activation_code: &st
     }
 }
 
+/// How a notice ends: sign in to read, or activate first.
+fn invitation(activated: bool, what: &str) -> String {
+    if activated {
+        format!(
+            "Connectez-vous à Mon espace santé (monespacesante.fr ou l'application) pour {what}."
+        )
+    } else {
+        format!(
+            "Pour {what}, activez votre profil Mon espace santé avec le code d'activation reçu \
+             lors de sa création et votre carte Vitale."
+        )
+    }
+}
+
+fn practitioner(name: &str, profession: Option<&str>) -> String {
+    match profession {
+        Some(profession) => format!("{name} ({profession})"),
+        None => name.to_owned(),
+    }
+}
+
+/// A practitioner fed a document. Neither its title nor its type: only who, and an invitation.
+pub fn new_document(name: &str, profession: Option<&str>, activated: bool) -> Notice {
+    Notice {
+        kind: "NEW_DOCUMENT",
+        subject: "Un nouveau document dans votre dossier médical".to_owned(),
+        body: format!(
+            "Bonjour,\n\n{} a ajouté un document dans votre dossier médical partagé.\n\n{}\n\n{SIGN_OFF}\n",
+            practitioner(name, profession),
+            invitation(activated, "le consulter")
+        ),
+    }
+}
+
+/// A practitioner accessed the record for the first time.
+pub fn first_access(name: &str, profession: Option<&str>, activated: bool) -> Notice {
+    Notice {
+        kind: "FIRST_ACCESS",
+        subject: "Un professionnel de santé a accédé à votre dossier médical".to_owned(),
+        body: format!(
+            "Bonjour,\n\n{} a accédé pour la première fois à votre dossier médical partagé. \
+             Chacun de ses accès figure dans l'historique d'activité de votre profil, où vous \
+             pouvez aussi bloquer son accès.\n\n{}\n\n{SIGN_OFF}\n",
+            practitioner(name, profession),
+            invitation(activated, "consulter votre historique")
+        ),
+    }
+}
+
+/// A practitioner sent a message. Neither its subject nor its body.
+pub fn new_message(name: &str, profession: Option<&str>, activated: bool) -> Notice {
+    Notice {
+        kind: "NEW_MESSAGE",
+        subject: "Un nouveau message dans votre messagerie de santé".to_owned(),
+        body: format!(
+            "Bonjour,\n\n{} vous a envoyé un message dans votre messagerie sécurisée \
+             Mon espace santé.\n\n{}\n\n{SIGN_OFF}\n",
+            practitioner(name, profession),
+            invitation(activated, "le lire")
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

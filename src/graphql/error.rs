@@ -1,7 +1,8 @@
 //! The one place where errors become GraphQL errors with a stable `extensions.code`.
 //!
 //! Codes: `UNAUTHENTICATED`, `FORBIDDEN`, `BAD_USER_INPUT`, `NOT_FOUND`, `INVALID_TRANSITION`,
-//! `OPPOSITION_WINDOW_CLOSED`, `ACTIVATION_LOCKED`, `INVALID_ACTIVATION`, and
+//! `OPPOSITION_WINDOW_CLOSED`, `ACTIVATION_LOCKED`, `INVALID_ACTIVATION`, `DMP_NOT_FOUND`,
+//! `ACTIVATION_REQUIRED`, `CONFLICT`, `PAYLOAD_TOO_LARGE`, and
 //! `INTERNAL_SERVER_ERROR` (logged once, here; the client gets the request id, never the cause).
 //! Errors async-graphql raises itself (a malformed query, an argument that does not parse, such
 //! as a malformed INS) carry no code; [`ensure_codes`] gives them `BAD_USER_INPUT`.
@@ -59,6 +60,12 @@ impl From<ServiceError> for Error {
                 coded("INVALID_ACTIVATION", message)
                     .extend_with(|_, ext| ext.set("remainingAttempts", remaining_attempts))
             }
+            ServiceError::DmpNotFound => coded("DMP_NOT_FOUND", message),
+            ServiceError::ActivationRequired => coded("ACTIVATION_REQUIRED", message),
+            ServiceError::Forbidden(_) => coded("FORBIDDEN", message),
+            ServiceError::Conflict(_) => coded("CONFLICT", message),
+            ServiceError::PayloadTooLarge { max_bytes } => coded("PAYLOAD_TOO_LARGE", message)
+                .extend_with(|_, ext| ext.set("maxBytes", max_bytes as u64)),
             ServiceError::Internal(cause) => {
                 tracing::error!(error.cause = %cause, "request failed on an internal error");
                 coded(

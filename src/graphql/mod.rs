@@ -1,16 +1,30 @@
 //! The GraphQL API: schema, roots, types, and the error mapping. Resolvers stay thin: they read
 //! the caller and the arguments, call a service, and map its answer.
 
+mod documents;
 pub mod error;
 mod mutation;
 mod query;
 mod scalars;
 pub mod types;
 
-use async_graphql::{Context, EmptySubscription, Schema};
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
 
-pub use mutation::MutationRoot;
-pub use query::QueryRoot;
+/// Reads. Every field but `__typename` needs a bearer token.
+#[derive(MergedObject, Default, Debug)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(query::LifecycleQuery, documents::DocumentQuery);
+
+/// Writes. Each one is traced in the patient's ledger in the same transaction as its effect.
+#[derive(MergedObject, Default, Debug)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(mutation::LifecycleMutation, documents::DocumentMutation);
+
+/// The signed-in patient's own space: profile, activity history and ledger integrity,
+/// documents and medical profile, messages.
+#[derive(MergedObject, Default, Debug)]
+#[graphql(name = "Me")]
+pub struct Me(query::MeProfile, documents::MeDocuments);
 
 use crate::auth::{Actor, ActorRef, Caller};
 use crate::domain::Ins;
@@ -21,18 +35,26 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Builds the schema around the services.
 pub fn build_schema(services: Services) -> AppSchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .data(services)
-        .limit_depth(12)
-        .limit_complexity(2_000)
-        .finish()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .data(services)
+    .limit_depth(12)
+    .limit_complexity(2_000)
+    .finish()
 }
 
 /// The SDL checked in as `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .finish()
-        .sdl()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .finish()
+    .sdl()
 }
 
 fn services<'a>(ctx: &Context<'a>) -> &'a Services {
@@ -57,6 +79,22 @@ fn patient<'a>(ctx: &Context<'a>) -> async_graphql::Result<(&'a Ins, ActorRef)> 
         actor @ Actor::Patient { ins, .. } => Ok((ins, actor.to_ref())),
         _ => Err(error::forbidden("only the patient can do this")),
     }
+}
+
+/// The calling practitioner's ledger reference and RPPS number.
+fn practitioner<'a>(
+    ctx: &Context<'a>,
+) -> async_graphql::Result<(&'a crate::domain::Rpps, ActorRef)> {
+    match actor(ctx)? {
+        actor @ Actor::Practitioner { rpps, .. } => Ok((rpps, actor.to_ref())),
+        _ => Err(error::forbidden("only a practitioner can do this")),
+    }
+}
+
+/// Parses an `ID` that this API gave; anything else names nothing.
+fn id_of(id: &async_graphql::ID, what: &str) -> async_graphql::Result<i64> {
+    id.parse::<i64>()
+        .map_err(|_| crate::services::ServiceError::NotFound(format!("no such {what}")).into())
 }
 
 /// Reads `first` and checks its bounds.

@@ -1,5 +1,5 @@
-//! Write operations. Each one is a service call: validation, ledger event, projection and
-//! outbox are one transaction there.
+//! Writes of the lifecycle. Each one is a service call: validation, ledger event, projection
+//! and outbox are one transaction there.
 
 use async_graphql::{Context, Object};
 
@@ -11,13 +11,12 @@ use crate::auth::{ActorRole as Role, RoleGuard};
 use crate::domain::Ins;
 use crate::services::profiles::{ActivationInput, BeneficiaryRow, OppositionChannel};
 
-/// Entry point of writes.
+/// Lifecycle writes.
 #[derive(Debug, Default)]
-pub struct MutationRoot;
+pub struct LifecycleMutation;
 
-/// Writes. Each one is traced in the patient's ledger in the same transaction as its effect.
-#[Object(name = "Mutation")]
-impl MutationRoot {
+#[Object]
+impl LifecycleMutation {
     /// Enrols beneficiaries from the insurer's registry (operators). Each new INS is ANNOUNCED
     /// with an opposition deadline and an announcement notice; a known INS is left unchanged.
     /// A malformed row fails the whole batch with `BAD_USER_INPUT` and its `index`.

@@ -1,4 +1,4 @@
-//! Read operations.
+//! Reads of the lifecycle: the patient's profile and history, the operator's views.
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object};
@@ -13,21 +13,21 @@ use crate::domain::Ins;
 use crate::services::activity::HistoryFilter;
 use crate::services::outbox::OutboxFilter;
 
-/// Entry point of reads.
+/// Lifecycle reads.
 #[derive(Debug, Default)]
-pub struct QueryRoot;
+pub struct LifecycleQuery;
 
-/// The signed-in patient's own space.
-#[derive(Debug)]
-pub struct Me;
+/// The patient's profile and ledger, in [`super::Me`].
+#[derive(Debug, Default)]
+pub struct MeProfile;
 
-/// Reads. Every field but `__typename` needs a bearer token.
-#[Object(name = "Query")]
-impl QueryRoot {
-    /// The signed-in patient's space: profile, activity history, ledger integrity.
+#[Object]
+impl LifecycleQuery {
+    /// The signed-in patient's space: profile, activity history, ledger integrity, documents,
+    /// messages.
     #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
-    async fn me(&self) -> Me {
-        Me
+    async fn me(&self) -> super::Me {
+        super::Me::default()
     }
 
     /// A beneficiary's profile, by INS (health-insurer operators).
@@ -71,9 +71,8 @@ impl QueryRoot {
     }
 }
 
-/// The signed-in patient's own space: profile, activity history and ledger integrity.
 #[Object]
-impl Me {
+impl MeProfile {
     /// The patient's profile (`NOT_FOUND` when the insurer never enrolled this INS).
     async fn profile(&self, ctx: &Context<'_>) -> async_graphql::Result<Profile> {
         let (ins, _) = patient(ctx)?;

@@ -44,6 +44,34 @@ pub enum ActionKind {
     ProfileActivated,
     /// The owner closed the profile.
     ProfileClosed,
+    /// A practitioner fed a document into the DMP.
+    DocumentFed,
+    /// The patient added a document of their own.
+    DocumentAdded,
+    /// A practitioner consulted the list of documents.
+    RecordConsulted,
+    /// Someone read a document's content.
+    DocumentConsulted,
+    /// A practitioner accessed the record for the first time.
+    FirstAccess,
+    /// A practitioner the patient blocked tried to consult the record.
+    AccessRefusedBlocked,
+    /// The patient masked a document from practitioners.
+    DocumentMasked,
+    /// The patient unmasked a document.
+    DocumentUnmasked,
+    /// The patient blocked a practitioner.
+    PractitionerBlocked,
+    /// The patient unblocked a practitioner.
+    PractitionerUnblocked,
+    /// The patient changed their medical profile.
+    MedicalProfileUpdated,
+    /// A practitioner's message reached the patient's mailbox.
+    MessageReceived,
+    /// The patient read a conversation.
+    ThreadRead,
+    /// The patient replied to a practitioner.
+    MessageReplied,
 }
 
 /// Kind of actor: who performed an action.
@@ -188,6 +216,8 @@ pub struct Actor {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// Profession, for a practitioner.
+    pub profession: Option<String>,
 }
 
 /// One action on the profile, as the ledger recorded it, with what a third party needs to
@@ -239,6 +269,7 @@ impl TryFrom<ledger_event::Model> for ActivityEvent {
                 role: role.into(),
                 id: e.actor_id,
                 name: e.actor_name,
+                profession: Some(e.actor_profession).filter(|p| !p.is_empty()),
             },
             payload: e.payload,
             previous_hash: e.prev_hash,

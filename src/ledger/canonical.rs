@@ -1,7 +1,7 @@
 //! The canonical encoding that each event's hash covers. README.md restates it for third
 //! parties; change neither without the other, and never for events already written.
 //!
-//! The encoding is the concatenation, in this order, of ten fields, each written as its
+//! The encoding is the concatenation, in this order, of eleven fields, each written as its
 //! length in bytes (4 bytes, unsigned, big-endian) followed by its UTF-8 bytes:
 //!
 //! 1. the domain tag `espace-sante/ledger/v1`
@@ -13,8 +13,9 @@
 //! 6. the actor's role (`PATIENT`, `PRACTITIONER`, `OPERATOR`, `SYSTEM`)
 //! 7. the actor's identifier (INS, RPPS number, operator id, or `system`)
 //! 8. the actor's display name
-//! 9. the payload, a JSON text, byte for byte as stored
-//! 10. the previous event's hash, 64 lowercase hex digits (64 `0` for sequence 1)
+//! 9. the actor's profession (practitioners; empty otherwise)
+//! 10. the payload, a JSON text, byte for byte as stored
+//! 11. the previous event's hash, 64 lowercase hex digits (64 `0` for sequence 1)
 //!
 //! The hash is SHA-256 over those bytes, written as 64 lowercase hex digits.
 
@@ -33,7 +34,7 @@ pub fn canonical_bytes(event: &ledger_event::Model) -> Vec<u8> {
         .occurred_at
         .format("%Y-%m-%dT%H:%M:%S%.6fZ")
         .to_string();
-    let fields: [&str; 10] = [
+    let fields: [&str; 11] = [
         DOMAIN_TAG,
         &event.patient_ins,
         &seq,
@@ -42,6 +43,7 @@ pub fn canonical_bytes(event: &ledger_event::Model) -> Vec<u8> {
         &event.actor_role,
         &event.actor_id,
         &event.actor_name,
+        &event.actor_profession,
         &event.payload,
         &event.prev_hash,
     ];
@@ -76,6 +78,7 @@ mod tests {
             actor_role: "OPERATOR".into(),
             actor_id: "op-1".into(),
             actor_name: "Agent CPAM".into(),
+            actor_profession: String::new(),
             payload: "{}".into(),
             prev_hash: GENESIS_HASH.into(),
             hash: String::new(),

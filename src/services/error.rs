@@ -36,6 +36,17 @@ pub enum ServiceError {
     ActivationLocked { until: DateTime<Utc> },
     /// The activation code or the Carte Vitale serial is wrong (we do not say which).
     InvalidActivation { remaining_attempts: i32 },
+    /// The patient has no DMP (unknown INS, announced, opposed or closed: one answer for all,
+    /// so that a practitioner never learns of an opposition).
+    DmpNotFound,
+    /// The patient must activate their profile first.
+    ActivationRequired,
+    /// The caller may not do this to this resource.
+    Forbidden(String),
+    /// The idempotency key was used before with a different request.
+    Conflict(String),
+    /// A payload over the configured limit.
+    PayloadTooLarge { max_bytes: usize },
     /// Not the client's fault: a database or consistency failure.
     Internal(String),
 }
@@ -47,7 +58,16 @@ impl ServiceError {
             Self::BadInput { message, .. }
             | Self::NotFound(message)
             | Self::InvalidTransition { message, .. }
+            | Self::Forbidden(message)
+            | Self::Conflict(message)
             | Self::Internal(message) => message.clone(),
+            Self::DmpNotFound => "DMP inexistant".to_owned(),
+            Self::ActivationRequired => "the profile is not activated yet: activate it with the \
+                 code of the creation notice and your Carte Vitale (activateProfile), then sign in again"
+                .to_owned(),
+            Self::PayloadTooLarge { max_bytes } => {
+                format!("the content is larger than the limit of {max_bytes} bytes")
+            }
             Self::OppositionWindowClosed { deadline } => format!(
                 "the opposition window ended on {}: the profile is created or about to be; \
                  it can be closed once created",

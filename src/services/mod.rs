@@ -3,6 +3,7 @@
 //! Services know nothing of GraphQL.
 
 pub mod activity;
+pub mod documents;
 mod error;
 pub mod outbox;
 pub mod profiles;
@@ -23,6 +24,8 @@ pub struct Policy {
     pub max_activation_attempts: i32,
     /// How long activation stays locked.
     pub activation_lockout: Duration,
+    /// Largest document (or message attachments, together), in bytes.
+    pub max_document_bytes: usize,
 }
 
 impl Default for Policy {
@@ -31,6 +34,7 @@ impl Default for Policy {
             opposition_window: Duration::weeks(6),
             max_activation_attempts: 5,
             activation_lockout: Duration::minutes(15),
+            max_document_bytes: 20 * 1024 * 1024,
         }
     }
 }

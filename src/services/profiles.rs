@@ -122,7 +122,7 @@ fn parse_row(row: &BeneficiaryRow, today: NaiveDate) -> Result<Beneficiary, Serv
 /// Reads the profile row and locks it for the rest of the transaction: every event of a patient
 /// is appended under this lock, which keeps the chain's sequence gapless. (SQLite has no row
 /// locks; there the single writer connection serialises transactions.)
-async fn lock_profile(
+pub(crate) async fn lock_profile(
     txn: &DatabaseTransaction,
     ins: &Ins,
 ) -> Result<Option<profile::Model>, ServiceError> {
@@ -132,7 +132,7 @@ async fn lock_profile(
         .await?)
 }
 
-fn no_profile() -> ServiceError {
+pub(crate) fn no_profile() -> ServiceError {
     ServiceError::NotFound("no Mon espace santé enrolment is known for this INS".to_owned())
 }
 

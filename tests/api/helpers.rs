@@ -177,6 +177,7 @@ impl TestApp {
             opposition_window_days: 42,
             activation_max_attempts: 5,
             activation_lockout_minutes: 15,
+            document_max_bytes: 64 * 1024,
             creation_sweep_interval_secs: 0,
             log_format: "pretty".to_owned(),
         };
@@ -430,4 +431,56 @@ pub fn practitioner_token(rpps: &str) -> String {
     let mut c = claims("PRACTITIONER", rpps);
     c["profession"] = json!("Médecin généraliste");
     sign(&c)
+}
+
+/// A practitioner of the tests, with a valid RPPS number.
+pub const DOCTOR: &str = "10003456786";
+/// Another practitioner.
+pub const NURSE: &str = "10009876540";
+
+/// A small PDF document.
+pub const PDF: &[u8] = b"%PDF-1.4\n% test document\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n";
+
+/// A document input for `feedDocument`/`addDocument`.
+pub fn document_input(key: &str, title: &str) -> Value {
+    use base64::Engine;
+    json!({
+        "type": { "system": "http://loinc.org", "code": "11488-4" },
+        "title": title,
+        "mimeType": "application/pdf",
+        "contentBase64": base64::engine::general_purpose::STANDARD.encode(PDF),
+        "actDate": "2026-10-30",
+        "idempotencyKey": key,
+    })
+}
+
+pub const FEED: &str = "mutation($ins: INS!, $input: DocumentInput!) { feedDocument(patientIns: $ins, input: $input) { id title sha256 sizeBytes author { role id name profession } } }";
+
+impl TestApp {
+    /// Enrols, creates and activates a profile.
+    pub async fn activated_profile(&self, ins: &str, insurer_email: Option<&str>) {
+        let code = self.created_profile(ins, insurer_email).await;
+        self.activate(ins, &code).await.ok();
+    }
+
+    /// Feeds a document as `rpps`.
+    pub async fn feed(&self, rpps: &str, ins: &str, input: Value) -> Gql {
+        self.graphql(
+            Some(&practitioner_token(rpps)),
+            FEED,
+            json!({ "ins": ins, "input": input }),
+        )
+        .await
+    }
+
+    /// The outbox rows of a patient, as `(kind, channel, recipient)`.
+    pub async fn notices(&self, ins: &str) -> Vec<(String, String, String)> {
+        self.query_rows(&format!(
+            "SELECT kind, channel, recipient FROM notifications WHERE patient_ins = '{ins}' ORDER BY id"
+        ))
+        .await
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone(), r[2].clone()))
+        .collect()
+    }
 }

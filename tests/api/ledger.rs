@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::helpers::{Backend, TestApp, beneficiary, ins, on_both_databases, patient_token};
 
-const HISTORY: &str = "{ me { activityHistory(first: 100) { edges { node { sequence occurredAt kind actor { role id name } payload previousHash hash } } } } }";
+const HISTORY: &str = "{ me { activityHistory(first: 100) { edges { node { sequence occurredAt kind actor { role id name profession } payload previousHash hash } } } } }";
 const INTEGRITY: &str =
     "{ me { ledgerIntegrity { verified eventCount firstBrokenSequence problem headHash } } }";
 
@@ -25,6 +25,10 @@ fn readme_hash(ins: &str, event: &Value) -> String {
         event["actor"]["role"].as_str().unwrap().to_owned(),
         event["actor"]["id"].as_str().unwrap().to_owned(),
         event["actor"]["name"].as_str().unwrap().to_owned(),
+        event["actor"]["profession"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned(),
         event["payload"].as_str().unwrap().to_owned(),
         event["previousHash"].as_str().unwrap().to_owned(),
     ];

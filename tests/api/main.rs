@@ -11,6 +11,7 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod documents;
 mod ledger;
 mod lifecycle;
 mod schema;

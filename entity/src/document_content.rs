@@ -1,0 +1,16 @@
+//! The bytes of a document, apart from its metadata.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "document_contents")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub document_id: i64,
+    pub content: Vec<u8>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,24 @@
+//! One entry of a patient's medical profile (allergy, treatment, history, vaccination).
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "medical_profile_entries")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub patient_ins: String,
+    /// ALLERGY, TREATMENT, HISTORY or VACCINATION.
+    pub category: String,
+    pub label: String,
+    pub details: Option<String>,
+    /// Since when (or, for a vaccination, when).
+    pub since: Option<Date>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

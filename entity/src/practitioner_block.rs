@@ -1,0 +1,18 @@
+//! Practitioners a patient has blocked from consulting their record.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "practitioner_blocks")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub patient_ins: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub practitioner_rpps: String,
+    pub blocked_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

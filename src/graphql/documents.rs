@@ -1,0 +1,586 @@
+//! The DMP in GraphQL: feeding and consulting for practitioners, the patient's documents,
+//! masking, blocking and medical profile.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::{document, medical_profile_entry, practitioner_block};
+
+use super::types::{Actor, ActorRole};
+use super::{cursor, id_of, page_size, patient, practitioner, services};
+use crate::auth::{ActorRole as Role, RoleGuard};
+use crate::domain::documents::{
+    DocumentType, LOINC, MedicalCategory as DomainCategory, encode_content,
+};
+use crate::domain::{Ins, Rpps};
+use crate::services::documents::{
+    DmpStatus as DomainDmpStatus, DocumentInput, DocumentQuery as Filter, DocumentWithContent,
+    MedicalEntryInput,
+};
+
+/// Whether a practitioner can feed a patient's DMP.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "DomainDmpStatus")]
+pub enum DmpStatus {
+    /// The patient has a DMP: documents and messages can be sent.
+    Exists,
+    /// No DMP for this INS (the reason is not told): do not offer to feed it.
+    NotFound,
+}
+
+/// A category of the medical profile.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "DomainCategory")]
+pub enum MedicalCategory {
+    /// An allergy or intolerance.
+    Allergy,
+    /// A current treatment.
+    Treatment,
+    /// Medical or surgical history.
+    History,
+    /// A vaccination.
+    Vaccination,
+}
+
+/// A coded value (a document type: LOINC).
+#[derive(SimpleObject, Debug)]
+pub struct Coding {
+    /// Code system (`http://loinc.org`).
+    pub system: String,
+    /// Code.
+    pub code: String,
+    /// Display name, in French.
+    pub display: String,
+}
+
+/// A coded value, as sent.
+#[derive(InputObject, Debug)]
+pub struct CodingInput {
+    /// Code system: `http://loinc.org`.
+    pub system: String,
+    /// A LOINC code of the DMP's document-type value set, e.g. `11488-4` (consultation report).
+    pub code: String,
+    /// Ignored: the server holds the display names of its value set.
+    pub display: Option<String>,
+}
+
+/// A document to store.
+#[derive(InputObject, Debug)]
+#[graphql(name = "DocumentInput")]
+pub struct DocumentInputGql {
+    /// Document type (LOINC).
+    #[graphql(name = "type")]
+    pub doc_type: CodingInput,
+    /// Title, 1 to 200 characters.
+    pub title: String,
+    /// application/pdf, text/plain, text/xml (CDA), image/jpeg or image/png.
+    pub mime_type: String,
+    /// The content, base64-encoded; at most the configured size once decoded (20 MiB by default).
+    pub content_base64: String,
+    /// Date of the act the document reports.
+    pub act_date: NaiveDate,
+    /// A key unique to this document for its author (a UUID): a retry with the same key returns
+    /// the first result and stores nothing twice.
+    pub idempotency_key: String,
+}
+
+impl From<DocumentInputGql> for DocumentInput {
+    fn from(input: DocumentInputGql) -> Self {
+        Self {
+            type_system: input.doc_type.system,
+            type_code: input.doc_type.code,
+            title: input.title,
+            mime_type: input.mime_type,
+            content_base64: input.content_base64,
+            act_date: input.act_date,
+            idempotency_key: input.idempotency_key,
+        }
+    }
+}
+
+/// A document of a DMP. `contentBase64` is given only when one document is read.
+#[derive(Debug)]
+pub struct Document {
+    model: document::Model,
+    content: Option<Vec<u8>>,
+}
+
+impl From<document::Model> for Document {
+    fn from(model: document::Model) -> Self {
+        Self {
+            model,
+            content: None,
+        }
+    }
+}
+
+impl From<DocumentWithContent> for Document {
+    fn from(read: DocumentWithContent) -> Self {
+        Self {
+            model: read.document,
+            content: Some(read.content),
+        }
+    }
+}
+
+/// A document of a DMP.
+#[Object]
+impl Document {
+    /// Document id.
+    async fn id(&self) -> ID {
+        ID(self.model.id.to_string())
+    }
+    /// Document type (LOINC).
+    #[graphql(name = "type")]
+    async fn doc_type(&self) -> Coding {
+        Coding {
+            system: LOINC.to_owned(),
+            code: self.model.type_code.clone(),
+            display: DocumentType::from_code(&self.model.type_code)
+                .map(|t| t.display)
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+    /// Title.
+    async fn title(&self) -> &str {
+        &self.model.title
+    }
+    /// MIME type.
+    async fn mime_type(&self) -> &str {
+        &self.model.mime_type
+    }
+    /// Size of the content, in bytes.
+    async fn size_bytes(&self) -> i64 {
+        self.model.size_bytes
+    }
+    /// SHA-256 of the content, lowercase hex.
+    async fn sha256(&self) -> &str {
+        &self.model.sha256
+    }
+    /// Date of the act.
+    async fn act_date(&self) -> NaiveDate {
+        self.model.act_date
+    }
+    /// When the document was stored.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.model.created_at
+    }
+    /// Who wrote it.
+    async fn author(&self) -> Actor {
+        Actor {
+            role: if self.model.author_role == "PATIENT" {
+                ActorRole::Patient
+            } else {
+                ActorRole::Practitioner
+            },
+            id: self.model.author_id.clone(),
+            name: self.model.author_name.clone(),
+            profession: self.model.author_profession.clone(),
+        }
+    }
+    /// Whether the patient masked it from practitioners other than its author.
+    async fn masked(&self) -> bool {
+        self.model.masked
+    }
+    /// The content, base64-encoded: only when one document is read (`null` in lists).
+    async fn content_base64(&self) -> Option<String> {
+        self.content.as_deref().map(encode_content)
+    }
+}
+
+/// An entry of the medical profile.
+#[derive(Debug)]
+pub struct MedicalProfileEntry(medical_profile_entry::Model);
+
+/// An entry of the patient's medical profile.
+#[Object]
+impl MedicalProfileEntry {
+    /// Entry id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Category.
+    async fn category(&self) -> async_graphql::Result<MedicalCategory> {
+        DomainCategory::from_stored(&self.0.category)
+            .map(Into::into)
+            .ok_or_else(|| {
+                crate::services::ServiceError::Internal(format!(
+                    "unknown category '{}'",
+                    self.0.category
+                ))
+                .into()
+            })
+    }
+    /// What it is (an allergen, a medicine, a condition, a vaccine).
+    async fn label(&self) -> &str {
+        &self.0.label
+    }
+    /// Free details.
+    async fn details(&self) -> Option<&str> {
+        self.0.details.as_deref()
+    }
+    /// Since when (for a vaccination: when).
+    async fn since(&self) -> Option<NaiveDate> {
+        self.0.since
+    }
+    /// Last change.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// An entry of the medical profile, as typed.
+#[derive(InputObject, Debug)]
+pub struct MedicalProfileEntryInput {
+    /// Category.
+    pub category: MedicalCategory,
+    /// What it is, 1 to 200 characters.
+    pub label: String,
+    /// Free details, at most 2000 characters.
+    pub details: Option<String>,
+    /// Since when (for a vaccination: when); not in the future.
+    pub since: Option<NaiveDate>,
+}
+
+impl From<MedicalProfileEntryInput> for MedicalEntryInput {
+    fn from(input: MedicalProfileEntryInput) -> Self {
+        Self {
+            category: input.category.into(),
+            label: input.label,
+            details: input.details,
+            since: input.since,
+        }
+    }
+}
+
+/// A practitioner the patient blocked.
+#[derive(SimpleObject, Debug)]
+pub struct BlockedPractitioner {
+    /// The practitioner's RPPS number.
+    pub rpps: String,
+    /// Since when.
+    pub blocked_at: DateTime<Utc>,
+}
+
+impl From<practitioner_block::Model> for BlockedPractitioner {
+    fn from(b: practitioner_block::Model) -> Self {
+        Self {
+            rpps: b.practitioner_rpps,
+            blocked_at: b.blocked_at,
+        }
+    }
+}
+
+/// Filters of a document list.
+#[derive(Debug)]
+struct ListArgs {
+    type_code: Option<String>,
+    acted_from: Option<NaiveDate>,
+    acted_to: Option<NaiveDate>,
+    first: Option<i32>,
+    after: Option<String>,
+}
+
+impl ListArgs {
+    fn filter(&self) -> async_graphql::Result<Filter> {
+        Ok(Filter {
+            type_code: self.type_code.clone(),
+            acted_from: self.acted_from,
+            acted_to: self.acted_to,
+            before_id: cursor(self.after.clone())?,
+            limit: page_size(self.first)? + 1,
+        })
+    }
+}
+
+/// Builds a page from `limit + 1` rows.
+fn page(mut rows: Vec<document::Model>, limit: u64) -> Connection<String, Document> {
+    let has_next = rows.len() as u64 >= limit;
+    rows.truncate(limit.saturating_sub(1) as usize);
+    let mut connection = Connection::new(false, has_next);
+    connection.edges.extend(
+        rows.into_iter()
+            .map(|row| Edge::new(row.id.to_string(), Document::from(row))),
+    );
+    connection
+}
+
+/// DMP reads.
+#[derive(Debug, Default)]
+pub struct DocumentQuery;
+
+#[Object]
+impl DocumentQuery {
+    /// Whether this INS has a DMP that can be fed (practitioners). Never tells why not.
+    #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
+    async fn dmp_status(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The patient's INS.")] patient_ins: Ins,
+    ) -> async_graphql::Result<DmpStatus> {
+        Ok(services(ctx).dmp_status(&patient_ins).await?.into())
+    }
+
+    /// A patient's documents, newest first (practitioners). The consultation, and the first
+    /// access of each practitioner, are in the patient's ledger before anything is returned.
+    /// `DMP_NOT_FOUND` when there is no DMP; `FORBIDDEN` when the patient blocked you.
+    #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per filter of the API"
+    )]
+    async fn patient_record(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The patient's INS.")] patient_ins: Ins,
+        #[graphql(desc = "Only this document type (LOINC code).")] type_code: Option<String>,
+        #[graphql(desc = "Only acts on or after this date.")] acted_from: Option<NaiveDate>,
+        #[graphql(desc = "Only acts on or before this date.")] acted_to: Option<NaiveDate>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last document of the previous page.")] after: Option<
+            String,
+        >,
+    ) -> async_graphql::Result<Connection<String, Document>> {
+        let (_, me) = practitioner(ctx)?;
+        let filter = ListArgs {
+            type_code,
+            acted_from,
+            acted_to,
+            first,
+            after,
+        }
+        .filter()?;
+        let rows = services(ctx)
+            .consult_record(&me, &patient_ins, &filter)
+            .await?;
+        Ok(page(rows, filter.limit))
+    }
+
+    /// One document of a patient's record, with its content (practitioners). Traced like the
+    /// list; an id that is not in this record is `NOT_FOUND`.
+    #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
+    async fn patient_document(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The patient's INS.")] patient_ins: Ins,
+        #[graphql(desc = "The document's id.")] document_id: ID,
+    ) -> async_graphql::Result<Document> {
+        let (_, me) = practitioner(ctx)?;
+        let id = id_of(&document_id, "document")?;
+        Ok(services(ctx)
+            .consult_document(&me, &patient_ins, id)
+            .await?
+            .into())
+    }
+}
+
+/// The patient's DMP, in [`super::Me`].
+#[derive(Debug, Default)]
+pub struct MeDocuments;
+
+#[Object]
+impl MeDocuments {
+    /// Your documents, newest first, masked ones included (`ACTIVATION_REQUIRED` until the
+    /// profile is activated).
+    async fn documents(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only this document type (LOINC code).")] type_code: Option<String>,
+        #[graphql(desc = "Only acts on or after this date.")] acted_from: Option<NaiveDate>,
+        #[graphql(desc = "Only acts on or before this date.")] acted_to: Option<NaiveDate>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last document of the previous page.")] after: Option<
+            String,
+        >,
+    ) -> async_graphql::Result<Connection<String, Document>> {
+        let (ins, _) = patient(ctx)?;
+        let filter = ListArgs {
+            type_code,
+            acted_from,
+            acted_to,
+            first,
+            after,
+        }
+        .filter()?;
+        let rows = services(ctx).patient_documents(ins, &filter).await?;
+        Ok(page(rows, filter.limit))
+    }
+
+    /// One of your documents, with its content (the reading is in your history).
+    async fn document(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The document's id.")] id: ID,
+    ) -> async_graphql::Result<Document> {
+        let (ins, me) = patient(ctx)?;
+        Ok(services(ctx)
+            .patient_document(&me, ins, id_of(&id, "document")?)
+            .await?
+            .into())
+    }
+
+    /// Your medical profile: allergies, treatments, history, vaccinations.
+    async fn medical_profile(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<MedicalProfileEntry>> {
+        let (ins, _) = patient(ctx)?;
+        Ok(services(ctx)
+            .medical_profile(ins)
+            .await?
+            .into_iter()
+            .map(MedicalProfileEntry)
+            .collect())
+    }
+
+    /// The practitioners you blocked from consulting your record.
+    async fn blocked_practitioners(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<BlockedPractitioner>> {
+        let (ins, _) = patient(ctx)?;
+        Ok(services(ctx)
+            .blocked_practitioners(ins)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+}
+
+/// DMP writes.
+#[derive(Debug, Default)]
+pub struct DocumentMutation;
+
+#[Object]
+impl DocumentMutation {
+    /// Feeds a document into a patient's DMP (practitioners). The patient is notified by the
+    /// channel their status gives. Without a DMP: `DMP_NOT_FOUND` ("DMP inexistant"), the same
+    /// answer whatever the reason, nothing stored.
+    #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
+    async fn feed_document(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The patient's INS.")] patient_ins: Ins,
+        #[graphql(desc = "The document.")] input: DocumentInputGql,
+    ) -> async_graphql::Result<Document> {
+        let (_, me) = practitioner(ctx)?;
+        Ok(services(ctx)
+            .feed_document(&me, &patient_ins, &input.into())
+            .await?
+            .into())
+    }
+
+    /// Adds a document of your own to your DMP (activated patients).
+    #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
+    async fn add_document(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The document.")] input: DocumentInputGql,
+    ) -> async_graphql::Result<Document> {
+        let (ins, me) = patient(ctx)?;
+        Ok(services(ctx)
+            .add_own_document(&me, ins, &input.into())
+            .await?
+            .into())
+    }
+
+    /// Masks one of your documents from practitioners (its author still sees it).
+    #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
+    async fn mask_document(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The document's id.")] id: ID,
+    ) -> async_graphql::Result<Document> {
+        let (ins, me) = patient(ctx)?;
+        Ok(services(ctx)
+            .set_masked(&me, ins, id_of(&id, "document")?, true)
+            .await?
+            .into())
+    }
+
+    /// Makes a masked document visible to practitioners again.
+    #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
+    async fn unmask_document(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The document's id.")] id: ID,
+    ) -> async_graphql::Result<Document> {
+        let (ins, me) = patient(ctx)?;
+        Ok(services(ctx)
+            .set_masked(&me, ins, id_of(&id, "document")?, false)
+            .await?
+            .into())
+    }
+
+    /// Blocks a practitioner from consulting your record; their attempts appear in your history.
+    /// Returns whether the practitioner is now blocked.
+    #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
+    async fn block_practitioner(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The practitioner's RPPS number.")] rpps: Rpps,
+    ) -> async_graphql::Result<bool> {
+        let (ins, me) = patient(ctx)?;
+        Ok(services(ctx).set_blocked(&me, ins, &rpps, true).await?)
+    }
+
+    /// Lets a blocked practitioner consult your record again. Returns whether the practitioner
+    /// is still blocked (false).
+    #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
+    async fn unblock_practitioner(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The practitioner's RPPS number.")] rpps: Rpps,
+    ) -> async_graphql::Result<bool> {
+        let (ins, me) = patient(ctx)?;
+        Ok(services(ctx).set_blocked(&me, ins, &rpps, false).await?)
+    }
+
+    /// Adds an entry to your medical profile.
+    #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
+    async fn add_medical_profile_entry(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The entry.")] input: MedicalProfileEntryInput,
+    ) -> async_graphql::Result<MedicalProfileEntry> {
+        let (ins, me) = patient(ctx)?;
+        Ok(MedicalProfileEntry(
+            services(ctx)
+                .save_medical_entry(&me, ins, None, &input.into())
+                .await?,
+        ))
+    }
+
+    /// Replaces an entry of your medical profile.
+    #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
+    async fn update_medical_profile_entry(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The entry's id.")] id: ID,
+        #[graphql(desc = "The new entry.")] input: MedicalProfileEntryInput,
+    ) -> async_graphql::Result<MedicalProfileEntry> {
+        let (ins, me) = patient(ctx)?;
+        let id = id_of(&id, "entry")?;
+        Ok(MedicalProfileEntry(
+            services(ctx)
+                .save_medical_entry(&me, ins, Some(id), &input.into())
+                .await?,
+        ))
+    }
+
+    /// Removes an entry of your medical profile. Returns true.
+    #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
+    async fn remove_medical_profile_entry(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The entry's id.")] id: ID,
+    ) -> async_graphql::Result<bool> {
+        let (ins, me) = patient(ctx)?;
+        services(ctx)
+            .remove_medical_entry(&me, ins, id_of(&id, "entry")?)
+            .await?;
+        Ok(true)
+    }
+}
