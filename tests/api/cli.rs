@@ -114,6 +114,7 @@ fn help_documents_every_setting_and_its_variable() {
         "OPPOSITION_WINDOW_DAYS",
         "ACTIVATION_MAX_ATTEMPTS",
         "ACTIVATION_LOCKOUT_MINUTES",
+        "DOCUMENT_MAX_BYTES",
         "CREATION_SWEEP_INTERVAL_SECS",
         "LOG_FORMAT",
     ] {
