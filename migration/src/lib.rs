@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_foundation;
 mod m20261128_000002_documents;
+mod m20261128_000003_messaging;
 
 /// Applies the migrations of this crate in order.
 #[derive(Debug)]
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_foundation::Migration),
             Box::new(m20261128_000002_documents::Migration),
+            Box::new(m20261128_000003_messaging::Migration),
         ]
     }
 }

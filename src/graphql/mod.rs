@@ -3,6 +3,7 @@
 
 mod documents;
 pub mod error;
+mod messaging;
 mod mutation;
 mod query;
 mod scalars;
@@ -13,18 +14,30 @@ use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
 /// Reads. Every field but `__typename` needs a bearer token.
 #[derive(MergedObject, Default, Debug)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(query::LifecycleQuery, documents::DocumentQuery);
+pub struct QueryRoot(
+    query::LifecycleQuery,
+    documents::DocumentQuery,
+    messaging::MessagingQuery,
+);
 
 /// Writes. Each one is traced in the patient's ledger in the same transaction as its effect.
 #[derive(MergedObject, Default, Debug)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(mutation::LifecycleMutation, documents::DocumentMutation);
+pub struct MutationRoot(
+    mutation::LifecycleMutation,
+    documents::DocumentMutation,
+    messaging::MessagingMutation,
+);
 
 /// The signed-in patient's own space: profile, activity history and ledger integrity,
 /// documents and medical profile, messages.
 #[derive(MergedObject, Default, Debug)]
 #[graphql(name = "Me")]
-pub struct Me(query::MeProfile, documents::MeDocuments);
+pub struct Me(
+    query::MeProfile,
+    documents::MeDocuments,
+    messaging::MeMessages,
+);
 
 use crate::auth::{Actor, ActorRef, Caller};
 use crate::domain::Ins;

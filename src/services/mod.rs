@@ -5,6 +5,7 @@
 pub mod activity;
 pub mod documents;
 mod error;
+pub mod messaging;
 pub mod outbox;
 pub mod profiles;
 

@@ -14,4 +14,5 @@ mod cli;
 mod documents;
 mod ledger;
 mod lifecycle;
+mod messaging;
 mod schema;

@@ -1,0 +1,422 @@
+//! Secure messaging in GraphQL: the practitioner sends and reads its inbox; the activated
+//! patient lists, reads and replies.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::{message, message_attachment, thread};
+
+use super::types::{Actor, ActorRole};
+use super::{cursor, id_of, page_size, patient, practitioner, services};
+use crate::auth::{ActorRole as Role, RoleGuard};
+use crate::domain::Ins;
+use crate::domain::documents::encode_content;
+use crate::services::messaging::{
+    AttachmentInput as ServiceAttachment, Conversation, MessageView, NewMessage, Sent,
+};
+
+/// Who reads a thread: the unread count is theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    Patient,
+    Practitioner,
+}
+
+/// A file sent along with a message.
+#[derive(SimpleObject, Debug)]
+pub struct Attachment {
+    /// Attachment id.
+    pub id: ID,
+    /// Title.
+    pub title: String,
+    /// MIME type.
+    pub mime_type: String,
+    /// Size in bytes.
+    pub size_bytes: i64,
+    /// SHA-256 of the content.
+    pub sha256: String,
+    /// The content, base64-encoded.
+    pub content_base64: String,
+}
+
+impl From<message_attachment::Model> for Attachment {
+    fn from(a: message_attachment::Model) -> Self {
+        Self {
+            id: ID(a.id.to_string()),
+            title: a.title,
+            mime_type: a.mime_type,
+            size_bytes: a.size_bytes,
+            sha256: a.sha256,
+            content_base64: encode_content(&a.content),
+        }
+    }
+}
+
+/// A message of a conversation.
+#[derive(Debug)]
+pub struct Message {
+    model: message::Model,
+    attachments: Vec<message_attachment::Model>,
+}
+
+impl From<MessageView> for Message {
+    fn from(view: MessageView) -> Self {
+        Self {
+            model: view.message,
+            attachments: view.attachments,
+        }
+    }
+}
+
+impl From<message::Model> for Message {
+    fn from(model: message::Model) -> Self {
+        Self {
+            model,
+            attachments: Vec::new(),
+        }
+    }
+}
+
+/// A message of a conversation: from the practitioner, the patient's reply, or the system's
+/// bounce.
+#[Object]
+impl Message {
+    /// Message id.
+    async fn id(&self) -> ID {
+        ID(self.model.id.to_string())
+    }
+    /// The conversation it belongs to.
+    async fn thread_id(&self) -> ID {
+        ID(self.model.thread_id.to_string())
+    }
+    /// Who sent it.
+    async fn sender(&self) -> Actor {
+        let role = match self.model.sender_role.as_str() {
+            "PATIENT" => ActorRole::Patient,
+            "PRACTITIONER" => ActorRole::Practitioner,
+            _ => ActorRole::System,
+        };
+        Actor {
+            role,
+            id: self.model.sender_id.clone(),
+            name: self.model.sender_name.clone(),
+            profession: None,
+        }
+    }
+    /// Subject.
+    async fn subject(&self) -> &str {
+        &self.model.subject
+    }
+    /// Plain-text body.
+    async fn body(&self) -> &str {
+        &self.model.body
+    }
+    /// Whether this is the system's answer that a message could not be delivered.
+    async fn is_bounce(&self) -> bool {
+        self.model.bounce
+    }
+    /// When it was sent.
+    async fn sent_at(&self) -> DateTime<Utc> {
+        self.model.sent_at
+    }
+    /// Attachments, with their content (empty in thread lists).
+    async fn attachments(&self) -> Vec<Attachment> {
+        self.attachments.iter().cloned().map(Into::into).collect()
+    }
+}
+
+/// A conversation between one practitioner and one patient.
+#[derive(Debug)]
+pub struct Thread {
+    model: thread::Model,
+    reader: Reader,
+    last: Option<message::Model>,
+    messages: Vec<MessageView>,
+}
+
+/// A conversation between one practitioner and one patient.
+#[Object]
+impl Thread {
+    /// Thread id.
+    async fn id(&self) -> ID {
+        ID(self.model.id.to_string())
+    }
+    /// Subject of the first message.
+    async fn subject(&self) -> &str {
+        &self.model.subject
+    }
+    /// The practitioner of the conversation.
+    async fn practitioner(&self) -> Actor {
+        Actor {
+            role: ActorRole::Practitioner,
+            id: self.model.practitioner_rpps.clone(),
+            name: self.model.practitioner_name.clone(),
+            profession: self.model.practitioner_profession.clone(),
+        }
+    }
+    /// The patient's INS.
+    async fn patient_ins(&self) -> &str {
+        &self.model.patient_ins
+    }
+    /// False when the recipient has no profile: the messages bounced, and only the practitioner
+    /// sees this thread.
+    async fn delivered(&self) -> bool {
+        self.model.delivered
+    }
+    /// Messages the reader has not read yet.
+    async fn unread_count(&self) -> i32 {
+        match self.reader {
+            Reader::Patient => self.model.patient_unread,
+            Reader::Practitioner => self.model.practitioner_unread,
+        }
+    }
+    /// When the last message was sent.
+    async fn last_message_at(&self) -> DateTime<Utc> {
+        self.model.last_message_at
+    }
+    /// The last message (in lists).
+    async fn last_message(&self) -> Option<Message> {
+        self.last
+            .clone()
+            .map(Into::into)
+            .or_else(|| self.messages.last().cloned().map(Into::into))
+    }
+    /// Every message, oldest first (when one thread is read).
+    async fn messages(&self) -> Vec<Message> {
+        self.messages.iter().cloned().map(Into::into).collect()
+    }
+}
+
+impl Thread {
+    fn listed(reader: Reader, (model, last): (thread::Model, Option<message::Model>)) -> Self {
+        Self {
+            model,
+            reader,
+            last,
+            messages: Vec::new(),
+        }
+    }
+
+    fn read(reader: Reader, conversation: Conversation) -> Self {
+        Self {
+            model: conversation.thread,
+            reader,
+            last: None,
+            messages: conversation.messages,
+        }
+    }
+}
+
+/// A message sent, with its thread.
+#[derive(SimpleObject, Debug)]
+pub struct SentMessage {
+    /// The message.
+    pub message: Message,
+    /// Its thread.
+    pub thread: Thread,
+}
+
+impl SentMessage {
+    fn new(sent: Sent, reader: Reader) -> Self {
+        Self {
+            message: sent.message.into(),
+            thread: Thread {
+                model: sent.thread,
+                reader,
+                last: None,
+                messages: Vec::new(),
+            },
+        }
+    }
+}
+
+/// A file to send along.
+#[derive(InputObject, Debug)]
+pub struct AttachmentInput {
+    /// Title, 1 to 200 characters.
+    pub title: String,
+    /// application/pdf, text/plain, text/xml (CDA), image/jpeg or image/png.
+    pub mime_type: String,
+    /// Content, base64-encoded; all attachments of a message together stay within the document
+    /// size limit.
+    pub content_base64: String,
+}
+
+/// A message to send.
+#[derive(InputObject, Debug)]
+pub struct MessageInput {
+    /// Subject, 1 to 200 characters.
+    pub subject: String,
+    /// Plain-text body, 1 to 20 000 characters.
+    pub body: String,
+    /// Files sent along (at most 10).
+    #[graphql(default)]
+    pub attachments: Vec<AttachmentInput>,
+    /// A key unique to this message for its sender: a retry returns the first result and sends
+    /// nothing twice.
+    pub idempotency_key: String,
+}
+
+/// A page of threads, by offset cursor.
+fn thread_page(
+    rows: Vec<(thread::Model, Option<message::Model>)>,
+    offset: u64,
+    limit: u64,
+    reader: Reader,
+) -> Connection<String, Thread> {
+    let has_next = rows.len() as u64 > limit;
+    let mut connection = Connection::new(offset > 0, has_next);
+    connection.edges.extend(
+        rows.into_iter()
+            .take(limit as usize)
+            .enumerate()
+            .map(|(i, row)| {
+                Edge::new(
+                    (offset + i as u64 + 1).to_string(),
+                    Thread::listed(reader, row),
+                )
+            }),
+    );
+    connection
+}
+
+/// Messaging reads.
+#[derive(Debug, Default)]
+pub struct MessagingQuery;
+
+#[Object]
+impl MessagingQuery {
+    /// Your conversations with patients, unread first, then most recent (practitioners).
+    /// Replies and bounces land here.
+    #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
+    async fn inbox(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last thread of the previous page.")] after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Thread>> {
+        let (rpps, _) = practitioner(ctx)?;
+        let (limit, offset) = (page_size(first)?, offset_of(after)?);
+        let rows = services(ctx)
+            .inbox(rpps.as_str(), offset, limit + 1)
+            .await?;
+        Ok(thread_page(rows, offset, limit, Reader::Practitioner))
+    }
+
+    /// One of your conversations, with every message; reading marks it read (practitioners).
+    #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
+    async fn inbox_thread(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The thread's id.")] id: ID,
+    ) -> async_graphql::Result<Thread> {
+        let (rpps, _) = practitioner(ctx)?;
+        let conversation = services(ctx)
+            .practitioner_read_thread(rpps.as_str(), id_of(&id, "conversation")?)
+            .await?;
+        Ok(Thread::read(Reader::Practitioner, conversation))
+    }
+}
+
+fn offset_of(after: Option<String>) -> async_graphql::Result<u64> {
+    Ok(cursor(after)?.map_or(0, |n| n.max(0) as u64))
+}
+
+/// The patient's mailbox, in [`super::Me`].
+#[derive(Debug, Default)]
+pub struct MeMessages;
+
+#[Object]
+impl MeMessages {
+    /// Your conversations with practitioners, most recent first (`ACTIVATION_REQUIRED` until the
+    /// profile is activated).
+    async fn threads(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last thread of the previous page.")] after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Thread>> {
+        let (ins, _) = patient(ctx)?;
+        let (limit, offset) = (page_size(first)?, offset_of(after)?);
+        let rows = services(ctx)
+            .patient_threads(ins, offset, limit + 1)
+            .await?;
+        Ok(thread_page(rows, offset, limit, Reader::Patient))
+    }
+
+    /// One of your conversations, with every message; reading marks it read (and is in your
+    /// history).
+    async fn thread(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The thread's id.")] id: ID,
+    ) -> async_graphql::Result<Thread> {
+        let (ins, me) = patient(ctx)?;
+        let conversation = services(ctx)
+            .patient_read_thread(&me, ins, id_of(&id, "conversation")?)
+            .await?;
+        Ok(Thread::read(Reader::Patient, conversation))
+    }
+}
+
+/// Messaging writes.
+#[derive(Debug, Default)]
+pub struct MessagingMutation;
+
+#[Object]
+impl MessagingMutation {
+    /// Sends a message to a patient (practitioners). Always accepted: to a patient without a
+    /// profile, a bounce comes back into your inbox, in the same thread, and nothing reaches
+    /// the patient.
+    #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
+    async fn send_message(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The patient's INS.")] patient_ins: Ins,
+        #[graphql(desc = "The message.")] input: MessageInput,
+    ) -> async_graphql::Result<SentMessage> {
+        let (_, me) = practitioner(ctx)?;
+        let message = NewMessage {
+            subject: input.subject,
+            body: input.body,
+            attachments: input
+                .attachments
+                .into_iter()
+                .map(|a| ServiceAttachment {
+                    title: a.title,
+                    mime_type: a.mime_type,
+                    content_base64: a.content_base64,
+                })
+                .collect(),
+            idempotency_key: input.idempotency_key,
+        };
+        let sent = services(ctx)
+            .send_message(&me, &patient_ins, &message)
+            .await?;
+        Ok(SentMessage::new(sent, Reader::Practitioner))
+    }
+
+    /// Replies within one of your conversations (activated patients; a patient cannot start
+    /// one).
+    #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
+    async fn reply_to_thread(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The thread's id.")] thread_id: ID,
+        #[graphql(desc = "Plain-text body, 1 to 20 000 characters.")] body: String,
+        #[graphql(desc = "A key unique to this reply: a retry sends nothing twice.")]
+        idempotency_key: String,
+    ) -> async_graphql::Result<SentMessage> {
+        let (ins, me) = patient(ctx)?;
+        let sent = services(ctx)
+            .reply(
+                &me,
+                ins,
+                id_of(&thread_id, "conversation")?,
+                &body,
+                &idempotency_key,
+            )
+            .await?;
+        Ok(SentMessage::new(sent, Reader::Patient))
+    }
+}
