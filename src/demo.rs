@@ -120,12 +120,8 @@ pub async fn load(settings: &Settings, clock: SharedClock) -> Result<(), Startup
     let past = Arc::new(ManualClock::new(
         now - policy.opposition_window - Duration::days(1),
     ));
-    let in_the_past = Services {
-        db: db.clone(),
-        clock: past,
-        policy: policy.clone(),
-    };
-    let today = Services { db, clock, policy };
+    let in_the_past = Services::new(db.clone(), past, policy.clone());
+    let today = Services::new(db, clock, policy);
     let operator = ActorRef {
         role: ActorRole::Operator,
         id: OPERATOR.0.to_owned(),

@@ -141,6 +141,12 @@ async fn graphql_ws(
     match protocol {
         Some(protocol) => upgrade
             .protocols(ALL_WEBSOCKET_PROTOCOLS)
+            // Small buffers: an idle subscription costs a few KiB instead of tungstenite's
+            // 128 KiB defaults, and subscription messages are small.
+            .read_buffer_size(4 * 1024)
+            .write_buffer_size(4 * 1024)
+            .max_write_buffer_size(1024 * 1024)
+            .max_message_size(64 * 1024)
             .on_upgrade(move |socket| serve_websocket(socket, state, protocol)),
         None => (
             StatusCode::BAD_REQUEST,
@@ -152,6 +158,9 @@ async fn graphql_ws(
 
 /// Close code of graphql-transport-ws for a refused `connection_init`.
 const CLOSE_FORBIDDEN: u16 = 4403;
+/// Close code when the token expires during the connection (the 44xx range is the
+/// application's; 4401 mirrors HTTP 401: sign in again).
+const CLOSE_TOKEN_EXPIRED: u16 = 4401;
 
 /// Runs one websocket connection. The token comes in the `connection_init` payload, as
 /// `{"Authorization": "Bearer …"}` or `{"token": "…"}`; a missing or refused token closes the
@@ -170,13 +179,15 @@ async fn serve_websocket(socket: WebSocket, state: AppState, protocol: WebSocket
     let refused = Arc::new(AtomicBool::new(false));
     let auth = state.auth.clone();
     let refused_by_init = refused.clone();
+    let (expiry_sender, mut expiry) = tokio::sync::watch::channel::<Option<i64>>(None);
     let output = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)
         .on_connection_init(move |payload| async move {
             let authenticated = connection_init_token(&payload)
                 .ok_or_else(|| "send the token in the connection_init payload".to_owned())
-                .and_then(|token| auth.authenticate(&token));
+                .and_then(|token| auth.authenticate_until(&token));
             match authenticated {
-                Ok(actor) => {
+                Ok((actor, expires)) => {
+                    let _ = expiry_sender.send(Some(expires));
                     let mut data = Data::default();
                     data.insert(Caller::Authenticated(actor));
                     Ok(data)
@@ -190,7 +201,35 @@ async fn serve_websocket(socket: WebSocket, state: AppState, protocol: WebSocket
             }
         });
     futures_util::pin_mut!(output);
-    while let Some(message) = output.next().await {
+    // Completes when the token expires; never before an accepted connection_init.
+    let expired = async move {
+        loop {
+            let expires = *expiry.borrow_and_update();
+            if let Some(expires) = expires {
+                let left = u64::try_from(expires - chrono::Utc::now().timestamp()).unwrap_or(0);
+                tokio::time::sleep(std::time::Duration::from_secs(left)).await;
+                return;
+            }
+            if expiry.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    futures_util::pin_mut!(expired);
+    loop {
+        let message = tokio::select! {
+            message = output.next() => message,
+            () = &mut expired => {
+                let _ = sink
+                    .send(Message::Close(Some(CloseFrame {
+                        code: CLOSE_TOKEN_EXPIRED,
+                        reason: "the token has expired: sign in again".into(),
+                    })))
+                    .await;
+                break;
+            }
+        };
+        let Some(message) = message else { break };
         let frame = match message {
             WsMessage::Text(text) => Message::Text(text.into()),
             WsMessage::Close(code, reason) => {

@@ -14,6 +14,7 @@ pub mod domain;
 pub mod graphql;
 pub mod http;
 pub mod ledger;
+pub mod notify;
 pub mod services;
 pub mod startup;
 pub mod telemetry;

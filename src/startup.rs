@@ -30,11 +30,7 @@ impl Application {
     pub async fn build(settings: &Settings, clock: SharedClock) -> Result<Self, StartupError> {
         let db = crate::db::connect(&settings.database_url).await?;
         crate::db::migrate(&db).await?;
-        let services = Services {
-            db: db.clone(),
-            clock,
-            policy: settings.policy(),
-        };
+        let services = Services::new(db.clone(), clock, settings.policy());
         let auth = settings.authenticator()?;
         if auth.is_development() {
             tracing::warn!(
@@ -68,14 +64,18 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let sweeper = self
-            .sweep_interval
-            .map(|every| tokio::spawn(creation_sweep(self.services.clone(), every)));
+        let mut background = vec![tokio::spawn(crate::notify::live::listen(
+            self.services.db.clone(),
+            self.services.live.clone(),
+        ))];
+        if let Some(every) = self.sweep_interval {
+            background.push(tokio::spawn(creation_sweep(self.services.clone(), every)));
+        }
         let result = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
-        if let Some(sweeper) = sweeper {
-            sweeper.abort();
+        for task in background {
+            task.abort();
         }
         result
     }

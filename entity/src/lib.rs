@@ -8,6 +8,7 @@ pub mod medical_profile_entry;
 pub mod message;
 pub mod message_attachment;
 pub mod notification;
+pub mod postal_letter;
 pub mod practitioner_access;
 pub mod practitioner_block;
 pub mod profile;

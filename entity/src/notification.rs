@@ -27,6 +27,14 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
     pub last_error: Option<String>,
+    /// One line for the postal statement: what happened and by whom, no medical content.
+    pub summary: String,
+    /// When the relay may try again after a failed attempt.
+    pub next_attempt_at: Option<DateTimeUtc>,
+    /// A relay's claim: others leave the row alone until then.
+    pub claimed_until: Option<DateTimeUtc>,
+    /// The postal letter that carried this notice.
+    pub letter_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_foundation;
 mod m20261128_000002_documents;
 mod m20261128_000003_messaging;
+mod m20261128_000004_delivery;
 
 /// Applies the migrations of this crate in order.
 #[derive(Debug)]
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_foundation::Migration),
             Box::new(m20261128_000002_documents::Migration),
             Box::new(m20261128_000003_messaging::Migration),
+            Box::new(m20261128_000004_delivery::Migration),
         ]
     }
 }

@@ -101,6 +101,12 @@ impl Authenticator {
     /// Checks a bearer token and turns its claims into an [`Actor`]. The error is a message
     /// fit for the caller: it says what is wrong without echoing the token.
     pub fn authenticate(&self, token: &str) -> Result<Actor, String> {
+        self.authenticate_until(token).map(|(actor, _)| actor)
+    }
+
+    /// Like [`Authenticator::authenticate`], with the token's expiry (seconds since the epoch):
+    /// a websocket stays open until then, not after.
+    pub fn authenticate_until(&self, token: &str) -> Result<(Actor, i64), String> {
         let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {
@@ -116,7 +122,8 @@ impl Authenticator {
                 _ => "the token is malformed".to_owned(),
             }
         })?;
-        actor_from_claims(data.claims)
+        let expires = data.claims.exp;
+        actor_from_claims(data.claims).map(|actor| (actor, expires))
     }
 
     /// Mints a token with the development key, valid for `ttl`. Refuses with any other key

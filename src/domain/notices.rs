@@ -10,6 +10,8 @@ pub struct Notice {
     pub kind: &'static str,
     pub subject: String,
     pub body: String,
+    /// One line for the postal activity statement: what happened, by whom.
+    pub summary: String,
 }
 
 const SIGN_OFF: &str = "Mon espace santé — un service de l'Assurance Maladie et du ministère de la Santé.\nCe message ne contient aucune donnée médicale.";
@@ -20,6 +22,9 @@ pub fn announcement(first_names: &str, birth_name: &str, deadline: DateTime<Utc>
     Notice {
         kind: "ANNOUNCEMENT",
         subject: "Votre profil Mon espace santé va être créé".to_owned(),
+        summary: format!(
+            "Annonce de la création de votre profil (opposition possible jusqu'au {date})"
+        ),
         body: format!(
             "Bonjour {first_names} {birth_name},\n\n\
              L'Assurance Maladie va créer votre profil Mon espace santé, votre espace personnel \
@@ -36,6 +41,8 @@ pub fn profile_created(first_names: &str, birth_name: &str, activation_code: &st
     Notice {
         kind: "PROFILE_CREATED",
         subject: "Votre profil Mon espace santé est créé".to_owned(),
+        summary: "Création de votre profil Mon espace santé et envoi de votre code d'activation"
+            .to_owned(),
         body: format!(
             "Bonjour {first_names} {birth_name},\n\n\
              Votre profil Mon espace santé est créé. Pour l'activer, rendez-vous sur \
@@ -74,6 +81,10 @@ pub fn new_document(name: &str, profession: Option<&str>, activated: bool) -> No
     Notice {
         kind: "NEW_DOCUMENT",
         subject: "Un nouveau document dans votre dossier médical".to_owned(),
+        summary: format!(
+            "{} a ajouté un document dans votre dossier médical",
+            practitioner(name, profession)
+        ),
         body: format!(
             "Bonjour,\n\n{} a ajouté un document dans votre dossier médical partagé.\n\n{}\n\n{SIGN_OFF}\n",
             practitioner(name, profession),
@@ -87,6 +98,10 @@ pub fn first_access(name: &str, profession: Option<&str>, activated: bool) -> No
     Notice {
         kind: "FIRST_ACCESS",
         subject: "Un professionnel de santé a accédé à votre dossier médical".to_owned(),
+        summary: format!(
+            "Premier accès de {} à votre dossier médical",
+            practitioner(name, profession)
+        ),
         body: format!(
             "Bonjour,\n\n{} a accédé pour la première fois à votre dossier médical partagé. \
              Chacun de ses accès figure dans l'historique d'activité de votre profil, où vous \
@@ -102,6 +117,10 @@ pub fn new_message(name: &str, profession: Option<&str>, activated: bool) -> Not
     Notice {
         kind: "NEW_MESSAGE",
         subject: "Un nouveau message dans votre messagerie de santé".to_owned(),
+        summary: format!(
+            "{} vous a envoyé un message",
+            practitioner(name, profession)
+        ),
         body: format!(
             "Bonjour,\n\n{} vous a envoyé un message dans votre messagerie sécurisée \
              Mon espace santé.\n\n{}\n\n{SIGN_OFF}\n",

@@ -7,9 +7,12 @@ mod messaging;
 mod mutation;
 mod query;
 mod scalars;
+mod subscription;
 pub mod types;
 
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use async_graphql::{Context, MergedObject, Schema};
+
+pub use subscription::SubscriptionRoot;
 
 /// Reads. Every field but `__typename` needs a bearer token.
 #[derive(MergedObject, Default, Debug)]
@@ -44,14 +47,14 @@ use crate::domain::Ins;
 use crate::services::Services;
 
 /// The schema type served by the API.
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Builds the schema around the services.
 pub fn build_schema(services: Services) -> AppSchema {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot,
     )
     .data(services)
     .limit_depth(12)
@@ -64,7 +67,7 @@ pub fn sdl() -> String {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot,
     )
     .finish()
     .sdl()

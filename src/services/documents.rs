@@ -26,6 +26,7 @@ use crate::domain::documents::{
 };
 use crate::domain::{Ins, ProfileStatus, Rpps, notices};
 use crate::ledger::{self, EventKind, NewEvent};
+use crate::notify::live::Recipient;
 
 /// A document as sent by its author, before validation.
 #[derive(Debug, Clone)]
@@ -292,6 +293,7 @@ impl Services {
         );
         outbox::enqueue(&txn, &fed, status, &profile, &notice, now).await?;
         txn.commit().await?;
+        self.live.wake(&Recipient::Patient(ins.to_string()));
         Ok(stored)
     }
 
@@ -404,6 +406,7 @@ impl Services {
         .await?;
         let documents = list_documents(&txn, ins, Some(&practitioner.id), query).await?;
         txn.commit().await?;
+        self.live.wake(&Recipient::Patient(ins.to_string()));
         Ok(documents)
     }
 
@@ -426,6 +429,7 @@ impl Services {
             .ok_or_else(document_not_found)?;
         let read = read_document(&txn, ins, now, practitioner, document).await?;
         txn.commit().await?;
+        self.live.wake(&Recipient::Patient(ins.to_string()));
         Ok(read)
     }
 

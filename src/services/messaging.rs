@@ -22,6 +22,7 @@ use crate::domain::documents::{
 };
 use crate::domain::{Ins, ProfileStatus, notices};
 use crate::ledger::{self, EventKind, NewEvent};
+use crate::notify::live::{self, Recipient};
 
 /// Longest message body, in characters.
 pub const MAX_BODY_CHARS: usize = 20_000;
@@ -190,7 +191,7 @@ impl Services {
                 "message undeliverable: no Mon espace santé profile; bounced to the sender"
             );
             let system = ActorRef::system();
-            insert_message(
+            let bounce = insert_message(
                 &txn,
                 &thread,
                 &system,
@@ -202,9 +203,15 @@ impl Services {
                 now,
             )
             .await?;
+            live::notify_in_transaction(&txn, 'm', bounce.message.id).await?;
             bump(&txn, thread, now, ActorRole::Practitioner).await?
         };
         txn.commit().await?;
+        self.live.wake(&if delivered {
+            Recipient::Patient(ins.to_string())
+        } else {
+            Recipient::Practitioner(practitioner.id.clone())
+        });
         Ok(Sent {
             message: sent,
             thread,
@@ -315,7 +322,10 @@ impl Services {
             },
         )
         .await?;
+        live::notify_in_transaction(&txn, 'm', sent.message.id).await?;
         txn.commit().await?;
+        self.live
+            .wake(&Recipient::Practitioner(thread.practitioner_rpps.clone()));
         Ok(Sent {
             message: sent,
             thread,

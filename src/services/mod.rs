@@ -5,6 +5,7 @@
 pub mod activity;
 pub mod documents;
 mod error;
+pub mod feeds;
 pub mod messaging;
 pub mod outbox;
 pub mod profiles;
@@ -15,6 +16,7 @@ use chrono::Duration;
 use sea_orm::DatabaseConnection;
 
 use crate::clock::SharedClock;
+use crate::notify::live::LiveHub;
 
 /// The tunable rules of the lifecycle.
 #[derive(Debug, Clone)]
@@ -40,10 +42,24 @@ impl Default for Policy {
     }
 }
 
-/// What every use case needs: the database, the time and the rules.
+/// What every use case needs: the database, the time, the rules, and the doorbells of live
+/// subscribers to ring after a commit.
 #[derive(Debug, Clone)]
 pub struct Services {
     pub db: DatabaseConnection,
     pub clock: SharedClock,
     pub policy: Policy,
+    pub live: LiveHub,
+}
+
+impl Services {
+    /// Services with a hub of their own.
+    pub fn new(db: DatabaseConnection, clock: SharedClock, policy: Policy) -> Self {
+        Self {
+            db,
+            clock,
+            policy,
+            live: LiveHub::default(),
+        }
+    }
 }

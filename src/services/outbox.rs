@@ -8,7 +8,7 @@ use sea_orm::{
 };
 
 use super::{ServiceError, Services};
-use crate::domain::{ProfileStatus, notices::Notice, route_notice};
+use crate::domain::{Channel, ProfileStatus, notices::Notice, route_notice};
 
 /// Writes one row per channel that SPEC's routing gives for the patient's current status.
 /// The unique `(ledger_event_id, channel)` constraint makes a second write for the same event
@@ -28,6 +28,9 @@ pub async fn enqueue(
     );
     let mut rows = Vec::with_capacity(deliveries.len());
     for delivery in deliveries {
+        // A live notice is published by the commit itself (the subscribers' feed is this table,
+        // replayed by cursor), so it is sent once written; the others wait for their relay.
+        let live = delivery.channel == Channel::Live;
         let row = notification::ActiveModel {
             id: NotSet,
             patient_ins: Set(profile.ins.clone()),
@@ -37,17 +40,23 @@ pub async fn enqueue(
             recipient: Set(delivery.email.unwrap_or_default()),
             subject: Set(notice.subject.clone()),
             body: Set(notice.body.clone()),
-            status: Set("PENDING".to_owned()),
+            status: Set(if live { "SENT" } else { "PENDING" }.to_owned()),
             attempts: Set(0),
             created_at: Set(now),
-            sent_at: Set(None),
+            sent_at: Set(live.then_some(now)),
             last_error: Set(None),
+            summary: Set(notice.summary.clone()),
+            next_attempt_at: Set(Some(now)),
+            claimed_until: Set(None),
+            letter_id: Set(None),
         };
-        rows.push(
-            notification::Entity::insert(row)
-                .exec_with_returning(conn)
-                .await?,
-        );
+        let row = notification::Entity::insert(row)
+            .exec_with_returning(conn)
+            .await?;
+        if live {
+            crate::notify::live::notify_in_transaction(conn, 'n', row.id).await?;
+        }
+        rows.push(row);
     }
     Ok(rows)
 }

@@ -14,5 +14,6 @@ mod cli;
 mod documents;
 mod ledger;
 mod lifecycle;
+mod live;
 mod messaging;
 mod schema;

@@ -1,0 +1,25 @@
+//! A postal activity statement: one letter per patient and period, grouping its postal notices.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "postal_letters")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub patient_ins: String,
+    /// The oldest notice the letter carries.
+    pub period_start: DateTimeUtc,
+    /// When the statement was run.
+    pub period_end: DateTimeUtc,
+    /// The PDF's file name, in the letters folder.
+    pub file_name: String,
+    pub pages: i32,
+    pub notification_count: i32,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

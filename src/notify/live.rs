@@ -1,0 +1,216 @@
+//! Live events, routed per recipient.
+//!
+//! The database is the source of truth: a live notification is an outbox row on the LIVE
+//! channel (patients), or a reply or bounce in a practitioner's thread. A subscriber replays
+//! rows after its cursor, then waits on its own doorbell ([`Notify`]) and re-reads after its
+//! cursor when rung. A wake-up carries no data, so a missed or duplicated ring costs a query,
+//! never a gap or a duplicate.
+//!
+//! Doorbells are rung after the writing transaction commits (this process), and by PostgreSQL
+//! `NOTIFY`, issued inside the writing transaction and so delivered only on commit, for every
+//! replica sharing the database. Its payload is ids only (`n:<notification id>`,
+//! `m:<message id>`); the listener re-reads the row to find the recipient.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use entity::{message, notification, thread};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait};
+use tokio::sync::Notify;
+
+/// The PostgreSQL channel of live events.
+pub const CHANNEL: &str = "espace_sante_live";
+
+/// Who a live event is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Recipient {
+    /// A patient, by INS.
+    Patient(String),
+    /// A practitioner, by RPPS number.
+    Practitioner(String),
+}
+
+type Doorbells = HashMap<Recipient, Vec<(u64, Arc<Notify>)>>;
+
+/// The doorbells of this process's subscribers.
+#[derive(Debug, Clone, Default)]
+pub struct LiveHub {
+    doorbells: Arc<Mutex<Doorbells>>,
+    next_id: Arc<AtomicU64>,
+}
+
+/// A registered subscriber; unregisters on drop.
+#[derive(Debug)]
+pub struct Doorbell {
+    hub: LiveHub,
+    recipient: Recipient,
+    id: u64,
+    notify: Arc<Notify>,
+}
+
+impl Doorbell {
+    /// Waits until rung (returns at once if rung since the last wait).
+    pub async fn rung(&self) {
+        self.notify.notified().await;
+    }
+}
+
+impl Drop for Doorbell {
+    fn drop(&mut self) {
+        let mut doorbells = self
+            .hub
+            .doorbells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(list) = doorbells.get_mut(&self.recipient) {
+            list.retain(|(id, _)| *id != self.id);
+            if list.is_empty() {
+                doorbells.remove(&self.recipient);
+            }
+        }
+    }
+}
+
+impl LiveHub {
+    /// Registers a subscriber for `recipient`. Register before the first read, so that nothing
+    /// committed in between is missed.
+    pub fn subscribe(&self, recipient: Recipient) -> Doorbell {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let notify = Arc::new(Notify::new());
+        self.doorbells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(recipient.clone())
+            .or_default()
+            .push((id, notify.clone()));
+        Doorbell {
+            hub: self.clone(),
+            recipient,
+            id,
+            notify,
+        }
+    }
+
+    /// Rings the doorbells of `recipient` (after a commit).
+    pub fn wake(&self, recipient: &Recipient) {
+        let doorbells = self
+            .doorbells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (_, notify) in doorbells.get(recipient).into_iter().flatten() {
+            notify.notify_one();
+        }
+    }
+
+    /// Rings every doorbell: after the listener lost notifications, everyone re-reads.
+    pub fn wake_all(&self) {
+        let doorbells = self
+            .doorbells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (_, notify) in doorbells.values().flatten() {
+            notify.notify_one();
+        }
+    }
+
+    /// How many subscribers this process holds.
+    pub fn subscribers(&self) -> usize {
+        self.doorbells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .map(Vec::len)
+            .sum()
+    }
+}
+
+/// Tells the other replicas, inside the writing transaction: `kind` is `n` (notification) or
+/// `m` (message). Nothing to do on SQLite, which has one process.
+pub async fn notify_in_transaction(
+    conn: &impl ConnectionTrait,
+    kind: char,
+    id: i64,
+) -> Result<(), DbErr> {
+    if conn.get_database_backend() == DbBackend::Postgres {
+        conn.execute_unprepared(&format!("SELECT pg_notify('{CHANNEL}', '{kind}:{id}')"))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Listens to the other replicas' events and rings the local doorbells, until the process
+/// stops. When the connection drops, it reconnects and rings everyone, who catch up from the
+/// database.
+pub async fn listen(db: DatabaseConnection, hub: LiveHub) {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return;
+    }
+    loop {
+        let mut listener =
+            match sqlx::postgres::PgListener::connect_with(db.get_postgres_connection_pool()).await
+            {
+                Ok(listener) => listener,
+                Err(err) => {
+                    tracing::warn!(error.cause = %err, "live listener cannot connect; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+        if let Err(err) = listener.listen(CHANNEL).await {
+            tracing::warn!(error.cause = %err, "live listener cannot LISTEN; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        // Anything committed while we were not listening is read by a full catch-up.
+        hub.wake_all();
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(event)) => match recipient_of(&db, event.payload()).await {
+                    Ok(Some(recipient)) => hub.wake(&recipient),
+                    Ok(None) => {}
+                    Err(err) => {
+                        tracing::warn!(error.cause = %err, "live event could not be routed; waking all");
+                        hub.wake_all();
+                    }
+                },
+                // The connection dropped: notifications may have been lost. Reconnect, listen
+                // again, then everyone catches up from the database (above).
+                Ok(None) => {
+                    tracing::warn!("live listener lost its connection; reconnecting");
+                    break;
+                }
+                Err(err) => {
+                    tracing::warn!(error.cause = %err, "live listener failed; reconnecting");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Re-reads the row a payload names, to find whom it is for.
+async fn recipient_of(db: &DatabaseConnection, payload: &str) -> Result<Option<Recipient>, DbErr> {
+    let Some((kind, id)) = payload.split_once(':') else {
+        return Ok(None);
+    };
+    let Ok(id) = id.parse::<i64>() else {
+        return Ok(None);
+    };
+    Ok(match kind {
+        "n" => notification::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .map(|n| Recipient::Patient(n.patient_ins)),
+        "m" => match message::Entity::find_by_id(id).one(db).await? {
+            Some(m) => thread::Entity::find_by_id(m.thread_id)
+                .one(db)
+                .await?
+                .map(|t| Recipient::Practitioner(t.practitioner_rpps)),
+            None => None,
+        },
+        _ => None,
+    })
+}
