@@ -56,6 +56,15 @@ pub enum Command {
     },
     /// Load a small demo population and print ready-to-use tokens.
     Demo,
+    /// Run the outbox relay alone (sends emails), every RELAY_INTERVAL_SECS, or once.
+    Relay {
+        /// One round, then exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Write the postal activity statements: one PDF letter per patient with pending postal
+    /// notices, and a manifest, in LETTERS_DIR.
+    Letters,
 }
 
 /// Ledger subcommands.
@@ -149,8 +158,58 @@ async fn execute(cli: Cli) -> Result<ExitCode, StartupError> {
             println!("{token}");
         }
         Command::Demo => crate::demo::load(&settings, clock).await?,
+        Command::Relay { once } => {
+            let delivery = delivery(&settings, clock).await?;
+            tracing::info!("emails go to {}", delivery.relay.mailer.describe());
+            if once {
+                let report = delivery.relay.run_once().await?;
+                println!(
+                    "{} sent, {} to retry, {} failed",
+                    report.sent, report.retried, report.failed
+                );
+            } else {
+                let every = std::time::Duration::from_secs(settings.relay_interval_secs.max(1));
+                tokio::select! {
+                    () = delivery.relay.run(every) => {},
+                    () = shutdown_signal() => {},
+                }
+            }
+        }
+        Command::Letters => {
+            let run = delivery(&settings, clock)
+                .await?
+                .statements
+                .run()
+                .await
+                .map_err(|e| e.message())?;
+            for letter in &run.letters {
+                println!(
+                    "{} ({} page(s), {} notice(s))",
+                    letter.file, letter.pages, letter.notifications
+                );
+            }
+            match run.manifest {
+                Some(manifest) => println!(
+                    "{} letter(s); manifest {}",
+                    run.letters.len(),
+                    manifest.display()
+                ),
+                None => println!("no pending postal notice: nothing written"),
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The delivery machinery on the configured database.
+async fn delivery(
+    settings: &Settings,
+    clock: SharedClock,
+) -> Result<crate::notify::Delivery, StartupError> {
+    let db = crate::db::connect(&settings.database_url).await?;
+    crate::db::migrate(&db).await?;
+    let services = crate::services::Services::new(db, clock, settings.policy());
+    Ok(crate::notify::Delivery::new(settings, &services)?)
 }
 
 /// The URL without its password, for logs.

@@ -80,6 +80,47 @@ pub struct Settings {
     #[arg(long, env = "DOCUMENT_MAX_BYTES", default_value_t = 20 * 1024 * 1024, global = true)]
     pub document_max_bytes: usize,
 
+    /// SMTP server for emails: `smtp://host:25` (plain), `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS) or `smtps://user:pass@host:465`. Without it, emails are written to EMAIL_DIR.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<Secret>,
+
+    /// Sender of the emails.
+    #[arg(
+        long,
+        env = "MAIL_FROM",
+        default_value = "Mon espace santé <ne-pas-repondre@monespacesante.fr>",
+        global = true
+    )]
+    pub mail_from: String,
+
+    /// Where emails are written as .eml files when SMTP_URL is not set.
+    #[arg(
+        long,
+        env = "EMAIL_DIR",
+        default_value = "outbox/emails",
+        global = true
+    )]
+    pub email_dir: std::path::PathBuf,
+
+    /// Where postal statements (PDF) and their manifests are written.
+    #[arg(
+        long,
+        env = "LETTERS_DIR",
+        default_value = "outbox/letters",
+        global = true
+    )]
+    pub letters_dir: std::path::PathBuf,
+
+    /// Seconds between two rounds of the outbox relay in `serve` (0: no relay in `serve`; run
+    /// `espace-sante relay` instead).
+    #[arg(long, env = "RELAY_INTERVAL_SECS", default_value_t = 5, global = true)]
+    pub relay_interval_secs: u64,
+
+    /// Attempts before an email is marked FAILED.
+    #[arg(long, env = "RELAY_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100), global = true)]
+    pub relay_max_attempts: u32,
+
     /// Seconds between two runs of the background creation sweep (0 disables it).
     #[arg(
         long,
@@ -106,9 +147,21 @@ impl Settings {
         }
     }
 
+    /// The mailer these settings give.
+    pub fn mailer(&self) -> Result<crate::notify::email::Mailer, String> {
+        crate::notify::email::Mailer::new(
+            self.smtp_url.as_ref().map(|s| s.0.as_str()),
+            &self.mail_from,
+            self.email_dir.clone(),
+        )
+    }
+
     /// The token checker these settings give.
     pub fn authenticator(&self) -> Result<Authenticator, String> {
         let source = match &self.jwt_secret {
+            Some(secret) if secret.0.len() < 32 => {
+                return Err("JWT_SECRET must have at least 32 bytes".to_owned());
+            }
             Some(secret) => KeySource::Hs256Secret(secret.0.clone()),
             None => KeySource::Development,
         };
@@ -130,8 +183,8 @@ impl FromStr for Secret {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.len() < 32 {
-            return Err("the JWT secret must have at least 32 bytes".to_owned());
+        if s.is_empty() {
+            return Err("a secret cannot be empty".to_owned());
         }
         Ok(Self(s.to_owned()))
     }

@@ -22,7 +22,9 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     services: Services,
+    delivery: crate::notify::Delivery,
     sweep_interval: Option<Duration>,
+    relay_interval: Option<Duration>,
 }
 
 impl Application {
@@ -31,6 +33,8 @@ impl Application {
         let db = crate::db::connect(&settings.database_url).await?;
         crate::db::migrate(&db).await?;
         let services = Services::new(db.clone(), clock, settings.policy());
+        let delivery = crate::notify::Delivery::new(settings, &services)?;
+        tracing::info!("emails go to {}", delivery.relay.mailer.describe());
         let auth = settings.authenticator()?;
         if auth.is_development() {
             tracing::warn!(
@@ -38,7 +42,7 @@ impl Application {
             );
         }
         let state = AppState {
-            schema: build_schema(services.clone()),
+            schema: build_schema(services.clone(), delivery.clone()),
             auth: Arc::new(auth),
             db,
             // Base64 makes 4 characters of 3 bytes; the rest of a request is small.
@@ -49,8 +53,11 @@ impl Application {
             listener,
             router: router(state),
             services,
+            delivery,
             sweep_interval: (settings.creation_sweep_interval_secs > 0)
                 .then(|| Duration::from_secs(settings.creation_sweep_interval_secs)),
+            relay_interval: (settings.relay_interval_secs > 0)
+                .then(|| Duration::from_secs(settings.relay_interval_secs)),
         })
     }
 
@@ -70,6 +77,9 @@ impl Application {
         ))];
         if let Some(every) = self.sweep_interval {
             background.push(tokio::spawn(creation_sweep(self.services.clone(), every)));
+        }
+        if let Some(every) = self.relay_interval {
+            background.push(tokio::spawn(self.delivery.relay.clone().run(every)));
         }
         let result = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)

@@ -30,7 +30,7 @@ pub fn announcement(first_names: &str, birth_name: &str, deadline: DateTime<Utc>
              L'Assurance Maladie va créer votre profil Mon espace santé, votre espace personnel \
              et sécurisé pour stocker et partager vos documents de santé.\n\n\
              Si vous ne souhaitez pas qu'il soit créé, vous pouvez vous y opposer jusqu'au {date} \
-             sur monespacesante.fr, ou auprès de votre caisse d'assurance maladie par téléphone \
+             sur https://www.monespacesante.fr, ou auprès de votre caisse d'assurance maladie par téléphone \
              ou par courrier.\n\n{SIGN_OFF}\n"
         ),
     }
@@ -46,7 +46,8 @@ pub fn profile_created(first_names: &str, birth_name: &str, activation_code: &st
         body: format!(
             "Bonjour {first_names} {birth_name},\n\n\
              Votre profil Mon espace santé est créé. Pour l'activer, rendez-vous sur \
-             monespacesante.fr muni de votre carte Vitale et de ce code d'activation :\n\n\
+             https://www.monespacesante.fr/activation muni de votre carte Vitale et de ce code \
+             d'activation :\n\n\
              {activation_code}\n\n\
              Ce code est personnel et ne sert qu'une fois. Tant que votre profil n'est pas \
              activé, les professionnels de santé peuvent l'alimenter et vous serez informé(e) \
@@ -59,12 +60,14 @@ pub fn profile_created(first_names: &str, birth_name: &str, activation_code: &st
 fn invitation(activated: bool, what: &str) -> String {
     if activated {
         format!(
-            "Connectez-vous à Mon espace santé (monespacesante.fr ou l'application) pour {what}."
+            "Connectez-vous à Mon espace santé pour {what} : https://www.monespacesante.fr \
+             (ou l'application)."
         )
     } else {
         format!(
-            "Pour {what}, activez votre profil Mon espace santé avec le code d'activation reçu \
-             lors de sa création et votre carte Vitale."
+            "Pour {what}, activez votre profil Mon espace santé sur \
+             https://www.monespacesante.fr/activation avec le code d'activation reçu lors de sa \
+             création et votre carte Vitale."
         )
     }
 }

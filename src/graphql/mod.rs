@@ -1,6 +1,7 @@
 //! The GraphQL API: schema, roots, types, and the error mapping. Resolvers stay thin: they read
 //! the caller and the arguments, call a service, and map its answer.
 
+mod delivery;
 mod documents;
 pub mod error;
 mod messaging;
@@ -30,6 +31,7 @@ pub struct MutationRoot(
     mutation::LifecycleMutation,
     documents::DocumentMutation,
     messaging::MessagingMutation,
+    delivery::DeliveryMutation,
 );
 
 /// The signed-in patient's own space: profile, activity history and ledger integrity,
@@ -50,13 +52,14 @@ use crate::services::Services;
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Builds the schema around the services.
-pub fn build_schema(services: Services) -> AppSchema {
+pub fn build_schema(services: Services, delivery: crate::notify::Delivery) -> AppSchema {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         SubscriptionRoot,
     )
     .data(services)
+    .data(delivery)
     .limit_depth(12)
     .limit_complexity(2_000)
     .finish()

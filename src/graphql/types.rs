@@ -332,6 +332,8 @@ pub struct Notification {
     pub created_at: DateTime<Utc>,
     /// When it was delivered.
     pub sent_at: Option<DateTime<Utc>>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
 }
 
 impl TryFrom<notification::Model> for Notification {
@@ -366,6 +368,7 @@ impl TryFrom<notification::Model> for Notification {
             attempts: n.attempts,
             created_at: n.created_at,
             sent_at: n.sent_at,
+            last_error: n.last_error,
         })
     }
 }

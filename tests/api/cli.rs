@@ -51,8 +51,6 @@ async fn ledger_verify_passes_on_demo_data_and_names_the_altered_event(app: Test
     assert!(again.status.success(), "demo is idempotent");
 }
 
-on_both_databases!(ledger_verify_passes_on_demo_data_and_names_the_altered_event);
-
 #[test]
 fn token_is_refused_when_a_production_key_is_configured() {
     let minted = Command::new(env!("CARGO_BIN_EXE_espace-sante"))
@@ -121,3 +119,59 @@ fn help_documents_every_setting_and_its_variable() {
         assert!(text.contains(variable), "{variable} missing from --help");
     }
 }
+
+async fn relay_and_letters_run_alone_from_the_command_line(app: TestApp) {
+    let smtp = crate::smtp::SmtpServer::start().await;
+    app.enrol(vec![
+        crate::helpers::beneficiary(&crate::helpers::ins(700), Some("jeanne@example.org")),
+        crate::helpers::beneficiary(&crate::helpers::ins(701), None),
+    ])
+    .await;
+    let letters_dir = tempfile::tempdir().unwrap();
+    // The SMTP server runs on this test's runtime: the command runs on a blocking thread so that
+    // the server keeps answering meanwhile.
+    let (database_url, smtp_url, letters) = (
+        app.database_url.clone(),
+        smtp.url.clone(),
+        letters_dir.path().to_owned(),
+    );
+    let run = |args: &'static [&'static str]| {
+        let (database_url, smtp_url, letters) =
+            (database_url.clone(), smtp_url.clone(), letters.clone());
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_espace-sante"))
+                .args(args)
+                .env("DATABASE_URL", database_url)
+                .env("SMTP_URL", smtp_url)
+                .env("LETTERS_DIR", letters)
+                .env("RUST_LOG", "warn")
+                .output()
+                .unwrap()
+        })
+    };
+    let relay = run(&["relay", "--once"]).await.unwrap();
+    assert!(
+        relay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&relay.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&relay.stdout).trim(),
+        "1 sent, 0 to retry, 0 failed"
+    );
+    assert_eq!(smtp.received().len(), 1);
+
+    let letters = run(&["letters"]).await.unwrap();
+    let out = String::from_utf8_lossy(&letters.stdout).into_owned();
+    assert!(
+        letters.status.success() && out.contains("1 letter(s); manifest"),
+        "{out}"
+    );
+    let again = run(&["letters"]).await.unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing written"));
+}
+
+on_both_databases!(
+    ledger_verify_passes_on_demo_data_and_names_the_altered_event,
+    relay_and_letters_run_alone_from_the_command_line,
+);

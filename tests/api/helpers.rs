@@ -54,6 +54,7 @@ pub(crate) use on_both_databases;
 pub struct TestApp {
     pub address: String,
     pub backend: Backend,
+    pub settings: Settings,
     pub clock: Arc<ManualClock>,
     pub database_url: String,
     client: reqwest::Client,
@@ -137,6 +138,11 @@ pub fn serial_of(ins: &str) -> String {
 impl TestApp {
     /// Spawns the application on a fresh database of `backend`.
     pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns the application with settings changed by `configure`.
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
             espace_sante::telemetry::init("pretty");
         }
@@ -168,7 +174,7 @@ impl TestApp {
                 (url, None, Some(dir))
             }
         };
-        let settings = Settings {
+        let mut settings = Settings {
             database_url: database_url.clone(),
             listen: "127.0.0.1:0".parse().unwrap(),
             jwt_secret: Some(Secret(SECRET.to_owned())),
@@ -178,9 +184,22 @@ impl TestApp {
             activation_max_attempts: 5,
             activation_lockout_minutes: 15,
             document_max_bytes: 64 * 1024,
+            smtp_url: None,
+            mail_from: "Mon espace santé <ne-pas-repondre@monespacesante.fr>".to_owned(),
+            email_dir: std::env::temp_dir().join(format!(
+                "espace-sante-test-emails-{:016x}",
+                rand::random::<u64>()
+            )),
+            letters_dir: std::env::temp_dir().join(format!(
+                "espace-sante-test-letters-{:016x}",
+                rand::random::<u64>()
+            )),
+            relay_interval_secs: 0,
+            relay_max_attempts: 3,
             creation_sweep_interval_secs: 0,
             log_format: "pretty".to_owned(),
         };
+        configure(&mut settings);
         let clock = Arc::new(ManualClock::new(start_time()));
         let shared: SharedClock = clock.clone();
         let app = Application::build(&settings, shared).await.unwrap();
@@ -192,6 +211,7 @@ impl TestApp {
         Self {
             address,
             backend,
+            settings,
             clock,
             database_url,
             client: reqwest::Client::new(),
@@ -360,6 +380,10 @@ impl TestApp {
                         row.try_get_by_index::<Option<String>>(i)
                             .or_else(|_| {
                                 row.try_get_by_index::<Option<i64>>(i)
+                                    .map(|v| v.map(|v| v.to_string()))
+                            })
+                            .or_else(|_| {
+                                row.try_get_by_index::<Option<i32>>(i)
                                     .map(|v| v.map(|v| v.to_string()))
                             })
                             .ok()

@@ -11,9 +11,11 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod delivery;
 mod documents;
 mod ledger;
 mod lifecycle;
 mod live;
 mod messaging;
 mod schema;
+mod smtp;

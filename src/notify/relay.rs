@@ -1,0 +1,173 @@
+//! The outbox relay: claims pending emails, sends them, records each attempt, retries with
+//! backoff, and marks permanent failures for the operator. Several replicas can run it: a claim
+//! is a lease taken with `FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite has one writer).
+//!
+//! At least once: a crash between sending and marking resends after the lease, with the same
+//! Message-ID. Never twice for the same event and channel: the outbox holds one row per
+//! (event, channel), and a row marked sent is never claimed again.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use entity::notification;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement};
+
+use super::email::{Mailer, SendError};
+use crate::clock::SharedClock;
+
+/// How long a claim keeps other relays away.
+const LEASE: chrono::Duration = chrono::Duration::minutes(5);
+/// Rows claimed per round.
+const BATCH: i64 = 20;
+
+/// What one round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RelayReport {
+    pub sent: usize,
+    pub retried: usize,
+    pub failed: usize,
+}
+
+/// Delivers the email channel of the outbox.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    pub db: DatabaseConnection,
+    pub clock: SharedClock,
+    pub mailer: Mailer,
+    /// Attempts before a notification is marked FAILED.
+    pub max_attempts: i32,
+}
+
+/// The wait before attempt `n + 1`: 30 s, 1 min, 2 min, … capped at an hour.
+pub fn backoff(attempts: i32) -> chrono::Duration {
+    let exponent = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(7);
+    chrono::Duration::seconds(30 * 2_i64.pow(exponent)).min(chrono::Duration::hours(1))
+}
+
+impl Relay {
+    /// One round: claim what is due, deliver it, record the outcome.
+    pub async fn run_once(&self) -> Result<RelayReport, DbErr> {
+        let now = self.clock.now();
+        let claimed = self.claim(now).await?;
+        let mut report = RelayReport::default();
+        for row in claimed {
+            let outcome = self.mailer.send(&row).await;
+            let now = self.clock.now();
+            match outcome {
+                Ok(()) => {
+                    self.mark(row.id, "UPDATE notifications SET status = 'SENT', sent_at = $1, claimed_until = NULL, last_error = NULL WHERE id = $2", now, None).await?;
+                    report.sent += 1;
+                }
+                Err(SendError::Transient(error)) if row.attempts < self.max_attempts => {
+                    tracing::warn!(notification.id = row.id, notification.attempts = row.attempts, error.cause = %error, "email not sent; will retry");
+                    self.mark(row.id, "UPDATE notifications SET next_attempt_at = $1, claimed_until = NULL, last_error = $3 WHERE id = $2", now + backoff(row.attempts), Some(error)).await?;
+                    report.retried += 1;
+                }
+                Err(SendError::Transient(error) | SendError::Permanent(error)) => {
+                    tracing::error!(notification.id = row.id, notification.attempts = row.attempts, error.cause = %error, "email given up");
+                    self.mark(row.id, "UPDATE notifications SET status = 'FAILED', claimed_until = NULL, last_error = $3, next_attempt_at = $1 WHERE id = $2", now, Some(error)).await?;
+                    report.failed += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Runs rounds every `every` until the task is aborted. A failed round is logged and the
+    /// next one tries again.
+    pub async fn run(self, every: Duration) {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match self.run_once().await {
+                Ok(report) if report != RelayReport::default() => {
+                    tracing::info!(
+                        sent = report.sent,
+                        retried = report.retried,
+                        failed = report.failed,
+                        "outbox relay round"
+                    );
+                }
+                Ok(_) => {}
+                Err(err) => tracing::error!(error.cause = %err, "outbox relay round failed"),
+            }
+        }
+    }
+
+    /// Takes a lease on due pending emails and counts the attempt.
+    async fn claim(&self, now: DateTime<Utc>) -> Result<Vec<notification::Model>, DbErr> {
+        let backend = self.db.get_database_backend();
+        let lock = if backend == DbBackend::Postgres {
+            "FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE notifications SET claimed_until = $1, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM notifications \
+                 WHERE channel = 'EMAIL' AND status = 'PENDING' \
+                   AND (next_attempt_at IS NULL OR next_attempt_at <= $2) \
+                   AND (claimed_until IS NULL OR claimed_until <= $2) \
+                 ORDER BY id LIMIT $3 {lock}) \
+             RETURNING *"
+        );
+        let statement = Statement::from_sql_and_values(
+            backend,
+            placeholders(backend, &sql),
+            [(now + LEASE).into(), now.into(), BATCH.into()],
+        );
+        let mut rows = notification::Entity::find()
+            .from_raw_sql(statement)
+            .all(&self.db)
+            .await?;
+        rows.sort_by_key(|row| row.id);
+        Ok(rows)
+    }
+
+    async fn mark(
+        &self,
+        id: i64,
+        sql: &str,
+        at: DateTime<Utc>,
+        error: Option<String>,
+    ) -> Result<(), DbErr> {
+        let backend = self.db.get_database_backend();
+        let mut values: Vec<sea_orm::Value> = vec![at.into(), id.into()];
+        if sql.contains("$3") {
+            values.push(error.into());
+        }
+        self.db
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                placeholders(backend, sql),
+                values,
+            ))
+            .await?;
+        Ok(())
+    }
+}
+
+/// SQL is written with PostgreSQL's `$n`; SQLite numbers a `$name` by first appearance, so it
+/// gets `?n`, which it numbers as written.
+fn placeholders(backend: DbBackend, sql: &str) -> String {
+    match backend {
+        DbBackend::Sqlite => sql.replace('$', "?"),
+        _ => sql.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_thirty_seconds_up_to_an_hour() {
+        assert_eq!(backoff(1), chrono::Duration::seconds(30));
+        assert_eq!(backoff(2), chrono::Duration::seconds(60));
+        assert_eq!(backoff(4), chrono::Duration::seconds(240));
+        assert_eq!(backoff(20), chrono::Duration::hours(1));
+    }
+}
