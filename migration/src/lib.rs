@@ -25,8 +25,18 @@ impl MigratorTrait for Migrator {
     }
 }
 
-/// Runs one SQL script statement by statement: SQLite's driver takes one statement at a time.
-async fn run_script(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+/// Runs the script of the connection's backend, statement by statement (SQLite's driver takes
+/// one statement at a time).
+async fn run_script(
+    manager: &SchemaManager<'_>,
+    postgres: &[&str],
+    sqlite: &[&str],
+) -> Result<(), DbErr> {
+    let statements = match manager.get_database_backend() {
+        sea_orm_migration::sea_orm::DbBackend::Postgres => postgres,
+        sea_orm_migration::sea_orm::DbBackend::Sqlite => sqlite,
+        other => return Err(DbErr::Migration(format!("unsupported database {other:?}"))),
+    };
     let conn = manager.get_connection();
     for statement in statements {
         conn.execute_unprepared(statement).await?;

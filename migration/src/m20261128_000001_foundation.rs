@@ -3,7 +3,6 @@
 //! Written as SQL per backend: the append-only triggers have no portable form, and seeing the
 //! exact tables is worth more here than a builder's abstraction.
 
-use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
 
 use crate::run_script;
@@ -161,18 +160,10 @@ const SQLITE_DOWN: &[&str] = &[
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        match manager.get_database_backend() {
-            DbBackend::Postgres => run_script(manager, POSTGRES_UP).await,
-            DbBackend::Sqlite => run_script(manager, SQLITE_UP).await,
-            other => Err(DbErr::Migration(format!("unsupported database {other:?}"))),
-        }
+        run_script(manager, POSTGRES_UP, SQLITE_UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        match manager.get_database_backend() {
-            DbBackend::Postgres => run_script(manager, POSTGRES_DOWN).await,
-            DbBackend::Sqlite => run_script(manager, SQLITE_DOWN).await,
-            other => Err(DbErr::Migration(format!("unsupported database {other:?}"))),
-        }
+        run_script(manager, POSTGRES_DOWN, SQLITE_DOWN).await
     }
 }

@@ -2,7 +2,6 @@
 //! practitioners who accessed each record (first-access notices), blocked practitioners, and
 //! the patient's medical profile.
 
-use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
 
 use crate::run_script;
@@ -121,14 +120,10 @@ const DOWN: &[&str] = &[
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        match manager.get_database_backend() {
-            DbBackend::Postgres => run_script(manager, POSTGRES_UP).await,
-            DbBackend::Sqlite => run_script(manager, SQLITE_UP).await,
-            other => Err(DbErr::Migration(format!("unsupported database {other:?}"))),
-        }
+        run_script(manager, POSTGRES_UP, SQLITE_UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_script(manager, DOWN).await
+        run_script(manager, DOWN, DOWN).await
     }
 }

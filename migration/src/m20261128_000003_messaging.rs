@@ -3,7 +3,6 @@
 //! message and the system's bounce, and only the practitioner sees it: it has no foreign key to
 //! profiles, since the INS may be unknown.
 
-use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
 
 use crate::run_script;
@@ -106,14 +105,10 @@ const DOWN: &[&str] = &[
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        match manager.get_database_backend() {
-            DbBackend::Postgres => run_script(manager, POSTGRES_UP).await,
-            DbBackend::Sqlite => run_script(manager, SQLITE_UP).await,
-            other => Err(DbErr::Migration(format!("unsupported database {other:?}"))),
-        }
+        run_script(manager, POSTGRES_UP, SQLITE_UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_script(manager, DOWN).await
+        run_script(manager, DOWN, DOWN).await
     }
 }

@@ -1,7 +1,6 @@
 //! Notification delivery: retry bookkeeping on the outbox (when to try again, who holds a
 //! claim), a one-line summary of each notice for the postal statement, and the letters sent.
 
-use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
 
 use crate::run_script;
@@ -54,29 +53,44 @@ const POSTGRES_DOWN: &[&str] = &[
     "ALTER TABLE notifications DROP COLUMN summary",
 ];
 
-/// SQLite (3.35+) drops columns too, but not one with a foreign key: `letter_id` stays.
+/// SQLite cannot drop a column that a foreign key uses: the table is rebuilt as it was.
 const SQLITE_DOWN: &[&str] = &[
     "DROP INDEX notifications_due",
-    "ALTER TABLE notifications DROP COLUMN claimed_until",
-    "ALTER TABLE notifications DROP COLUMN next_attempt_at",
-    "ALTER TABLE notifications DROP COLUMN summary",
+    r"CREATE TABLE notifications_before_delivery (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        patient_ins TEXT NOT NULL REFERENCES profiles (ins),
+        ledger_event_id INTEGER NOT NULL REFERENCES ledger_events (id),
+        kind TEXT NOT NULL,
+        channel TEXT NOT NULL CHECK (channel IN ('EMAIL','POSTAL','LIVE')),
+        recipient TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        body TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('PENDING','SENT','FAILED')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        last_error TEXT,
+        CONSTRAINT notifications_once_per_event_and_channel UNIQUE (ledger_event_id, channel)
+    )",
+    r"INSERT INTO notifications_before_delivery
+        (id, patient_ins, ledger_event_id, kind, channel, recipient, subject, body, status,
+         attempts, created_at, sent_at, last_error)
+        SELECT id, patient_ins, ledger_event_id, kind, channel, recipient, subject, body, status,
+               attempts, created_at, sent_at, last_error
+        FROM notifications",
+    "DROP TABLE notifications",
+    "ALTER TABLE notifications_before_delivery RENAME TO notifications",
+    "CREATE INDEX notifications_by_status ON notifications (status, id)",
+    "DROP TABLE postal_letters",
 ];
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        match manager.get_database_backend() {
-            DbBackend::Postgres => run_script(manager, POSTGRES_UP).await,
-            DbBackend::Sqlite => run_script(manager, SQLITE_UP).await,
-            other => Err(DbErr::Migration(format!("unsupported database {other:?}"))),
-        }
+        run_script(manager, POSTGRES_UP, SQLITE_UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        match manager.get_database_backend() {
-            DbBackend::Postgres => run_script(manager, POSTGRES_DOWN).await,
-            DbBackend::Sqlite => run_script(manager, SQLITE_DOWN).await,
-            other => Err(DbErr::Migration(format!("unsupported database {other:?}"))),
-        }
+        run_script(manager, POSTGRES_DOWN, SQLITE_DOWN).await
     }
 }

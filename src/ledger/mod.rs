@@ -177,6 +177,25 @@ pub struct NewEvent<'a> {
     pub payload: serde_json::Value,
 }
 
+impl<'a> NewEvent<'a> {
+    /// An event about `patient`, done by `actor` at `at`.
+    pub fn new(
+        patient: &'a Ins,
+        at: DateTime<Utc>,
+        actor: &'a ActorRef,
+        kind: EventKind,
+        payload: serde_json::Value,
+    ) -> Self {
+        Self {
+            patient,
+            at,
+            actor,
+            kind,
+            payload,
+        }
+    }
+}
+
 /// Appends one event at the end of the patient's chain, on `conn` (the caller's transaction).
 ///
 /// The caller holds the lock on the patient's profile row, which serialises appends per patient;

@@ -227,22 +227,6 @@ async fn lock_activated(
     }
 }
 
-fn event<'a>(
-    ins: &'a Ins,
-    at: DateTime<Utc>,
-    actor: &'a ActorRef,
-    kind: EventKind,
-    payload: serde_json::Value,
-) -> NewEvent<'a> {
-    NewEvent {
-        patient: ins,
-        at,
-        actor,
-        kind,
-        payload,
-    }
-}
-
 fn document_not_found() -> ServiceError {
     ServiceError::NotFound("no such document in this record".to_owned())
 }
@@ -277,7 +261,7 @@ impl Services {
         let stored = insert_document(&txn, ins, practitioner, doc, hash, now).await?;
         let fed = ledger::append(
             &txn,
-            event(
+            NewEvent::new(
                 ins,
                 now,
                 practitioner,
@@ -332,7 +316,7 @@ impl Services {
         if blocked {
             ledger::append(
                 &txn,
-                event(
+                NewEvent::new(
                     ins,
                     now,
                     practitioner,
@@ -365,7 +349,7 @@ impl Services {
         if first {
             let access = ledger::append(
                 &txn,
-                event(ins, now, practitioner, EventKind::FirstAccess, json!({})),
+                NewEvent::new(ins, now, practitioner, EventKind::FirstAccess, json!({})),
             )
             .await?;
             let notice = notices::first_access(
@@ -391,7 +375,7 @@ impl Services {
         let txn = self.open_record_for(practitioner, ins, now).await?;
         ledger::append(
             &txn,
-            event(
+            NewEvent::new(
                 ins,
                 now,
                 practitioner,
@@ -482,7 +466,7 @@ impl Services {
         let stored = insert_document(&txn, ins, patient, doc, hash, now).await?;
         ledger::append(
             &txn,
-            event(
+            NewEvent::new(
                 ins,
                 now,
                 patient,
@@ -522,7 +506,7 @@ impl Services {
         };
         ledger::append(
             &txn,
-            event(
+            NewEvent::new(
                 ins,
                 now,
                 patient,
@@ -570,7 +554,7 @@ impl Services {
         };
         ledger::append(
             &txn,
-            event(
+            NewEvent::new(
                 ins,
                 now,
                 patient,
@@ -670,7 +654,7 @@ impl Services {
         // The ledger says what changed, not the medical content itself.
         ledger::append(
             &txn,
-            event(
+            NewEvent::new(
                 ins,
                 now,
                 patient,
@@ -701,7 +685,7 @@ impl Services {
         entry.delete(&txn).await?;
         ledger::append(
             &txn,
-            event(
+            NewEvent::new(
                 ins,
                 now,
                 patient,
@@ -784,7 +768,7 @@ async fn read_document(
 ) -> Result<DocumentWithContent, ServiceError> {
     ledger::append(
         txn,
-        event(
+        NewEvent::new(
             ins,
             now,
             reader,

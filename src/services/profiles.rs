@@ -418,7 +418,7 @@ impl Services {
         if let Some(until) = current.activation_locked_until.filter(|until| *until > now) {
             ledger::append(
                 &txn,
-                attempt_event(
+                NewEvent::new(
                     ins,
                     now,
                     actor,
@@ -444,7 +444,7 @@ impl Services {
             row.update(&txn).await?;
             ledger::append(
                 &txn,
-                attempt_event(
+                NewEvent::new(
                     ins,
                     now,
                     actor,
@@ -476,7 +476,7 @@ impl Services {
         let updated = row.update(&txn).await?;
         ledger::append(
             &txn,
-            attempt_event(ins, now, actor, EventKind::ProfileActivated, json!({})),
+            NewEvent::new(ins, now, actor, EventKind::ProfileActivated, json!({})),
         )
         .await?;
         txn.commit().await?;
@@ -518,22 +518,6 @@ impl Services {
         .await?;
         txn.commit().await?;
         Ok(updated)
-    }
-}
-
-fn attempt_event<'a>(
-    ins: &'a Ins,
-    at: DateTime<Utc>,
-    actor: &'a ActorRef,
-    kind: EventKind,
-    payload: serde_json::Value,
-) -> NewEvent<'a> {
-    NewEvent {
-        patient: ins,
-        at,
-        actor,
-        kind,
-        payload,
     }
 }
 

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, DOCTOR, NURSE, PDF, TestApp, beneficiary, document_input, ins, on_both_databases,
+    DOCTOR, NURSE, PDF, TestApp, beneficiary, document_input, ins, on_both_databases,
     operator_token, patient_token, practitioner_token,
 };
 
@@ -12,13 +12,6 @@ const READ: &str = "query($ins: INS!, $id: ID!) { patientDocument(patientIns: $i
 
 fn kinds(history: &[(String, String)]) -> Vec<&str> {
     history.iter().map(|(k, _)| k.as_str()).collect()
-}
-
-async fn count(app: &TestApp, table: &str) -> usize {
-    app.query_rows(&format!("SELECT COUNT(*) FROM {table}"))
-        .await[0][0]
-        .parse()
-        .unwrap()
 }
 
 async fn feeding_an_activated_profile_notifies_the_personal_email_and_live(app: TestApp) {
@@ -119,8 +112,8 @@ async fn feeding_without_a_dmp_answers_dmp_inexistant_identically(app: TestApp) 
     )
     .await
     .ok();
-    let notices_before = count(&app, "notifications").await;
-    let events_before = count(&app, "ledger_events").await;
+    let notices_before = app.count("notifications").await;
+    let events_before = app.count("ledger_events").await;
 
     let mut answers = Vec::new();
     for person in [&opposed, &opposed_by_letter, &announced, &closed, &unknown] {
@@ -139,14 +132,14 @@ async fn feeding_without_a_dmp_answers_dmp_inexistant_identically(app: TestApp) 
         answers.windows(2).all(|w| w[0] == w[1]),
         "one answer for every reason: {answers:#?}"
     );
-    assert_eq!(count(&app, "documents").await, 0, "nothing stored");
+    assert_eq!(app.count("documents").await, 0, "nothing stored");
     assert_eq!(
-        count(&app, "notifications").await,
+        app.count("notifications").await,
         notices_before,
         "nobody notified"
     );
     assert_eq!(
-        count(&app, "ledger_events").await,
+        app.count("ledger_events").await,
         events_before,
         "in no patient's ledger"
     );
@@ -333,17 +326,7 @@ async fn a_consultation_whose_trace_fails_returns_nothing(app: TestApp) {
     app.feed(DOCTOR, &person, document_input("k-1", "Compte rendu"))
         .await
         .ok();
-    let db = app.db().await;
-    use sea_orm::ConnectionTrait;
-    match app.backend {
-        Backend::Postgres => {
-            db.execute_unprepared("CREATE FUNCTION refuse_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'ledger unavailable'; END $$").await.unwrap();
-            db.execute_unprepared("CREATE TRIGGER refuse_insert BEFORE INSERT ON ledger_events FOR EACH ROW EXECUTE FUNCTION refuse_insert()").await.unwrap();
-        }
-        Backend::Sqlite => {
-            db.execute_unprepared("CREATE TRIGGER refuse_insert BEFORE INSERT ON ledger_events BEGIN SELECT RAISE(ABORT, 'ledger unavailable'); END").await.unwrap();
-        }
-    }
+    app.refuse_ledger_appends().await;
     let answer = app
         .graphql(
             Some(&practitioner_token(NURSE)),
@@ -358,7 +341,7 @@ async fn a_consultation_whose_trace_fails_returns_nothing(app: TestApp) {
         answer.data
     );
     assert_eq!(
-        count(&app, "practitioner_accesses").await,
+        app.count("practitioner_accesses").await,
         0,
         "the first access rolled back with it"
     );
@@ -691,7 +674,7 @@ async fn same_idempotency_key_returns_the_first_document_and_another_payload_con
         first.ok()["feedDocument"]["id"],
         again.ok()["feedDocument"]["id"]
     );
-    assert_eq!(count(&app, "documents").await, 1);
+    assert_eq!(app.count("documents").await, 1);
     let fed = kinds(&app.history(&person).await)
         .iter()
         .filter(|k| **k == "DOCUMENT_FED")
@@ -724,7 +707,7 @@ async fn oversized_document_is_refused_before_decoding(app: TestApp) {
     let answer = app.feed(DOCTOR, &person, input).await;
     assert_eq!(answer.code(), "PAYLOAD_TOO_LARGE");
     assert_eq!(answer.error()["extensions"]["maxBytes"], 64 * 1024);
-    assert_eq!(count(&app, "documents").await, 0);
+    assert_eq!(app.count("documents").await, 0);
 
     // A body beyond what any document needs is refused before it is read.
     let response = reqwest::Client::new()
@@ -767,7 +750,7 @@ async fn malformed_documents_are_bad_user_input(app: TestApp) {
         assert_eq!(answer.code(), "BAD_USER_INPUT", "{field}");
         assert_eq!(answer.error()["extensions"]["field"], reported, "{field}");
     }
-    assert_eq!(count(&app, "documents").await, 0);
+    assert_eq!(app.count("documents").await, 0);
 }
 
 async fn guessing_a_document_id_of_another_record_is_not_found(app: TestApp) {

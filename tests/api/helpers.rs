@@ -497,6 +497,31 @@ impl TestApp {
         .await
     }
 
+    /// Rows in `table`.
+    pub async fn count(&self, table: &str) -> usize {
+        self.query_rows(&format!("SELECT COUNT(*) FROM {table}"))
+            .await[0][0]
+            .parse()
+            .unwrap()
+    }
+
+    /// Makes every ledger append fail from now on, as a full disk or a broken constraint would.
+    pub async fn refuse_ledger_appends(&self) {
+        let db = self.db().await;
+        let statements: &[&str] = match self.backend {
+            Backend::Postgres => &[
+                "CREATE FUNCTION refuse_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'ledger unavailable'; END $$",
+                "CREATE TRIGGER refuse_insert BEFORE INSERT ON ledger_events FOR EACH ROW EXECUTE FUNCTION refuse_insert()",
+            ],
+            Backend::Sqlite => &[
+                "CREATE TRIGGER refuse_insert BEFORE INSERT ON ledger_events BEGIN SELECT RAISE(ABORT, 'ledger unavailable'); END",
+            ],
+        };
+        for statement in statements {
+            db.execute_unprepared(statement).await.unwrap();
+        }
+    }
+
     /// The outbox rows of a patient, as `(kind, channel, recipient)`.
     pub async fn notices(&self, ins: &str) -> Vec<(String, String, String)> {
         self.query_rows(&format!(

@@ -154,16 +154,7 @@ async fn failed_ledger_append_fails_the_operation(app: TestApp) {
     let person = ins(204);
     app.enrol(vec![beneficiary(&person, None)]).await;
     // Make every append fail, as a full disk or a broken constraint would.
-    let db = app.db().await;
-    match app.backend {
-        Backend::Postgres => {
-            db.execute_unprepared("CREATE FUNCTION refuse_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'ledger unavailable'; END $$").await.unwrap();
-            db.execute_unprepared("CREATE TRIGGER refuse_insert BEFORE INSERT ON ledger_events FOR EACH ROW EXECUTE FUNCTION refuse_insert()").await.unwrap();
-        }
-        Backend::Sqlite => {
-            db.execute_unprepared("CREATE TRIGGER refuse_insert BEFORE INSERT ON ledger_events BEGIN SELECT RAISE(ABORT, 'ledger unavailable'); END").await.unwrap();
-        }
-    }
+    app.refuse_ledger_appends().await;
     let answer = app
         .graphql(
             Some(&patient_token(&person)),
@@ -216,3 +207,33 @@ on_both_databases!(
     update_delete_and_truncate_on_the_ledger_are_refused,
     failed_ledger_append_fails_the_operation,
 );
+
+async fn migrations_go_down_and_up_again(app: TestApp) {
+    use migration::{Migrator, MigratorTrait};
+    app.created_profile(&ins(205), None).await;
+    let db = app.db().await;
+    // The last migration alone, with data in its tables, then all of them.
+    Migrator::down(&db, Some(1)).await.unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    Migrator::down(&db, None).await.unwrap();
+    let left = Migrator::get_applied_migrations(&db).await.unwrap();
+    assert!(left.is_empty(), "every migration has a real down()");
+    Migrator::up(&db, None).await.unwrap();
+    assert_eq!(app.count("ledger_events").await, 0, "a fresh schema");
+    app.created_profile(&ins(206), None).await;
+    assert_eq!(app.count("profiles").await, 1);
+}
+
+mod migrations {
+    use crate::helpers::{Backend, TestApp};
+
+    #[tokio::test]
+    async fn go_down_and_up_again_on_postgres() {
+        super::migrations_go_down_and_up_again(TestApp::spawn(Backend::Postgres).await).await;
+    }
+
+    #[tokio::test]
+    async fn go_down_and_up_again_on_sqlite() {
+        super::migrations_go_down_and_up_again(TestApp::spawn(Backend::Sqlite).await).await;
+    }
+}

@@ -27,13 +27,6 @@ async fn send(app: &TestApp, rpps: &str, ins: &str, input: Value) -> Gql {
     .await
 }
 
-async fn count(app: &TestApp, table: &str) -> usize {
-    app.query_rows(&format!("SELECT COUNT(*) FROM {table}"))
-        .await[0][0]
-        .parse()
-        .unwrap()
-}
-
 async fn message_to_an_activated_patient_is_delivered_and_notified_by_email_and_live(app: TestApp) {
     let person = ins(400);
     app.activated_profile(&person, Some("insurer@example.org"))
@@ -159,8 +152,8 @@ async fn message_without_a_profile_bounces_into_the_practitioners_inbox(app: Tes
     .await
     .ok();
     let (events, notices) = (
-        count(&app, "ledger_events").await,
-        count(&app, "notifications").await,
+        app.count("ledger_events").await,
+        app.count("notifications").await,
     );
 
     let mut bounces = Vec::new();
@@ -199,12 +192,12 @@ async fn message_without_a_profile_bounces_into_the_practitioners_inbox(app: Tes
         "an opposition looks like an unknown INS: {bounces:#?}"
     );
     assert_eq!(
-        count(&app, "ledger_events").await,
+        app.count("ledger_events").await,
         events,
         "nothing in any patient's ledger"
     );
     assert_eq!(
-        count(&app, "notifications").await,
+        app.count("notifications").await,
         notices,
         "the patient is not notified"
     );
@@ -320,7 +313,7 @@ async fn patient_replies_within_a_thread_and_the_reply_reaches_the_inbox_unread_
         .await;
     assert!(again.errors.is_empty());
     assert_eq!(
-        count(&app, "messages").await,
+        app.count("messages").await,
         3,
         "a retried reply is sent once"
     );
@@ -407,7 +400,7 @@ async fn same_idempotency_key_sends_once_and_another_payload_conflicts(app: Test
         first.ok()["sendMessage"]["message"]["id"],
         again.ok()["sendMessage"]["message"]["id"]
     );
-    assert_eq!(count(&app, "messages").await, 1);
+    assert_eq!(app.count("messages").await, 1);
     assert_eq!(
         app.notices(&person)
             .await
@@ -427,7 +420,7 @@ async fn same_idempotency_key_sends_once_and_another_payload_conflicts(app: Test
     // Bounced sends are idempotent too: one bounce.
     send(&app, DOCTOR, &ins(419), message("m-2")).await.ok();
     send(&app, DOCTOR, &ins(419), message("m-2")).await.ok();
-    assert_eq!(count(&app, "messages").await, 3);
+    assert_eq!(app.count("messages").await, 3);
 }
 
 async fn second_message_continues_the_conversation(app: TestApp) {
@@ -502,7 +495,7 @@ async fn malformed_messages_are_bad_user_input(app: TestApp) {
         assert_eq!(answer.code(), "BAD_USER_INPUT", "{field}");
         assert_eq!(answer.error()["extensions"]["field"], field);
     }
-    assert_eq!(count(&app, "messages").await, 0);
+    assert_eq!(app.count("messages").await, 0);
     let bad_ins = app
         .graphql(
             Some(&practitioner_token(DOCTOR)),
