@@ -9,11 +9,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use entity::notification;
+use entity::{notification, profile};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement};
 
 use super::email::{Mailer, SendError};
 use crate::clock::SharedClock;
+use crate::domain::ProfileStatus;
 
 /// How long a claim keeps other relays away.
 const LEASE: chrono::Duration = chrono::Duration::minutes(5);
@@ -53,6 +54,14 @@ impl Relay {
         let claimed = self.claim(now).await?;
         let mut report = RelayReport::default();
         for row in claimed {
+            // SPEC's routing: an opposed or closed person gets nothing, even what was queued
+            // before; the notice is closed with the reason, for the operator to see.
+            if let Some(status) = self.undeliverable_status(&row.patient_ins).await? {
+                let reason = format!("cancelled: the profile is {status}, no email is sent");
+                self.mark(row.id, "UPDATE notifications SET status = 'FAILED', claimed_until = NULL, last_error = $3, next_attempt_at = $1 WHERE id = $2", now, Some(reason)).await?;
+                report.failed += 1;
+                continue;
+            }
             let outcome = self.mailer.send(&row).await;
             let now = self.clock.now();
             match outcome {
@@ -125,6 +134,14 @@ impl Relay {
             .await?;
         rows.sort_by_key(|row| row.id);
         Ok(rows)
+    }
+
+    /// The status of a profile that must not be notified any more (opposed, closed).
+    async fn undeliverable_status(&self, ins: &str) -> Result<Option<ProfileStatus>, DbErr> {
+        let profile = profile::Entity::find_by_id(ins).one(&self.db).await?;
+        Ok(profile
+            .and_then(|p| p.status.parse::<ProfileStatus>().ok())
+            .filter(|status| matches!(status, ProfileStatus::Opposed | ProfileStatus::Closed)))
     }
 
     async fn mark(

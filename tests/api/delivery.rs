@@ -140,6 +140,33 @@ async fn transient_failures_are_retried_with_backoff_and_permanent_ones_listed(b
     );
 }
 
+async fn emails_of_a_person_who_opposed_meanwhile_are_cancelled(backend: Backend) {
+    let (app, smtp) = with_smtp(backend).await;
+    let person = ins(608);
+    app.enrol(vec![beneficiary(&person, Some("jeanne@example.org"))])
+        .await;
+    app.graphql(
+        Some(&operator_token()),
+        "mutation($ins: INS!) { recordOpposition(ins: $ins, receivedVia: PHONE) { status } }",
+        json!({ "ins": person }),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        deliver(&app).await,
+        json!({ "sent": 0, "retried": 0, "failed": 1 })
+    );
+    assert!(smtp.received().is_empty());
+    let rows = app
+        .query_rows("SELECT status, last_error FROM notifications")
+        .await;
+    assert_eq!(rows[0][0], "FAILED");
+    assert!(
+        rows[0][1].starts_with("cancelled: the profile is OPPOSED"),
+        "{rows:?}"
+    );
+}
+
 async fn exhausted_retries_mark_the_email_failed(backend: Backend) {
     let (app, smtp) = with_smtp(backend).await;
     smtp.fail("down@example.org", 421, 100);
@@ -383,6 +410,11 @@ mod smtp_postgres {
     async fn exhausted_retries_mark_the_email_failed() {
         super::exhausted_retries_mark_the_email_failed(Backend::Postgres).await;
     }
+
+    #[tokio::test]
+    async fn emails_of_a_person_who_opposed_meanwhile_are_cancelled() {
+        super::emails_of_a_person_who_opposed_meanwhile_are_cancelled(Backend::Postgres).await;
+    }
 }
 
 mod smtp_sqlite {
@@ -404,6 +436,11 @@ mod smtp_sqlite {
     #[tokio::test]
     async fn exhausted_retries_mark_the_email_failed() {
         super::exhausted_retries_mark_the_email_failed(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn emails_of_a_person_who_opposed_meanwhile_are_cancelled() {
+        super::emails_of_a_person_who_opposed_meanwhile_are_cancelled(Backend::Sqlite).await;
     }
 }
 
