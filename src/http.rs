@@ -20,7 +20,7 @@ use sea_orm::DatabaseConnection;
 use tracing::Instrument;
 
 use crate::auth::{Authenticator, Caller};
-use crate::graphql::{AppSchema, error::ensure_codes};
+use crate::graphql::{AppSchema, error::attach_request_id};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -114,7 +114,7 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Body) 
         .execute(request.data(caller))
         .instrument(span)
         .await;
-    ensure_codes(&mut response.errors, &request_id);
+    attach_request_id(&mut response.errors, &request_id);
     response.http_headers.insert(
         "x-request-id",
         request_id

@@ -7,7 +7,13 @@
 //! Errors async-graphql raises itself (a malformed query, an argument that does not parse, such
 //! as a malformed INS) carry no code; [`ensure_codes`] gives them `BAD_USER_INPUT`.
 
-use async_graphql::{Error, ErrorExtensions, ServerError};
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
+};
+use async_graphql::{Error, ErrorExtensions, Response, ServerError};
+use futures_util::stream::{BoxStream, StreamExt};
 
 use crate::services::ServiceError;
 
@@ -77,16 +83,58 @@ impl From<ServiceError> for Error {
     }
 }
 
-/// Gives every error of a response a code, and internal ones the request id.
-pub fn ensure_codes(errors: &mut [ServerError], request_id: &str) {
+/// Gives every error a code: those without one are the client's (a malformed query, an
+/// argument that does not parse).
+fn ensure_codes(errors: &mut [ServerError]) {
     for error in errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
-        match extensions.get("code") {
-            None => extensions.set("code", "BAD_USER_INPUT"),
-            Some(async_graphql::Value::String(code)) if code == "INTERNAL_SERVER_ERROR" => {
-                extensions.set("requestId", request_id);
-            }
-            Some(_) => {}
+        if extensions.get("code").is_none() {
+            extensions.set("code", "BAD_USER_INPUT");
         }
+    }
+}
+
+/// Gives internal errors the request id, which the logs carry too.
+pub fn attach_request_id(errors: &mut [ServerError], request_id: &str) {
+    for error in errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if matches!(extensions.get("code"), Some(async_graphql::Value::String(code)) if code == "INTERNAL_SERVER_ERROR")
+        {
+            extensions.set("requestId", request_id);
+        }
+    }
+}
+
+/// Schema extension that passes every response, over HTTP and websockets alike, through
+/// [`ensure_codes`].
+#[derive(Debug)]
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodes)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for ErrorCodes {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        ensure_codes(&mut response.errors);
+        response
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream)
+            .map(|mut response| {
+                ensure_codes(&mut response.errors);
+                response
+            })
+            .boxed()
     }
 }

@@ -60,6 +60,7 @@ pub fn build_schema(services: Services, delivery: crate::notify::Delivery) -> Ap
     )
     .data(services)
     .data(delivery)
+    .extension(error::ErrorCodes)
     .limit_depth(12)
     .limit_complexity(2_000)
     .finish()

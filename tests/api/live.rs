@@ -236,7 +236,37 @@ async fn subscriptions_check_the_role(app: TestApp) {
     );
 }
 
+async fn subscription_errors_carry_codes(app: TestApp) {
+    let mut client = WsClient::connect(&app.address, &patient_token(&ins(506))).await;
+    client
+        .subscribe(
+            "subscription { notifications(after: \"not a cursor\") { cursor } }",
+            json!({}),
+        )
+        .await;
+    let answer = client.receive().await.unwrap();
+    assert_eq!(
+        answer["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{answer}"
+    );
+    let mut client = WsClient::connect(&app.address, &patient_token(&ins(506))).await;
+    client
+        .subscribe("subscription { nosuchfield }", json!({}))
+        .await;
+    let answer = client.receive().await.unwrap();
+    let errors = if answer["type"] == "error" {
+        answer["payload"].clone()
+    } else {
+        answer["payload"]["errors"].clone()
+    };
+    assert_eq!(
+        errors[0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{answer}"
+    );
+}
+
 on_both_databases!(
+    subscription_errors_carry_codes,
     patient_resumes_after_a_cursor_without_gap_or_duplicate,
     practitioner_inbox_streams_replies_and_bounces,
     a_patient_never_receives_another_patients_event,
