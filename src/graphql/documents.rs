@@ -284,8 +284,21 @@ struct ListArgs {
 
 impl ListArgs {
     fn filter(&self) -> async_graphql::Result<Filter> {
+        let type_code = self
+            .type_code
+            .as_deref()
+            .map(|code| {
+                DocumentType::from_code(code.trim())
+                    .map(|t| t.code.to_owned())
+                    .ok_or_else(|| {
+                        super::error::bad_user_input(
+                            "typeCode is not a document type code of the DMP's value set",
+                        )
+                    })
+            })
+            .transpose()?;
         Ok(Filter {
-            type_code: self.type_code.clone(),
+            type_code,
             acted_from: self.acted_from,
             acted_to: self.acted_to,
             before_id: cursor(self.after.clone())?,

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use entity::{message, notification, thread};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement};
 use tokio::sync::Notify;
 
 /// The PostgreSQL channel of live events.
@@ -124,6 +124,22 @@ impl LiveHub {
             .map(Vec::len)
             .sum()
     }
+}
+
+/// Serialises, per practitioner, the transactions that add to its inbox, until they commit:
+/// message ids then commit in the order they were given, which the inbox feed's cursor relies
+/// on (a later id committing first would make a subscriber skip the earlier one). PostgreSQL
+/// only: SQLite has a single writer.
+pub async fn lock_inbox(conn: &impl ConnectionTrait, rpps: &str) -> Result<(), DbErr> {
+    if conn.get_database_backend() == DbBackend::Postgres {
+        conn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            [format!("espace-sante/inbox/{rpps}").into()],
+        ))
+        .await?;
+    }
+    Ok(())
 }
 
 /// Tells the other replicas, inside the writing transaction: `kind` is `n` (notification) or

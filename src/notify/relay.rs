@@ -21,6 +21,14 @@ const LEASE: chrono::Duration = chrono::Duration::minutes(5);
 /// Rows claimed per round.
 const BATCH: i64 = 20;
 
+/// What happened to one email.
+#[derive(Debug)]
+enum Outcome {
+    Sent,
+    Retry { at: DateTime<Utc>, error: String },
+    Failed { error: String },
+}
+
 /// What one round did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RelayReport {
@@ -50,38 +58,48 @@ pub fn backoff(attempts: i32) -> chrono::Duration {
 impl Relay {
     /// One round: claim what is due, deliver it, record the outcome.
     pub async fn run_once(&self) -> Result<RelayReport, DbErr> {
-        let now = self.clock.now();
-        let claimed = self.claim(now).await?;
+        let claimed = self.claim(self.clock.now()).await?;
         let mut report = RelayReport::default();
         for row in claimed {
-            // SPEC's routing: an opposed or closed person gets nothing, even what was queued
-            // before; the notice is closed with the reason, for the operator to see.
-            if let Some(status) = self.undeliverable_status(&row.patient_ins).await? {
-                let reason = format!("cancelled: the profile is {status}, no email is sent");
-                self.mark(row.id, "UPDATE notifications SET status = 'FAILED', claimed_until = NULL, last_error = $3, next_attempt_at = $1 WHERE id = $2", now, Some(reason)).await?;
-                report.failed += 1;
+            // The lease is renewed row by row: if it ran out while earlier rows were being sent
+            // and another relay took this one, it is that relay's to send.
+            let Some(lease) = self.renew(&row).await? else {
                 continue;
-            }
-            let outcome = self.mailer.send(&row).await;
-            let now = self.clock.now();
+            };
+            let outcome = self.deliver(&row).await?;
             match outcome {
-                Ok(()) => {
-                    self.mark(row.id, "UPDATE notifications SET status = 'SENT', sent_at = $1, claimed_until = NULL, last_error = NULL WHERE id = $2", now, None).await?;
-                    report.sent += 1;
-                }
-                Err(SendError::Transient(error)) if row.attempts < self.max_attempts => {
-                    tracing::warn!(notification.id = row.id, notification.attempts = row.attempts, error.cause = %error, "email not sent; will retry");
-                    self.mark(row.id, "UPDATE notifications SET next_attempt_at = $1, claimed_until = NULL, last_error = $3 WHERE id = $2", now + backoff(row.attempts), Some(error)).await?;
-                    report.retried += 1;
-                }
-                Err(SendError::Transient(error) | SendError::Permanent(error)) => {
-                    tracing::error!(notification.id = row.id, notification.attempts = row.attempts, error.cause = %error, "email given up");
-                    self.mark(row.id, "UPDATE notifications SET status = 'FAILED', claimed_until = NULL, last_error = $3, next_attempt_at = $1 WHERE id = $2", now, Some(error)).await?;
-                    report.failed += 1;
-                }
+                Outcome::Sent => report.sent += 1,
+                Outcome::Retry { .. } => report.retried += 1,
+                Outcome::Failed { .. } => report.failed += 1,
             }
+            self.record(row.id, lease, outcome).await?;
         }
         Ok(report)
+    }
+
+    /// Sends one email, or says why not.
+    async fn deliver(&self, row: &notification::Model) -> Result<Outcome, DbErr> {
+        // SPEC's routing: an opposed or closed person gets nothing, even what was queued
+        // before; the notice is closed with the reason, for the operator to see.
+        if let Some(status) = self.undeliverable_status(&row.patient_ins).await? {
+            return Ok(Outcome::Failed {
+                error: format!("cancelled: the profile is {status}, no email is sent"),
+            });
+        }
+        Ok(match self.mailer.send(row).await {
+            Ok(()) => Outcome::Sent,
+            Err(SendError::Transient(error)) if row.attempts < self.max_attempts => {
+                tracing::warn!(notification.id = row.id, notification.attempts = row.attempts, error.cause = %error, "email not sent; will retry");
+                Outcome::Retry {
+                    at: self.clock.now() + backoff(row.attempts),
+                    error,
+                }
+            }
+            Err(SendError::Transient(error) | SendError::Permanent(error)) => {
+                tracing::error!(notification.id = row.id, notification.attempts = row.attempts, error.cause = %error, "email given up");
+                Outcome::Failed { error }
+            }
+        })
     }
 
     /// Runs rounds every `every` until the task is aborted. A failed round is logged and the
@@ -144,26 +162,54 @@ impl Relay {
             .filter(|status| matches!(status, ProfileStatus::Opposed | ProfileStatus::Closed)))
     }
 
-    async fn mark(
-        &self,
-        id: i64,
-        sql: &str,
-        at: DateTime<Utc>,
-        error: Option<String>,
-    ) -> Result<(), DbErr> {
+    /// Extends the lease on a claimed row, if it is still ours and still pending.
+    async fn renew(&self, row: &notification::Model) -> Result<Option<DateTime<Utc>>, DbErr> {
+        let lease = self.clock.now() + LEASE;
+        let renewed = self
+            .execute(
+                "UPDATE notifications SET claimed_until = $1 WHERE id = $2 AND claimed_until = $3 AND status = 'PENDING'",
+                vec![lease.into(), row.id.into(), row.claimed_until.into()],
+            )
+            .await?;
+        Ok((renewed == 1).then_some(lease))
+    }
+
+    /// Records the outcome, if the lease is still ours.
+    async fn record(&self, id: i64, lease: DateTime<Utc>, outcome: Outcome) -> Result<(), DbErr> {
+        let now = self.clock.now();
+        let (sql, at, error) = match outcome {
+            Outcome::Sent => (
+                "UPDATE notifications SET status = 'SENT', sent_at = $1, claimed_until = NULL, last_error = $4 WHERE id = $2 AND claimed_until = $3",
+                now,
+                None,
+            ),
+            Outcome::Retry { at, error } => (
+                "UPDATE notifications SET next_attempt_at = $1, claimed_until = NULL, last_error = $4 WHERE id = $2 AND claimed_until = $3",
+                at,
+                Some(error),
+            ),
+            Outcome::Failed { error } => (
+                "UPDATE notifications SET status = 'FAILED', next_attempt_at = $1, claimed_until = NULL, last_error = $4 WHERE id = $2 AND claimed_until = $3",
+                now,
+                Some(error),
+            ),
+        };
+        self.execute(sql, vec![at.into(), id.into(), lease.into(), error.into()])
+            .await?;
+        Ok(())
+    }
+
+    async fn execute(&self, sql: &str, values: Vec<sea_orm::Value>) -> Result<u64, DbErr> {
         let backend = self.db.get_database_backend();
-        let mut values: Vec<sea_orm::Value> = vec![at.into(), id.into()];
-        if sql.contains("$3") {
-            values.push(error.into());
-        }
-        self.db
+        let result = self
+            .db
             .execute_raw(Statement::from_sql_and_values(
                 backend,
                 placeholders(backend, sql),
                 values,
             ))
             .await?;
-        Ok(())
+        Ok(result.rows_affected())
     }
 }
 

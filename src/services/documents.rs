@@ -2,7 +2,7 @@
 //! leaves, the first access of each practitioner notified); the activated patient reads, adds,
 //! masks, blocks, and keeps a medical profile.
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use entity::{
     document, document_content, medical_profile_entry, practitioner_access, practitioner_block,
     profile,
@@ -86,6 +86,11 @@ pub struct MedicalEntryInput {
     pub since: Option<NaiveDate>,
 }
 
+/// The earliest date a document or a medical-profile entry may bear.
+fn earliest_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN)
+}
+
 /// Checks a document's fields and decodes its content (size checked before decoding).
 fn validate(
     input: &DocumentInput,
@@ -101,7 +106,7 @@ fn validate(
         DocumentType::parse(&input.type_system, &input.type_code).map_err(bad("type"))?;
     let title = short_text(&input.title, "the title", 200).map_err(bad("title"))?;
     let key = IdempotencyKey::parse(&input.idempotency_key).map_err(bad("idempotencyKey"))?;
-    if input.act_date > today || input.act_date.year_ce().1 < 1900 {
+    if !(earliest_date()..=today).contains(&input.act_date) {
         return Err(ServiceError::bad_input(
             "actDate",
             "the date of the act must be between 1900 and today",
@@ -245,9 +250,6 @@ impl Services {
         let doc = validate(input, self.policy.max_document_bytes, now.date_naive())?;
         let hash = request_hash(ins.as_str(), &doc);
         let txn = self.db.begin().await?;
-        if let Some(earlier) = replay(&txn, &practitioner.id, &doc.key, &hash).await? {
-            return Ok(earlier);
-        }
         let (profile, status) = match lock_dmp(&txn, ins).await {
             Ok(found) => found,
             Err(ServiceError::DmpNotFound) => {
@@ -257,6 +259,10 @@ impl Services {
             }
             Err(other) => return Err(other),
         };
+        // Under the patient's lock, so that two retries of the same request cannot both pass.
+        if let Some(earlier) = replay(&txn, &practitioner.id, &doc.key, &hash).await? {
+            return Ok(earlier);
+        }
         let type_code = doc.doc_type.code;
         let stored = insert_document(&txn, ins, practitioner, doc, hash, now).await?;
         let fed = ledger::append(
@@ -614,10 +620,13 @@ impl Services {
             .transpose()
             .map_err(|e| ServiceError::bad_input("details", e.to_string()))?;
         let now = self.clock.now();
-        if input.since.is_some_and(|since| since > now.date_naive()) {
+        if input
+            .since
+            .is_some_and(|since| !(earliest_date()..=now.date_naive()).contains(&since))
+        {
             return Err(ServiceError::bad_input(
                 "since",
-                "the date cannot be in the future",
+                "the date must be between 1900 and today",
             ));
         }
         let txn = self.db.begin().await?;

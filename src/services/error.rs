@@ -96,6 +96,14 @@ impl ServiceError {
 
 impl From<sea_orm::DbErr> for ServiceError {
     fn from(err: sea_orm::DbErr) -> Self {
+        // A unique constraint refused a row that a concurrent request wrote first (the same
+        // idempotency key, say): the client can retry and get the first result.
+        if let Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) = err.sql_err() {
+            return Self::Conflict(
+                "a concurrent request wrote the same thing first; retry to get its result"
+                    .to_owned(),
+            );
+        }
         Self::Internal(format!("database: {err}"))
     }
 }

@@ -143,6 +143,11 @@ impl Services {
 
         let now = self.clock.now();
         let txn = self.db.begin().await?;
+        // Locks in a fixed order, the patient's then the sender's inbox (as replies do): the
+        // replay check below is then safe from a concurrent retry, and a bounce's id commits in
+        // the order of the inbox feed.
+        let profile = lock_profile(&txn, ins).await?;
+        live::lock_inbox(&txn, &practitioner.id).await?;
         if let Some(earlier) = replay(&txn, &practitioner.id, &key, &hash).await? {
             let thread = find_thread(&txn, earlier.message.thread_id).await?;
             return Ok(Sent {
@@ -150,7 +155,6 @@ impl Services {
                 thread,
             });
         }
-        let profile = lock_profile(&txn, ins).await?;
         let status = profile.as_ref().map(status_of).transpose()?;
         let delivered = status.is_some_and(ProfileStatus::has_dmp);
         let thread = open_thread(&txn, practitioner, ins, &subject, delivered, now).await?;
@@ -297,6 +301,7 @@ impl Services {
             });
         }
         let thread = patient_thread(&txn, ins, thread_id).await?;
+        live::lock_inbox(&txn, &thread.practitioner_rpps).await?;
         let subject = format!("Re : {}", thread.subject);
         let sent = insert_message(
             &txn,

@@ -388,13 +388,8 @@ impl Services {
         ins: &Ins,
         input: &ActivationInput,
     ) -> Result<profile::Model, ServiceError> {
-        let code = ActivationCode::parse(&input.activation_code)
-            .map_err(|e| ServiceError::bad_input("activationCode", e.to_string()))?;
-        let serial = CarteVitaleSerial::parse(&input.carte_vitale_serial)
-            .map_err(|e| ServiceError::bad_input("carteVitaleSerial", e.to_string()))?;
-        let email = Email::parse(&input.personal_email)
-            .map_err(|e| ServiceError::bad_input("personalEmail", e.to_string()))?;
-
+        // Parsed now, refused only once the attempt is in the ledger: every attempt is traced.
+        let parsed = parse_activation(input);
         let now = self.clock.now();
         let txn = self.db.begin().await?;
         let current = lock_profile(&txn, ins).await?.ok_or_else(no_profile)?;
@@ -411,9 +406,30 @@ impl Services {
             ProfileStatus::Activated => Some("the profile is already activated".to_owned()),
             ProfileStatus::Closed => Some("this profile is closed".to_owned()),
         };
-        if let Some(message) = refusal {
-            return Err(ServiceError::InvalidTransition { message, status });
-        }
+        let fields = match refusal {
+            Some(message) => Err(ServiceError::InvalidTransition { message, status }),
+            None => parsed,
+        };
+        let (code, serial, email) = match fields {
+            Ok(fields) => fields,
+            Err(err) => {
+                // Traced, but not counted towards the lock-out: a typo or a wrong moment is
+                // not a guess.
+                let payload = match &err {
+                    ServiceError::BadInput { field, .. } => {
+                        json!({ "reason": "MALFORMED_INPUT", "field": field })
+                    }
+                    _ => json!({ "reason": "PROFILE_STATUS", "status": status.as_str() }),
+                };
+                ledger::append(
+                    &txn,
+                    NewEvent::new(ins, now, actor, EventKind::ActivationFailed, payload),
+                )
+                .await?;
+                txn.commit().await?;
+                return Err(err);
+            }
+        };
 
         if let Some(until) = current.activation_locked_until.filter(|until| *until > now) {
             ledger::append(
@@ -519,6 +535,20 @@ impl Services {
         txn.commit().await?;
         Ok(updated)
     }
+}
+
+/// The three fields of an activation, parsed.
+fn parse_activation(
+    input: &ActivationInput,
+) -> Result<(ActivationCode, CarteVitaleSerial, Email), ServiceError> {
+    Ok((
+        ActivationCode::parse(&input.activation_code)
+            .map_err(|e| ServiceError::bad_input("activationCode", e.to_string()))?,
+        CarteVitaleSerial::parse(&input.carte_vitale_serial)
+            .map_err(|e| ServiceError::bad_input("carteVitaleSerial", e.to_string()))?,
+        Email::parse(&input.personal_email)
+            .map_err(|e| ServiceError::bad_input("personalEmail", e.to_string()))?,
+    ))
 }
 
 /// Moves a locked profile to CREATED: a fresh activation code (only its hash is kept), the

@@ -741,6 +741,8 @@ async fn malformed_documents_are_bad_user_input(app: TestApp) {
         ("contentBase64", json!("not base64!"), "contentBase64"),
         ("title", json!(""), "title"),
         ("actDate", json!("2030-01-01"), "actDate"),
+        ("actDate", json!("1899-12-31"), "actDate"),
+        ("actDate", json!("-5000-01-01"), "actDate"),
         ("idempotencyKey", json!(""), "idempotencyKey"),
     ];
     for (i, (field, value, reported)) in cases.into_iter().enumerate() {
@@ -832,7 +834,53 @@ async fn record_is_paginated_newest_first(app: TestApp) {
     );
 }
 
+async fn record_filters_by_type_and_act_date(app: TestApp) {
+    let person = ins(332);
+    app.activated_profile(&person, None).await;
+    let mut lab = document_input("k-lab", "Bilan");
+    lab["type"]["code"] = json!("11502-2");
+    lab["actDate"] = json!("2026-09-01");
+    app.feed(DOCTOR, &person, lab).await.ok();
+    app.feed(DOCTOR, &person, document_input("k-cr", "Consultation"))
+        .await
+        .ok();
+    let query = "query($ins: INS!, $type: String, $from: NaiveDate) { patientRecord(patientIns: $ins, typeCode: $type, actedFrom: $from) { edges { node { title } } } }";
+    let titles = |answer: crate::helpers::Gql| -> Vec<String> {
+        answer.ok()["patientRecord"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let by_type = app
+        .graphql(
+            Some(&practitioner_token(DOCTOR)),
+            query,
+            json!({ "ins": person, "type": "11502-2" }),
+        )
+        .await;
+    assert_eq!(titles(by_type), ["Bilan"]);
+    let by_date = app
+        .graphql(
+            Some(&practitioner_token(DOCTOR)),
+            query,
+            json!({ "ins": person, "from": "2026-10-01" }),
+        )
+        .await;
+    assert_eq!(titles(by_date), ["Consultation"]);
+    let unknown = app
+        .graphql(
+            Some(&practitioner_token(DOCTOR)),
+            query,
+            json!({ "ins": person, "type": "\u{0}junk" }),
+        )
+        .await;
+    assert_eq!(unknown.code(), "BAD_USER_INPUT");
+}
+
 on_both_databases!(
+    record_filters_by_type_and_act_date,
     feeding_an_activated_profile_notifies_the_personal_email_and_live,
     feeding_a_created_profile_notifies_the_insurer_email,
     feeding_a_created_profile_without_email_goes_to_the_postal_statement,

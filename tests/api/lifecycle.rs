@@ -382,7 +382,7 @@ async fn wrong_carte_vitale_serial_is_refused(app: TestApp) {
     assert_eq!(app.status(&person).await, "CREATED");
 }
 
-async fn malformed_activation_input_is_bad_user_input_and_not_an_attempt(app: TestApp) {
+async fn malformed_activation_input_is_bad_user_input_traced_but_not_counted(app: TestApp) {
     let person = ins(23);
     let code = app.created_profile(&person, None).await;
     let answer = app
@@ -395,8 +395,15 @@ async fn malformed_activation_input_is_bad_user_input_and_not_an_attempt(app: Te
     assert_eq!(answer.code(), "BAD_USER_INPUT");
     assert_eq!(answer.error()["extensions"]["field"], "personalEmail");
     assert_eq!(
-        app.history(&person).await.last().unwrap().0,
-        "PROFILE_CREATED"
+        app.history(&person).await.last().unwrap(),
+        &("ACTIVATION_FAILED".into(), "PATIENT".into()),
+        "every attempt is in the ledger"
+    );
+    let wrong = app.activate(&person, "AAAA-BBBB-CCCC").await;
+    assert_eq!(
+        wrong.error()["extensions"]["remainingAttempts"],
+        4,
+        "a typo does not count towards the lock-out"
     );
 }
 
@@ -460,9 +467,12 @@ async fn activation_before_creation_is_an_invalid_transition(app: TestApp) {
     assert_eq!(answer.code(), "INVALID_TRANSITION");
     assert_eq!(answer.error()["extensions"]["status"], "ANNOUNCED");
     assert_eq!(
-        app.history(&person).await.len(),
-        1,
-        "no attempt is recorded on a profile that cannot activate"
+        app.history(&person).await,
+        vec![
+            ("BENEFICIARY_ENROLLED".into(), "OPERATOR".into()),
+            ("ACTIVATION_FAILED".into(), "PATIENT".into())
+        ],
+        "the attempt is in the ledger"
     );
 }
 
@@ -701,7 +711,7 @@ on_both_databases!(
     activation_with_code_and_carte_vitale_records_the_personal_email,
     wrong_activation_code_is_refused_and_traced,
     wrong_carte_vitale_serial_is_refused,
-    malformed_activation_input_is_bad_user_input_and_not_an_attempt,
+    malformed_activation_input_is_bad_user_input_traced_but_not_counted,
     five_wrong_attempts_lock_activation_for_fifteen_minutes,
     activation_code_is_single_use,
     activation_before_creation_is_an_invalid_transition,
