@@ -310,9 +310,9 @@ impl MessagingQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "The thread's id.")] id: ID,
     ) -> async_graphql::Result<Thread> {
-        let (rpps, _) = practitioner(ctx)?;
+        let (_, me) = practitioner(ctx)?;
         let conversation = services(ctx)
-            .practitioner_read_thread(rpps.as_str(), id_of(&id, "conversation")?)
+            .practitioner_read_thread(&me, id_of(&id, "conversation")?)
             .await?;
         Ok(Thread::read(Reader::Practitioner, conversation))
     }

@@ -70,24 +70,19 @@ impl Statements {
             .into_tuple()
             .all(&self.db)
             .await?;
+        // One manifest per run, one JSON line per letter, written before the letter's notices
+        // are marked sent: a letter marked sent is always in a manifest.
+        let manifest = self.dir.join(format!(
+            "manifest-{}.jsonl",
+            now.format("%Y%m%dT%H%M%S%.6f")
+        ));
         let mut run = StatementRun::default();
         for ins in patients {
-            if let Some(letter) = self.letter_for(&ins, now).await? {
+            if let Some(letter) = self.letter_for(&ins, now, &manifest).await? {
                 run.letters.push(letter);
             }
         }
         if !run.letters.is_empty() {
-            let manifest = self
-                .dir
-                .join(format!("manifest-{}.json", now.format("%Y%m%dT%H%M%S%.6f")));
-            let json =
-                serde_json::json!({ "generatedAt": now.to_rfc3339(), "letters": run.letters });
-            tokio::fs::write(
-                &manifest,
-                serde_json::to_vec_pretty(&json).unwrap_or_default(),
-            )
-            .await
-            .map_err(|e| ServiceError::Internal(format!("cannot write the manifest: {e}")))?;
             tracing::info!(letters = run.letters.len(), manifest = %manifest.display(), "postal statements written");
             run.manifest = Some(manifest);
         }
@@ -99,6 +94,7 @@ impl Statements {
         &self,
         ins: &str,
         now: DateTime<Utc>,
+        manifest: &std::path::Path,
     ) -> Result<Option<LetterOut>, ServiceError> {
         let ins = Ins::parse(ins)
             .map_err(|e| ServiceError::Internal(format!("stored INS is invalid: {e}")))?;
@@ -185,15 +181,40 @@ impl Statements {
             .filter(notification::Column::Id.is_in(notices.iter().map(|n| n.id)))
             .exec(&txn)
             .await?;
-        txn.commit().await?;
-        Ok(Some(LetterOut {
+        let out = LetterOut {
             letter_id: letter.id,
             file,
             pages: pages.len(),
             notifications: notices.len(),
             address_block,
-        }))
+        };
+        append_to_manifest(manifest, &out).await?;
+        txn.commit().await?;
+        Ok(Some(out))
     }
+}
+
+/// Adds a letter to the run's manifest (JSON Lines: one letter per line).
+async fn append_to_manifest(
+    manifest: &std::path::Path,
+    letter: &LetterOut,
+) -> Result<(), ServiceError> {
+    use tokio::io::AsyncWriteExt;
+    let mut line = serde_json::to_vec(letter)
+        .map_err(|e| ServiceError::Internal(format!("manifest line: {e}")))?;
+    line.push(b'\n');
+    let write = async {
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(manifest)
+            .await?;
+        file.write_all(&line).await?;
+        file.sync_data().await
+    };
+    write
+        .await
+        .map_err(|e| ServiceError::Internal(format!("cannot write the manifest: {e}")))
 }
 
 /// The recipient's name and address, at most 6 lines of 38 characters (norme AFNOR

@@ -359,16 +359,35 @@ impl Services {
     /// A practitioner reads one of their threads, which marks it read.
     pub async fn practitioner_read_thread(
         &self,
-        rpps: &str,
+        practitioner: &ActorRef,
         thread_id: i64,
     ) -> Result<Conversation, ServiceError> {
+        let now = self.clock.now();
         let txn = self.db.begin().await?;
         let thread = thread::Entity::find_by_id(thread_id)
-            .filter(thread::Column::PractitionerRpps.eq(rpps))
-            .lock_exclusive()
+            .filter(thread::Column::PractitionerRpps.eq(practitioner.id.as_str()))
             .one(&txn)
             .await?
             .ok_or_else(thread_not_found)?;
+        // A practitioner reading what a patient wrote is in the patient's ledger, like any
+        // reading of their data (an undelivered thread holds nothing of a patient's).
+        if thread.delivered {
+            let ins = Ins::parse(&thread.patient_ins)
+                .map_err(|e| ServiceError::Internal(format!("stored INS is invalid: {e}")))?;
+            if lock_profile(&txn, &ins).await?.is_some() {
+                ledger::append(
+                    &txn,
+                    NewEvent::new(
+                        &ins,
+                        now,
+                        practitioner,
+                        EventKind::ThreadRead,
+                        json!({ "threadId": thread_id }),
+                    ),
+                )
+                .await?;
+            }
+        }
         let mut row = thread.into_active_model();
         row.practitioner_unread = Set(0);
         let thread = row.update(&txn).await?;

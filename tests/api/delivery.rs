@@ -240,9 +240,16 @@ async fn postal_statement_is_one_pdf_letter_per_patient(app: TestApp) {
     let run = run.ok()["runPostalStatements"].clone();
     let letters = run["letters"].as_array().unwrap().clone();
     assert_eq!(letters.len(), 2, "one letter per patient");
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(run["manifest"].as_str().unwrap()).unwrap()).unwrap();
-    assert_eq!(manifest["letters"].as_array().unwrap().len(), 2);
+    let manifest = std::fs::read_to_string(run["manifest"].as_str().unwrap()).unwrap();
+    let rows: Vec<Value> = manifest
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "one line per letter");
+    assert!(
+        rows.iter()
+            .all(|r| r["file"].as_str().unwrap().ends_with(".pdf") && r["addressBlock"].is_array())
+    );
 
     let marcels = letters
         .iter()

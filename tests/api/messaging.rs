@@ -506,7 +506,26 @@ async fn malformed_messages_are_bad_user_input(app: TestApp) {
     assert_eq!(bad_ins.code(), "BAD_USER_INPUT");
 }
 
+async fn practitioner_reading_a_conversation_is_in_the_patients_history(app: TestApp) {
+    let person = ins(423);
+    app.activated_profile(&person, None).await;
+    let id = send(&app, DOCTOR, &person, message("m-1")).await.ok()["sendMessage"]["thread"]["id"]
+        .clone();
+    app.graphql(
+        Some(&practitioner_token(DOCTOR)),
+        INBOX_THREAD,
+        json!({ "id": id }),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        app.history(&person).await.last().unwrap(),
+        &("THREAD_READ".into(), "PRACTITIONER".into())
+    );
+}
+
 on_both_databases!(
+    practitioner_reading_a_conversation_is_in_the_patients_history,
     message_to_an_activated_patient_is_delivered_and_notified_by_email_and_live,
     message_to_a_created_patient_is_notified_at_the_insurer_email_or_by_post,
     created_patient_must_activate_to_read_messages,
