@@ -114,16 +114,6 @@ impl LiveHub {
             notify.notify_one();
         }
     }
-
-    /// How many subscribers this process holds.
-    pub fn subscribers(&self) -> usize {
-        self.doorbells
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .map(Vec::len)
-            .sum()
-    }
 }
 
 /// Serialises, per practitioner, the transactions that add to its inbox, until they commit:

@@ -397,58 +397,21 @@ async fn postal_notices_of_an_opposed_person_are_cancelled_not_sent(app: TestApp
     );
 }
 
-mod smtp_postgres {
-    use crate::helpers::Backend;
+mod with_smtp {
+    use crate::helpers::on_both_backends;
 
-    #[tokio::test]
-    async fn emails_reach_the_smtp_server() {
-        super::emails_reach_the_smtp_server(Backend::Postgres).await;
-    }
+    use super::{
+        emails_of_a_person_who_opposed_meanwhile_are_cancelled, emails_reach_the_smtp_server,
+        exhausted_retries_mark_the_email_failed,
+        transient_failures_are_retried_with_backoff_and_permanent_ones_listed,
+    };
 
-    #[tokio::test]
-    async fn transient_failures_are_retried_with_backoff_and_permanent_ones_listed() {
-        super::transient_failures_are_retried_with_backoff_and_permanent_ones_listed(
-            Backend::Postgres,
-        )
-        .await;
-    }
-
-    #[tokio::test]
-    async fn exhausted_retries_mark_the_email_failed() {
-        super::exhausted_retries_mark_the_email_failed(Backend::Postgres).await;
-    }
-
-    #[tokio::test]
-    async fn emails_of_a_person_who_opposed_meanwhile_are_cancelled() {
-        super::emails_of_a_person_who_opposed_meanwhile_are_cancelled(Backend::Postgres).await;
-    }
-}
-
-mod smtp_sqlite {
-    use crate::helpers::Backend;
-
-    #[tokio::test]
-    async fn emails_reach_the_smtp_server() {
-        super::emails_reach_the_smtp_server(Backend::Sqlite).await;
-    }
-
-    #[tokio::test]
-    async fn transient_failures_are_retried_with_backoff_and_permanent_ones_listed() {
-        super::transient_failures_are_retried_with_backoff_and_permanent_ones_listed(
-            Backend::Sqlite,
-        )
-        .await;
-    }
-
-    #[tokio::test]
-    async fn exhausted_retries_mark_the_email_failed() {
-        super::exhausted_retries_mark_the_email_failed(Backend::Sqlite).await;
-    }
-
-    #[tokio::test]
-    async fn emails_of_a_person_who_opposed_meanwhile_are_cancelled() {
-        super::emails_of_a_person_who_opposed_meanwhile_are_cancelled(Backend::Sqlite).await;
-    }
+    on_both_backends!(
+        emails_reach_the_smtp_server,
+        transient_failures_are_retried_with_backoff_and_permanent_ones_listed,
+        exhausted_retries_mark_the_email_failed,
+        emails_of_a_person_who_opposed_meanwhile_are_cancelled,
+    );
 }
 
 on_both_databases!(

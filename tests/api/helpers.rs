@@ -50,6 +50,30 @@ macro_rules! on_both_databases {
 }
 pub(crate) use on_both_databases;
 
+/// Runs each listed `async fn name(backend: Backend)` (a test that spawns its app itself, with
+/// settings of its own) once per database, as `postgres::name` and `sqlite::name`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
 /// A running server on its own database.
 pub struct TestApp {
     pub address: String,
