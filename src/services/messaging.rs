@@ -173,13 +173,13 @@ impl Services {
         let thread = if let (Some(profile), Some(status), true) = (&profile, status, delivered) {
             let received = ledger::append(
                 &txn,
-                NewEvent {
-                    patient: ins,
-                    at: now,
-                    actor: practitioner,
-                    kind: EventKind::MessageReceived,
-                    payload: json!({ "threadId": thread.id, "messageId": sent.message.id }),
-                },
+                NewEvent::new(
+                    ins,
+                    now,
+                    practitioner,
+                    EventKind::MessageReceived,
+                    json!({ "threadId": thread.id, "messageId": sent.message.id }),
+                ),
             )
             .await?;
             let notice = notices::new_message(
@@ -262,13 +262,13 @@ impl Services {
         let thread = row.update(&txn).await?;
         ledger::append(
             &txn,
-            NewEvent {
-                patient: ins,
-                at: now,
-                actor: patient,
-                kind: EventKind::ThreadRead,
-                payload: json!({ "threadId": thread_id }),
-            },
+            NewEvent::new(
+                ins,
+                now,
+                patient,
+                EventKind::ThreadRead,
+                json!({ "threadId": thread_id }),
+            ),
         )
         .await?;
         let messages = thread_messages(&txn, thread_id).await?;
@@ -318,13 +318,13 @@ impl Services {
         let thread = bump(&txn, thread, now, ActorRole::Practitioner).await?;
         ledger::append(
             &txn,
-            NewEvent {
-                patient: ins,
-                at: now,
-                actor: patient,
-                kind: EventKind::MessageReplied,
-                payload: json!({ "threadId": thread_id, "messageId": sent.message.id }),
-            },
+            NewEvent::new(
+                ins,
+                now,
+                patient,
+                EventKind::MessageReplied,
+                json!({ "threadId": thread_id, "messageId": sent.message.id }),
+            ),
         )
         .await?;
         live::notify_in_transaction(&txn, 'm', sent.message.id).await?;

@@ -215,13 +215,13 @@ impl Services {
                 .ok_or_else(no_profile)?;
             let event = ledger::append(
                 &txn,
-                NewEvent {
-                    patient: &person.ins,
-                    at: now,
-                    actor: operator,
-                    kind: EventKind::BeneficiaryEnrolled,
-                    payload: json!({ "oppositionDeadline": deadline.to_rfc3339() }),
-                },
+                NewEvent::new(
+                    &person.ins,
+                    now,
+                    operator,
+                    EventKind::BeneficiaryEnrolled,
+                    json!({ "oppositionDeadline": deadline.to_rfc3339() }),
+                ),
             )
             .await?;
             let notice = notices::announcement(&profile.first_names, &profile.birth_name, deadline);
@@ -291,13 +291,13 @@ impl Services {
         let updated = row.update(&txn).await?;
         ledger::append(
             &txn,
-            NewEvent {
-                patient: ins,
-                at: now,
+            NewEvent::new(
+                ins,
+                now,
                 actor,
-                kind: EventKind::OppositionRecorded,
-                payload: json!({ "channel": channel.as_str() }),
-            },
+                EventKind::OppositionRecorded,
+                json!({ "channel": channel.as_str() }),
+            ),
         )
         .await?;
         txn.commit().await?;
@@ -323,13 +323,7 @@ impl Services {
         }
         ledger::append(
             &txn,
-            NewEvent {
-                patient: ins,
-                at: now,
-                actor,
-                kind: EventKind::OppositionWithdrawn,
-                payload: json!({}),
-            },
+            NewEvent::new(ins, now, actor, EventKind::OppositionWithdrawn, json!({})),
         )
         .await?;
         let created = create_profile(&txn, current, now).await?;
@@ -523,13 +517,13 @@ impl Services {
         let updated = row.update(&txn).await?;
         ledger::append(
             &txn,
-            NewEvent {
-                patient: ins,
-                at: now,
+            NewEvent::new(
+                ins,
+                now,
                 actor,
-                kind: EventKind::ProfileClosed,
-                payload: json!({ "previousStatus": status.as_str() }),
-            },
+                EventKind::ProfileClosed,
+                json!({ "previousStatus": status.as_str() }),
+            ),
         )
         .await?;
         txn.commit().await?;
@@ -570,13 +564,13 @@ async fn create_profile(
     let created = row.update(txn).await?;
     let event = ledger::append(
         txn,
-        NewEvent {
-            patient: &ins,
-            at: now,
-            actor: &ActorRef::system(),
-            kind: EventKind::ProfileCreated,
-            payload: json!({}),
-        },
+        NewEvent::new(
+            &ins,
+            now,
+            &ActorRef::system(),
+            EventKind::ProfileCreated,
+            json!({}),
+        ),
     )
     .await?;
     let notice =
