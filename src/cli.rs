@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::auth::ActorRole;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
+use crate::domain::ActorRole;
 use crate::startup::{Application, StartupError, shutdown_signal};
 
 /// espace-sante: the GraphQL API of Mon espace santé and the DMP, on audit-first storage.
@@ -209,7 +209,7 @@ async fn delivery(
     let db = crate::db::connect(&settings.database_url).await?;
     crate::db::migrate(&db).await?;
     let services = crate::services::Services::new(db, clock, settings.policy());
-    Ok(crate::notify::Delivery::new(settings, &services)?)
+    Ok(settings.delivery(&services)?)
 }
 
 /// The URL without its password, for logs.

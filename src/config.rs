@@ -8,7 +8,7 @@ use std::str::FromStr;
 use chrono::Duration;
 
 use crate::auth::{Authenticator, KeySource};
-use crate::services::Policy;
+use crate::domain::Policy;
 
 /// Settings shared by the subcommands.
 #[derive(Debug, Clone, clap::Args)]
@@ -154,6 +154,26 @@ impl Settings {
             &self.mail_from,
             self.email_dir.clone(),
         )
+    }
+
+    /// The relay and the statements these settings give, on the services' database and clock.
+    pub fn delivery(
+        &self,
+        services: &crate::services::Services,
+    ) -> Result<crate::notify::Delivery, String> {
+        Ok(crate::notify::Delivery {
+            relay: crate::notify::relay::Relay {
+                db: services.db.clone(),
+                clock: services.clock.clone(),
+                mailer: self.mailer()?,
+                max_attempts: i32::try_from(self.relay_max_attempts).unwrap_or(i32::MAX),
+            },
+            statements: crate::notify::letters::Statements {
+                db: services.db.clone(),
+                clock: services.clock.clone(),
+                dir: self.letters_dir.clone(),
+            },
+        })
     }
 
     /// The token checker these settings give.

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate, Utc};
 
-use crate::auth::{ActorRef, ActorRole};
 use crate::clock::{ManualClock, SharedClock};
 use crate::config::Settings;
 use crate::domain::Ins;
+use crate::domain::{ActorRef, ActorRole};
 use crate::services::profiles::{ActivationInput, BeneficiaryRow, OppositionChannel};
 use crate::services::{ServiceError, Services};
 use crate::startup::StartupError;

@@ -33,7 +33,7 @@ impl Application {
         let db = crate::db::connect(&settings.database_url).await?;
         crate::db::migrate(&db).await?;
         let services = Services::new(db.clone(), clock, settings.policy());
-        let delivery = crate::notify::Delivery::new(settings, &services)?;
+        let delivery = settings.delivery(&services)?;
         tracing::info!("emails go to {}", delivery.relay.mailer.describe());
         let auth = settings.authenticator()?;
         if auth.is_development() {
@@ -42,7 +42,7 @@ impl Application {
             );
         }
         let state = AppState {
-            schema: build_schema(services.clone(), delivery.clone()),
+            schema: build_schema(services.clone(), Arc::new(delivery.clone())),
             auth: Arc::new(auth),
             db,
             // Base64 makes 4 characters of 3 bytes; the rest of a request is small.

@@ -3,9 +3,11 @@
 
 use async_graphql::{Context, Object, SimpleObject};
 
-use crate::auth::{ActorRole as Role, RoleGuard};
-use crate::notify::Delivery;
-use crate::services::ServiceError;
+use super::guard::RoleGuard;
+use crate::domain::ActorRole as Role;
+use std::sync::Arc;
+
+use crate::services::delivery::DeliveryPort;
 
 /// What a relay round did.
 #[derive(SimpleObject, Debug)]
@@ -42,9 +44,9 @@ pub struct PostalStatementRun {
     pub manifest: Option<String>,
 }
 
-fn delivery<'a>(ctx: &Context<'a>) -> &'a Delivery {
+fn delivery<'a>(ctx: &Context<'a>) -> &'a dyn DeliveryPort {
     // `build_schema` always adds it.
-    ctx.data_unchecked::<Delivery>()
+    ctx.data_unchecked::<Arc<dyn DeliveryPort>>().as_ref()
 }
 
 fn count(n: usize) -> i32 {
@@ -60,11 +62,7 @@ impl DeliveryMutation {
     /// Runs one round of the outbox relay now: sends the emails that are due (operators).
     #[graphql(guard = "RoleGuard::new(&[Role::Operator])")]
     async fn deliver_notifications(&self, ctx: &Context<'_>) -> async_graphql::Result<RelayRound> {
-        let report = delivery(ctx)
-            .relay
-            .run_once()
-            .await
-            .map_err(ServiceError::from)?;
+        let report = delivery(ctx).relay_round().await?;
         Ok(RelayRound {
             sent: count(report.sent),
             retried: count(report.retried),
@@ -79,7 +77,7 @@ impl DeliveryMutation {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<PostalStatementRun> {
-        let run = delivery(ctx).statements.run().await?;
+        let run = delivery(ctx).postal_statements().await?;
         Ok(PostalStatementRun {
             letters: run
                 .letters

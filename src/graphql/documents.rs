@@ -6,9 +6,10 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{document, medical_profile_entry, practitioner_block};
 
+use super::guard::RoleGuard;
 use super::types::{Actor, ActorRole};
 use super::{cursor, id_of, page_size, patient, practitioner, services};
-use crate::auth::{ActorRole as Role, RoleGuard};
+use crate::domain::ActorRole as Role;
 use crate::domain::documents::{
     DocumentType, LOINC, MedicalCategory as DomainCategory, encode_content,
 };

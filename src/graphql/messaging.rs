@@ -6,9 +6,10 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{message, message_attachment, thread};
 
+use super::guard::RoleGuard;
 use super::types::{Actor, ActorRole};
 use super::{cursor, id_of, page_size, patient, practitioner, services};
-use crate::auth::{ActorRole as Role, RoleGuard};
+use crate::domain::ActorRole as Role;
 use crate::domain::Ins;
 use crate::domain::documents::encode_content;
 use crate::services::messaging::{

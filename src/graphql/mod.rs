@@ -4,6 +4,7 @@
 mod delivery;
 mod documents;
 pub mod error;
+mod guard;
 mod messaging;
 mod mutation;
 mod query;
@@ -44,15 +45,18 @@ pub struct Me(
     messaging::MeMessages,
 );
 
-use crate::auth::{Actor, ActorRef, Caller};
+use crate::auth::Caller;
 use crate::domain::Ins;
+use crate::domain::{Actor, ActorRef};
 use crate::services::Services;
+use crate::services::delivery::DeliveryPort;
+use std::sync::Arc;
 
 /// The schema type served by the API.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Builds the schema around the services.
-pub fn build_schema(services: Services, delivery: crate::notify::Delivery) -> AppSchema {
+pub fn build_schema(services: Services, delivery: Arc<dyn DeliveryPort>) -> AppSchema {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
@@ -82,7 +86,7 @@ fn services<'a>(ctx: &Context<'a>) -> &'a Services {
     ctx.data_unchecked::<Services>()
 }
 
-/// The authenticated actor; resolvers behind a [`crate::auth::RoleGuard`] always have one.
+/// The authenticated actor; resolvers behind a [`guard::RoleGuard`] always have one.
 fn actor<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Actor> {
     match ctx.data_opt::<Caller>() {
         Some(Caller::Authenticated(actor)) => Ok(actor),

@@ -3,11 +3,12 @@
 
 use async_graphql::{Context, Object};
 
+use super::guard::RoleGuard;
 use super::types::{
     BeneficiaryInput, CreationSweepResult, EnrolmentResult, OppositionReceivedVia, Profile,
 };
 use super::{actor, patient, services};
-use crate::auth::{ActorRole as Role, RoleGuard};
+use crate::domain::ActorRole as Role;
 use crate::domain::Ins;
 use crate::services::profiles::{ActivationInput, BeneficiaryRow, OppositionChannel};
 

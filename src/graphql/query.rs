@@ -3,12 +3,13 @@
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object};
 
+use super::guard::RoleGuard;
 use super::types::{
     ActionKind, ActivityEvent, ActorRole, LedgerIntegrity, Notification, NotificationStatus,
     Profile,
 };
 use super::{cursor, page_size, patient, services};
-use crate::auth::{ActorRole as Role, RoleGuard};
+use crate::domain::ActorRole as Role;
 use crate::domain::Ins;
 use crate::services::activity::HistoryFilter;
 use crate::services::outbox::OutboxFilter;

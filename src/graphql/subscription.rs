@@ -9,11 +9,12 @@ use async_graphql::{Context, ID, Result, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 
+use super::guard::RoleGuard;
 use super::messaging::Message;
 use super::{cursor, patient, practitioner, services};
-use crate::auth::{ActorRole as Role, RoleGuard};
-use crate::notify::live::{Doorbell, Recipient};
+use crate::domain::ActorRole as Role;
 use crate::services::ServiceError;
+use crate::services::live::{Doorbell, Recipient};
 
 /// A live notification to the patient. Like every notice, it carries no medical content.
 #[derive(SimpleObject, Debug)]

@@ -4,7 +4,7 @@ use async_graphql::{ComplexObject, Enum, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{ledger_event, notification, profile};
 
-use crate::auth::ActorRole as DomainActorRole;
+use crate::domain::ActorRole as DomainActorRole;
 use crate::domain::{AddressLines, Ins, ProfileStatus as DomainStatus};
 use crate::ledger::{ChainReport, EventKind};
 

@@ -12,12 +12,12 @@ use sea_orm::{
     TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
-use serde::Serialize;
 
 use super::pdf::{Page, render, wrap};
 use crate::clock::SharedClock;
 use crate::domain::{AddressLines, Ins, ProfileStatus};
 use crate::services::ServiceError;
+pub use crate::services::delivery::{LetterOut, StatementRun};
 use crate::services::profiles::{lock_profile, status_of};
 
 /// Writes the statements.
@@ -27,26 +27,6 @@ pub struct Statements {
     pub clock: SharedClock,
     /// Where the PDFs and manifests go.
     pub dir: PathBuf,
-}
-
-/// One letter written.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LetterOut {
-    pub letter_id: i64,
-    pub file: String,
-    pub pages: usize,
-    pub notifications: usize,
-    /// The address block, as printed (at most 6 lines of 38 characters).
-    pub address_block: Vec<String>,
-}
-
-/// What a run wrote.
-#[derive(Debug, Clone, Default)]
-pub struct StatementRun {
-    pub letters: Vec<LetterOut>,
-    /// The manifest for the print provider; none when no letter was written.
-    pub manifest: Option<PathBuf>,
 }
 
 /// The most characters of a line in La Poste's address block.

@@ -7,8 +7,11 @@ pub mod live;
 pub mod pdf;
 pub mod relay;
 
-use crate::config::Settings;
-use crate::services::Services;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+
+use crate::services::ServiceError;
+use crate::services::delivery::{DeliveryPort, RelayReport, StatementRun};
 
 /// The delivery machinery of a running API.
 #[derive(Debug, Clone)]
@@ -17,21 +20,12 @@ pub struct Delivery {
     pub statements: letters::Statements,
 }
 
-impl Delivery {
-    /// The relay and the statements these settings give, on the services' database and clock.
-    pub fn new(settings: &Settings, services: &Services) -> Result<Self, String> {
-        Ok(Self {
-            relay: relay::Relay {
-                db: services.db.clone(),
-                clock: services.clock.clone(),
-                mailer: settings.mailer()?,
-                max_attempts: i32::try_from(settings.relay_max_attempts).unwrap_or(i32::MAX),
-            },
-            statements: letters::Statements {
-                db: services.db.clone(),
-                clock: services.clock.clone(),
-                dir: settings.letters_dir.clone(),
-            },
-        })
+impl DeliveryPort for Delivery {
+    fn relay_round(&self) -> BoxFuture<'_, Result<RelayReport, ServiceError>> {
+        async move { Ok(self.relay.run_once().await?) }.boxed()
+    }
+
+    fn postal_statements(&self) -> BoxFuture<'_, Result<StatementRun, ServiceError>> {
+        self.statements.run().boxed()
     }
 }

@@ -15,6 +15,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait
 use super::email::{Mailer, SendError};
 use crate::clock::SharedClock;
 use crate::domain::ProfileStatus;
+pub use crate::services::delivery::RelayReport;
 
 /// How long a claim keeps other relays away.
 const LEASE: chrono::Duration = chrono::Duration::minutes(5);
@@ -27,14 +28,6 @@ enum Outcome {
     Sent,
     Retry { at: DateTime<Utc>, error: String },
     Failed { error: String },
-}
-
-/// What one round did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct RelayReport {
-    pub sent: usize,
-    pub retried: usize,
-    pub failed: usize,
 }
 
 /// Delivers the email channel of the outbox.

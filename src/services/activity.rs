@@ -4,7 +4,7 @@ use entity::ledger_event;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::{ServiceError, Services};
-use crate::auth::ActorRole;
+use crate::domain::ActorRole;
 use crate::domain::Ins;
 use crate::ledger::{self, ChainReport, EventKind};
 

@@ -17,16 +17,16 @@ use sea_orm::{
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::live::Recipient;
 use super::profiles::{lock_profile, status_of};
 use super::{ServiceError, Services, outbox};
-use crate::auth::ActorRef;
+use crate::domain::ActorRef;
 use crate::domain::documents::{
     ContentError, DocumentType, IdempotencyKey, MedicalCategory, MimeType, decode_content,
     short_text,
 };
 use crate::domain::{Ins, ProfileStatus, Rpps, notices};
 use crate::ledger::{self, EventKind, NewEvent};
-use crate::notify::live::Recipient;
 
 /// A document as sent by its author, before validation.
 #[derive(Debug, Clone)]

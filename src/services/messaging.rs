@@ -14,15 +14,15 @@ use sea_orm::{
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::live::{self, Recipient};
 use super::profiles::{lock_profile, status_of};
 use super::{ServiceError, Services, outbox};
-use crate::auth::{ActorRef, ActorRole};
 use crate::domain::documents::{
     ContentError, IdempotencyKey, MimeType, decode_content, short_text,
 };
+use crate::domain::{ActorRef, ActorRole};
 use crate::domain::{Ins, ProfileStatus, notices};
 use crate::ledger::{self, EventKind, NewEvent};
-use crate::notify::live::{self, Recipient};
 
 /// Longest message body, in characters.
 pub const MAX_BODY_CHARS: usize = 20_000;

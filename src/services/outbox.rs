@@ -54,7 +54,7 @@ pub async fn enqueue(
             .exec_with_returning(conn)
             .await?;
         if live {
-            crate::notify::live::notify_in_transaction(conn, 'n', row.id).await?;
+            super::live::notify_in_transaction(conn, 'n', row.id).await?;
         }
         rows.push(row);
     }

@@ -10,7 +10,7 @@ use sea_orm::{
 use serde_json::json;
 
 use super::{ServiceError, Services, outbox};
-use crate::auth::ActorRef;
+use crate::domain::ActorRef;
 use crate::domain::{
     ActivationCode, AddressLines, CarteVitaleSerial, Email, Ins, PersonName, ProfileStatus, notices,
 };

@@ -2,8 +2,9 @@
 
 use async_graphql::{Context, Guard, Result};
 
-use super::{ActorRole, Caller};
-use crate::graphql::error::{forbidden, unauthenticated};
+use super::error::{forbidden, unauthenticated};
+use crate::auth::Caller;
+use crate::domain::ActorRole;
 
 /// Lets through callers with one of the given roles.
 #[derive(Debug)]
