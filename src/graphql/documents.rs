@@ -206,7 +206,7 @@ impl MedicalProfileEntry {
         DomainCategory::from_stored(&self.0.category)
             .map(Into::into)
             .ok_or_else(|| {
-                crate::services::ServiceError::Internal(format!(
+                crate::services::ServiceError::internal(format!(
                     "unknown category '{}'",
                     self.0.category
                 ))

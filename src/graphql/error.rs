@@ -72,8 +72,8 @@ impl From<ServiceError> for Error {
             ServiceError::Conflict(_) => coded("CONFLICT", message),
             ServiceError::PayloadTooLarge { max_bytes } => coded("PAYLOAD_TOO_LARGE", message)
                 .extend_with(|_, ext| ext.set("maxBytes", max_bytes as u64)),
-            ServiceError::Internal(cause) => {
-                tracing::error!(error.cause = %cause, "request failed on an internal error");
+            ServiceError::Internal(internal) => {
+                tracing::error!(error.cause = %internal.chain(), "request failed on an internal error");
                 coded(
                     "INTERNAL_SERVER_ERROR",
                     "an internal error occurred; quote the request id to the support team",

@@ -410,5 +410,5 @@ pub struct CreationSweepResult {
 
 /// An internal inconsistency between the database and this version of the code.
 fn internal(cause: &str) -> async_graphql::Error {
-    crate::services::ServiceError::Internal(cause.to_owned()).into()
+    crate::services::ServiceError::internal(cause).into()
 }

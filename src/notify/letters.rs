@@ -76,8 +76,8 @@ impl Statements {
         now: DateTime<Utc>,
         manifest: &std::path::Path,
     ) -> Result<Option<LetterOut>, ServiceError> {
-        let ins = Ins::parse(ins)
-            .map_err(|e| ServiceError::Internal(format!("stored INS is invalid: {e}")))?;
+        let ins =
+            Ins::parse(ins).map_err(|e| ServiceError::internal_from("stored INS is invalid", e))?;
         let txn = self.db.begin().await?;
         let Some(profile) = lock_profile(&txn, &ins).await? else {
             return Ok(None);
@@ -140,7 +140,7 @@ impl Statements {
         tokio::fs::create_dir_all(&self.dir)
             .await
             .and(tokio::fs::write(self.dir.join(&file), pdf).await)
-            .map_err(|e| ServiceError::Internal(format!("cannot write the letter: {e}")))?;
+            .map_err(|e| ServiceError::internal_from("cannot write the letter", e))?;
         postal_letter::Entity::update_many()
             .col_expr(postal_letter::Column::FileName, Expr::value(file.clone()))
             .col_expr(
@@ -180,8 +180,8 @@ async fn append_to_manifest(
     letter: &LetterOut,
 ) -> Result<(), ServiceError> {
     use tokio::io::AsyncWriteExt;
-    let mut line = serde_json::to_vec(letter)
-        .map_err(|e| ServiceError::Internal(format!("manifest line: {e}")))?;
+    let mut line =
+        serde_json::to_vec(letter).map_err(|e| ServiceError::internal_from("manifest line", e))?;
     line.push(b'\n');
     let write = async {
         let mut file = tokio::fs::OpenOptions::new()
@@ -194,7 +194,7 @@ async fn append_to_manifest(
     };
     write
         .await
-        .map_err(|e| ServiceError::Internal(format!("cannot write the manifest: {e}")))
+        .map_err(|e| ServiceError::internal_from("cannot write the manifest", e))
 }
 
 /// The recipient's name and address, at most 6 lines of 38 characters (norme AFNOR

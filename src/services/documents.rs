@@ -790,7 +790,7 @@ async fn read_document(
         .one(txn)
         .await?
         .ok_or_else(|| {
-            ServiceError::Internal(format!("document {} has no content", document.id))
+            ServiceError::internal(format!("document {} has no content", document.id))
         })?;
     Ok(DocumentWithContent {
         document,

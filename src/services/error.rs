@@ -47,8 +47,33 @@ pub enum ServiceError {
     Conflict(String),
     /// A payload over the configured limit.
     PayloadTooLarge { max_bytes: usize },
-    /// Not the client's fault: a database or consistency failure.
-    Internal(String),
+    /// Not the client's fault: a database or consistency failure. Its cause stays here, for
+    /// the one log line written where the error becomes a response; clients never see it.
+    Internal(InternalError),
+}
+
+/// What went wrong inside, and the error that caused it.
+#[derive(Debug)]
+pub struct InternalError {
+    context: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl InternalError {
+    /// The context and every cause below it, for the operator's log: `a: b: c`.
+    pub fn chain(&self) -> String {
+        let mut out = self.context.clone();
+        let mut next: Option<&(dyn std::error::Error + 'static)> = match &self.source {
+            Some(source) => Some(source.as_ref()),
+            None => None,
+        };
+        while let Some(cause) = next {
+            out.push_str(": ");
+            out.push_str(&cause.to_string());
+            next = cause.source();
+        }
+        out
+    }
 }
 
 impl ServiceError {
@@ -59,8 +84,8 @@ impl ServiceError {
             | Self::NotFound(message)
             | Self::InvalidTransition { message, .. }
             | Self::Forbidden(message)
-            | Self::Conflict(message)
-            | Self::Internal(message) => message.clone(),
+            | Self::Conflict(message) => message.clone(),
+            Self::Internal(internal) => internal.chain(),
             Self::DmpNotFound => "DMP inexistant".to_owned(),
             Self::ActivationRequired => "the profile is not activated yet: activate it with the \
                  code of the creation notice and your Carte Vitale (activateProfile), then sign in again"
@@ -92,24 +117,94 @@ impl ServiceError {
             index: None,
         }
     }
+
+    /// An internal error without an underlying cause (a broken invariant).
+    pub fn internal(context: impl Into<String>) -> Self {
+        Self::Internal(InternalError {
+            context: context.into(),
+            source: None,
+        })
+    }
+
+    /// An internal error caused by `source`.
+    pub fn internal_from(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Internal(InternalError {
+            context: context.into(),
+            source: Some(Box::new(source)),
+        })
+    }
+}
+
+/// The unique constraints a client can run into, by name (PostgreSQL) and by the columns SQLite
+/// names instead: a concurrent request with the same idempotency key. Any other unique violation
+/// (a ledger sequence clash, a notice queued twice) is ours, not the client's.
+const CLIENT_CONSTRAINTS: [(&str, &str); 2] = [
+    (
+        "documents_idempotency",
+        "documents.author_id, documents.idempotency_key",
+    ),
+    (
+        "messages_idempotency",
+        "messages.sender_id, messages.idempotency_key",
+    ),
+];
+
+/// Whether a unique-violation message names one of [`CLIENT_CONSTRAINTS`].
+fn is_client_constraint(message: &str) -> bool {
+    CLIENT_CONSTRAINTS.iter().any(|(name, sqlite_columns)| {
+        message.contains(&format!("\"{name}\"")) || message.ends_with(sqlite_columns)
+    })
 }
 
 impl From<sea_orm::DbErr> for ServiceError {
     fn from(err: sea_orm::DbErr) -> Self {
-        // A unique constraint refused a row that a concurrent request wrote first (the same
-        // idempotency key, say): the client can retry and get the first result.
-        if let Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) = err.sql_err() {
+        // A concurrent request with the same idempotency key wrote first: the client can retry
+        // and get the first result.
+        if let Some(sea_orm::SqlErr::UniqueConstraintViolation(message)) = err.sql_err()
+            && is_client_constraint(&message)
+        {
             return Self::Conflict(
                 "a concurrent request wrote the same thing first; retry to get its result"
                     .to_owned(),
             );
         }
-        Self::Internal(format!("database: {err}"))
+        Self::internal_from("database", err)
     }
 }
 
 impl From<crate::domain::StatusParseError> for ServiceError {
     fn from(err: crate::domain::StatusParseError) -> Self {
-        Self::Internal(err.to_string())
+        Self::internal_from("stored profile", err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_clashes_are_the_clients_and_others_are_ours() {
+        assert!(is_client_constraint(
+            "duplicate key value violates unique constraint \"documents_idempotency\""
+        ));
+        assert!(is_client_constraint(
+            "UNIQUE constraint failed: messages.sender_id, messages.idempotency_key"
+        ));
+        assert!(!is_client_constraint(
+            "duplicate key value violates unique constraint \"ledger_events_patient_seq\""
+        ));
+        assert!(!is_client_constraint(
+            "UNIQUE constraint failed: ledger_events.patient_ins, ledger_events.seq"
+        ));
+    }
+
+    #[test]
+    fn internal_errors_keep_their_cause_chain() {
+        let err =
+            ServiceError::internal_from("database", std::io::Error::other("connection reset"));
+        assert_eq!(err.message(), "database: connection reset");
     }
 }

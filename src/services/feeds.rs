@@ -69,7 +69,7 @@ impl Services {
                     .find(|t| t.id == m.thread_id)
                     .cloned()
                     .ok_or_else(|| {
-                        ServiceError::Internal(format!("message {} has no thread", m.id))
+                        ServiceError::internal(format!("message {} has no thread", m.id))
                     })?;
                 Ok((m, thread))
             })

@@ -373,7 +373,7 @@ impl Services {
         // reading of their data (an undelivered thread holds nothing of a patient's).
         if thread.delivered {
             let ins = Ins::parse(&thread.patient_ins)
-                .map_err(|e| ServiceError::Internal(format!("stored INS is invalid: {e}")))?;
+                .map_err(|e| ServiceError::internal_from("stored INS is invalid", e))?;
             if lock_profile(&txn, &ins).await?.is_some() {
                 ledger::append(
                     &txn,
@@ -451,7 +451,7 @@ async fn find_thread(conn: &impl ConnectionTrait, id: i64) -> Result<thread::Mod
     thread::Entity::find_by_id(id)
         .one(conn)
         .await?
-        .ok_or_else(|| ServiceError::Internal(format!("message of a missing thread {id}")))
+        .ok_or_else(|| ServiceError::internal(format!("message of a missing thread {id}")))
 }
 
 /// The earlier message sent with this key, or `Conflict` when the key was used for another.
@@ -521,7 +521,7 @@ async fn open_thread(
         .lock_exclusive()
         .one(txn)
         .await?
-        .ok_or_else(|| ServiceError::Internal("thread vanished after its insertion".to_owned()))
+        .ok_or_else(|| ServiceError::internal("thread vanished after its insertion".to_owned()))
 }
 
 /// Records a new message in `thread` for the unread count of `reader`.

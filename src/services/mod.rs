@@ -12,7 +12,7 @@ pub mod messaging;
 pub mod outbox;
 pub mod profiles;
 
-pub use error::ServiceError;
+pub use error::{InternalError, ServiceError};
 
 use sea_orm::DatabaseConnection;
 

@@ -347,7 +347,7 @@ impl Services {
         let mut created = Vec::with_capacity(due.len());
         for ins in due {
             let ins = Ins::parse(&ins)
-                .map_err(|e| ServiceError::Internal(format!("stored INS is invalid: {e}")))?;
+                .map_err(|e| ServiceError::internal_from("stored INS is invalid", e))?;
             let txn = self.db.begin().await?;
             // Re-read under the lock: an opposition may have landed since the listing.
             let Some(current) = lock_profile(&txn, &ins).await? else {
@@ -553,7 +553,7 @@ async fn create_profile(
     now: DateTime<Utc>,
 ) -> Result<(profile::Model, ActivationCode), ServiceError> {
     let ins = Ins::parse(&current.ins)
-        .map_err(|e| ServiceError::Internal(format!("stored INS is invalid: {e}")))?;
+        .map_err(|e| ServiceError::internal_from("stored INS is invalid", e))?;
     let code = ActivationCode::generate();
     let mut row = current.into_active_model();
     row.status = Set(ProfileStatus::Created.as_str().to_owned());
