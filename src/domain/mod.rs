@@ -1,6 +1,7 @@
 //! Pure rules of the product: identifiers, the profile lifecycle and notification routing.
 //! Nothing here touches the database or the network.
 
+pub mod access;
 mod actor;
 pub mod documents;
 mod events;

@@ -14,6 +14,7 @@ use crate::domain::documents::{
     DocumentType, LOINC, MedicalCategory as DomainCategory, encode_content,
 };
 use crate::domain::{Ins, Rpps};
+use crate::services::Traced;
 use crate::services::documents::{
     DmpStatus as DomainDmpStatus, DocumentInput, DocumentQuery as Filter, DocumentWithContent,
     MedicalEntryInput,
@@ -115,8 +116,9 @@ impl From<document::Model> for Document {
     }
 }
 
-impl From<DocumentWithContent> for Document {
-    fn from(read: DocumentWithContent) -> Self {
+impl From<Traced<DocumentWithContent>> for Document {
+    fn from(read: Traced<DocumentWithContent>) -> Self {
+        let read = read.into_inner();
         Self {
             model: read.document,
             content: Some(read.content),
@@ -309,7 +311,8 @@ impl ListArgs {
 }
 
 /// Builds a page from `limit + 1` rows.
-fn page(mut rows: Vec<document::Model>, limit: u64) -> Connection<String, Document> {
+fn page(rows: Traced<Vec<document::Model>>, limit: u64) -> Connection<String, Document> {
+    let mut rows = rows.into_inner();
     let has_next = rows.len() as u64 >= limit;
     rows.truncate(limit.saturating_sub(1) as usize);
     let mut connection = Connection::new(false, has_next);
@@ -443,6 +446,7 @@ impl MeDocuments {
         Ok(services(ctx)
             .medical_profile(ins)
             .await?
+            .into_inner()
             .into_iter()
             .map(MedicalProfileEntry)
             .collect())

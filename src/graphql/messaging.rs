@@ -13,7 +13,8 @@ use crate::domain::ActorRole as Role;
 use crate::domain::Ins;
 use crate::domain::documents::encode_content;
 use crate::services::messaging::{
-    AttachmentInput as ServiceAttachment, Conversation, MessageView, NewMessage, Sent,
+    AttachmentInput as ServiceAttachment, Conversation, MessageView, NewMessage,
+    PractitionerThread, Sent,
 };
 
 /// Who reads a thread: the unread count is theirs.
@@ -312,9 +313,13 @@ impl MessagingQuery {
         #[graphql(desc = "The thread's id.")] id: ID,
     ) -> async_graphql::Result<Thread> {
         let (_, me) = practitioner(ctx)?;
-        let conversation = services(ctx)
+        let conversation = match services(ctx)
             .practitioner_read_thread(&me, id_of(&id, "conversation")?)
-            .await?;
+            .await?
+        {
+            PractitionerThread::Delivered(traced) => traced.into_inner(),
+            PractitionerThread::Undelivered(conversation) => conversation,
+        };
         Ok(Thread::read(Reader::Practitioner, conversation))
     }
 }
@@ -341,7 +346,8 @@ impl MeMessages {
         let (limit, offset) = (page_size(first)?, offset_of(after)?);
         let rows = services(ctx)
             .patient_threads(ins, offset, limit + 1)
-            .await?;
+            .await?
+            .into_inner();
         Ok(thread_page(rows, offset, limit, Reader::Patient))
     }
 
@@ -355,7 +361,8 @@ impl MeMessages {
         let (ins, me) = patient(ctx)?;
         let conversation = services(ctx)
             .patient_read_thread(&me, ins, id_of(&id, "conversation")?)
-            .await?;
+            .await?
+            .into_inner();
         Ok(Thread::read(Reader::Patient, conversation))
     }
 }

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::ProfileStatus;
+use crate::domain::access::Refusal;
 
 /// Why a use case did not happen.
 ///
@@ -172,6 +173,25 @@ impl From<sea_orm::DbErr> for ServiceError {
             );
         }
         Self::internal_from("database", err)
+    }
+}
+
+impl From<Refusal> for ServiceError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NotEnrolled => {
+                Self::NotFound("no Mon espace santé enrolment is known for this INS".to_owned())
+            }
+            Refusal::DmpNotFound => Self::DmpNotFound,
+            Refusal::ActivationRequired => Self::ActivationRequired,
+            Refusal::NoProfile => {
+                Self::NotFound("no Mon espace santé profile for this INS".to_owned())
+            }
+            Refusal::NoMailbox(status) => Self::InvalidTransition {
+                message: format!("a profile that is {status} has no mailbox"),
+                status,
+            },
+        }
     }
 }
 

@@ -7,12 +7,15 @@ pub mod delivery;
 pub mod documents;
 mod error;
 pub mod feeds;
+mod idempotency;
 pub mod live;
 pub mod messaging;
 pub mod outbox;
+mod patient_tx;
 pub mod profiles;
 
 pub use error::{InternalError, ServiceError};
+pub use patient_tx::{Trace, Traced};
 
 use sea_orm::DatabaseConnection;
 

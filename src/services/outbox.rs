@@ -13,7 +13,7 @@ use crate::domain::{Channel, ProfileStatus, notices::Notice, route_notice};
 /// Writes one row per channel that SPEC's routing gives for the patient's current status.
 /// The unique `(ledger_event_id, channel)` constraint makes a second write for the same event
 /// fail, so a notice is never queued twice.
-pub async fn enqueue(
+pub(super) async fn enqueue(
     conn: &impl ConnectionTrait,
     event: &ledger_event::Model,
     routing_status: ProfileStatus,

@@ -1,20 +1,20 @@
 //! The profile lifecycle: enrolment, opposition, creation, activation, closing.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use entity::profile;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
-    EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, TransactionTrait,
-    sea_query::OnConflict,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
+    QueryFilter, QuerySelect, sea_query::OnConflict,
 };
 use serde_json::json;
 
-use super::{ServiceError, Services, outbox};
-use crate::domain::ActorRef;
+use super::patient_tx::PatientTx;
+use super::{ServiceError, Services};
+use crate::domain::access::Access;
 use crate::domain::{
-    ActivationCode, AddressLines, CarteVitaleSerial, Email, Ins, PersonName, ProfileStatus, notices,
+    ActivationCode, ActorRef, AddressLines, CarteVitaleSerial, Email, EventKind, Ins, PersonName,
+    ProfileStatus, notices,
 };
-use crate::ledger::{self, EventKind, NewEvent};
 
 /// Most rows one enrolment batch may carry.
 pub const MAX_BATCH: usize = 1000;
@@ -119,26 +119,26 @@ fn parse_row(row: &BeneficiaryRow, today: NaiveDate) -> Result<Beneficiary, Serv
     })
 }
 
-/// Reads the profile row and locks it for the rest of the transaction: every event of a patient
-/// is appended under this lock, which keeps the chain's sequence gapless. (SQLite has no row
-/// locks; there the single writer connection serialises transactions.)
-pub(crate) async fn lock_profile(
-    txn: &DatabaseTransaction,
+/// Reads the profile row and locks it for the rest of the transaction (SQLite has no row locks;
+/// there the single writer connection serialises transactions). Every unit of work on a patient
+/// starts here; so does the postal statement, which must not race a status change.
+pub async fn lock_profile(
+    conn: &impl ConnectionTrait,
     ins: &Ins,
 ) -> Result<Option<profile::Model>, ServiceError> {
     Ok(profile::Entity::find_by_id(ins.as_str())
         .lock_exclusive()
-        .one(txn)
+        .one(conn)
         .await?)
 }
 
-pub(crate) fn no_profile() -> ServiceError {
-    ServiceError::NotFound("no Mon espace santé enrolment is known for this INS".to_owned())
-}
-
-/// Status stored in a row.
+/// The status stored in a profile row.
 pub fn status_of(profile: &profile::Model) -> Result<ProfileStatus, ServiceError> {
     Ok(profile.status.parse()?)
+}
+
+fn no_profile() -> ServiceError {
+    ServiceError::NotFound("no Mon espace santé enrolment is known for this INS".to_owned())
 }
 
 impl Services {
@@ -174,9 +174,10 @@ impl Services {
             .collect::<Result<Vec<_>, _>>()?;
 
         let deadline = now + self.policy.opposition_window;
-        let txn = self.db.begin().await?;
+        let batch = self.batch().await?;
         let mut report = EnrolmentReport::default();
         for person in parsed {
+            let mut tx = batch.patient_tx(&person.ins, Access::Any).await?;
             let row = profile::ActiveModel {
                 ins: Set(person.ins.to_string()),
                 status: Set(ProfileStatus::Announced.as_str().to_owned()),
@@ -204,39 +205,29 @@ impl Services {
                         .do_nothing()
                         .to_owned(),
                 )
-                .exec_without_returning(&txn)
+                .exec_without_returning(tx.conn())
                 .await?;
             if inserted == 0 {
                 report.already_known.push(person.ins.to_string());
+                tx.commit().await?;
                 continue;
             }
-            let profile = lock_profile(&txn, &person.ins)
+            let profile = lock_profile(tx.conn(), &person.ins)
                 .await?
                 .ok_or_else(no_profile)?;
-            let event = ledger::append(
-                &txn,
-                NewEvent::new(
-                    &person.ins,
-                    now,
-                    operator,
-                    EventKind::BeneficiaryEnrolled,
-                    json!({ "oppositionDeadline": deadline.to_rfc3339() }),
-                ),
-            )
-            .await?;
             let notice = notices::announcement(&profile.first_names, &profile.birth_name, deadline);
-            outbox::enqueue(
-                &txn,
-                &event,
-                ProfileStatus::Announced,
-                &profile,
+            let profile = tx.updated(profile)?.clone();
+            tx.record_and_notify(
+                operator,
+                EventKind::BeneficiaryEnrolled,
+                json!({ "oppositionDeadline": deadline.to_rfc3339() }),
                 &notice,
-                now,
             )
             .await?;
+            tx.commit().await?;
             report.enrolled.push(profile);
         }
-        txn.commit().await?;
+        batch.commit().await?;
         tracing::info!(
             enrolled = report.enrolled.len(),
             already_known = report.already_known.len(),
@@ -262,9 +253,9 @@ impl Services {
         ins: &Ins,
         channel: OppositionChannel,
     ) -> Result<profile::Model, ServiceError> {
-        let now = self.clock.now();
-        let txn = self.db.begin().await?;
-        let current = lock_profile(&txn, ins).await?.ok_or_else(no_profile)?;
+        let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
+        let now = tx.now();
+        let current = tx.enrolled()?.clone();
         match status_of(&current)? {
             ProfileStatus::Announced if now < current.opposition_deadline => {}
             ProfileStatus::Announced | ProfileStatus::Created | ProfileStatus::Activated => {
@@ -288,19 +279,14 @@ impl Services {
         let mut row = current.into_active_model();
         row.status = Set(ProfileStatus::Opposed.as_str().to_owned());
         row.opposed_at = Set(Some(now));
-        let updated = row.update(&txn).await?;
-        ledger::append(
-            &txn,
-            NewEvent::new(
-                ins,
-                now,
-                actor,
-                EventKind::OppositionRecorded,
-                json!({ "channel": channel.as_str() }),
-            ),
+        let updated = tx.updated(row.update(tx.conn()).await?)?.clone();
+        tx.record(
+            actor,
+            EventKind::OppositionRecorded,
+            json!({ "channel": channel.as_str() }),
         )
         .await?;
-        txn.commit().await?;
+        tx.commit().await?;
         Ok(updated)
     }
 
@@ -311,23 +297,18 @@ impl Services {
         actor: &ActorRef,
         ins: &Ins,
     ) -> Result<(profile::Model, ActivationCode), ServiceError> {
-        let now = self.clock.now();
-        let txn = self.db.begin().await?;
-        let current = lock_profile(&txn, ins).await?.ok_or_else(no_profile)?;
-        let status = status_of(&current)?;
+        let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
+        let status = status_of(tx.enrolled()?)?;
         if status != ProfileStatus::Opposed {
             return Err(ServiceError::InvalidTransition {
                 message: format!("there is no opposition to withdraw (the profile is {status})"),
                 status,
             });
         }
-        ledger::append(
-            &txn,
-            NewEvent::new(ins, now, actor, EventKind::OppositionWithdrawn, json!({})),
-        )
-        .await?;
-        let created = create_profile(&txn, current, now).await?;
-        txn.commit().await?;
+        tx.record(actor, EventKind::OppositionWithdrawn, json!({}))
+            .await?;
+        let created = create_profile(&mut tx).await?;
+        tx.commit().await?;
         Ok(created)
     }
 
@@ -348,17 +329,16 @@ impl Services {
         for ins in due {
             let ins = Ins::parse(&ins)
                 .map_err(|e| ServiceError::internal_from("stored INS is invalid", e))?;
-            let txn = self.db.begin().await?;
+            let mut tx = self.patient_tx(&ins, Access::Enrolment).await?;
             // Re-read under the lock: an opposition may have landed since the listing.
-            let Some(current) = lock_profile(&txn, &ins).await? else {
-                continue;
-            };
-            if status_of(&current)? != ProfileStatus::Announced || current.opposition_deadline > now
+            let current = tx.enrolled()?;
+            if status_of(current)? != ProfileStatus::Announced
+                || current.opposition_deadline > tx.now()
             {
                 continue;
             }
-            let (_, activation_code) = create_profile(&txn, current, now).await?;
-            txn.commit().await?;
+            let (_, activation_code) = create_profile(&mut tx).await?;
+            tx.commit().await?;
             created.push(CreatedProfile {
                 ins,
                 activation_code,
@@ -384,9 +364,9 @@ impl Services {
     ) -> Result<profile::Model, ServiceError> {
         // Parsed now, refused only once the attempt is in the ledger: every attempt is traced.
         let parsed = parse_activation(input);
-        let now = self.clock.now();
-        let txn = self.db.begin().await?;
-        let current = lock_profile(&txn, ins).await?.ok_or_else(no_profile)?;
+        let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
+        let now = tx.now();
+        let current = tx.enrolled()?.clone();
         let status = status_of(&current)?;
         let refusal = match status {
             ProfileStatus::Created => None,
@@ -415,30 +395,20 @@ impl Services {
                     }
                     _ => json!({ "reason": "PROFILE_STATUS", "status": status.as_str() }),
                 };
-                ledger::append(
-                    &txn,
-                    NewEvent::new(ins, now, actor, EventKind::ActivationFailed, payload),
-                )
-                .await?;
-                txn.commit().await?;
-                return Err(err);
+                tx.record(actor, EventKind::ActivationFailed, payload)
+                    .await?;
+                return Err(tx.refuse(err).await);
             }
         };
 
         if let Some(until) = current.activation_locked_until.filter(|until| *until > now) {
-            ledger::append(
-                &txn,
-                NewEvent::new(
-                    ins,
-                    now,
-                    actor,
-                    EventKind::ActivationRefusedLocked,
-                    json!({ "lockedUntil": until.to_rfc3339() }),
-                ),
+            tx.record(
+                actor,
+                EventKind::ActivationRefusedLocked,
+                json!({ "lockedUntil": until.to_rfc3339() }),
             )
             .await?;
-            txn.commit().await?;
-            return Err(ServiceError::ActivationLocked { until });
+            return Err(tx.refuse(ServiceError::ActivationLocked { until }).await);
         }
 
         let code_matches =
@@ -451,28 +421,24 @@ impl Services {
             let mut row = current.into_active_model();
             row.failed_activation_attempts = Set(if locks { 0 } else { failures });
             row.activation_locked_until = Set(locked_until);
-            row.update(&txn).await?;
-            ledger::append(
-                &txn,
-                NewEvent::new(
-                    ins,
-                    now,
-                    actor,
-                    EventKind::ActivationFailed,
-                    json!({
-                        "failedAttempts": failures,
-                        "lockedUntil": locked_until.map(|t| t.to_rfc3339()),
-                    }),
-                ),
+            tx.updated(row.update(tx.conn()).await?)?;
+            tx.record(
+                actor,
+                EventKind::ActivationFailed,
+                json!({
+                    "failedAttempts": failures,
+                    "lockedUntil": locked_until.map(|t| t.to_rfc3339()),
+                }),
             )
             .await?;
-            txn.commit().await?;
-            return Err(match locked_until {
-                Some(until) => ServiceError::ActivationLocked { until },
-                None => ServiceError::InvalidActivation {
-                    remaining_attempts: self.policy.max_activation_attempts - failures,
-                },
-            });
+            return Err(tx
+                .refuse(match locked_until {
+                    Some(until) => ServiceError::ActivationLocked { until },
+                    None => ServiceError::InvalidActivation {
+                        remaining_attempts: self.policy.max_activation_attempts - failures,
+                    },
+                })
+                .await);
         }
 
         let mut row = current.into_active_model();
@@ -483,22 +449,18 @@ impl Services {
         row.activation_code_hash = Set(None);
         row.failed_activation_attempts = Set(0);
         row.activation_locked_until = Set(None);
-        let updated = row.update(&txn).await?;
-        ledger::append(
-            &txn,
-            NewEvent::new(ins, now, actor, EventKind::ProfileActivated, json!({})),
-        )
-        .await?;
-        txn.commit().await?;
+        let updated = tx.updated(row.update(tx.conn()).await?)?.clone();
+        tx.record(actor, EventKind::ProfileActivated, json!({}))
+            .await?;
+        tx.commit().await?;
         Ok(updated)
     }
 
     /// Closes a created or activated profile, at its owner's request.
     #[tracing::instrument(skip_all)]
     pub async fn close(&self, actor: &ActorRef, ins: &Ins) -> Result<profile::Model, ServiceError> {
-        let now = self.clock.now();
-        let txn = self.db.begin().await?;
-        let current = lock_profile(&txn, ins).await?.ok_or_else(no_profile)?;
+        let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
+        let current = tx.enrolled()?.clone();
         let status = status_of(&current)?;
         if !status.has_dmp() {
             let message = match status {
@@ -512,21 +474,16 @@ impl Services {
         }
         let mut row = current.into_active_model();
         row.status = Set(ProfileStatus::Closed.as_str().to_owned());
-        row.closed_at = Set(Some(now));
+        row.closed_at = Set(Some(tx.now()));
         row.activation_code_hash = Set(None);
-        let updated = row.update(&txn).await?;
-        ledger::append(
-            &txn,
-            NewEvent::new(
-                ins,
-                now,
-                actor,
-                EventKind::ProfileClosed,
-                json!({ "previousStatus": status.as_str() }),
-            ),
+        let updated = tx.updated(row.update(tx.conn()).await?)?.clone();
+        tx.record(
+            actor,
+            EventKind::ProfileClosed,
+            json!({ "previousStatus": status.as_str() }),
         )
         .await?;
-        txn.commit().await?;
+        tx.commit().await?;
         Ok(updated)
     }
 }
@@ -545,36 +502,27 @@ fn parse_activation(
     ))
 }
 
-/// Moves a locked profile to CREATED: a fresh activation code (only its hash is kept), the
-/// ledger event, and the creation notice in the outbox.
+/// Moves the locked profile to CREATED: a fresh activation code (only its hash is kept), the
+/// ledger event, and the creation notice.
 async fn create_profile(
-    txn: &impl ConnectionTrait,
-    current: profile::Model,
-    now: DateTime<Utc>,
+    tx: &mut PatientTx<'_>,
 ) -> Result<(profile::Model, ActivationCode), ServiceError> {
-    let ins = Ins::parse(&current.ins)
-        .map_err(|e| ServiceError::internal_from("stored INS is invalid", e))?;
     let code = ActivationCode::generate();
-    let mut row = current.into_active_model();
+    let mut row = tx.enrolled()?.clone().into_active_model();
     row.status = Set(ProfileStatus::Created.as_str().to_owned());
-    row.created_at = Set(Some(now));
-    row.activation_code_hash = Set(Some(code.hash_for(&ins)));
+    row.created_at = Set(Some(tx.now()));
+    row.activation_code_hash = Set(Some(code.hash_for(tx.ins())));
     row.failed_activation_attempts = Set(0);
     row.activation_locked_until = Set(None);
-    let created = row.update(txn).await?;
-    let event = ledger::append(
-        txn,
-        NewEvent::new(
-            &ins,
-            now,
-            &ActorRef::system(),
-            EventKind::ProfileCreated,
-            json!({}),
-        ),
-    )
-    .await?;
+    let created = tx.updated(row.update(tx.conn()).await?)?.clone();
     let notice =
         notices::profile_created(&created.first_names, &created.birth_name, &code.display());
-    outbox::enqueue(txn, &event, ProfileStatus::Created, &created, &notice, now).await?;
+    tx.record_and_notify(
+        &ActorRef::system(),
+        EventKind::ProfileCreated,
+        json!({}),
+        &notice,
+    )
+    .await?;
     Ok((created, code))
 }

@@ -1,0 +1,62 @@
+//! The patient blocks practitioners from consulting their record (feeding and messaging stay
+//! open to them, as in the DMP).
+
+use entity::practitioner_block;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder};
+use serde_json::json;
+
+use crate::domain::access::Access;
+use crate::domain::{ActorRef, EventKind, Ins, Rpps};
+use crate::services::{ServiceError, Services};
+
+impl Services {
+    /// Blocks (or unblocks) a practitioner from consulting the record. Asking for the state it
+    /// already has changes nothing and traces nothing.
+    #[tracing::instrument(skip_all)]
+    pub async fn set_blocked(
+        &self,
+        patient: &ActorRef,
+        ins: &Ins,
+        rpps: &Rpps,
+        blocked: bool,
+    ) -> Result<bool, ServiceError> {
+        let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
+        let key = (ins.to_string(), rpps.to_string());
+        let existing = practitioner_block::Entity::find_by_id(key)
+            .one(tx.conn())
+            .await?;
+        let kind = match (existing, blocked) {
+            (None, true) => {
+                practitioner_block::Entity::insert(practitioner_block::ActiveModel {
+                    patient_ins: Set(ins.to_string()),
+                    practitioner_rpps: Set(rpps.to_string()),
+                    blocked_at: Set(tx.now()),
+                })
+                .exec_without_returning(tx.conn())
+                .await?;
+                EventKind::PractitionerBlocked
+            }
+            (Some(block), false) => {
+                block.delete(tx.conn()).await?;
+                EventKind::PractitionerUnblocked
+            }
+            _ => return Ok(blocked),
+        };
+        tx.record(patient, kind, json!({ "practitionerRpps": rpps.as_str() }))
+            .await?;
+        tx.commit().await?;
+        Ok(blocked)
+    }
+
+    /// The practitioners the patient blocked, most recent first.
+    pub async fn blocked_practitioners(
+        &self,
+        ins: &Ins,
+    ) -> Result<Vec<practitioner_block::Model>, ServiceError> {
+        Ok(practitioner_block::Entity::find()
+            .filter(practitioner_block::Column::PatientIns.eq(ins.as_str()))
+            .order_by_desc(practitioner_block::Column::BlockedAt)
+            .all(&self.db)
+            .await?)
+    }
+}

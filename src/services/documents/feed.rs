@@ -1,0 +1,73 @@
+//! Practitioners feed a patient's DMP, and ask beforehand whether it exists.
+
+use entity::{document, profile};
+use sea_orm::EntityTrait;
+use serde_json::json;
+
+use super::{DmpStatus, DocumentInput, Stored, store_document, validate};
+use crate::domain::access::Access;
+use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus, notices};
+use crate::services::profiles::status_of;
+use crate::services::{ServiceError, Services};
+
+impl Services {
+    /// Feeds a document into a patient's DMP (practitioners). Stored, traced and notified when
+    /// the patient has a DMP; `DmpNotFound` otherwise, with nothing stored and nobody notified.
+    #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.id))]
+    pub async fn feed_document(
+        &self,
+        practitioner: &ActorRef,
+        ins: &Ins,
+        input: &DocumentInput,
+    ) -> Result<document::Model, ServiceError> {
+        let doc = validate(
+            input,
+            self.policy.max_document_bytes,
+            self.clock.now().date_naive(),
+        )?;
+        let mut tx = match self.patient_tx(ins, Access::Dmp).await {
+            Ok(tx) => tx,
+            Err(ServiceError::DmpNotFound) => {
+                // For operations, not for any patient's ledger; the INS is not logged.
+                tracing::info!("document feed refused: DMP inexistant");
+                return Err(ServiceError::DmpNotFound);
+            }
+            Err(other) => return Err(other),
+        };
+        let type_code = doc.doc_type.code;
+        let stored = match store_document(&tx, practitioner, doc).await? {
+            Stored::Before(earlier) => return Ok(earlier),
+            Stored::Now(stored) => stored,
+        };
+        let notice = notices::new_document(
+            &practitioner.name,
+            practitioner.profession.as_deref(),
+            tx.status() == Some(ProfileStatus::Activated),
+        );
+        tx.record_and_notify(
+            practitioner,
+            EventKind::DocumentFed,
+            json!({ "documentId": stored.id, "typeCode": type_code }),
+            &notice,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// Whether a practitioner may feed this INS: the same answer for unknown and opposed.
+    pub async fn dmp_status(&self, ins: &Ins) -> Result<DmpStatus, ServiceError> {
+        let profile = profile::Entity::find_by_id(ins.as_str())
+            .one(&self.db)
+            .await?;
+        let exists = match profile {
+            Some(profile) => status_of(&profile)?.has_dmp(),
+            None => false,
+        };
+        Ok(if exists {
+            DmpStatus::Exists
+        } else {
+            DmpStatus::NotFound
+        })
+    }
+}

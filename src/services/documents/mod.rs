@@ -1,0 +1,273 @@
+//! The DMP: practitioners feed ([`feed`]) and consult ([`access`]) documents, each consultation
+//! traced before any data leaves and the first access of each practitioner notified; the
+//! activated patient reads, adds and masks ([`patient`]), blocks practitioners ([`blocks`]) and
+//! keeps a medical profile ([`medical`]). Shared here: the document's validation, its storage
+//! and the traced reading of its bytes.
+
+mod access;
+mod blocks;
+mod feed;
+mod medical;
+mod patient;
+
+use chrono::NaiveDate;
+use entity::{document, document_content};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::ServiceError;
+use super::idempotency::{self, RequestHash};
+use super::patient_tx::{PatientTx, Receipt};
+use crate::domain::documents::{
+    ContentError, DocumentType, IdempotencyKey, MedicalCategory, MimeType, decode_content,
+    short_text,
+};
+use crate::domain::{ActorRef, EventKind, Ins};
+
+/// A document as sent by its author, before validation.
+#[derive(Debug, Clone)]
+pub struct DocumentInput {
+    pub type_system: String,
+    pub type_code: String,
+    pub title: String,
+    pub mime_type: String,
+    pub content_base64: String,
+    pub act_date: NaiveDate,
+    pub idempotency_key: String,
+}
+
+/// A validated document.
+#[derive(Debug)]
+struct ValidDocument {
+    doc_type: DocumentType,
+    title: String,
+    mime: MimeType,
+    content: Vec<u8>,
+    sha256: String,
+    act_date: NaiveDate,
+    key: IdempotencyKey,
+}
+
+/// Filters and page of a document list, newest first.
+#[derive(Debug, Default, Clone)]
+pub struct DocumentQuery {
+    pub type_code: Option<String>,
+    pub acted_from: Option<NaiveDate>,
+    pub acted_to: Option<NaiveDate>,
+    /// Only documents with an id below this one (the cursor of the previous page).
+    pub before_id: Option<i64>,
+    pub limit: u64,
+}
+
+/// A document with its bytes.
+#[derive(Debug)]
+pub struct DocumentWithContent {
+    pub document: document::Model,
+    pub content: Vec<u8>,
+}
+
+/// Whether a practitioner can feed a patient's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DmpStatus {
+    Exists,
+    NotFound,
+}
+
+/// A medical profile entry as typed by the patient.
+#[derive(Debug, Clone)]
+pub struct MedicalEntryInput {
+    pub category: MedicalCategory,
+    pub label: String,
+    pub details: Option<String>,
+    pub since: Option<NaiveDate>,
+}
+
+/// The earliest date a document or a medical-profile entry may bear.
+fn earliest_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN)
+}
+
+/// Checks a document's fields and decodes its content (size checked before decoding).
+fn validate(
+    input: &DocumentInput,
+    max_bytes: usize,
+    today: NaiveDate,
+) -> Result<ValidDocument, ServiceError> {
+    let bad = |field: &'static str| {
+        move |e: crate::domain::ParseError| ServiceError::bad_input(field, e.to_string())
+    };
+    let mime = MimeType::parse(&input.mime_type).map_err(bad("mimeType"))?;
+    // The cheap checks first; the content last, as it is the costly one.
+    let doc_type =
+        DocumentType::parse(&input.type_system, &input.type_code).map_err(bad("type"))?;
+    let title = short_text(&input.title, "the title", 200).map_err(bad("title"))?;
+    let key = IdempotencyKey::parse(&input.idempotency_key).map_err(bad("idempotencyKey"))?;
+    if !(earliest_date()..=today).contains(&input.act_date) {
+        return Err(ServiceError::bad_input(
+            "actDate",
+            "the date of the act must be between 1900 and today",
+        ));
+    }
+    let content = decode_content(&input.content_base64, mime, max_bytes).map_err(|e| match e {
+        ContentError::TooLarge { max_bytes } => ServiceError::PayloadTooLarge { max_bytes },
+        ContentError::Invalid(message) => ServiceError::bad_input("contentBase64", message),
+    })?;
+    let sha256 = format!("{:x}", Sha256::digest(&content));
+    Ok(ValidDocument {
+        doc_type,
+        title,
+        mime,
+        content,
+        sha256,
+        act_date: input.act_date,
+        key,
+    })
+}
+
+/// Identifies a request for idempotency: the same key with another payload is a conflict.
+fn request_hash(ins: &Ins, doc: &ValidDocument) -> RequestHash {
+    RequestHash::of([
+        ins.as_str(),
+        doc.doc_type.code,
+        &doc.title,
+        doc.mime.as_str(),
+        &doc.sha256,
+        &doc.act_date.to_string(),
+    ])
+}
+
+/// A document stored by [`store_document`].
+enum Stored {
+    /// Stored now: the caller traces it.
+    Now(document::Model),
+    /// Stored by an earlier try of the same request: nothing to store or trace again.
+    Before(document::Model),
+}
+
+/// Stores a document by `author` in the patient's record, once per idempotency key.
+async fn store_document(
+    tx: &PatientTx<'_>,
+    author: &ActorRef,
+    doc: ValidDocument,
+) -> Result<Stored, ServiceError> {
+    let hash = request_hash(tx.ins(), &doc);
+    let earlier = document::Entity::find()
+        .filter(document::Column::AuthorId.eq(author.id.as_str()))
+        .filter(document::Column::IdempotencyKey.eq(doc.key.as_str()))
+        .one(tx.conn())
+        .await?;
+    if let Some(earlier) =
+        idempotency::replay(earlier, |d| Some(&d.request_hash), &hash, "document")?
+    {
+        return Ok(Stored::Before(earlier));
+    }
+    let row = document::ActiveModel {
+        id: NotSet,
+        patient_ins: Set(tx.ins().to_string()),
+        author_role: Set(author.role.as_str().to_owned()),
+        author_id: Set(author.id.clone()),
+        author_name: Set(author.name.clone()),
+        author_profession: Set(author.profession.clone()),
+        type_code: Set(doc.doc_type.code.to_owned()),
+        title: Set(doc.title),
+        mime_type: Set(doc.mime.as_str().to_owned()),
+        size_bytes: Set(doc.content.len() as i64),
+        sha256: Set(doc.sha256),
+        act_date: Set(doc.act_date),
+        created_at: Set(tx.now()),
+        masked: Set(false),
+        idempotency_key: Set(doc.key.as_str().to_owned()),
+        request_hash: Set(hash.as_str().to_owned()),
+    };
+    let stored = document::Entity::insert(row)
+        .exec_with_returning(tx.conn())
+        .await?;
+    document_content::Entity::insert(document_content::ActiveModel {
+        document_id: Set(stored.id),
+        content: Set(doc.content),
+    })
+    .exec_without_returning(tx.conn())
+    .await?;
+    Ok(Stored::Now(stored))
+}
+
+fn document_not_found() -> ServiceError {
+    ServiceError::NotFound("no such document in this record".to_owned())
+}
+
+/// Lists a record's documents, newest first. `visible_to` is a practitioner: masked documents
+/// are then left out unless they wrote them.
+async fn list_documents(
+    conn: &impl ConnectionTrait,
+    ins: &Ins,
+    visible_to: Option<&str>,
+    query: &DocumentQuery,
+) -> Result<Vec<document::Model>, ServiceError> {
+    let mut select = document::Entity::find()
+        .filter(document::Column::PatientIns.eq(ins.as_str()))
+        .order_by_desc(document::Column::Id);
+    if let Some(practitioner) = visible_to {
+        select = select.filter(
+            sea_orm::Condition::any()
+                .add(document::Column::Masked.eq(false))
+                .add(document::Column::AuthorId.eq(practitioner)),
+        );
+    }
+    if let Some(code) = &query.type_code {
+        select = select.filter(document::Column::TypeCode.eq(code.as_str()));
+    }
+    if let Some(from) = query.acted_from {
+        select = select.filter(document::Column::ActDate.gte(from));
+    }
+    if let Some(to) = query.acted_to {
+        select = select.filter(document::Column::ActDate.lte(to));
+    }
+    if let Some(before) = query.before_id {
+        select = select.filter(document::Column::Id.lt(before));
+    }
+    Ok(select.limit(query.limit).all(conn).await?)
+}
+
+async fn find_own_document(
+    conn: &impl ConnectionTrait,
+    ins: &Ins,
+    id: i64,
+) -> Result<document::Model, ServiceError> {
+    document::Entity::find_by_id(id)
+        .filter(document::Column::PatientIns.eq(ins.as_str()))
+        .one(conn)
+        .await?
+        .ok_or_else(document_not_found)
+}
+
+/// Traces the reading of a document by `reader`, then loads its bytes.
+async fn read_document(
+    tx: &mut PatientTx<'_>,
+    reader: &ActorRef,
+    document: document::Model,
+) -> Result<(Receipt, DocumentWithContent), ServiceError> {
+    let receipt = tx
+        .record(
+            reader,
+            EventKind::DocumentConsulted,
+            json!({ "documentId": document.id }),
+        )
+        .await?;
+    let content = document_content::Entity::find_by_id(document.id)
+        .one(tx.conn())
+        .await?
+        .ok_or_else(|| {
+            ServiceError::internal(format!("document {} has no content", document.id))
+        })?;
+    Ok((
+        receipt,
+        DocumentWithContent {
+            document,
+            content: content.content,
+        },
+    ))
+}

@@ -1,0 +1,100 @@
+//! The activated patient's own documents: the list, reading one (traced like any reading),
+//! adding one, masking one from practitioners other than its author.
+
+use entity::document;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
+use serde_json::json;
+
+use super::{
+    DocumentInput, DocumentQuery, DocumentWithContent, Stored, find_own_document, list_documents,
+    read_document, store_document, validate,
+};
+use crate::domain::access::Access;
+use crate::domain::{ActorRef, EventKind, Ins};
+use crate::services::patient_tx::Traced;
+use crate::services::{ServiceError, Services};
+
+impl Services {
+    /// The activated patient's documents, masked ones included.
+    pub async fn patient_documents(
+        &self,
+        ins: &Ins,
+        query: &DocumentQuery,
+    ) -> Result<Traced<Vec<document::Model>>, ServiceError> {
+        let tx = self.patient_tx(ins, Access::OwnRecord).await?;
+        let documents = list_documents(tx.conn(), ins, None, query).await?;
+        let receipt = tx.owner_view()?;
+        tx.commit_traced(receipt, documents).await
+    }
+
+    /// The activated patient reads one of their documents (traced like any reading).
+    pub async fn patient_document(
+        &self,
+        patient: &ActorRef,
+        ins: &Ins,
+        document_id: i64,
+    ) -> Result<Traced<DocumentWithContent>, ServiceError> {
+        let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
+        let document = find_own_document(tx.conn(), ins, document_id).await?;
+        let (receipt, read) = read_document(&mut tx, patient, document).await?;
+        tx.commit_traced(receipt, read).await
+    }
+
+    /// The activated patient adds a document of their own.
+    #[tracing::instrument(skip_all)]
+    pub async fn add_own_document(
+        &self,
+        patient: &ActorRef,
+        ins: &Ins,
+        input: &DocumentInput,
+    ) -> Result<document::Model, ServiceError> {
+        let doc = validate(
+            input,
+            self.policy.max_document_bytes,
+            self.clock.now().date_naive(),
+        )?;
+        let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
+        let type_code = doc.doc_type.code;
+        let stored = match store_document(&tx, patient, doc).await? {
+            Stored::Before(earlier) => return Ok(earlier),
+            Stored::Now(stored) => stored,
+        };
+        tx.record(
+            patient,
+            EventKind::DocumentAdded,
+            json!({ "documentId": stored.id, "typeCode": type_code }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// Masks (or unmasks) a document from practitioners other than its author. Setting the
+    /// state it already has changes nothing and traces nothing.
+    #[tracing::instrument(skip_all)]
+    pub async fn set_masked(
+        &self,
+        patient: &ActorRef,
+        ins: &Ins,
+        document_id: i64,
+        masked: bool,
+    ) -> Result<document::Model, ServiceError> {
+        let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
+        let document = find_own_document(tx.conn(), ins, document_id).await?;
+        if document.masked == masked {
+            return Ok(document);
+        }
+        let mut row = document.into_active_model();
+        row.masked = Set(masked);
+        let updated = row.update(tx.conn()).await?;
+        let kind = if masked {
+            EventKind::DocumentMasked
+        } else {
+            EventKind::DocumentUnmasked
+        };
+        tx.record(patient, kind, json!({ "documentId": document_id }))
+            .await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+}

@@ -1,0 +1,142 @@
+//! Reading: the patient's threads and the practitioner's inbox, and a thread read in full
+//! (which marks it read and, for a thread that reached a patient, is in their ledger).
+
+use entity::{message, thread};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use serde_json::json;
+
+use super::{Conversation, patient_thread, thread_messages, thread_not_found, with_last_messages};
+use crate::domain::access::Access;
+use crate::domain::{ActorRef, EventKind, Ins};
+use crate::services::patient_tx::Traced;
+use crate::services::{ServiceError, Services};
+
+/// A thread as its practitioner reads it.
+#[derive(Debug)]
+pub enum PractitionerThread {
+    /// It reached the patient: it may hold their replies, and this reading is in their ledger.
+    Delivered(Traced<Conversation>),
+    /// It never reached anyone: it holds the practitioner's own message and the bounce, nothing
+    /// of a patient's, and is in no ledger.
+    Undelivered(Conversation),
+}
+
+impl Services {
+    /// The activated patient's threads, most recent first (`ActivationRequired` before).
+    pub async fn patient_threads(
+        &self,
+        ins: &Ins,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Traced<Vec<(thread::Model, Option<message::Model>)>>, ServiceError> {
+        let tx = self.patient_tx(ins, Access::OwnMailbox).await?;
+        let threads = thread::Entity::find()
+            .filter(thread::Column::PatientIns.eq(ins.as_str()))
+            .filter(thread::Column::Delivered.eq(true))
+            .order_by_desc(thread::Column::LastMessageAt)
+            .order_by_desc(thread::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(tx.conn())
+            .await?;
+        let with_last = with_last_messages(tx.conn(), threads).await?;
+        let receipt = tx.owner_view()?;
+        tx.commit_traced(receipt, with_last).await
+    }
+
+    /// The activated patient reads a thread: it is marked read, and the reading is traced.
+    #[tracing::instrument(skip_all)]
+    pub async fn patient_read_thread(
+        &self,
+        patient: &ActorRef,
+        ins: &Ins,
+        thread_id: i64,
+    ) -> Result<Traced<Conversation>, ServiceError> {
+        let mut tx = self.patient_tx(ins, Access::OwnMailbox).await?;
+        let thread = patient_thread(tx.conn(), ins, thread_id).await?;
+        let mut row = thread.into_active_model();
+        row.patient_unread = Set(0);
+        let thread = row.update(tx.conn()).await?;
+        let receipt = tx
+            .record(
+                patient,
+                EventKind::ThreadRead,
+                json!({ "threadId": thread_id }),
+            )
+            .await?;
+        let messages = thread_messages(tx.conn(), thread_id).await?;
+        tx.commit_traced(receipt, Conversation { thread, messages })
+            .await
+    }
+
+    /// A practitioner's threads: unread first, then most recent.
+    pub async fn inbox(
+        &self,
+        rpps: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<(thread::Model, Option<message::Model>)>, ServiceError> {
+        let threads = thread::Entity::find()
+            .filter(thread::Column::PractitionerRpps.eq(rpps))
+            .order_by_desc(thread::Column::PractitionerUnread)
+            .order_by_desc(thread::Column::LastMessageAt)
+            .order_by_desc(thread::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        with_last_messages(&self.db, threads).await
+    }
+
+    /// A practitioner reads one of their threads, which marks it read. Reading what a patient
+    /// wrote is in the patient's ledger, like any reading of their data.
+    pub async fn practitioner_read_thread(
+        &self,
+        practitioner: &ActorRef,
+        thread_id: i64,
+    ) -> Result<PractitionerThread, ServiceError> {
+        let find = || {
+            thread::Entity::find_by_id(thread_id)
+                .filter(thread::Column::PractitionerRpps.eq(practitioner.id.as_str()))
+        };
+        let thread = find().one(&self.db).await?.ok_or_else(thread_not_found)?;
+        let ins = Ins::parse(&thread.patient_ins)
+            .map_err(|e| ServiceError::internal_from("stored INS is invalid", e))?;
+        let mut tx = self.patient_tx(&ins, Access::Any).await?;
+        // Re-read under the patient's lock.
+        let thread = find()
+            .lock_exclusive()
+            .one(tx.conn())
+            .await?
+            .ok_or_else(thread_not_found)?;
+        let receipt = if thread.delivered {
+            let receipt = tx
+                .record(
+                    practitioner,
+                    EventKind::ThreadRead,
+                    json!({ "threadId": thread_id }),
+                )
+                .await?;
+            Some(receipt)
+        } else {
+            None
+        };
+        let mut row = thread.into_active_model();
+        row.practitioner_unread = Set(0);
+        let thread = row.update(tx.conn()).await?;
+        let messages = thread_messages(tx.conn(), thread_id).await?;
+        let conversation = Conversation { thread, messages };
+        Ok(match receipt {
+            Some(receipt) => {
+                PractitionerThread::Delivered(tx.commit_traced(receipt, conversation).await?)
+            }
+            None => {
+                tx.commit().await?;
+                PractitionerThread::Undelivered(conversation)
+            }
+        })
+    }
+}

@@ -1,0 +1,346 @@
+//! Secure messaging, as MSSanté works for patients: a practitioner starts a conversation, the
+//! patient answers within it ([`send`]); each reads their threads ([`mailbox`]). A message to
+//! someone without a profile is accepted, then bounced back to the practitioner's inbox; the
+//! patient learns nothing of it. Shared here: validation and the storage of threads and
+//! messages.
+
+mod mailbox;
+mod send;
+
+use chrono::{DateTime, Utc};
+use entity::{message, message_attachment, thread};
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect,
+    sea_query::OnConflict,
+};
+use sha2::{Digest, Sha256};
+
+pub use mailbox::PractitionerThread;
+
+use super::ServiceError;
+use super::idempotency::{self, RequestHash};
+use crate::domain::documents::{
+    ContentError, IdempotencyKey, MimeType, decode_content, short_text,
+};
+use crate::domain::{ActorRef, ActorRole, Ins};
+
+/// Longest message body, in characters.
+pub const MAX_BODY_CHARS: usize = 20_000;
+/// Most attachments on one message.
+pub const MAX_ATTACHMENTS: usize = 10;
+
+/// What the system answers when a message cannot be delivered. The same for an unknown INS and
+/// for an opposition: a practitioner cannot tell them apart.
+pub const BOUNCE_BODY: &str = "Message non distribué : le destinataire n'a pas de profil Mon espace santé. \
+Aucune donnée n'a été transmise au patient. / Undeliverable: the recipient has no Mon espace santé profile.";
+
+/// An attachment as sent.
+#[derive(Debug, Clone)]
+pub struct AttachmentInput {
+    pub title: String,
+    pub mime_type: String,
+    pub content_base64: String,
+}
+
+/// A message as sent by a practitioner.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub subject: String,
+    pub body: String,
+    pub attachments: Vec<AttachmentInput>,
+    pub idempotency_key: String,
+}
+
+/// A message with its attachments.
+#[derive(Debug, Clone)]
+pub struct MessageView {
+    pub message: message::Model,
+    pub attachments: Vec<message_attachment::Model>,
+}
+
+/// The result of a send: the message and its thread.
+#[derive(Debug)]
+pub struct Sent {
+    pub message: MessageView,
+    pub thread: thread::Model,
+}
+
+/// A thread with its messages, oldest first.
+#[derive(Debug)]
+pub struct Conversation {
+    pub thread: thread::Model,
+    pub messages: Vec<MessageView>,
+}
+
+/// Validated attachments: (title, mime, content, sha256).
+type Files = Vec<(String, MimeType, Vec<u8>, String)>;
+
+fn validate_attachments(
+    inputs: &[AttachmentInput],
+    max_total: usize,
+) -> Result<Files, ServiceError> {
+    if inputs.len() > MAX_ATTACHMENTS {
+        return Err(ServiceError::bad_input(
+            "attachments",
+            format!("at most {MAX_ATTACHMENTS} attachments"),
+        ));
+    }
+    let mut remaining = max_total;
+    let mut files = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let bad =
+            |e: crate::domain::ParseError| ServiceError::bad_input("attachments", e.to_string());
+        let title = short_text(&input.title, "an attachment's title", 200).map_err(bad)?;
+        let mime = MimeType::parse(&input.mime_type).map_err(bad)?;
+        // Attachments share one limit: each is checked against what the others left.
+        let content =
+            decode_content(&input.content_base64, mime, remaining).map_err(|e| match e {
+                ContentError::TooLarge { .. } => ServiceError::PayloadTooLarge {
+                    max_bytes: max_total,
+                },
+                ContentError::Invalid(message) => ServiceError::bad_input("attachments", message),
+            })?;
+        remaining -= content.len();
+        let sha256 = format!("{:x}", Sha256::digest(&content));
+        files.push((title, mime, content, sha256));
+    }
+    Ok(files)
+}
+
+fn thread_not_found() -> ServiceError {
+    ServiceError::NotFound("no such conversation in your mailbox".to_owned())
+}
+
+fn message_body(body: &str) -> Result<String, ServiceError> {
+    let body = body.trim();
+    if body.is_empty() || body.chars().count() > MAX_BODY_CHARS {
+        return Err(ServiceError::bad_input(
+            "body",
+            format!("a message has 1 to {MAX_BODY_CHARS} characters"),
+        ));
+    }
+    if body
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err(ServiceError::bad_input(
+            "body",
+            "a message is plain text, without control characters",
+        ));
+    }
+    Ok(body.to_owned())
+}
+
+async fn patient_thread(
+    conn: &impl ConnectionTrait,
+    ins: &Ins,
+    thread_id: i64,
+) -> Result<thread::Model, ServiceError> {
+    thread::Entity::find_by_id(thread_id)
+        .filter(thread::Column::PatientIns.eq(ins.as_str()))
+        .filter(thread::Column::Delivered.eq(true))
+        .one(conn)
+        .await?
+        .ok_or_else(thread_not_found)
+}
+
+async fn find_thread(conn: &impl ConnectionTrait, id: i64) -> Result<thread::Model, ServiceError> {
+    thread::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .ok_or_else(|| ServiceError::internal(format!("message of a missing thread {id}")))
+}
+
+/// The earlier send of this request (the message and its thread), or `Conflict` when the key
+/// was used for another message.
+async fn replay(
+    conn: &impl ConnectionTrait,
+    sender: &str,
+    key: &IdempotencyKey,
+    hash: &RequestHash,
+) -> Result<Option<Sent>, ServiceError> {
+    let earlier = message::Entity::find()
+        .filter(message::Column::SenderId.eq(sender))
+        .filter(message::Column::IdempotencyKey.eq(key.as_str()))
+        .one(conn)
+        .await?;
+    let Some(message) =
+        idempotency::replay(earlier, |m| m.request_hash.as_deref(), hash, "message")?
+    else {
+        return Ok(None);
+    };
+    let attachments = attachments_of(conn, &[message.id]).await?;
+    let thread = find_thread(conn, message.thread_id).await?;
+    Ok(Some(Sent {
+        message: MessageView {
+            message,
+            attachments,
+        },
+        thread,
+    }))
+}
+
+/// The thread of this practitioner and this INS (delivered or not), created if needed.
+async fn open_thread(
+    txn: &impl ConnectionTrait,
+    practitioner: &ActorRef,
+    ins: &Ins,
+    subject: &str,
+    delivered: bool,
+    now: DateTime<Utc>,
+) -> Result<thread::Model, ServiceError> {
+    thread::Entity::insert(thread::ActiveModel {
+        id: NotSet,
+        patient_ins: Set(ins.to_string()),
+        practitioner_rpps: Set(practitioner.id.clone()),
+        practitioner_name: Set(practitioner.name.clone()),
+        practitioner_profession: Set(practitioner.profession.clone()),
+        subject: Set(subject.to_owned()),
+        delivered: Set(delivered),
+        created_at: Set(now),
+        last_message_at: Set(now),
+        patient_unread: Set(0),
+        practitioner_unread: Set(0),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            thread::Column::PractitionerRpps,
+            thread::Column::PatientIns,
+            thread::Column::Delivered,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    thread::Entity::find()
+        .filter(thread::Column::PractitionerRpps.eq(practitioner.id.as_str()))
+        .filter(thread::Column::PatientIns.eq(ins.as_str()))
+        .filter(thread::Column::Delivered.eq(delivered))
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or_else(|| ServiceError::internal("thread vanished after its insertion".to_owned()))
+}
+
+/// Records a new message in `thread` for the unread count of `reader`.
+async fn bump(
+    txn: &impl ConnectionTrait,
+    thread: thread::Model,
+    now: DateTime<Utc>,
+    reader: ActorRole,
+) -> Result<thread::Model, ServiceError> {
+    let (patient_unread, practitioner_unread) = (thread.patient_unread, thread.practitioner_unread);
+    let mut row = thread.into_active_model();
+    row.last_message_at = Set(now);
+    match reader {
+        ActorRole::Patient => row.patient_unread = Set(patient_unread + 1),
+        _ => row.practitioner_unread = Set(practitioner_unread + 1),
+    }
+    Ok(row.update(txn).await?)
+}
+
+#[expect(clippy::too_many_arguments, reason = "a message has that many parts")]
+async fn insert_message(
+    txn: &impl ConnectionTrait,
+    thread: &thread::Model,
+    sender: &ActorRef,
+    subject: &str,
+    body: &str,
+    bounce: bool,
+    idempotency: Option<(&IdempotencyKey, &RequestHash)>,
+    files: Files,
+    now: DateTime<Utc>,
+) -> Result<MessageView, ServiceError> {
+    let message = message::Entity::insert(message::ActiveModel {
+        id: NotSet,
+        thread_id: Set(thread.id),
+        sender_role: Set(sender.role.as_str().to_owned()),
+        sender_id: Set(sender.id.clone()),
+        sender_name: Set(sender.name.clone()),
+        subject: Set(subject.to_owned()),
+        body: Set(body.to_owned()),
+        bounce: Set(bounce),
+        sent_at: Set(now),
+        idempotency_key: Set(idempotency.map(|(key, _)| key.as_str().to_owned())),
+        request_hash: Set(idempotency.map(|(_, hash)| hash.as_str().to_owned())),
+    })
+    .exec_with_returning(txn)
+    .await?;
+    let mut attachments = Vec::with_capacity(files.len());
+    for (title, mime, content, sha256) in files {
+        let row = message_attachment::ActiveModel {
+            id: NotSet,
+            message_id: Set(message.id),
+            title: Set(title),
+            mime_type: Set(mime.as_str().to_owned()),
+            size_bytes: Set(content.len() as i64),
+            sha256: Set(sha256),
+            content: Set(content),
+        };
+        attachments.push(
+            message_attachment::Entity::insert(row)
+                .exec_with_returning(txn)
+                .await?,
+        );
+    }
+    Ok(MessageView {
+        message,
+        attachments,
+    })
+}
+
+async fn attachments_of(
+    conn: &impl ConnectionTrait,
+    message_ids: &[i64],
+) -> Result<Vec<message_attachment::Model>, ServiceError> {
+    Ok(message_attachment::Entity::find()
+        .filter(message_attachment::Column::MessageId.is_in(message_ids.iter().copied()))
+        .order_by_asc(message_attachment::Column::Id)
+        .all(conn)
+        .await?)
+}
+
+async fn thread_messages(
+    conn: &impl ConnectionTrait,
+    thread_id: i64,
+) -> Result<Vec<MessageView>, ServiceError> {
+    let messages = message::Entity::find()
+        .filter(message::Column::ThreadId.eq(thread_id))
+        .order_by_asc(message::Column::Id)
+        .all(conn)
+        .await?;
+    let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
+    let mut attachments = attachments_of(conn, &ids).await?;
+    Ok(messages
+        .into_iter()
+        .map(|message| {
+            let mine = attachments
+                .extract_if(.., |a| a.message_id == message.id)
+                .collect();
+            MessageView {
+                message,
+                attachments: mine,
+            }
+        })
+        .collect())
+}
+
+async fn with_last_messages(
+    conn: &impl ConnectionTrait,
+    threads: Vec<thread::Model>,
+) -> Result<Vec<(thread::Model, Option<message::Model>)>, ServiceError> {
+    let mut out = Vec::with_capacity(threads.len());
+    for thread in threads {
+        let last = message::Entity::find()
+            .filter(message::Column::ThreadId.eq(thread.id))
+            .order_by_desc(message::Column::Id)
+            .one(conn)
+            .await?;
+        out.push((thread, last));
+    }
+    Ok(out)
+}

@@ -1,0 +1,368 @@
+//! The patient unit of work: the one way a use case touches a patient's data.
+//!
+//! [`PatientTx`] opens the transaction, locks the patient's profile row (which serialises the
+//! appends to their chain), applies the gate of the operation ([`domain::access::admit`]),
+//! records ledger events, queues the notices they call for, commits, and only then rings live
+//! subscribers. Record data leaves a use case as a [`Traced`] value, which only a committed unit
+//! of work can build from a [`Receipt`]: a use case that returns record data without its trace
+//! does not compile.
+//!
+//! [`domain::access::admit`]: crate::domain::access::admit
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+use entity::{ledger_event, practitioner_access, practitioner_block, profile};
+use sea_orm::{
+    ActiveValue::Set, DatabaseTransaction, EntityTrait, TransactionTrait, sea_query::OnConflict,
+};
+use serde_json::json;
+
+use super::live::Recipient;
+use super::profiles::{lock_profile, status_of};
+use super::{ServiceError, Services, outbox};
+use crate::domain::access::{Access, admit};
+use crate::domain::notices::{self, Notice};
+use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus};
+use crate::ledger::{self, NewEvent};
+
+/// An open unit of work on one patient, holding the lock on their profile row.
+#[derive(Debug)]
+pub(crate) struct PatientTx<'s> {
+    services: &'s Services,
+    txn: DatabaseTransaction,
+    ins: Ins,
+    access: Access,
+    now: DateTime<Utc>,
+    profile: Option<profile::Model>,
+    /// Subscribers to ring once the transaction has committed.
+    ring: Vec<Recipient>,
+    /// For a unit of work inside a [`Batch`]: where its rings wait for the batch's commit.
+    batch_ring: Option<Arc<Mutex<Vec<Recipient>>>>,
+}
+
+/// One transaction over several patients' units of work (an enrolment batch: all or nothing).
+/// Each unit is a savepoint; subscribers are rung when the batch commits.
+#[derive(Debug)]
+pub(crate) struct Batch<'s> {
+    services: &'s Services,
+    txn: DatabaseTransaction,
+    ring: Arc<Mutex<Vec<Recipient>>>,
+}
+
+/// Proof that a reading was traced in this unit of work (or is the owner's own view).
+#[derive(Debug)]
+pub(crate) struct Receipt(Trace);
+
+/// How a value that left the service layer was traced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trace {
+    /// By this event of the patient's ledger, committed before the value was returned.
+    Event { seq: i64, hash: String },
+    /// The patient's own view of their record: SPEC traces the actions of health actors, not
+    /// the owner looking at their own space.
+    OwnerView,
+}
+
+/// Record data that may leave the service layer: its reading is already traced and committed.
+#[derive(Debug)]
+pub struct Traced<T> {
+    value: T,
+    trace: Trace,
+}
+
+impl<T> Traced<T> {
+    /// The data.
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+
+    /// How its reading was traced.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// The same trace over a value derived from this one.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Traced<U> {
+        Traced {
+            value: f(self.value),
+            trace: self.trace,
+        }
+    }
+}
+
+impl Services {
+    /// Opens a unit of work on `ins` for an operation needing `access`: begins, locks the
+    /// profile row (SQLite has no row locks; its single writer serialises transactions), and
+    /// refuses as the access table says.
+    pub(crate) async fn patient_tx(
+        &self,
+        ins: &Ins,
+        access: Access,
+    ) -> Result<PatientTx<'_>, ServiceError> {
+        PatientTx::open(self, self.db.begin().await?, ins, access, None).await
+    }
+
+    /// Opens a batch: one transaction for several patients' units of work.
+    pub(crate) async fn batch(&self) -> Result<Batch<'_>, ServiceError> {
+        Ok(Batch {
+            services: self,
+            txn: self.db.begin().await?,
+            ring: Arc::default(),
+        })
+    }
+
+    /// Opens a practitioner's consultation of a DMP: it exists, the practitioner is not
+    /// blocked (a refused attempt is traced and committed), and their first access is traced
+    /// and notified.
+    pub(crate) async fn consultation(
+        &self,
+        practitioner: &ActorRef,
+        ins: &Ins,
+    ) -> Result<PatientTx<'_>, ServiceError> {
+        let mut tx = self.patient_tx(ins, Access::Dmp).await?;
+        let blocked =
+            practitioner_block::Entity::find_by_id((ins.to_string(), practitioner.id.clone()))
+                .one(tx.conn())
+                .await?
+                .is_some();
+        if blocked {
+            tx.record(practitioner, EventKind::AccessRefusedBlocked, json!({}))
+                .await?;
+            return Err(tx
+                .refuse(ServiceError::Forbidden(
+                    "the patient has blocked your access to their record".to_owned(),
+                ))
+                .await);
+        }
+        let first = practitioner_access::Entity::insert(practitioner_access::ActiveModel {
+            patient_ins: Set(ins.to_string()),
+            practitioner_rpps: Set(practitioner.id.clone()),
+            first_access_at: Set(tx.now),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                practitioner_access::Column::PatientIns,
+                practitioner_access::Column::PractitionerRpps,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(tx.conn())
+        .await?
+            == 1;
+        if first {
+            let notice = notices::first_access(
+                &practitioner.name,
+                practitioner.profession.as_deref(),
+                tx.status() == Some(ProfileStatus::Activated),
+            );
+            tx.record_and_notify(practitioner, EventKind::FirstAccess, json!({}), &notice)
+                .await?;
+        }
+        Ok(tx)
+    }
+}
+
+impl<'s> Batch<'s> {
+    /// Opens the unit of work of one patient of the batch, as [`Services::patient_tx`] does.
+    pub async fn patient_tx(
+        &self,
+        ins: &Ins,
+        access: Access,
+    ) -> Result<PatientTx<'s>, ServiceError> {
+        let savepoint = self.txn.begin().await?;
+        PatientTx::open(
+            self.services,
+            savepoint,
+            ins,
+            access,
+            Some(self.ring.clone()),
+        )
+        .await
+    }
+
+    /// Commits the batch, then rings the live subscribers of its units.
+    pub async fn commit(self) -> Result<(), ServiceError> {
+        self.txn.commit().await?;
+        let ring = std::mem::take(&mut *self.ring.lock().unwrap_or_else(PoisonError::into_inner));
+        for recipient in &ring {
+            self.services.live.wake(recipient);
+        }
+        Ok(())
+    }
+}
+
+impl<'s> PatientTx<'s> {
+    /// Locks the profile row on `txn` and applies the gate of `access`.
+    async fn open(
+        services: &'s Services,
+        txn: DatabaseTransaction,
+        ins: &Ins,
+        access: Access,
+        batch_ring: Option<Arc<Mutex<Vec<Recipient>>>>,
+    ) -> Result<Self, ServiceError> {
+        let profile = lock_profile(&txn, ins).await?;
+        let status = profile.as_ref().map(status_of).transpose()?;
+        admit(access, status)?;
+        Ok(Self {
+            services,
+            txn,
+            ins: ins.clone(),
+            access,
+            now: services.clock.now(),
+            profile,
+            ring: Vec::new(),
+            batch_ring,
+        })
+    }
+
+    /// The time of this unit of work: every event it records bears it.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// The patient.
+    pub fn ins(&self) -> &Ins {
+        &self.ins
+    }
+
+    /// The transaction, for the projection reads and writes of the use case.
+    pub fn conn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    /// The locked profile row, which every access but [`Access::Any`] guarantees.
+    pub fn enrolled(&self) -> Result<&profile::Model, ServiceError> {
+        self.profile
+            .as_ref()
+            .ok_or_else(|| ServiceError::internal("the gate let a missing profile through"))
+    }
+
+    /// The profile's status, as it stands in this unit of work.
+    pub fn status(&self) -> Option<ProfileStatus> {
+        // Parsed when locked or updated, so it cannot fail here.
+        self.profile
+            .as_ref()
+            .and_then(|p| p.status.parse::<ProfileStatus>().ok())
+    }
+
+    /// Takes note of the profile row as the use case just updated it: notices recorded after
+    /// this are routed by its new status.
+    pub fn updated(&mut self, profile: profile::Model) -> Result<&profile::Model, ServiceError> {
+        status_of(&profile)?;
+        Ok(self.profile.insert(profile))
+    }
+
+    /// Appends an event by `actor` to the patient's chain.
+    pub async fn record(
+        &mut self,
+        actor: &ActorRef,
+        kind: EventKind,
+        payload: serde_json::Value,
+    ) -> Result<Receipt, ServiceError> {
+        Ok(Receipt::of(&self.append(actor, kind, payload).await?))
+    }
+
+    /// Appends an event and queues its notice on the channels the patient's status routes it
+    /// to; live subscribers are rung after the commit.
+    pub async fn record_and_notify(
+        &mut self,
+        actor: &ActorRef,
+        kind: EventKind,
+        payload: serde_json::Value,
+        notice: &Notice,
+    ) -> Result<Receipt, ServiceError> {
+        let event = self.append(actor, kind, payload).await?;
+        let (profile, status) = match &self.profile {
+            Some(profile) => (profile, status_of(profile)?),
+            None => {
+                return Err(ServiceError::internal(
+                    "a notice for a patient without profile",
+                ));
+            }
+        };
+        outbox::enqueue(&self.txn, &event, status, profile, notice, self.now).await?;
+        self.ring_after_commit(Recipient::Patient(self.ins.to_string()));
+        Ok(Receipt::of(&event))
+    }
+
+    /// The receipt of the patient's own view of their record: only a unit of work opened for
+    /// the owner's access ([`Access::OwnRecord`], [`Access::OwnMailbox`]) gives one.
+    pub fn owner_view(&self) -> Result<Receipt, ServiceError> {
+        match self.access {
+            Access::OwnRecord | Access::OwnMailbox => Ok(Receipt(Trace::OwnerView)),
+            _ => Err(ServiceError::internal(
+                "an untraced reading outside the patient's own space",
+            )),
+        }
+    }
+
+    /// Rings `recipient`'s live subscribers once committed.
+    pub fn ring_after_commit(&mut self, recipient: Recipient) {
+        if !self.ring.contains(&recipient) {
+            self.ring.push(recipient);
+        }
+    }
+
+    /// Commits, then rings the live subscribers (inside a batch: once the batch commits).
+    pub async fn commit(self) -> Result<(), ServiceError> {
+        self.txn.commit().await?;
+        match &self.batch_ring {
+            Some(batch) => batch
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(self.ring),
+            None => {
+                for recipient in &self.ring {
+                    self.services.live.wake(recipient);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits, then hands out `value` with the trace of its reading.
+    pub async fn commit_traced<T>(
+        self,
+        receipt: Receipt,
+        value: T,
+    ) -> Result<Traced<T>, ServiceError> {
+        self.commit().await?;
+        Ok(Traced {
+            value,
+            trace: receipt.0,
+        })
+    }
+
+    /// Commits what was recorded — a refused attempt is traced too — and gives back the
+    /// refusal (or the commit's failure, which is then what the client must learn).
+    pub async fn refuse(self, refusal: ServiceError) -> ServiceError {
+        match self.commit().await {
+            Ok(()) => refusal,
+            Err(failure) => failure,
+        }
+    }
+
+    async fn append(
+        &mut self,
+        actor: &ActorRef,
+        kind: EventKind,
+        payload: serde_json::Value,
+    ) -> Result<ledger_event::Model, ServiceError> {
+        Ok(ledger::append(
+            &self.txn,
+            NewEvent::new(&self.ins, self.now, actor, kind, payload),
+        )
+        .await?)
+    }
+}
+
+impl Receipt {
+    fn of(event: &ledger_event::Model) -> Self {
+        Self(Trace::Event {
+            seq: event.seq,
+            hash: event.hash.clone(),
+        })
+    }
+}
