@@ -5,8 +5,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entity::{ledger_event, notification, profile};
 
 use crate::domain::ActorRole as DomainActorRole;
+use crate::domain::EventKind;
 use crate::domain::{AddressLines, Ins, ProfileStatus as DomainStatus};
-use crate::ledger::{ChainReport, EventKind};
+use crate::services::activity::ChainReport;
 
 /// Where a person stands in the Mon espace santé lifecycle.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]

@@ -5,8 +5,10 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::{ServiceError, Services};
 use crate::domain::ActorRole;
+use crate::domain::EventKind;
 use crate::domain::Ins;
-use crate::ledger::{self, ChainReport, EventKind};
+use crate::ledger;
+pub use crate::ledger::ChainReport;
 
 /// Filters of the activity history; empty lists mean "any".
 #[derive(Debug, Default, Clone)]

@@ -9,6 +9,7 @@
 
 mod helpers;
 
+mod architecture;
 mod auth;
 mod cli;
 mod delivery;

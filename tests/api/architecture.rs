@@ -1,0 +1,169 @@
+//! The layers of the code, read from its `crate::` paths: dependencies point inward.
+//!
+//! ```text
+//! domain  <-  ledger  <-  services  ->  ports (live, delivery)  <-  notify
+//!   ^                        ^
+//!  auth                   graphql  (services, domain and the caller from auth; never storage)
+//! ```
+//!
+//! The outer modules (cli, config, startup, http, demo, db, telemetry) wire everything together
+//! and may import anything; nothing inner imports them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Each inner module and the modules of this crate it may import.
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("clock", &[]),
+    ("domain", &[]),
+    ("ledger", &["domain", "clock"]),
+    ("auth", &["domain"]),
+    ("services", &["domain", "ledger", "clock"]),
+    ("notify", &["services", "domain", "clock"]),
+    ("graphql", &["services", "domain", "auth"]),
+];
+
+/// Crates an inner module may not name at all: `domain` is pure, `graphql` never sees storage.
+const FORBIDDEN_CRATES: &[(&str, &[&str])] = &[
+    (
+        "domain",
+        &["sea_orm", "entity", "sqlx", "tokio", "async_graphql"],
+    ),
+    ("graphql", &["sea_orm", "sqlx"]),
+];
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every source file of `src/`, by top-level module, with its lines that are not comments.
+fn sources() -> BTreeMap<String, Vec<(PathBuf, Vec<String>)>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut by_module: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for file in files {
+        let relative = file.strip_prefix(&src).unwrap();
+        let first = relative.components().next().unwrap().as_os_str();
+        let module = first.to_string_lossy().trim_end_matches(".rs").to_owned();
+        let code = std::fs::read_to_string(&file)
+            .unwrap()
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .map(str::to_owned)
+            .collect();
+        by_module.entry(module).or_default().push((file, code));
+    }
+    by_module
+}
+
+/// The modules of this crate that a line names through `crate::`.
+fn crate_modules(line: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("crate::") {
+        let after = &rest[at + "crate::".len()..];
+        let name: String = after
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if name.is_empty() {
+            // `use crate::{a, b}`: every name in the braces.
+            if let Some(group) = after.strip_prefix('{') {
+                let group = group.split('}').next().unwrap_or("");
+                names.extend(
+                    group
+                        .split(',')
+                        .map(|part| part.trim().split("::").next().unwrap_or("").to_owned())
+                        .filter(|n| !n.is_empty()),
+                );
+            }
+        } else {
+            names.push(name);
+        }
+        rest = after;
+    }
+    names
+}
+
+#[test]
+fn imports_point_inward() {
+    let sources = sources();
+    let mut violations = Vec::new();
+    for (module, allowed) in ALLOWED {
+        for (file, lines) in sources.get(*module).into_iter().flatten() {
+            for line in lines {
+                for target in crate_modules(line) {
+                    if target != *module && !allowed.contains(&target.as_str()) {
+                        violations.push(format!(
+                            "{}: {module} may not import {target}: {}",
+                            file.display(),
+                            line.trim()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for (module, crates) in FORBIDDEN_CRATES {
+        for (file, lines) in sources.get(*module).into_iter().flatten() {
+            for line in lines {
+                for name in *crates {
+                    let named = line.contains(&format!("{name}::"))
+                        && !line.contains(&format!("_{name}::"))
+                        && !line.contains(&format!("crate::{name}::"));
+                    if named {
+                        violations.push(format!(
+                            "{}: {module} may not use the crate {name}: {}",
+                            file.display(),
+                            line.trim()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "imports against the layers:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn only_the_patient_unit_of_work_appends_to_the_ledger() {
+    let mut callers = Vec::new();
+    for (file, lines) in sources().into_values().flatten() {
+        if lines.iter().any(|l| l.contains("ledger::append(")) {
+            callers.push(file.display().to_string());
+        }
+    }
+    assert_eq!(callers.len(), 1, "ledger::append called from {callers:?}");
+    assert!(
+        callers[0].ends_with("services/patient_tx.rs"),
+        "ledger::append called from {callers:?}"
+    );
+}
+
+#[test]
+fn the_import_reader_sees_every_form_of_path() {
+    assert_eq!(
+        crate_modules("use crate::services::Services;"),
+        ["services"]
+    );
+    assert_eq!(
+        crate_modules("use crate::{domain::Ins, ledger};"),
+        ["domain", "ledger"]
+    );
+    assert_eq!(
+        crate_modules("let x = crate::notify::live::listen(db, hub);"),
+        ["notify"]
+    );
+}
