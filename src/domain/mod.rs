@@ -1,9 +1,11 @@
 //! Pure rules of the product: identifiers, the profile lifecycle and notification routing.
-//! Nothing here touches the database or the network.
+//! Nothing here touches the database or the network, and nothing reads the clock: time is
+//! passed in. The services read the stored facts, ask these functions what to do and write
+//! what they answer.
 
 pub mod documents;
 mod identifiers;
-mod lifecycle;
+pub mod lifecycle;
 pub mod notices;
 mod routing;
 

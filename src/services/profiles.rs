@@ -1,6 +1,6 @@
 //! The profile lifecycle: enrolment, opposition, creation, activation, closing.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use entity::profile;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::{ServiceError, Services, outbox};
 use crate::auth::ActorRef;
+use crate::domain::lifecycle::{self, ActivationOutcome, ActivationPolicy, Credentials};
 use crate::domain::{
     ActivationCode, AddressLines, CarteVitaleSerial, Email, Ins, PersonName, ProfileStatus, notices,
 };
@@ -141,6 +142,16 @@ pub fn status_of(profile: &profile::Model) -> Result<ProfileStatus, ServiceError
     Ok(profile.status.parse()?)
 }
 
+/// What the lifecycle rules need of a stored row.
+fn facts_of(profile: &profile::Model) -> Result<lifecycle::ProfileFacts, ServiceError> {
+    Ok(lifecycle::ProfileFacts {
+        status: status_of(profile)?,
+        opposition_deadline: profile.opposition_deadline,
+        failed_activation_attempts: profile.failed_activation_attempts,
+        activation_locked_until: profile.activation_locked_until,
+    })
+}
+
 impl Services {
     /// Enrols a batch of beneficiaries from the insurer's registry: each new INS is announced,
     /// with its opposition deadline and an announcement notice; a known INS is left as it is.
@@ -173,13 +184,14 @@ impl Services {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
-        let deadline = now + self.policy.opposition_window;
+        let enrolment = lifecycle::enrol(now, self.policy.opposition_window);
+        let deadline = enrolment.opposition_deadline;
         let txn = self.db.begin().await?;
         let mut report = EnrolmentReport::default();
         for person in parsed {
             let row = profile::ActiveModel {
                 ins: Set(person.ins.to_string()),
-                status: Set(ProfileStatus::Announced.as_str().to_owned()),
+                status: Set(enrolment.status.as_str().to_owned()),
                 birth_name: Set(person.birth_name.as_str().to_owned()),
                 first_names: Set(person.first_names.as_str().to_owned()),
                 birth_date: Set(person.birth_date),
@@ -225,15 +237,7 @@ impl Services {
             )
             .await?;
             let notice = notices::announcement(&profile.first_names, &profile.birth_name, deadline);
-            outbox::enqueue(
-                &txn,
-                &event,
-                ProfileStatus::Announced,
-                &profile,
-                &notice,
-                now,
-            )
-            .await?;
+            outbox::enqueue(&txn, &event, enrolment.status, &profile, &notice, now).await?;
             report.enrolled.push(profile);
         }
         txn.commit().await?;
@@ -265,29 +269,10 @@ impl Services {
         let now = self.clock.now();
         let txn = self.db.begin().await?;
         let current = lock_profile(&txn, ins).await?.ok_or_else(no_profile)?;
-        match status_of(&current)? {
-            ProfileStatus::Announced if now < current.opposition_deadline => {}
-            ProfileStatus::Announced | ProfileStatus::Created | ProfileStatus::Activated => {
-                return Err(ServiceError::OppositionWindowClosed {
-                    deadline: current.opposition_deadline,
-                });
-            }
-            status @ ProfileStatus::Opposed => {
-                return Err(ServiceError::InvalidTransition {
-                    message: "an opposition is already recorded for this person".to_owned(),
-                    status,
-                });
-            }
-            status @ ProfileStatus::Closed => {
-                return Err(ServiceError::InvalidTransition {
-                    message: "this profile is closed".to_owned(),
-                    status,
-                });
-            }
-        }
+        let opposition = lifecycle::oppose(&facts_of(&current)?, now)?;
         let mut row = current.into_active_model();
-        row.status = Set(ProfileStatus::Opposed.as_str().to_owned());
-        row.opposed_at = Set(Some(now));
+        row.status = Set(opposition.status.as_str().to_owned());
+        row.opposed_at = Set(Some(opposition.opposed_at));
         let updated = row.update(&txn).await?;
         ledger::append(
             &txn,
@@ -314,19 +299,13 @@ impl Services {
         let now = self.clock.now();
         let txn = self.db.begin().await?;
         let current = lock_profile(&txn, ins).await?.ok_or_else(no_profile)?;
-        let status = status_of(&current)?;
-        if status != ProfileStatus::Opposed {
-            return Err(ServiceError::InvalidTransition {
-                message: format!("there is no opposition to withdraw (the profile is {status})"),
-                status,
-            });
-        }
+        let creation = lifecycle::withdraw_opposition(&facts_of(&current)?, now)?;
         ledger::append(
             &txn,
             NewEvent::new(ins, now, actor, EventKind::OppositionWithdrawn, json!({})),
         )
         .await?;
-        let created = create_profile(&txn, current, now).await?;
+        let created = create_profile(&txn, current, creation).await?;
         txn.commit().await?;
         Ok(created)
     }
@@ -353,11 +332,10 @@ impl Services {
             let Some(current) = lock_profile(&txn, &ins).await? else {
                 continue;
             };
-            if status_of(&current)? != ProfileStatus::Announced || current.opposition_deadline > now
-            {
+            let Ok(creation) = lifecycle::sweep(&facts_of(&current)?, now) else {
                 continue;
-            }
-            let (_, activation_code) = create_profile(&txn, current, now).await?;
+            };
+            let (_, activation_code) = create_profile(&txn, current, creation).await?;
             txn.commit().await?;
             created.push(CreatedProfile {
                 ins,
@@ -387,102 +365,109 @@ impl Services {
         let now = self.clock.now();
         let txn = self.db.begin().await?;
         let current = lock_profile(&txn, ins).await?.ok_or_else(no_profile)?;
-        let status = status_of(&current)?;
-        let refusal = match status {
-            ProfileStatus::Created => None,
-            ProfileStatus::Announced => Some(format!(
-                "the profile is not created yet: it will be after {}",
-                current.opposition_deadline.format("%d/%m/%Y")
-            )),
-            ProfileStatus::Opposed => {
-                Some("an opposition is recorded: withdraw it to get a profile".to_owned())
+        let facts = facts_of(&current)?;
+        let credentials = match parsed {
+            Err(err) => Credentials::Malformed(err),
+            Ok((code, serial, personal_email)) => {
+                let code_matches =
+                    current.activation_code_hash.as_deref() == Some(code.hash_for(ins).as_str());
+                let serial_matches = current.carte_vitale_serial == serial.as_str();
+                if code_matches && serial_matches {
+                    Credentials::Right { personal_email }
+                } else {
+                    Credentials::Wrong
+                }
             }
-            ProfileStatus::Activated => Some("the profile is already activated".to_owned()),
-            ProfileStatus::Closed => Some("this profile is closed".to_owned()),
         };
-        let fields = match refusal {
-            Some(message) => Err(ServiceError::InvalidTransition { message, status }),
-            None => parsed,
+        let policy = ActivationPolicy {
+            max_attempts: self.policy.max_activation_attempts,
+            lockout: self.policy.activation_lockout,
         };
-        let (code, serial, email) = match fields {
-            Ok(fields) => fields,
-            Err(err) => {
-                // Traced, but not counted towards the lock-out: a typo or a wrong moment is
-                // not a guess.
-                let payload = match &err {
-                    ServiceError::BadInput { field, .. } => {
-                        json!({ "reason": "MALFORMED_INPUT", "field": field })
-                    }
-                    _ => json!({ "reason": "PROFILE_STATUS", "status": status.as_str() }),
+        let activation = match lifecycle::activation_attempt(&facts, now, credentials, &policy) {
+            // Traced, but not counted towards the lock-out: a wrong moment or a typo is not a
+            // guess.
+            ActivationOutcome::WrongMoment(refusal) => {
+                ledger::append(
+                    &txn,
+                    NewEvent::new(
+                        ins,
+                        now,
+                        actor,
+                        EventKind::ActivationFailed,
+                        json!({ "reason": "PROFILE_STATUS", "status": facts.status.as_str() }),
+                    ),
+                )
+                .await?;
+                txn.commit().await?;
+                return Err(refusal.into());
+            }
+            ActivationOutcome::Malformed(err) => {
+                let field = match &err {
+                    ServiceError::BadInput { field, .. } => *field,
+                    _ => None,
                 };
                 ledger::append(
                     &txn,
-                    NewEvent::new(ins, now, actor, EventKind::ActivationFailed, payload),
+                    NewEvent::new(
+                        ins,
+                        now,
+                        actor,
+                        EventKind::ActivationFailed,
+                        json!({ "reason": "MALFORMED_INPUT", "field": field }),
+                    ),
                 )
                 .await?;
                 txn.commit().await?;
                 return Err(err);
             }
+            ActivationOutcome::Locked { until } => {
+                ledger::append(
+                    &txn,
+                    NewEvent::new(
+                        ins,
+                        now,
+                        actor,
+                        EventKind::ActivationRefusedLocked,
+                        json!({ "lockedUntil": until.to_rfc3339() }),
+                    ),
+                )
+                .await?;
+                txn.commit().await?;
+                return Err(ServiceError::ActivationLocked { until });
+            }
+            ActivationOutcome::WrongCredentials(failed) => {
+                let mut row = current.into_active_model();
+                row.failed_activation_attempts = Set(failed.failed_activation_attempts);
+                row.activation_locked_until = Set(failed.activation_locked_until);
+                row.update(&txn).await?;
+                ledger::append(
+                    &txn,
+                    NewEvent::new(
+                        ins,
+                        now,
+                        actor,
+                        EventKind::ActivationFailed,
+                        json!({
+                            "failedAttempts": failed.attempt,
+                            "lockedUntil": failed.activation_locked_until.map(|t| t.to_rfc3339()),
+                        }),
+                    ),
+                )
+                .await?;
+                txn.commit().await?;
+                return Err(lifecycle::Refusal::from(failed.refusal).into());
+            }
+            ActivationOutcome::Activated(activation) => activation,
         };
 
-        if let Some(until) = current.activation_locked_until.filter(|until| *until > now) {
-            ledger::append(
-                &txn,
-                NewEvent::new(
-                    ins,
-                    now,
-                    actor,
-                    EventKind::ActivationRefusedLocked,
-                    json!({ "lockedUntil": until.to_rfc3339() }),
-                ),
-            )
-            .await?;
-            txn.commit().await?;
-            return Err(ServiceError::ActivationLocked { until });
-        }
-
-        let code_matches =
-            current.activation_code_hash.as_deref() == Some(code.hash_for(ins).as_str());
-        let serial_matches = current.carte_vitale_serial == serial.as_str();
-        if !(code_matches && serial_matches) {
-            let failures = current.failed_activation_attempts + 1;
-            let locks = failures >= self.policy.max_activation_attempts;
-            let locked_until = locks.then(|| now + self.policy.activation_lockout);
-            let mut row = current.into_active_model();
-            row.failed_activation_attempts = Set(if locks { 0 } else { failures });
-            row.activation_locked_until = Set(locked_until);
-            row.update(&txn).await?;
-            ledger::append(
-                &txn,
-                NewEvent::new(
-                    ins,
-                    now,
-                    actor,
-                    EventKind::ActivationFailed,
-                    json!({
-                        "failedAttempts": failures,
-                        "lockedUntil": locked_until.map(|t| t.to_rfc3339()),
-                    }),
-                ),
-            )
-            .await?;
-            txn.commit().await?;
-            return Err(match locked_until {
-                Some(until) => ServiceError::ActivationLocked { until },
-                None => ServiceError::InvalidActivation {
-                    remaining_attempts: self.policy.max_activation_attempts - failures,
-                },
-            });
-        }
-
         let mut row = current.into_active_model();
-        row.status = Set(ProfileStatus::Activated.as_str().to_owned());
-        row.activated_at = Set(Some(now));
-        row.personal_email = Set(Some(email.as_str().to_owned()));
+        row.status = Set(activation.status.as_str().to_owned());
+        row.activated_at = Set(Some(activation.activated_at));
+        row.personal_email = Set(Some(activation.personal_email.as_str().to_owned()));
         // The code is single-use.
         row.activation_code_hash = Set(None);
-        row.failed_activation_attempts = Set(0);
-        row.activation_locked_until = Set(None);
+        row.failed_activation_attempts = Set(activation.failed_activation_attempts);
+        row.activation_locked_until = Set(activation.activation_locked_until);
         let updated = row.update(&txn).await?;
         ledger::append(
             &txn,
@@ -499,20 +484,11 @@ impl Services {
         let now = self.clock.now();
         let txn = self.db.begin().await?;
         let current = lock_profile(&txn, ins).await?.ok_or_else(no_profile)?;
-        let status = status_of(&current)?;
-        if !status.has_dmp() {
-            let message = match status {
-                ProfileStatus::Closed => "this profile is already closed".to_owned(),
-                ProfileStatus::Announced => {
-                    "the profile is not created yet: to refuse it, oppose its creation".to_owned()
-                }
-                _ => format!("a profile that is {status} cannot be closed"),
-            };
-            return Err(ServiceError::InvalidTransition { message, status });
-        }
+        let closure = lifecycle::close(&facts_of(&current)?, now)?;
         let mut row = current.into_active_model();
-        row.status = Set(ProfileStatus::Closed.as_str().to_owned());
-        row.closed_at = Set(Some(now));
+        row.status = Set(closure.status.as_str().to_owned());
+        row.closed_at = Set(Some(closure.closed_at));
+        // A closed profile cannot be activated: its code goes.
         row.activation_code_hash = Set(None);
         let updated = row.update(&txn).await?;
         ledger::append(
@@ -522,7 +498,7 @@ impl Services {
                 now,
                 actor,
                 EventKind::ProfileClosed,
-                json!({ "previousStatus": status.as_str() }),
+                json!({ "previousStatus": closure.previous_status.as_str() }),
             ),
         )
         .await?;
@@ -545,22 +521,23 @@ fn parse_activation(
     ))
 }
 
-/// Moves a locked profile to CREATED: a fresh activation code (only its hash is kept), the
-/// ledger event, and the creation notice in the outbox.
+/// Writes a creation the lifecycle allowed on a locked profile: a fresh activation code (only
+/// its hash is kept), the ledger event, and the creation notice in the outbox.
 async fn create_profile(
     txn: &impl ConnectionTrait,
     current: profile::Model,
-    now: DateTime<Utc>,
+    creation: lifecycle::Creation,
 ) -> Result<(profile::Model, ActivationCode), ServiceError> {
+    let now = creation.created_at;
     let ins = Ins::parse(&current.ins)
         .map_err(|e| ServiceError::Internal(format!("stored INS is invalid: {e}")))?;
     let code = ActivationCode::generate();
     let mut row = current.into_active_model();
-    row.status = Set(ProfileStatus::Created.as_str().to_owned());
-    row.created_at = Set(Some(now));
+    row.status = Set(creation.status.as_str().to_owned());
+    row.created_at = Set(Some(creation.created_at));
     row.activation_code_hash = Set(Some(code.hash_for(&ins)));
-    row.failed_activation_attempts = Set(0);
-    row.activation_locked_until = Set(None);
+    row.failed_activation_attempts = Set(creation.failed_activation_attempts);
+    row.activation_locked_until = Set(creation.activation_locked_until);
     let created = row.update(txn).await?;
     let event = ledger::append(
         txn,
@@ -575,6 +552,6 @@ async fn create_profile(
     .await?;
     let notice =
         notices::profile_created(&created.first_names, &created.birth_name, &code.display());
-    outbox::enqueue(txn, &event, ProfileStatus::Created, &created, &notice, now).await?;
+    outbox::enqueue(txn, &event, creation.status, &created, &notice, now).await?;
     Ok((created, code))
 }
