@@ -6,8 +6,23 @@
 //! | CREATED (and ANNOUNCED, for its notice), insurer knows an email | that email |
 //! | CREATED (and ANNOUNCED), no email known | postal activity statement |
 //! | OPPOSED, CLOSED, unknown | none |
+//!
+//! The last row, "opposed or closed people get nothing", is [`ProfileStatus::may_be_notified`]:
+//! routing asks it when a notice is queued, and the email relay and the postal statements ask it
+//! again when they deliver, since the person may have opposed or closed in between.
 
 use super::ProfileStatus;
+
+impl ProfileStatus {
+    /// Whether anything may still reach the person: no notice goes to an opposed or closed
+    /// profile, not even one queued before. The one place this rule is written.
+    pub fn may_be_notified(self) -> bool {
+        match self {
+            Self::Announced | Self::Created | Self::Activated => true,
+            Self::Opposed | Self::Closed => false,
+        }
+    }
+}
 
 /// A way of reaching the patient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,19 +70,21 @@ pub fn route_notice(
         channel,
         email: None,
     };
-    match status {
-        ProfileStatus::Activated => {
-            // Activation records the personal email, so it is always there; should it be missing
-            // the patient still gets the live event and can read the record after signing in.
-            let mut deliveries: Vec<Delivery> = personal_email.map(email).into_iter().collect();
-            deliveries.push(without_address(Channel::Live));
-            deliveries
-        }
-        ProfileStatus::Announced | ProfileStatus::Created => match insurer_email {
+    if !status.may_be_notified() {
+        return Vec::new();
+    }
+    if status == ProfileStatus::Activated {
+        // Activation records the personal email, so it is always there; should it be missing
+        // the patient still gets the live event and can read the record after signing in.
+        let mut deliveries: Vec<Delivery> = personal_email.map(email).into_iter().collect();
+        deliveries.push(without_address(Channel::Live));
+        deliveries
+    } else {
+        // Not activated yet (announced or created): what the insurer knows.
+        match insurer_email {
             Some(address) => vec![email(address)],
             None => vec![without_address(Channel::Postal)],
-        },
-        ProfileStatus::Opposed | ProfileStatus::Closed => Vec::new(),
+        }
     }
 }
 
@@ -103,8 +120,40 @@ mod tests {
     }
 
     #[test]
+    fn announced_goes_to_the_insurer_email_or_the_postal_statement() {
+        let routes = route_notice(ProfileStatus::Announced, Some("insurer@x.fr"), None);
+        assert_eq!(routes.len(), 1);
+        assert_eq!(routes[0].email.as_deref(), Some("insurer@x.fr"));
+        let routes = route_notice(ProfileStatus::Announced, None, None);
+        assert_eq!(routes.len(), 1);
+        assert_eq!(routes[0].channel, Channel::Postal);
+    }
+
+    #[test]
     fn opposed_and_closed_get_nothing() {
         assert!(route_notice(ProfileStatus::Opposed, Some("a@x.fr"), None).is_empty());
         assert!(route_notice(ProfileStatus::Closed, Some("a@x.fr"), Some("b@x.fr")).is_empty());
+    }
+
+    #[test]
+    fn only_opposed_and_closed_people_may_not_be_notified() {
+        let silenced: Vec<ProfileStatus> = ProfileStatus::ALL
+            .into_iter()
+            .filter(|s| !s.may_be_notified())
+            .collect();
+        assert_eq!(silenced, [ProfileStatus::Opposed, ProfileStatus::Closed]);
+    }
+
+    #[test]
+    fn routing_gives_a_channel_exactly_to_those_who_may_be_notified() {
+        for status in ProfileStatus::ALL {
+            for (insurer, personal) in [(None, None), (Some("a@x.fr"), Some("b@x.fr"))] {
+                assert_eq!(
+                    !route_notice(status, insurer, personal).is_empty(),
+                    status.may_be_notified(),
+                    "{status}"
+                );
+            }
+        }
     }
 }

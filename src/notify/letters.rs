@@ -93,10 +93,7 @@ impl Statements {
             return Ok(None);
         };
         let status = status_of(&profile)?;
-        if !matches!(
-            status,
-            ProfileStatus::Announced | ProfileStatus::Created | ProfileStatus::Activated
-        ) {
+        if !status.may_be_notified() {
             // SPEC's routing: an opposed or closed person gets nothing, even what was queued
             // before. The notices are closed, with the reason, for the operator to see.
             notification::Entity::update_many()

@@ -147,12 +147,13 @@ impl Relay {
         Ok(rows)
     }
 
-    /// The status of a profile that must not be notified any more (opposed, closed).
+    /// The status of a profile that must not be notified any more
+    /// ([`ProfileStatus::may_be_notified`] says which).
     async fn undeliverable_status(&self, ins: &str) -> Result<Option<ProfileStatus>, DbErr> {
         let profile = profile::Entity::find_by_id(ins).one(&self.db).await?;
         Ok(profile
             .and_then(|p| p.status.parse::<ProfileStatus>().ok())
-            .filter(|status| matches!(status, ProfileStatus::Opposed | ProfileStatus::Closed)))
+            .filter(|status| !status.may_be_notified()))
     }
 
     /// Extends the lease on a claimed row, if it is still ours and still pending.

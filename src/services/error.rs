@@ -201,6 +201,24 @@ impl From<crate::domain::StatusParseError> for ServiceError {
     }
 }
 
+impl From<crate::domain::lifecycle::Refusal> for ServiceError {
+    fn from(refusal: crate::domain::lifecycle::Refusal) -> Self {
+        use crate::domain::lifecycle::Refusal;
+        match refusal {
+            Refusal::OppositionWindowClosed { deadline } => {
+                Self::OppositionWindowClosed { deadline }
+            }
+            Refusal::InvalidTransition { message, status } => {
+                Self::InvalidTransition { message, status }
+            }
+            Refusal::ActivationLocked { until } => Self::ActivationLocked { until },
+            Refusal::InvalidActivation { remaining_attempts } => {
+                Self::InvalidActivation { remaining_attempts }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

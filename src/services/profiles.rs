@@ -11,6 +11,7 @@ use serde_json::json;
 use super::patient_tx::PatientTx;
 use super::{ServiceError, Services};
 use crate::domain::access::Access;
+use crate::domain::lifecycle::{self, ActivationOutcome, ActivationPolicy, Credentials};
 use crate::domain::{
     ActivationCode, ActorRef, AddressLines, CarteVitaleSerial, Email, EventKind, Ins, PersonName,
     ProfileStatus, notices,
@@ -137,6 +138,16 @@ pub fn status_of(profile: &profile::Model) -> Result<ProfileStatus, ServiceError
     Ok(profile.status.parse()?)
 }
 
+/// What the lifecycle's rules read of a stored profile.
+fn facts_of(profile: &profile::Model) -> Result<lifecycle::ProfileFacts, ServiceError> {
+    Ok(lifecycle::ProfileFacts {
+        status: status_of(profile)?,
+        opposition_deadline: profile.opposition_deadline,
+        failed_activation_attempts: profile.failed_activation_attempts,
+        activation_locked_until: profile.activation_locked_until,
+    })
+}
+
 fn no_profile() -> ServiceError {
     ServiceError::NotFound("no Mon espace santé enrolment is known for this INS".to_owned())
 }
@@ -173,14 +184,15 @@ impl Services {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
-        let deadline = now + self.policy.opposition_window;
+        let enrolment = lifecycle::enrol(now, self.policy.opposition_window);
+        let deadline = enrolment.opposition_deadline;
         let batch = self.batch().await?;
         let mut report = EnrolmentReport::default();
         for person in parsed {
             let mut tx = batch.patient_tx(&person.ins, Access::Any).await?;
             let row = profile::ActiveModel {
                 ins: Set(person.ins.to_string()),
-                status: Set(ProfileStatus::Announced.as_str().to_owned()),
+                status: Set(enrolment.status.as_str().to_owned()),
                 birth_name: Set(person.birth_name.as_str().to_owned()),
                 first_names: Set(person.first_names.as_str().to_owned()),
                 birth_date: Set(person.birth_date),
@@ -254,31 +266,11 @@ impl Services {
         channel: OppositionChannel,
     ) -> Result<profile::Model, ServiceError> {
         let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
-        let now = tx.now();
         let current = tx.enrolled()?.clone();
-        match status_of(&current)? {
-            ProfileStatus::Announced if now < current.opposition_deadline => {}
-            ProfileStatus::Announced | ProfileStatus::Created | ProfileStatus::Activated => {
-                return Err(ServiceError::OppositionWindowClosed {
-                    deadline: current.opposition_deadline,
-                });
-            }
-            status @ ProfileStatus::Opposed => {
-                return Err(ServiceError::InvalidTransition {
-                    message: "an opposition is already recorded for this person".to_owned(),
-                    status,
-                });
-            }
-            status @ ProfileStatus::Closed => {
-                return Err(ServiceError::InvalidTransition {
-                    message: "this profile is closed".to_owned(),
-                    status,
-                });
-            }
-        }
+        let opposition = lifecycle::oppose(&facts_of(&current)?, tx.now())?;
         let mut row = current.into_active_model();
-        row.status = Set(ProfileStatus::Opposed.as_str().to_owned());
-        row.opposed_at = Set(Some(now));
+        row.status = Set(opposition.status.as_str().to_owned());
+        row.opposed_at = Set(Some(opposition.opposed_at));
         let updated = tx.updated(row.update(tx.conn()).await?)?.clone();
         tx.record(
             actor,
@@ -298,16 +290,10 @@ impl Services {
         ins: &Ins,
     ) -> Result<(profile::Model, ActivationCode), ServiceError> {
         let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
-        let status = status_of(tx.enrolled()?)?;
-        if status != ProfileStatus::Opposed {
-            return Err(ServiceError::InvalidTransition {
-                message: format!("there is no opposition to withdraw (the profile is {status})"),
-                status,
-            });
-        }
+        let creation = lifecycle::withdraw_opposition(&facts_of(tx.enrolled()?)?, tx.now())?;
         tx.record(actor, EventKind::OppositionWithdrawn, json!({}))
             .await?;
-        let created = create_profile(&mut tx).await?;
+        let created = create_profile(&mut tx, creation).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -331,13 +317,10 @@ impl Services {
                 .map_err(|e| ServiceError::internal_from("stored INS is invalid", e))?;
             let mut tx = self.patient_tx(&ins, Access::Enrolment).await?;
             // Re-read under the lock: an opposition may have landed since the listing.
-            let current = tx.enrolled()?;
-            if status_of(current)? != ProfileStatus::Announced
-                || current.opposition_deadline > tx.now()
-            {
+            let Ok(creation) = lifecycle::sweep(&facts_of(tx.enrolled()?)?, tx.now()) else {
                 continue;
-            }
-            let (_, activation_code) = create_profile(&mut tx).await?;
+            };
+            let (_, activation_code) = create_profile(&mut tx, creation).await?;
             tx.commit().await?;
             created.push(CreatedProfile {
                 ins,
@@ -365,90 +348,77 @@ impl Services {
         // Parsed now, refused only once the attempt is in the ledger: every attempt is traced.
         let parsed = parse_activation(input);
         let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
-        let now = tx.now();
         let current = tx.enrolled()?.clone();
-        let status = status_of(&current)?;
-        let refusal = match status {
-            ProfileStatus::Created => None,
-            ProfileStatus::Announced => Some(format!(
-                "the profile is not created yet: it will be after {}",
-                current.opposition_deadline.format("%d/%m/%Y")
-            )),
-            ProfileStatus::Opposed => {
-                Some("an opposition is recorded: withdraw it to get a profile".to_owned())
+        let facts = facts_of(&current)?;
+        let credentials = match parsed {
+            Err(err) => Credentials::Malformed(err),
+            Ok((code, serial, personal_email)) => {
+                let code_matches =
+                    current.activation_code_hash.as_deref() == Some(code.hash_for(ins).as_str());
+                let serial_matches = current.carte_vitale_serial == serial.as_str();
+                if code_matches && serial_matches {
+                    Credentials::Right { personal_email }
+                } else {
+                    Credentials::Wrong
+                }
             }
-            ProfileStatus::Activated => Some("the profile is already activated".to_owned()),
-            ProfileStatus::Closed => Some("this profile is closed".to_owned()),
         };
-        let fields = match refusal {
-            Some(message) => Err(ServiceError::InvalidTransition { message, status }),
-            None => parsed,
+        let policy = ActivationPolicy {
+            max_attempts: self.policy.max_activation_attempts,
+            lockout: self.policy.activation_lockout,
         };
-        let (code, serial, email) = match fields {
-            Ok(fields) => fields,
-            Err(err) => {
-                // Traced, but not counted towards the lock-out: a typo or a wrong moment is
-                // not a guess.
-                let payload = match &err {
-                    ServiceError::BadInput { field, .. } => {
-                        json!({ "reason": "MALFORMED_INPUT", "field": field })
-                    }
-                    _ => json!({ "reason": "PROFILE_STATUS", "status": status.as_str() }),
+        let activation = match lifecycle::activation_attempt(&facts, tx.now(), credentials, &policy)
+        {
+            // Traced, but not counted towards the lock-out: a wrong moment or a typo is not a
+            // guess.
+            ActivationOutcome::WrongMoment(refusal) => {
+                let payload =
+                    json!({ "reason": "PROFILE_STATUS", "status": facts.status.as_str() });
+                tx.record(actor, EventKind::ActivationFailed, payload)
+                    .await?;
+                return Err(tx.refuse(refusal.into()).await);
+            }
+            ActivationOutcome::Malformed(err) => {
+                let field = match &err {
+                    ServiceError::BadInput { field, .. } => *field,
+                    _ => None,
                 };
+                let payload = json!({ "reason": "MALFORMED_INPUT", "field": field });
                 tx.record(actor, EventKind::ActivationFailed, payload)
                     .await?;
                 return Err(tx.refuse(err).await);
             }
+            ActivationOutcome::Locked { until } => {
+                let payload = json!({ "lockedUntil": until.to_rfc3339() });
+                tx.record(actor, EventKind::ActivationRefusedLocked, payload)
+                    .await?;
+                return Err(tx.refuse(ServiceError::ActivationLocked { until }).await);
+            }
+            ActivationOutcome::WrongCredentials(failed) => {
+                let mut row = current.into_active_model();
+                row.failed_activation_attempts = Set(failed.failed_activation_attempts);
+                row.activation_locked_until = Set(failed.activation_locked_until);
+                tx.updated(row.update(tx.conn()).await?)?;
+                let payload = json!({
+                    "failedAttempts": failed.attempt,
+                    "lockedUntil": failed.activation_locked_until.map(|t| t.to_rfc3339()),
+                });
+                tx.record(actor, EventKind::ActivationFailed, payload)
+                    .await?;
+                return Err(tx
+                    .refuse(lifecycle::Refusal::from(failed.refusal).into())
+                    .await);
+            }
+            ActivationOutcome::Activated(activation) => activation,
         };
-
-        if let Some(until) = current.activation_locked_until.filter(|until| *until > now) {
-            tx.record(
-                actor,
-                EventKind::ActivationRefusedLocked,
-                json!({ "lockedUntil": until.to_rfc3339() }),
-            )
-            .await?;
-            return Err(tx.refuse(ServiceError::ActivationLocked { until }).await);
-        }
-
-        let code_matches =
-            current.activation_code_hash.as_deref() == Some(code.hash_for(ins).as_str());
-        let serial_matches = current.carte_vitale_serial == serial.as_str();
-        if !(code_matches && serial_matches) {
-            let failures = current.failed_activation_attempts + 1;
-            let locks = failures >= self.policy.max_activation_attempts;
-            let locked_until = locks.then(|| now + self.policy.activation_lockout);
-            let mut row = current.into_active_model();
-            row.failed_activation_attempts = Set(if locks { 0 } else { failures });
-            row.activation_locked_until = Set(locked_until);
-            tx.updated(row.update(tx.conn()).await?)?;
-            tx.record(
-                actor,
-                EventKind::ActivationFailed,
-                json!({
-                    "failedAttempts": failures,
-                    "lockedUntil": locked_until.map(|t| t.to_rfc3339()),
-                }),
-            )
-            .await?;
-            return Err(tx
-                .refuse(match locked_until {
-                    Some(until) => ServiceError::ActivationLocked { until },
-                    None => ServiceError::InvalidActivation {
-                        remaining_attempts: self.policy.max_activation_attempts - failures,
-                    },
-                })
-                .await);
-        }
-
         let mut row = current.into_active_model();
-        row.status = Set(ProfileStatus::Activated.as_str().to_owned());
-        row.activated_at = Set(Some(now));
-        row.personal_email = Set(Some(email.as_str().to_owned()));
+        row.status = Set(activation.status.as_str().to_owned());
+        row.activated_at = Set(Some(activation.activated_at));
+        row.personal_email = Set(Some(activation.personal_email.as_str().to_owned()));
         // The code is single-use.
         row.activation_code_hash = Set(None);
-        row.failed_activation_attempts = Set(0);
-        row.activation_locked_until = Set(None);
+        row.failed_activation_attempts = Set(activation.failed_activation_attempts);
+        row.activation_locked_until = Set(activation.activation_locked_until);
         let updated = tx.updated(row.update(tx.conn()).await?)?.clone();
         tx.record(actor, EventKind::ProfileActivated, json!({}))
             .await?;
@@ -461,26 +431,17 @@ impl Services {
     pub async fn close(&self, actor: &ActorRef, ins: &Ins) -> Result<profile::Model, ServiceError> {
         let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
         let current = tx.enrolled()?.clone();
-        let status = status_of(&current)?;
-        if !status.has_dmp() {
-            let message = match status {
-                ProfileStatus::Closed => "this profile is already closed".to_owned(),
-                ProfileStatus::Announced => {
-                    "the profile is not created yet: to refuse it, oppose its creation".to_owned()
-                }
-                _ => format!("a profile that is {status} cannot be closed"),
-            };
-            return Err(ServiceError::InvalidTransition { message, status });
-        }
+        let closure = lifecycle::close(&facts_of(&current)?, tx.now())?;
         let mut row = current.into_active_model();
-        row.status = Set(ProfileStatus::Closed.as_str().to_owned());
-        row.closed_at = Set(Some(tx.now()));
+        row.status = Set(closure.status.as_str().to_owned());
+        row.closed_at = Set(Some(closure.closed_at));
+        // A closed profile cannot be activated: its code goes.
         row.activation_code_hash = Set(None);
         let updated = tx.updated(row.update(tx.conn()).await?)?.clone();
         tx.record(
             actor,
             EventKind::ProfileClosed,
-            json!({ "previousStatus": status.as_str() }),
+            json!({ "previousStatus": closure.previous_status.as_str() }),
         )
         .await?;
         tx.commit().await?;
@@ -502,18 +463,19 @@ fn parse_activation(
     ))
 }
 
-/// Moves the locked profile to CREATED: a fresh activation code (only its hash is kept), the
-/// ledger event, and the creation notice.
+/// Writes a creation the lifecycle allowed on the locked profile: a fresh activation code (only
+/// its hash is kept), the ledger event, and the creation notice.
 async fn create_profile(
     tx: &mut PatientTx<'_>,
+    creation: lifecycle::Creation,
 ) -> Result<(profile::Model, ActivationCode), ServiceError> {
     let code = ActivationCode::generate();
     let mut row = tx.enrolled()?.clone().into_active_model();
-    row.status = Set(ProfileStatus::Created.as_str().to_owned());
-    row.created_at = Set(Some(tx.now()));
+    row.status = Set(creation.status.as_str().to_owned());
+    row.created_at = Set(Some(creation.created_at));
     row.activation_code_hash = Set(Some(code.hash_for(tx.ins())));
-    row.failed_activation_attempts = Set(0);
-    row.activation_locked_until = Set(None);
+    row.failed_activation_attempts = Set(creation.failed_activation_attempts);
+    row.activation_locked_until = Set(creation.activation_locked_until);
     let created = tx.updated(row.update(tx.conn()).await?)?.clone();
     let notice =
         notices::profile_created(&created.first_names, &created.birth_name, &code.display());
