@@ -2,14 +2,16 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::values::{ActorRole, Ins};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "documents")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub patient_ins: String,
+    pub patient_ins: Ins,
     /// PRACTITIONER or PATIENT.
-    pub author_role: String,
+    pub author_role: ActorRole,
     /// RPPS number or INS.
     pub author_id: String,
     pub author_name: String,

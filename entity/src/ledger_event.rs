@@ -3,6 +3,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::values::{ActorRole, EventKind, Ins};
+
 /// One event of one patient's chain.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "ledger_events")]
@@ -10,13 +12,12 @@ pub struct Model {
     /// Global insertion order, across patients.
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub patient_ins: String,
+    pub patient_ins: Ins,
     /// Gapless per-patient sequence, from 1.
     pub seq: i64,
     pub occurred_at: DateTimeUtc,
-    pub kind: String,
-    /// PATIENT, PRACTITIONER, OPERATOR or SYSTEM.
-    pub actor_role: String,
+    pub kind: EventKind,
+    pub actor_role: ActorRole,
     pub actor_id: String,
     pub actor_name: String,
     /// Practitioners' profession (médecin, infirmier, …); empty for other actors.

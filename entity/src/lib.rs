@@ -13,3 +13,4 @@ pub mod practitioner_access;
 pub mod practitioner_block;
 pub mod profile;
 pub mod thread;
+pub mod values;

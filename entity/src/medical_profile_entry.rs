@@ -2,14 +2,16 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::values::{Ins, MedicalCategory};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "medical_profile_entries")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub patient_ins: String,
+    pub patient_ins: Ins,
     /// ALLERGY, TREATMENT, HISTORY or VACCINATION.
-    pub category: String,
+    pub category: MedicalCategory,
     pub label: String,
     pub details: Option<String>,
     /// Since when (or, for a vaccination, when).

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::values::ActorRole;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "messages")]
 pub struct Model {
@@ -9,7 +11,7 @@ pub struct Model {
     pub id: i64,
     pub thread_id: i64,
     /// PRACTITIONER, PATIENT or SYSTEM.
-    pub sender_role: String,
+    pub sender_role: ActorRole,
     pub sender_id: String,
     pub sender_name: String,
     pub subject: String,

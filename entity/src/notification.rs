@@ -3,26 +3,26 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::values::{Channel, DeliveryStatus, Ins};
+
 /// One notice to deliver.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "notifications")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub patient_ins: String,
+    pub patient_ins: Ins,
     /// The ledger event this notice tells about; unique with `channel`.
     pub ledger_event_id: i64,
     /// What happened (ANNOUNCEMENT, PROFILE_CREATED, …).
     pub kind: String,
-    /// EMAIL, POSTAL or LIVE.
-    pub channel: String,
+    pub channel: Channel,
     /// The email address for EMAIL; empty otherwise.
     pub recipient: String,
     pub subject: String,
     /// Plain text, without medical content. The creation notice carries the activation code.
     pub body: String,
-    /// PENDING, SENT or FAILED.
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub created_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,

@@ -2,12 +2,14 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::values::Ins;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "postal_letters")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub patient_ins: String,
+    pub patient_ins: Ins,
     /// The oldest notice the letter carries.
     pub period_start: DateTimeUtc,
     /// When the statement was run.

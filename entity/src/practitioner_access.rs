@@ -2,13 +2,15 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::values::{Ins, Rpps};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "practitioner_accesses")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub patient_ins: String,
+    pub patient_ins: Ins,
     #[sea_orm(primary_key, auto_increment = false)]
-    pub practitioner_rpps: String,
+    pub practitioner_rpps: Rpps,
     pub first_access_at: DateTimeUtc,
 }
 

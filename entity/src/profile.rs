@@ -2,15 +2,16 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::values::{Ins, ProfileStatus};
+
 /// One row per enrolled person, keyed by INS.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "profiles")]
 pub struct Model {
     /// Identifiant National de Santé (15 characters).
     #[sea_orm(primary_key, auto_increment = false)]
-    pub ins: String,
-    /// ANNOUNCED, OPPOSED, CREATED, ACTIVATED or CLOSED.
-    pub status: String,
+    pub ins: Ins,
+    pub status: ProfileStatus,
     pub birth_name: String,
     pub first_names: String,
     pub birth_date: Date,

@@ -3,13 +3,15 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::values::{Ins, Rpps};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "threads")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub patient_ins: String,
-    pub practitioner_rpps: String,
+    pub patient_ins: Ins,
+    pub practitioner_rpps: Rpps,
     pub practitioner_name: String,
     pub practitioner_profession: Option<String>,
     /// The subject of the first message.

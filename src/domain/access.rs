@@ -2,7 +2,7 @@
 //! in the lifecycle. One table, read by the patient unit of work before anything is read or
 //! written.
 
-use super::ProfileStatus;
+use super::{ProfileStatus, has_dmp};
 
 /// What an operation needs of the patient's profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +45,7 @@ pub fn admit(access: Access, status: Option<ProfileStatus>) -> Result<(), Refusa
         (Access::Any, _) => Ok(()),
         (Access::Enrolment, Some(_)) => Ok(()),
         (Access::Enrolment, None) => Err(Refusal::NotEnrolled),
-        (Access::Dmp, Some(status)) if status.has_dmp() => Ok(()),
+        (Access::Dmp, Some(status)) if has_dmp(status) => Ok(()),
         (Access::Dmp, _) => Err(Refusal::DmpNotFound),
         (Access::OwnRecord | Access::OwnMailbox, Some(Activated)) => Ok(()),
         (Access::OwnRecord | Access::OwnMailbox, Some(Created)) => Err(Refusal::ActivationRequired),

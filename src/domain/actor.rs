@@ -1,44 +1,8 @@
 //! Who acts: the roles of the ledger, an authenticated caller, and how an actor is recorded.
 
+pub use entity::values::ActorRole;
+
 use super::{Ins, Rpps};
-
-/// The role claim of a token, and the kind of actor in the ledger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ActorRole {
-    /// A person, identified by their INS.
-    Patient,
-    /// A health professional, identified by their RPPS number.
-    Practitioner,
-    /// An agent of the health insurer's back office.
-    Operator,
-    /// The service itself (the creation sweep, bounces).
-    System,
-}
-
-impl ActorRole {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Patient => "PATIENT",
-            Self::Practitioner => "PRACTITIONER",
-            Self::Operator => "OPERATOR",
-            Self::System => "SYSTEM",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn from_stored(s: &str) -> Option<Self> {
-        [
-            Self::Patient,
-            Self::Practitioner,
-            Self::Operator,
-            Self::System,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
-    }
-}
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -96,6 +60,14 @@ pub struct ActorRef {
 }
 
 impl ActorRef {
+    /// The RPPS number of a practitioner (their id); `None` for any other actor.
+    pub fn rpps(&self) -> Option<Rpps> {
+        match self.role {
+            ActorRole::Practitioner => Rpps::parse(&self.id).ok(),
+            _ => None,
+        }
+    }
+
     /// The service itself.
     pub fn system() -> Self {
         Self {

@@ -4,6 +4,8 @@
 
 use base64::Engine;
 
+pub use entity::values::MedicalCategory;
+
 use super::ParseError;
 
 /// The code system of document types.
@@ -195,39 +197,6 @@ impl IdempotencyKey {
     /// The key.
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-/// A category of the medical profile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MedicalCategory {
-    Allergy,
-    Treatment,
-    History,
-    Vaccination,
-}
-
-impl MedicalCategory {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Allergy => "ALLERGY",
-            Self::Treatment => "TREATMENT",
-            Self::History => "HISTORY",
-            Self::Vaccination => "VACCINATION",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn from_stored(s: &str) -> Option<Self> {
-        [
-            Self::Allergy,
-            Self::Treatment,
-            Self::History,
-            Self::Vaccination,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == s)
     }
 }
 

@@ -13,79 +13,15 @@
 //! [`Refusal`]. The services lock the profile, read its facts, call the function, write what it
 //! says and append the matching ledger event; no status decision is made anywhere else.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Duration, Utc};
+
+pub use entity::values::ProfileStatus;
 
 use super::Email;
 
-/// Where a person stands in the lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ProfileStatus {
-    /// Enrolled by the insurer; the opposition window is open.
-    Announced,
-    /// The person opposed: no DMP, no mailbox.
-    Opposed,
-    /// The profile exists; the patient has not activated it yet.
-    Created,
-    /// The patient activated the profile and can read it.
-    Activated,
-    /// The owner closed the profile.
-    Closed,
-}
-
-impl ProfileStatus {
-    /// Every status, in lifecycle order.
-    pub const ALL: [Self; 5] = [
-        Self::Announced,
-        Self::Opposed,
-        Self::Created,
-        Self::Activated,
-        Self::Closed,
-    ];
-
-    /// The stored (and GraphQL) name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Announced => "ANNOUNCED",
-            Self::Opposed => "OPPOSED",
-            Self::Created => "CREATED",
-            Self::Activated => "ACTIVATED",
-            Self::Closed => "CLOSED",
-        }
-    }
-
-    /// Whether the person has a DMP and a mailbox that practitioners can feed.
-    pub fn has_dmp(self) -> bool {
-        matches!(self, Self::Created | Self::Activated)
-    }
-}
-
-impl fmt::Display for ProfileStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A stored status that this version does not know: the database and the code disagree.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown profile status '{0}' in the database")]
-pub struct StatusParseError(String);
-
-impl FromStr for ProfileStatus {
-    type Err = StatusParseError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "ANNOUNCED" => Self::Announced,
-            "OPPOSED" => Self::Opposed,
-            "CREATED" => Self::Created,
-            "ACTIVATED" => Self::Activated,
-            "CLOSED" => Self::Closed,
-            other => return Err(StatusParseError(other.to_owned())),
-        })
-    }
+/// Whether the person has a DMP and a mailbox that practitioners can feed.
+pub fn has_dmp(status: ProfileStatus) -> bool {
+    matches!(status, ProfileStatus::Created | ProfileStatus::Activated)
 }
 
 /// What the lifecycle rules need to know of a stored profile.
@@ -451,20 +387,12 @@ mod tests {
     }
 
     #[test]
-    fn status_names_round_trip() {
-        for status in ProfileStatus::ALL {
-            assert_eq!(status.as_str().parse::<ProfileStatus>().unwrap(), status);
-        }
-        assert!("DELETED".parse::<ProfileStatus>().is_err());
-    }
-
-    #[test]
     fn only_created_and_activated_profiles_have_a_dmp() {
-        assert!(ProfileStatus::Created.has_dmp());
-        assert!(ProfileStatus::Activated.has_dmp());
-        assert!(!ProfileStatus::Announced.has_dmp());
-        assert!(!ProfileStatus::Opposed.has_dmp());
-        assert!(!ProfileStatus::Closed.has_dmp());
+        assert!(has_dmp(ProfileStatus::Created));
+        assert!(has_dmp(ProfileStatus::Activated));
+        assert!(!has_dmp(ProfileStatus::Announced));
+        assert!(!has_dmp(ProfileStatus::Opposed));
+        assert!(!has_dmp(ProfileStatus::Closed));
     }
 
     // enrol
@@ -565,9 +493,9 @@ mod tests {
 
     #[test]
     fn withdrawing_without_an_opposition_is_an_invalid_transition() {
-        for status in ProfileStatus::ALL
-            .into_iter()
-            .filter(|s| *s != ProfileStatus::Opposed)
+        for &status in ProfileStatus::ALL
+            .iter()
+            .filter(|s| **s != ProfileStatus::Opposed)
         {
             assert_eq!(
                 withdraw_opposition(&facts(status), after_deadline()),
@@ -611,9 +539,9 @@ mod tests {
 
     #[test]
     fn sweep_leaves_a_profile_no_longer_announced_alone() {
-        for status in ProfileStatus::ALL
-            .into_iter()
-            .filter(|s| *s != ProfileStatus::Announced)
+        for &status in ProfileStatus::ALL
+            .iter()
+            .filter(|s| **s != ProfileStatus::Announced)
         {
             assert_eq!(
                 sweep(&facts(status), after_deadline()),
@@ -815,10 +743,10 @@ mod tests {
 
     #[test]
     fn only_profiles_with_a_dmp_can_be_closed() {
-        for status in ProfileStatus::ALL {
+        for &status in ProfileStatus::ALL {
             assert_eq!(
                 close(&facts(status), after_deadline()).is_ok(),
-                status.has_dmp()
+                has_dmp(status)
             );
         }
     }

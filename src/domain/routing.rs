@@ -7,42 +7,20 @@
 //! | CREATED (and ANNOUNCED), no email known | postal activity statement |
 //! | OPPOSED, CLOSED, unknown | none |
 //!
-//! The last row, "opposed or closed people get nothing", is [`ProfileStatus::may_be_notified`]:
+//! The last row, "opposed or closed people get nothing", is [`may_be_notified`]:
 //! routing asks it when a notice is queued, and the email relay and the postal statements ask it
 //! again when they deliver, since the person may have opposed or closed in between.
 
+pub use entity::values::Channel;
+
 use super::ProfileStatus;
 
-impl ProfileStatus {
-    /// Whether anything may still reach the person: no notice goes to an opposed or closed
-    /// profile, not even one queued before. The one place this rule is written.
-    pub fn may_be_notified(self) -> bool {
-        match self {
-            Self::Announced | Self::Created | Self::Activated => true,
-            Self::Opposed | Self::Closed => false,
-        }
-    }
-}
-
-/// A way of reaching the patient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Channel {
-    /// An email, to the address in the delivery.
-    Email,
-    /// A postal letter, grouped per patient into one activity statement for the period.
-    Postal,
-    /// The patient's live GraphQL subscription.
-    Live,
-}
-
-impl Channel {
-    /// The stored (and GraphQL) name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Email => "EMAIL",
-            Self::Postal => "POSTAL",
-            Self::Live => "LIVE",
-        }
+/// Whether anything may still reach the person: no notice goes to an opposed or closed
+/// profile, not even one queued before. The one place this rule is written.
+pub fn may_be_notified(status: ProfileStatus) -> bool {
+    match status {
+        ProfileStatus::Announced | ProfileStatus::Created | ProfileStatus::Activated => true,
+        ProfileStatus::Opposed | ProfileStatus::Closed => false,
     }
 }
 
@@ -70,7 +48,7 @@ pub fn route_notice(
         channel,
         email: None,
     };
-    if !status.may_be_notified() {
+    if !may_be_notified(status) {
         return Vec::new();
     }
     if status == ProfileStatus::Activated {
@@ -138,19 +116,20 @@ mod tests {
     #[test]
     fn only_opposed_and_closed_people_may_not_be_notified() {
         let silenced: Vec<ProfileStatus> = ProfileStatus::ALL
-            .into_iter()
-            .filter(|s| !s.may_be_notified())
+            .iter()
+            .copied()
+            .filter(|s| !may_be_notified(*s))
             .collect();
         assert_eq!(silenced, [ProfileStatus::Opposed, ProfileStatus::Closed]);
     }
 
     #[test]
     fn routing_gives_a_channel_exactly_to_those_who_may_be_notified() {
-        for status in ProfileStatus::ALL {
+        for &status in ProfileStatus::ALL {
             for (insurer, personal) in [(None, None), (Some("a@x.fr"), Some("b@x.fr"))] {
                 assert_eq!(
                     !route_notice(status, insurer, personal).is_empty(),
-                    status.may_be_notified(),
+                    may_be_notified(status),
                     "{status}"
                 );
             }

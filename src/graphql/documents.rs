@@ -7,13 +7,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entity::{document, medical_profile_entry, practitioner_block};
 
 use super::guard::RoleGuard;
-use super::types::{Actor, ActorRole};
+use super::scalars::{InsScalar, RppsScalar};
+use super::types::Actor;
 use super::{cursor, id_of, page_size, patient, practitioner, services};
 use crate::domain::ActorRole as Role;
 use crate::domain::documents::{
     DocumentType, LOINC, MedicalCategory as DomainCategory, encode_content,
 };
-use crate::domain::{Ins, Rpps};
 use crate::services::Traced;
 use crate::services::documents::{
     DmpStatus as DomainDmpStatus, DocumentInput, DocumentQuery as Filter, DocumentWithContent,
@@ -172,11 +172,7 @@ impl Document {
     /// Who wrote it.
     async fn author(&self) -> Actor {
         Actor {
-            role: if self.model.author_role == "PATIENT" {
-                ActorRole::Patient
-            } else {
-                ActorRole::Practitioner
-            },
+            role: self.model.author_role.into(),
             id: self.model.author_id.clone(),
             name: self.model.author_name.clone(),
             profession: self.model.author_profession.clone(),
@@ -204,16 +200,8 @@ impl MedicalProfileEntry {
         ID(self.0.id.to_string())
     }
     /// Category.
-    async fn category(&self) -> async_graphql::Result<MedicalCategory> {
-        DomainCategory::from_stored(&self.0.category)
-            .map(Into::into)
-            .ok_or_else(|| {
-                crate::services::ServiceError::internal(format!(
-                    "unknown category '{}'",
-                    self.0.category
-                ))
-                .into()
-            })
+    async fn category(&self) -> MedicalCategory {
+        self.0.category.into()
     }
     /// What it is (an allergen, a medicine, a condition, a vaccine).
     async fn label(&self) -> &str {
@@ -269,7 +257,7 @@ pub struct BlockedPractitioner {
 impl From<practitioner_block::Model> for BlockedPractitioner {
     fn from(b: practitioner_block::Model) -> Self {
         Self {
-            rpps: b.practitioner_rpps,
+            rpps: b.practitioner_rpps.to_string(),
             blocked_at: b.blocked_at,
         }
     }
@@ -334,7 +322,7 @@ impl DocumentQuery {
     async fn dmp_status(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The patient's INS.")] patient_ins: Ins,
+        #[graphql(desc = "The patient's INS.")] patient_ins: InsScalar,
     ) -> async_graphql::Result<DmpStatus> {
         Ok(services(ctx).dmp_status(&patient_ins).await?.into())
     }
@@ -350,7 +338,7 @@ impl DocumentQuery {
     async fn patient_record(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The patient's INS.")] patient_ins: Ins,
+        #[graphql(desc = "The patient's INS.")] patient_ins: InsScalar,
         #[graphql(desc = "Only this document type (LOINC code).")] type_code: Option<String>,
         #[graphql(desc = "Only acts on or after this date.")] acted_from: Option<NaiveDate>,
         #[graphql(desc = "Only acts on or before this date.")] acted_to: Option<NaiveDate>,
@@ -380,7 +368,7 @@ impl DocumentQuery {
     async fn patient_document(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The patient's INS.")] patient_ins: Ins,
+        #[graphql(desc = "The patient's INS.")] patient_ins: InsScalar,
         #[graphql(desc = "The document's id.")] document_id: ID,
     ) -> async_graphql::Result<Document> {
         let (_, me) = practitioner(ctx)?;
@@ -480,7 +468,7 @@ impl DocumentMutation {
     async fn feed_document(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The patient's INS.")] patient_ins: Ins,
+        #[graphql(desc = "The patient's INS.")] patient_ins: InsScalar,
         #[graphql(desc = "The document.")] input: DocumentInputGql,
     ) -> async_graphql::Result<Document> {
         let (_, me) = practitioner(ctx)?;
@@ -538,7 +526,7 @@ impl DocumentMutation {
     async fn block_practitioner(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The practitioner's RPPS number.")] rpps: Rpps,
+        #[graphql(desc = "The practitioner's RPPS number.")] rpps: RppsScalar,
     ) -> async_graphql::Result<bool> {
         let (ins, me) = patient(ctx)?;
         Ok(services(ctx).set_blocked(&me, ins, &rpps, true).await?)
@@ -550,7 +538,7 @@ impl DocumentMutation {
     async fn unblock_practitioner(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The practitioner's RPPS number.")] rpps: Rpps,
+        #[graphql(desc = "The practitioner's RPPS number.")] rpps: RppsScalar,
     ) -> async_graphql::Result<bool> {
         let (ins, me) = patient(ctx)?;
         Ok(services(ctx).set_blocked(&me, ins, &rpps, false).await?)

@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use entity::{message, message_attachment, thread};
 
 use super::guard::RoleGuard;
+use super::scalars::InsScalar;
 use super::types::{Actor, ActorRole};
 use super::{cursor, id_of, page_size, patient, practitioner, services};
 use crate::domain::ActorRole as Role;
-use crate::domain::Ins;
 use crate::domain::documents::encode_content;
 use crate::services::messaging::{
     AttachmentInput as ServiceAttachment, Conversation, MessageView, NewMessage,
@@ -151,14 +151,14 @@ impl Thread {
     async fn practitioner(&self) -> Actor {
         Actor {
             role: ActorRole::Practitioner,
-            id: self.model.practitioner_rpps.clone(),
+            id: self.model.practitioner_rpps.to_string(),
             name: self.model.practitioner_name.clone(),
             profession: self.model.practitioner_profession.clone(),
         }
     }
     /// The patient's INS.
-    async fn patient_ins(&self) -> &str {
-        &self.model.patient_ins
+    async fn patient_ins(&self) -> String {
+        self.model.patient_ins.to_string()
     }
     /// False when the recipient has no profile: the messages bounced, and only the practitioner
     /// sees this thread.
@@ -380,7 +380,7 @@ impl MessagingMutation {
     async fn send_message(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The patient's INS.")] patient_ins: Ins,
+        #[graphql(desc = "The patient's INS.")] patient_ins: InsScalar,
         #[graphql(desc = "The message.")] input: MessageInput,
     ) -> async_graphql::Result<SentMessage> {
         let (_, me) = practitioner(ctx)?;

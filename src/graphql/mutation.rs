@@ -4,12 +4,12 @@
 use async_graphql::{Context, Object};
 
 use super::guard::RoleGuard;
+use super::scalars::InsScalar;
 use super::types::{
     BeneficiaryInput, CreationSweepResult, EnrolmentResult, OppositionReceivedVia, Profile,
 };
 use super::{actor, patient, services};
 use crate::domain::ActorRole as Role;
-use crate::domain::Ins;
 use crate::services::profiles::{ActivationInput, BeneficiaryRow, OppositionChannel};
 
 /// Lifecycle writes.
@@ -62,7 +62,7 @@ impl LifecycleMutation {
     async fn record_opposition(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The person's INS.")] ins: Ins,
+        #[graphql(desc = "The person's INS.")] ins: InsScalar,
         #[graphql(desc = "How the opposition was received.")] received_via: OppositionReceivedVia,
     ) -> async_graphql::Result<Profile> {
         let channel = match received_via {
@@ -94,7 +94,7 @@ impl LifecycleMutation {
     ) -> async_graphql::Result<CreationSweepResult> {
         let created = services(ctx).create_due_profiles().await?;
         Ok(CreationSweepResult {
-            created: created.into_iter().map(|c| c.ins).collect(),
+            created: created.into_iter().map(|c| InsScalar(c.ins)).collect(),
         })
     }
 

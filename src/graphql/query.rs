@@ -4,13 +4,13 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object};
 
 use super::guard::RoleGuard;
+use super::scalars::InsScalar;
 use super::types::{
     ActionKind, ActivityEvent, ActorRole, LedgerIntegrity, Notification, NotificationStatus,
     Profile,
 };
 use super::{cursor, page_size, patient, services};
 use crate::domain::ActorRole as Role;
-use crate::domain::Ins;
 use crate::services::activity::HistoryFilter;
 use crate::services::outbox::OutboxFilter;
 
@@ -36,7 +36,7 @@ impl LifecycleQuery {
     async fn beneficiary(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The beneficiary's INS.")] ins: Ins,
+        #[graphql(desc = "The beneficiary's INS.")] ins: InsScalar,
     ) -> async_graphql::Result<Profile> {
         Ok(Profile(services(ctx).profile(&ins).await?))
     }
@@ -47,14 +47,14 @@ impl LifecycleQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only notices in this state.")] status: Option<NotificationStatus>,
-        #[graphql(desc = "Only notices about this person.")] ins: Option<Ins>,
+        #[graphql(desc = "Only notices about this person.")] ins: Option<InsScalar>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last notice of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Notification>> {
         let limit = page_size(first)?;
         let filter = OutboxFilter {
-            status: status.map(|s| s.as_str().to_owned()),
-            patient_ins: ins.map(|i| i.to_string()),
+            status: status.map(Into::into),
+            patient_ins: ins.map(|i| i.0),
         };
         let mut rows = services(ctx)
             .list_notifications(&filter, cursor(after)?, limit + 1)

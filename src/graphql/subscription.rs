@@ -59,9 +59,8 @@ impl SubscriptionRoot {
         #[graphql(desc = "The cursor of the last event seen: replay what came after it first.")]
         after: Option<String>,
     ) -> Result<impl Stream<Item = Result<LiveNotification>> + use<>> {
-        let (ins, _) = patient(ctx)?;
+        let ins = patient(ctx)?.0.clone();
         let services = services(ctx).clone();
-        let ins = ins.to_string();
         // Ring first, read after: nothing committed in between is missed.
         let doorbell = services.live.subscribe(Recipient::Patient(ins.clone()));
         let start = match cursor(after)? {
@@ -97,9 +96,8 @@ impl SubscriptionRoot {
         #[graphql(desc = "The cursor of the last event seen: replay what came after it first.")]
         after: Option<String>,
     ) -> Result<impl Stream<Item = Result<InboxEvent>> + use<>> {
-        let (rpps, _) = practitioner(ctx)?;
+        let rpps = practitioner(ctx)?.0.clone();
         let services = services(ctx).clone();
-        let rpps = rpps.to_string();
         let doorbell = services
             .live
             .subscribe(Recipient::Practitioner(rpps.clone()));
@@ -118,7 +116,7 @@ impl SubscriptionRoot {
                         let event = InboxEvent {
                             cursor: id.to_string(),
                             thread_id: ID(thread.id.to_string()),
-                            patient_ins: thread.patient_ins,
+                            patient_ins: thread.patient_ins.to_string(),
                             message: message.into(),
                         };
                         (id, event)

@@ -4,9 +4,10 @@ use async_graphql::{ComplexObject, Enum, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{ledger_event, notification, profile};
 
+use super::scalars::InsScalar;
 use crate::domain::ActorRole as DomainActorRole;
 use crate::domain::EventKind;
-use crate::domain::{AddressLines, Ins, ProfileStatus as DomainStatus};
+use crate::domain::{AddressLines, ProfileStatus as DomainStatus};
 use crate::services::activity::ChainReport;
 
 /// Where a person stands in the Mon espace santé lifecycle.
@@ -91,6 +92,7 @@ pub enum ActorRole {
 
 /// How a notice reaches the patient.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::domain::Channel")]
 pub enum NotificationChannel {
     /// An email (insurer's address before activation, personal address after).
     Email,
@@ -102,6 +104,7 @@ pub enum NotificationChannel {
 
 /// Delivery state of a notice.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::services::outbox::DeliveryStatus")]
 pub enum NotificationStatus {
     /// Waiting for delivery.
     Pending,
@@ -139,17 +142,12 @@ pub struct Profile(pub profile::Model);
 #[Object]
 impl Profile {
     /// The person's INS.
-    async fn ins(&self) -> async_graphql::Result<Ins> {
-        Ins::parse(&self.0.ins).map_err(|e| internal(&e.to_string()))
+    async fn ins(&self) -> InsScalar {
+        InsScalar(self.0.ins.clone())
     }
     /// Current lifecycle status.
-    async fn status(&self) -> async_graphql::Result<ProfileStatus> {
-        let status: DomainStatus = self
-            .0
-            .status
-            .parse()
-            .map_err(|e: crate::domain::StatusParseError| internal(&e.to_string()))?;
-        Ok(status.into())
+    async fn status(&self) -> ProfileStatus {
+        self.0.status.into()
     }
     /// Birth name (nom de naissance).
     async fn birth_name(&self) -> &str {
@@ -246,7 +244,7 @@ pub struct ActivityEvent {
 impl ActivityEvent {
     /// A human label of the action, in French.
     async fn label(&self) -> &'static str {
-        EventKind::from(self.kind).label()
+        crate::domain::label(self.kind.into())
     }
 }
 
@@ -254,14 +252,7 @@ impl TryFrom<ledger_event::Model> for ActivityEvent {
     type Error = async_graphql::Error;
 
     fn try_from(e: ledger_event::Model) -> Result<Self, Self::Error> {
-        let kind = EventKind::from_stored(&e.kind)
-            .ok_or_else(|| internal(&format!("unknown event kind '{}' in the ledger", e.kind)))?;
-        let role = DomainActorRole::from_stored(&e.actor_role).ok_or_else(|| {
-            internal(&format!(
-                "unknown actor role '{}' in the ledger",
-                e.actor_role
-            ))
-        })?;
+        let (kind, role) = (e.kind, e.actor_role);
         Ok(Self {
             sequence: e.seq,
             occurred_at: e.occurred_at,
@@ -341,25 +332,11 @@ impl TryFrom<notification::Model> for Notification {
     type Error = async_graphql::Error;
 
     fn try_from(n: notification::Model) -> Result<Self, Self::Error> {
-        let channel = match n.channel.as_str() {
-            "EMAIL" => NotificationChannel::Email,
-            "POSTAL" => NotificationChannel::Postal,
-            "LIVE" => NotificationChannel::Live,
-            other => {
-                return Err(internal(&format!(
-                    "unknown channel '{other}' in the outbox"
-                )));
-            }
-        };
-        let status = match n.status.as_str() {
-            "PENDING" => NotificationStatus::Pending,
-            "SENT" => NotificationStatus::Sent,
-            "FAILED" => NotificationStatus::Failed,
-            other => return Err(internal(&format!("unknown status '{other}' in the outbox"))),
-        };
+        let channel = n.channel.into();
+        let status = n.status.into();
         Ok(Self {
             id: n.id,
-            patient_ins: n.patient_ins,
+            patient_ins: n.patient_ins.to_string(),
             ledger_event_id: n.ledger_event_id,
             kind: n.kind,
             channel,
@@ -406,10 +383,5 @@ pub struct EnrolmentResult {
 #[derive(SimpleObject, Debug)]
 pub struct CreationSweepResult {
     /// INS of the profiles created by this run.
-    pub created: Vec<Ins>,
-}
-
-/// An internal inconsistency between the database and this version of the code.
-fn internal(cause: &str) -> async_graphql::Error {
-    crate::services::ServiceError::internal(cause).into()
+    pub created: Vec<InsScalar>,
 }

@@ -36,11 +36,11 @@ pub fn canonical_bytes(event: &ledger_event::Model) -> Vec<u8> {
         .to_string();
     let fields: [&str; 11] = [
         DOMAIN_TAG,
-        &event.patient_ins,
+        event.patient_ins.as_str(),
         &seq,
         &at,
-        &event.kind,
-        &event.actor_role,
+        event.kind.as_str(),
+        event.actor_role.as_str(),
         &event.actor_id,
         &event.actor_name,
         &event.actor_profession,
@@ -69,13 +69,13 @@ mod tests {
     fn sample() -> ledger_event::Model {
         ledger_event::Model {
             id: 7,
-            patient_ins: "185057800608491".into(),
+            patient_ins: crate::domain::Ins::parse("185057800608491").unwrap(),
             seq: 1,
             occurred_at: chrono::Utc
                 .with_ymd_and_hms(2026, 11, 28, 10, 15, 0)
                 .unwrap(),
-            kind: "BENEFICIARY_ENROLLED".into(),
-            actor_role: "OPERATOR".into(),
+            kind: crate::domain::EventKind::BeneficiaryEnrolled,
+            actor_role: crate::domain::ActorRole::Operator,
             actor_id: "op-1".into(),
             actor_name: "Agent CPAM".into(),
             actor_profession: String::new(),

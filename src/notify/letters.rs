@@ -15,10 +15,12 @@ use sea_orm::{
 
 use super::pdf::{Page, render, wrap};
 use crate::clock::SharedClock;
-use crate::domain::{AddressLines, Ins, ProfileStatus};
+use entity::values::DeliveryStatus;
+
+use crate::domain::{AddressLines, Channel, Ins, ProfileStatus, may_be_notified};
 use crate::services::ServiceError;
 pub use crate::services::delivery::{LetterOut, StatementRun};
-use crate::services::profiles::{lock_profile, status_of};
+use crate::services::profiles::lock_profile;
 
 /// Writes the statements.
 #[derive(Debug, Clone)]
@@ -44,8 +46,8 @@ impl Statements {
             .select_only()
             .column(notification::Column::PatientIns)
             .distinct()
-            .filter(notification::Column::Channel.eq("POSTAL"))
-            .filter(notification::Column::Status.eq("PENDING"))
+            .filter(notification::Column::Channel.eq(Channel::Postal))
+            .filter(notification::Column::Status.eq(DeliveryStatus::Pending))
             .order_by_asc(notification::Column::PatientIns)
             .into_tuple()
             .all(&self.db)
@@ -84,20 +86,23 @@ impl Statements {
         };
         let notices = notification::Entity::find()
             .filter(notification::Column::PatientIns.eq(ins.as_str()))
-            .filter(notification::Column::Channel.eq("POSTAL"))
-            .filter(notification::Column::Status.eq("PENDING"))
+            .filter(notification::Column::Channel.eq(Channel::Postal))
+            .filter(notification::Column::Status.eq(DeliveryStatus::Pending))
             .order_by_asc(notification::Column::Id)
             .all(&txn)
             .await?;
         let Some(first) = notices.first() else {
             return Ok(None);
         };
-        let status = status_of(&profile)?;
-        if !status.may_be_notified() {
+        let status = profile.status;
+        if !may_be_notified(status) {
             // SPEC's routing: an opposed or closed person gets nothing, even what was queued
             // before. The notices are closed, with the reason, for the operator to see.
             notification::Entity::update_many()
-                .col_expr(notification::Column::Status, Expr::value("FAILED"))
+                .col_expr(
+                    notification::Column::Status,
+                    Expr::value(DeliveryStatus::Failed.as_str()),
+                )
                 .col_expr(
                     notification::Column::LastError,
                     Expr::value(format!(
@@ -112,7 +117,7 @@ impl Statements {
         }
         let letter = postal_letter::Entity::insert(postal_letter::ActiveModel {
             id: NotSet,
-            patient_ins: Set(ins.to_string()),
+            patient_ins: Set(ins.clone()),
             period_start: Set(first.created_at),
             period_end: Set(now),
             file_name: Set(String::new()),
@@ -148,7 +153,10 @@ impl Statements {
             .exec(&txn)
             .await?;
         notification::Entity::update_many()
-            .col_expr(notification::Column::Status, Expr::value("SENT"))
+            .col_expr(
+                notification::Column::Status,
+                Expr::value(DeliveryStatus::Sent.as_str()),
+            )
             .col_expr(notification::Column::SentAt, Expr::value(now))
             .col_expr(notification::Column::LetterId, Expr::value(letter.id))
             .col_expr(

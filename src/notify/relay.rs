@@ -14,7 +14,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait
 
 use super::email::{Mailer, SendError};
 use crate::clock::SharedClock;
-use crate::domain::ProfileStatus;
+use crate::domain::{Ins, ProfileStatus, may_be_notified};
 pub use crate::services::delivery::RelayReport;
 
 /// How long a claim keeps other relays away.
@@ -148,12 +148,14 @@ impl Relay {
     }
 
     /// The status of a profile that must not be notified any more
-    /// ([`ProfileStatus::may_be_notified`] says which).
-    async fn undeliverable_status(&self, ins: &str) -> Result<Option<ProfileStatus>, DbErr> {
-        let profile = profile::Entity::find_by_id(ins).one(&self.db).await?;
+    /// ([`may_be_notified`] says which).
+    async fn undeliverable_status(&self, ins: &Ins) -> Result<Option<ProfileStatus>, DbErr> {
+        let profile = profile::Entity::find_by_id(ins.clone())
+            .one(&self.db)
+            .await?;
         Ok(profile
-            .and_then(|p| p.status.parse::<ProfileStatus>().ok())
-            .filter(|status| !status.may_be_notified()))
+            .map(|p| p.status)
+            .filter(|status| !may_be_notified(*status)))
     }
 
     /// Extends the lease on a claimed row, if it is still ours and still pending.

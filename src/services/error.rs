@@ -195,12 +195,6 @@ impl From<Refusal> for ServiceError {
     }
 }
 
-impl From<crate::domain::StatusParseError> for ServiceError {
-    fn from(err: crate::domain::StatusParseError) -> Self {
-        Self::internal_from("stored profile", err)
-    }
-}
-
 impl From<crate::domain::lifecycle::Refusal> for ServiceError {
     fn from(refusal: crate::domain::lifecycle::Refusal) -> Self {
         use crate::domain::lifecycle::Refusal;

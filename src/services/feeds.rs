@@ -6,6 +6,7 @@ use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::{ServiceError, Services};
+use crate::domain::{ActorRole, Channel, Ins, Rpps};
 
 /// Rows read per query; a subscriber catching up reads in pages of this size.
 pub const PAGE: u64 = 100;
@@ -14,12 +15,12 @@ impl Services {
     /// A patient's live notifications after `after`, oldest first.
     pub async fn live_notifications_after(
         &self,
-        ins: &str,
+        ins: &Ins,
         after: i64,
     ) -> Result<Vec<notification::Model>, ServiceError> {
         Ok(notification::Entity::find()
-            .filter(notification::Column::PatientIns.eq(ins))
-            .filter(notification::Column::Channel.eq("LIVE"))
+            .filter(notification::Column::PatientIns.eq(ins.clone()))
+            .filter(notification::Column::Channel.eq(Channel::Live))
             .filter(notification::Column::Id.gt(after))
             .order_by_asc(notification::Column::Id)
             .limit(PAGE)
@@ -28,12 +29,12 @@ impl Services {
     }
 
     /// The cursor of the patient's latest live notification (0 for none).
-    pub async fn latest_live_notification(&self, ins: &str) -> Result<i64, ServiceError> {
+    pub async fn latest_live_notification(&self, ins: &Ins) -> Result<i64, ServiceError> {
         let latest: Option<i64> = notification::Entity::find()
             .select_only()
             .column_as(notification::Column::Id.max(), "latest")
-            .filter(notification::Column::PatientIns.eq(ins))
-            .filter(notification::Column::Channel.eq("LIVE"))
+            .filter(notification::Column::PatientIns.eq(ins.clone()))
+            .filter(notification::Column::Channel.eq(Channel::Live))
             .into_tuple()
             .one(&self.db)
             .await?
@@ -45,12 +46,12 @@ impl Services {
     /// threads), oldest first, with their threads.
     pub async fn inbox_events_after(
         &self,
-        rpps: &str,
+        rpps: &Rpps,
         after: i64,
     ) -> Result<Vec<(message::Model, thread::Model)>, ServiceError> {
         let messages = message::Entity::find()
             .filter(message::Column::ThreadId.in_subquery(practitioner_threads(rpps)))
-            .filter(message::Column::SenderRole.ne("PRACTITIONER"))
+            .filter(message::Column::SenderRole.ne(ActorRole::Practitioner))
             .filter(message::Column::Id.gt(after))
             .order_by_asc(message::Column::Id)
             .limit(PAGE)
@@ -77,12 +78,12 @@ impl Services {
     }
 
     /// The cursor of the practitioner's latest inbox event (0 for none).
-    pub async fn latest_inbox_event(&self, rpps: &str) -> Result<i64, ServiceError> {
+    pub async fn latest_inbox_event(&self, rpps: &Rpps) -> Result<i64, ServiceError> {
         let latest: Option<i64> = message::Entity::find()
             .select_only()
             .column_as(message::Column::Id.max(), "latest")
             .filter(message::Column::ThreadId.in_subquery(practitioner_threads(rpps)))
-            .filter(message::Column::SenderRole.ne("PRACTITIONER"))
+            .filter(message::Column::SenderRole.ne(ActorRole::Practitioner))
             .into_tuple()
             .one(&self.db)
             .await?
@@ -91,10 +92,10 @@ impl Services {
     }
 }
 
-fn practitioner_threads(rpps: &str) -> sea_orm::sea_query::SelectStatement {
+fn practitioner_threads(rpps: &Rpps) -> sea_orm::sea_query::SelectStatement {
     Query::select()
         .column(thread::Column::Id)
         .from(thread::Entity)
-        .and_where(thread::Column::PractitionerRpps.eq(rpps))
+        .and_where(thread::Column::PractitionerRpps.eq(rpps.clone()))
         .to_owned()
 }

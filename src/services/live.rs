@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
+
+use crate::domain::{Ins, Rpps};
 use tokio::sync::Notify;
 
 /// The PostgreSQL channel of live events.
@@ -26,9 +28,9 @@ pub const CHANNEL: &str = "espace_sante_live";
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Recipient {
     /// A patient, by INS.
-    Patient(String),
+    Patient(Ins),
     /// A practitioner, by RPPS number.
-    Practitioner(String),
+    Practitioner(Rpps),
 }
 
 type Doorbells = HashMap<Recipient, Vec<(u64, Arc<Notify>)>>;
@@ -119,7 +121,7 @@ impl LiveHub {
 /// message ids then commit in the order they were given, which the inbox feed's cursor relies
 /// on (a later id committing first would make a subscriber skip the earlier one). PostgreSQL
 /// only: SQLite has a single writer.
-pub async fn lock_inbox(conn: &impl ConnectionTrait, rpps: &str) -> Result<(), DbErr> {
+pub async fn lock_inbox(conn: &impl ConnectionTrait, rpps: &Rpps) -> Result<(), DbErr> {
     if conn.get_database_backend() == DbBackend::Postgres {
         conn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,

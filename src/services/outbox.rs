@@ -8,7 +8,9 @@ use sea_orm::{
 };
 
 use super::{ServiceError, Services};
-use crate::domain::{Channel, ProfileStatus, notices::Notice, route_notice};
+pub use entity::values::DeliveryStatus;
+
+use crate::domain::{Channel, Ins, ProfileStatus, notices::Notice, route_notice};
 
 /// Writes one row per channel that SPEC's routing gives for the patient's current status.
 /// The unique `(ledger_event_id, channel)` constraint makes a second write for the same event
@@ -36,11 +38,15 @@ pub(super) async fn enqueue(
             patient_ins: Set(profile.ins.clone()),
             ledger_event_id: Set(event.id),
             kind: Set(notice.kind.to_owned()),
-            channel: Set(delivery.channel.as_str().to_owned()),
+            channel: Set(delivery.channel),
             recipient: Set(delivery.email.unwrap_or_default()),
             subject: Set(notice.subject.clone()),
             body: Set(notice.body.clone()),
-            status: Set(if live { "SENT" } else { "PENDING" }.to_owned()),
+            status: Set(if live {
+                DeliveryStatus::Sent
+            } else {
+                DeliveryStatus::Pending
+            }),
             attempts: Set(0),
             created_at: Set(now),
             sent_at: Set(live.then_some(now)),
@@ -64,8 +70,8 @@ pub(super) async fn enqueue(
 /// Filter for the operator's listing.
 #[derive(Debug, Default, Clone)]
 pub struct OutboxFilter {
-    pub status: Option<String>,
-    pub patient_ins: Option<String>,
+    pub status: Option<DeliveryStatus>,
+    pub patient_ins: Option<Ins>,
 }
 
 impl Services {
@@ -78,10 +84,10 @@ impl Services {
     ) -> Result<Vec<notification::Model>, ServiceError> {
         let mut query = notification::Entity::find().order_by_asc(notification::Column::Id);
         if let Some(status) = &filter.status {
-            query = query.filter(notification::Column::Status.eq(status.as_str()));
+            query = query.filter(notification::Column::Status.eq(*status));
         }
         if let Some(ins) = &filter.patient_ins {
-            query = query.filter(notification::Column::PatientIns.eq(ins.as_str()));
+            query = query.filter(notification::Column::PatientIns.eq(ins.clone()));
         }
         if let Some(after) = after {
             query = query.filter(notification::Column::Id.gt(after));

@@ -19,11 +19,11 @@ use sea_orm::{
 use serde_json::json;
 
 use super::live::Recipient;
-use super::profiles::{lock_profile, status_of};
+use super::profiles::lock_profile;
 use super::{ServiceError, Services, outbox};
 use crate::domain::access::{Access, admit};
 use crate::domain::notices::{self, Notice};
-use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus};
+use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus, Rpps};
 use crate::ledger::{self, NewEvent};
 
 /// An open unit of work on one patient, holding the lock on their profile row.
@@ -121,11 +121,11 @@ impl Services {
         ins: &Ins,
     ) -> Result<PatientTx<'_>, ServiceError> {
         let mut tx = self.patient_tx(ins, Access::Dmp).await?;
-        let blocked =
-            practitioner_block::Entity::find_by_id((ins.to_string(), practitioner.id.clone()))
-                .one(tx.conn())
-                .await?
-                .is_some();
+        let rpps = practitioner_rpps(practitioner)?;
+        let blocked = practitioner_block::Entity::find_by_id((ins.clone(), rpps.clone()))
+            .one(tx.conn())
+            .await?
+            .is_some();
         if blocked {
             tx.record(practitioner, EventKind::AccessRefusedBlocked, json!({}))
                 .await?;
@@ -136,8 +136,8 @@ impl Services {
                 .await);
         }
         let first = practitioner_access::Entity::insert(practitioner_access::ActiveModel {
-            patient_ins: Set(ins.to_string()),
-            practitioner_rpps: Set(practitioner.id.clone()),
+            patient_ins: Set(ins.clone()),
+            practitioner_rpps: Set(rpps),
             first_access_at: Set(tx.now),
         })
         .on_conflict(
@@ -162,6 +162,13 @@ impl Services {
         }
         Ok(tx)
     }
+}
+
+/// The RPPS number of a practitioner acting.
+pub(crate) fn practitioner_rpps(practitioner: &ActorRef) -> Result<Rpps, ServiceError> {
+    practitioner
+        .rpps()
+        .ok_or_else(|| ServiceError::internal("a practitioner acting without an RPPS number"))
 }
 
 impl<'s> Batch<'s> {
@@ -203,7 +210,7 @@ impl<'s> PatientTx<'s> {
         batch_ring: Option<Arc<Mutex<Vec<Recipient>>>>,
     ) -> Result<Self, ServiceError> {
         let profile = lock_profile(&txn, ins).await?;
-        let status = profile.as_ref().map(status_of).transpose()?;
+        let status = profile.as_ref().map(|p| p.status);
         admit(access, status)?;
         Ok(Self {
             services,
@@ -242,15 +249,12 @@ impl<'s> PatientTx<'s> {
     /// The profile's status, as it stands in this unit of work.
     pub fn status(&self) -> Option<ProfileStatus> {
         // Parsed when locked or updated, so it cannot fail here.
-        self.profile
-            .as_ref()
-            .and_then(|p| p.status.parse::<ProfileStatus>().ok())
+        self.profile.as_ref().map(|p| p.status)
     }
 
     /// Takes note of the profile row as the use case just updated it: notices recorded after
     /// this are routed by its new status.
     pub fn updated(&mut self, profile: profile::Model) -> Result<&profile::Model, ServiceError> {
-        status_of(&profile)?;
         Ok(self.profile.insert(profile))
     }
 
@@ -275,7 +279,7 @@ impl<'s> PatientTx<'s> {
     ) -> Result<Receipt, ServiceError> {
         let event = self.append(actor, kind, payload).await?;
         let (profile, status) = match &self.profile {
-            Some(profile) => (profile, status_of(profile)?),
+            Some(profile) => (profile, profile.status),
             None => {
                 return Err(ServiceError::internal(
                     "a notice for a patient without profile",
@@ -283,7 +287,7 @@ impl<'s> PatientTx<'s> {
             }
         };
         outbox::enqueue(&self.txn, &event, status, profile, notice, self.now).await?;
-        self.ring_after_commit(Recipient::Patient(self.ins.to_string()));
+        self.ring_after_commit(Recipient::Patient(self.ins.clone()));
         Ok(Receipt::of(&event))
     }
 

@@ -127,21 +127,16 @@ pub async fn lock_profile(
     conn: &impl ConnectionTrait,
     ins: &Ins,
 ) -> Result<Option<profile::Model>, ServiceError> {
-    Ok(profile::Entity::find_by_id(ins.as_str())
+    Ok(profile::Entity::find_by_id(ins.clone())
         .lock_exclusive()
         .one(conn)
         .await?)
 }
 
-/// The status stored in a profile row.
-pub fn status_of(profile: &profile::Model) -> Result<ProfileStatus, ServiceError> {
-    Ok(profile.status.parse()?)
-}
-
 /// What the lifecycle's rules read of a stored profile.
 fn facts_of(profile: &profile::Model) -> Result<lifecycle::ProfileFacts, ServiceError> {
     Ok(lifecycle::ProfileFacts {
-        status: status_of(profile)?,
+        status: profile.status,
         opposition_deadline: profile.opposition_deadline,
         failed_activation_attempts: profile.failed_activation_attempts,
         activation_locked_until: profile.activation_locked_until,
@@ -191,8 +186,8 @@ impl Services {
         for person in parsed {
             let mut tx = batch.patient_tx(&person.ins, Access::Any).await?;
             let row = profile::ActiveModel {
-                ins: Set(person.ins.to_string()),
-                status: Set(enrolment.status.as_str().to_owned()),
+                ins: Set(person.ins.clone()),
+                status: Set(enrolment.status),
                 birth_name: Set(person.birth_name.as_str().to_owned()),
                 first_names: Set(person.first_names.as_str().to_owned()),
                 birth_date: Set(person.birth_date),
@@ -250,7 +245,7 @@ impl Services {
 
     /// A profile by INS, for the operator or the patient themself.
     pub async fn profile(&self, ins: &Ins) -> Result<profile::Model, ServiceError> {
-        profile::Entity::find_by_id(ins.as_str())
+        profile::Entity::find_by_id(ins.clone())
             .one(&self.db)
             .await?
             .ok_or_else(no_profile)
@@ -269,7 +264,7 @@ impl Services {
         let current = tx.enrolled()?.clone();
         let opposition = lifecycle::oppose(&facts_of(&current)?, tx.now())?;
         let mut row = current.into_active_model();
-        row.status = Set(opposition.status.as_str().to_owned());
+        row.status = Set(opposition.status);
         row.opposed_at = Set(Some(opposition.opposed_at));
         let updated = tx.updated(row.update(tx.conn()).await?)?.clone();
         tx.record(
@@ -412,7 +407,7 @@ impl Services {
             ActivationOutcome::Activated(activation) => activation,
         };
         let mut row = current.into_active_model();
-        row.status = Set(activation.status.as_str().to_owned());
+        row.status = Set(activation.status);
         row.activated_at = Set(Some(activation.activated_at));
         row.personal_email = Set(Some(activation.personal_email.as_str().to_owned()));
         // The code is single-use.
@@ -433,7 +428,7 @@ impl Services {
         let current = tx.enrolled()?.clone();
         let closure = lifecycle::close(&facts_of(&current)?, tx.now())?;
         let mut row = current.into_active_model();
-        row.status = Set(closure.status.as_str().to_owned());
+        row.status = Set(closure.status);
         row.closed_at = Set(Some(closure.closed_at));
         // A closed profile cannot be activated: its code goes.
         row.activation_code_hash = Set(None);
@@ -471,7 +466,7 @@ async fn create_profile(
 ) -> Result<(profile::Model, ActivationCode), ServiceError> {
     let code = ActivationCode::generate();
     let mut row = tx.enrolled()?.clone().into_active_model();
-    row.status = Set(creation.status.as_str().to_owned());
+    row.status = Set(creation.status);
     row.created_at = Set(Some(creation.created_at));
     row.activation_code_hash = Set(Some(code.hash_for(tx.ins())));
     row.failed_activation_attempts = Set(creation.failed_activation_attempts);

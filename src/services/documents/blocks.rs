@@ -21,15 +21,15 @@ impl Services {
         blocked: bool,
     ) -> Result<bool, ServiceError> {
         let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
-        let key = (ins.to_string(), rpps.to_string());
+        let key = (ins.clone(), rpps.clone());
         let existing = practitioner_block::Entity::find_by_id(key)
             .one(tx.conn())
             .await?;
         let kind = match (existing, blocked) {
             (None, true) => {
                 practitioner_block::Entity::insert(practitioner_block::ActiveModel {
-                    patient_ins: Set(ins.to_string()),
-                    practitioner_rpps: Set(rpps.to_string()),
+                    patient_ins: Set(ins.clone()),
+                    practitioner_rpps: Set(rpps.clone()),
                     blocked_at: Set(tx.now()),
                 })
                 .exec_without_returning(tx.conn())

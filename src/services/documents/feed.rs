@@ -6,8 +6,7 @@ use serde_json::json;
 
 use super::{DmpStatus, DocumentInput, Stored, store_document, validate};
 use crate::domain::access::Access;
-use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus, notices};
-use crate::services::profiles::status_of;
+use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus, has_dmp, notices};
 use crate::services::{ServiceError, Services};
 
 impl Services {
@@ -57,11 +56,11 @@ impl Services {
 
     /// Whether a practitioner may feed this INS: the same answer for unknown and opposed.
     pub async fn dmp_status(&self, ins: &Ins) -> Result<DmpStatus, ServiceError> {
-        let profile = profile::Entity::find_by_id(ins.as_str())
+        let profile = profile::Entity::find_by_id(ins.clone())
             .one(&self.db)
             .await?;
         let exists = match profile {
-            Some(profile) => status_of(&profile)?.has_dmp(),
+            Some(profile) => has_dmp(profile.status),
             None => false,
         };
         Ok(if exists {

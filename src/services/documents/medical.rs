@@ -66,8 +66,8 @@ impl Services {
             None => {
                 let row = medical_profile_entry::ActiveModel {
                     id: NotSet,
-                    patient_ins: Set(ins.to_string()),
-                    category: Set(input.category.as_str().to_owned()),
+                    patient_ins: Set(ins.clone()),
+                    category: Set(input.category),
                     label: Set(label),
                     details: Set(details),
                     since: Set(input.since),
@@ -85,7 +85,7 @@ impl Services {
                 let mut row = find_medical_entry(tx.conn(), ins, id)
                     .await?
                     .into_active_model();
-                row.category = Set(input.category.as_str().to_owned());
+                row.category = Set(input.category);
                 row.label = Set(label);
                 row.details = Set(details);
                 row.since = Set(input.since);
@@ -96,7 +96,7 @@ impl Services {
         tx.record(
             patient,
             EventKind::MedicalProfileUpdated,
-            json!({ "action": action, "entryId": saved.id, "category": saved.category }),
+            json!({ "action": action, "entryId": saved.id, "category": saved.category.as_str() }),
         )
         .await?;
         tx.commit().await?;
@@ -113,12 +113,12 @@ impl Services {
     ) -> Result<(), ServiceError> {
         let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
         let entry = find_medical_entry(tx.conn(), ins, entry_id).await?;
-        let category = entry.category.clone();
+        let category = entry.category;
         entry.delete(tx.conn()).await?;
         tx.record(
             patient,
             EventKind::MedicalProfileUpdated,
-            json!({ "action": "REMOVED", "entryId": entry_id, "category": category }),
+            json!({ "action": "REMOVED", "entryId": entry_id, "category": category.as_str() }),
         )
         .await?;
         tx.commit().await

@@ -167,8 +167,8 @@ async fn store_document(
     }
     let row = document::ActiveModel {
         id: NotSet,
-        patient_ins: Set(tx.ins().to_string()),
-        author_role: Set(author.role.as_str().to_owned()),
+        patient_ins: Set(tx.ins().clone()),
+        author_role: Set(author.role),
         author_id: Set(author.id.clone()),
         author_name: Set(author.name.clone()),
         author_profession: Set(author.profession.clone()),

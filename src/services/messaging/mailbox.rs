@@ -103,9 +103,7 @@ impl Services {
                 .filter(thread::Column::PractitionerRpps.eq(practitioner.id.as_str()))
         };
         let thread = find().one(&self.db).await?.ok_or_else(thread_not_found)?;
-        let ins = Ins::parse(&thread.patient_ins)
-            .map_err(|e| ServiceError::internal_from("stored INS is invalid", e))?;
-        let mut tx = self.patient_tx(&ins, Access::Any).await?;
+        let mut tx = self.patient_tx(&thread.patient_ins, Access::Any).await?;
         // Re-read under the patient's lock.
         let thread = find()
             .lock_exclusive()

@@ -22,6 +22,7 @@ pub use mailbox::PractitionerThread;
 
 use super::ServiceError;
 use super::idempotency::{self, RequestHash};
+use super::patient_tx::practitioner_rpps;
 use crate::domain::documents::{
     ContentError, IdempotencyKey, MimeType, decode_content, short_text,
 };
@@ -194,8 +195,8 @@ async fn open_thread(
 ) -> Result<thread::Model, ServiceError> {
     thread::Entity::insert(thread::ActiveModel {
         id: NotSet,
-        patient_ins: Set(ins.to_string()),
-        practitioner_rpps: Set(practitioner.id.clone()),
+        patient_ins: Set(ins.clone()),
+        practitioner_rpps: Set(practitioner_rpps(practitioner)?),
         practitioner_name: Set(practitioner.name.clone()),
         practitioner_profession: Set(practitioner.profession.clone()),
         subject: Set(subject.to_owned()),
@@ -258,7 +259,7 @@ async fn insert_message(
     let message = message::Entity::insert(message::ActiveModel {
         id: NotSet,
         thread_id: Set(thread.id),
-        sender_role: Set(sender.role.as_str().to_owned()),
+        sender_role: Set(sender.role),
         sender_id: Set(sender.id.clone()),
         sender_name: Set(sender.name.clone()),
         subject: Set(subject.to_owned()),

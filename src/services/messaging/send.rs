@@ -9,9 +9,10 @@ use super::{
 };
 use crate::domain::access::Access;
 use crate::domain::documents::{IdempotencyKey, short_text};
-use crate::domain::{ActorRef, ActorRole, EventKind, Ins, ProfileStatus, notices};
+use crate::domain::{ActorRef, ActorRole, EventKind, Ins, ProfileStatus, has_dmp, notices};
 use crate::services::idempotency::RequestHash;
 use crate::services::live::{self, Recipient};
+use crate::services::patient_tx::practitioner_rpps;
 use crate::services::{ServiceError, Services};
 
 impl Services {
@@ -40,13 +41,14 @@ impl Services {
         // Locks in a fixed order, the patient's then the sender's inbox (as replies do): the
         // replay check below is then safe from a concurrent retry, and a bounce's id commits in
         // the order of the inbox feed.
+        let rpps = practitioner_rpps(practitioner)?;
         let mut tx = self.patient_tx(ins, Access::Any).await?;
-        live::lock_inbox(tx.conn(), &practitioner.id).await?;
+        live::lock_inbox(tx.conn(), &rpps).await?;
         if let Some(earlier) = replay(tx.conn(), &practitioner.id, &key, &hash).await? {
             return Ok(earlier);
         }
         let now = tx.now();
-        let delivered = tx.status().is_some_and(ProfileStatus::has_dmp);
+        let delivered = tx.status().is_some_and(has_dmp);
         let thread = open_thread(tx.conn(), practitioner, ins, &subject, delivered, now).await?;
         let sent = insert_message(
             tx.conn(),
@@ -92,7 +94,7 @@ impl Services {
             )
             .await?;
             live::notify_in_transaction(tx.conn(), 'm', bounce.message.id).await?;
-            tx.ring_after_commit(Recipient::Practitioner(practitioner.id.clone()));
+            tx.ring_after_commit(Recipient::Practitioner(rpps));
             bump(tx.conn(), thread, now, ActorRole::Practitioner).await?
         };
         tx.commit().await?;

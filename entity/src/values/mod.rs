@@ -1,0 +1,215 @@
+//! The typed values stored in the tables: statuses, roles, channels and kinds as enums, INS and
+//! RPPS as value types. A value reads back from the database as its type, so nothing above
+//! this crate compares or re-parses a stored string. The stored names are a contract with the
+//! database — and, for event kinds and actor roles, with every patient's hash chain, which
+//! hashes them: never rename one (a test below holds them).
+//!
+//! The application's `domain` re-exports these types; the rules about them live there.
+
+mod identifiers;
+
+pub use identifiers::{Ins, ParseError, Rpps};
+
+use sea_orm::entity::prelude::*;
+
+/// Declares a stored enum: each variant with the name the database holds, given once. It
+/// derives the SeaORM column type from those names and gives `as_str` and `Display`.
+macro_rules! stored_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $stored:literal, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+        #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+        pub enum $name {
+            $( $(#[$vmeta])* #[sea_orm(string_value = $stored)] $variant, )*
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),*];
+
+            /// The name the database holds.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $stored,)*
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+stored_enum! {
+    /// Where a person stands in the lifecycle of their Mon espace santé profile.
+    pub enum ProfileStatus {
+        /// Enrolled by the insurer; the opposition window is open.
+        Announced = "ANNOUNCED",
+        /// The person opposed: no DMP, no mailbox.
+        Opposed = "OPPOSED",
+        /// The profile exists; the patient has not activated it yet.
+        Created = "CREATED",
+        /// The patient activated the profile and can read it.
+        Activated = "ACTIVATED",
+        /// The owner closed the profile.
+        Closed = "CLOSED",
+    }
+}
+
+stored_enum! {
+    /// Who acts: the role claim of a token, and the kind of actor in the ledger.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum ActorRole {
+        /// A person, identified by their INS.
+        Patient = "PATIENT",
+        /// A health professional, identified by their RPPS number.
+        Practitioner = "PRACTITIONER",
+        /// An agent of the health insurer's back office.
+        Operator = "OPERATOR",
+        /// The service itself (the creation sweep, bounces).
+        System = "SYSTEM",
+    }
+}
+
+stored_enum! {
+    /// A way of reaching the patient.
+    pub enum Channel {
+        /// An email, to the address in the delivery.
+        Email = "EMAIL",
+        /// A postal letter, grouped per patient into one activity statement for the period.
+        Postal = "POSTAL",
+        /// The patient's live GraphQL subscription.
+        Live = "LIVE",
+    }
+}
+
+stored_enum! {
+    /// Where a notice stands in its delivery.
+    pub enum DeliveryStatus {
+        /// Waiting for its relay (or for the next postal statement).
+        Pending = "PENDING",
+        /// Delivered (for an email: accepted by the SMTP server).
+        Sent = "SENT",
+        /// Given up after too many attempts or a permanent refusal.
+        Failed = "FAILED",
+    }
+}
+
+stored_enum! {
+    /// A category of the medical profile.
+    pub enum MedicalCategory {
+        /// An allergy or intolerance.
+        Allergy = "ALLERGY",
+        /// A current treatment.
+        Treatment = "TREATMENT",
+        /// Medical or surgical history.
+        History = "HISTORY",
+        /// A vaccination.
+        Vaccination = "VACCINATION",
+    }
+}
+
+stored_enum! {
+    /// What happened to a patient's profile: the `kind` of a ledger event, hashed into the chain.
+    pub enum EventKind {
+        BeneficiaryEnrolled = "BENEFICIARY_ENROLLED",
+        OppositionRecorded = "OPPOSITION_RECORDED",
+        OppositionWithdrawn = "OPPOSITION_WITHDRAWN",
+        ProfileCreated = "PROFILE_CREATED",
+        ActivationFailed = "ACTIVATION_FAILED",
+        ActivationRefusedLocked = "ACTIVATION_REFUSED_LOCKED",
+        ProfileActivated = "PROFILE_ACTIVATED",
+        ProfileClosed = "PROFILE_CLOSED",
+        DocumentFed = "DOCUMENT_FED",
+        DocumentAdded = "DOCUMENT_ADDED",
+        RecordConsulted = "RECORD_CONSULTED",
+        DocumentConsulted = "DOCUMENT_CONSULTED",
+        FirstAccess = "FIRST_ACCESS",
+        AccessRefusedBlocked = "ACCESS_REFUSED_BLOCKED",
+        DocumentMasked = "DOCUMENT_MASKED",
+        DocumentUnmasked = "DOCUMENT_UNMASKED",
+        PractitionerBlocked = "PRACTITIONER_BLOCKED",
+        PractitionerUnblocked = "PRACTITIONER_UNBLOCKED",
+        MedicalProfileUpdated = "MEDICAL_PROFILE_UPDATED",
+        MessageReceived = "MESSAGE_RECEIVED",
+        ThreadRead = "THREAD_READ",
+        MessageReplied = "MESSAGE_REPLIED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    macro_rules! names {
+        ($ty:ty) => {
+            <$ty>::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>()
+        };
+    }
+
+    #[test]
+    fn stored_names_never_change() {
+        assert_eq!(
+            names!(ProfileStatus),
+            ["ANNOUNCED", "OPPOSED", "CREATED", "ACTIVATED", "CLOSED"]
+        );
+        assert_eq!(
+            names!(ActorRole),
+            ["PATIENT", "PRACTITIONER", "OPERATOR", "SYSTEM"]
+        );
+        assert_eq!(names!(Channel), ["EMAIL", "POSTAL", "LIVE"]);
+        assert_eq!(names!(DeliveryStatus), ["PENDING", "SENT", "FAILED"]);
+        assert_eq!(
+            names!(MedicalCategory),
+            ["ALLERGY", "TREATMENT", "HISTORY", "VACCINATION"]
+        );
+        assert_eq!(
+            names!(EventKind),
+            [
+                "BENEFICIARY_ENROLLED",
+                "OPPOSITION_RECORDED",
+                "OPPOSITION_WITHDRAWN",
+                "PROFILE_CREATED",
+                "ACTIVATION_FAILED",
+                "ACTIVATION_REFUSED_LOCKED",
+                "PROFILE_ACTIVATED",
+                "PROFILE_CLOSED",
+                "DOCUMENT_FED",
+                "DOCUMENT_ADDED",
+                "RECORD_CONSULTED",
+                "DOCUMENT_CONSULTED",
+                "FIRST_ACCESS",
+                "ACCESS_REFUSED_BLOCKED",
+                "DOCUMENT_MASKED",
+                "DOCUMENT_UNMASKED",
+                "PRACTITIONER_BLOCKED",
+                "PRACTITIONER_UNBLOCKED",
+                "MEDICAL_PROFILE_UPDATED",
+                "MESSAGE_RECEIVED",
+                "THREAD_READ",
+                "MESSAGE_REPLIED",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stored_name_reads_back_as_its_value() {
+        for kind in EventKind::ALL {
+            assert_eq!(kind.to_value(), kind.as_str());
+            assert_eq!(
+                EventKind::try_from_value(&kind.as_str().to_owned()).unwrap(),
+                *kind
+            );
+        }
+        assert!(ProfileStatus::try_from_value(&"DELETED".to_owned()).is_err());
+    }
+}
