@@ -2,6 +2,10 @@
 //!
 //! Migrations are history: a landed migration is never edited; a change is a new migration.
 //! They hold schema only, never data (demo data comes from `espace-sante demo`).
+//!
+//! Tables and indexes are written once with sea-query, for both databases. Raw SQL per backend
+//! is kept for what has no portable form: the ledger's append-only triggers. A branch per
+//! backend is kept where a landed migration created something differently on each.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -42,4 +46,16 @@ async fn run_script(
         conn.execute_unprepared(statement).await?;
     }
     Ok(())
+}
+
+/// An auto-increment id, the primary key: `bigserial` on PostgreSQL, and on SQLite an alias of
+/// the rowid with `AUTOINCREMENT` (an id is never reused, even after the last row is deleted).
+///
+/// Landed migrations use it: changing it changes history.
+fn id<T: IntoIden>(column: T) -> ColumnDef {
+    ColumnDef::new(column)
+        .big_integer()
+        .auto_increment()
+        .primary_key()
+        .take()
 }
