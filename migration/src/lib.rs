@@ -13,6 +13,7 @@ mod m20261128_000001_foundation;
 mod m20261128_000002_documents;
 mod m20261128_000003_messaging;
 mod m20261128_000004_delivery;
+mod m20261129_000001_profiles_due_for_creation;
 
 /// Applies the migrations of this crate in order.
 #[derive(Debug)]
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_documents::Migration),
             Box::new(m20261128_000003_messaging::Migration),
             Box::new(m20261128_000004_delivery::Migration),
+            Box::new(m20261129_000001_profiles_due_for_creation::Migration),
         ]
     }
 }

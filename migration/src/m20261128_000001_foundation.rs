@@ -105,7 +105,7 @@ fn profiles() -> TableCreateStatement {
 
 /// The creation sweep's index. This migration created it partial on PostgreSQL and on two
 /// columns on SQLite; it stays so here, since a landed migration does not change what it
-/// creates.
+/// creates: `m20261129_000001_profiles_due_for_creation` makes SQLite's the same.
 fn profiles_due_for_creation(backend: DbBackend) -> IndexCreateStatement {
     let mut index = Index::create();
     index
