@@ -2,6 +2,10 @@
 //!
 //! Migrations are history: a landed migration is never edited; a change is a new migration.
 //! They hold schema only, never data (demo data comes from `espace-sante demo`).
+//!
+//! Tables and indexes are written once with sea-query, for both databases. Raw SQL per backend
+//! is kept for what has no portable form: the ledger's append-only triggers. A branch per
+//! backend is kept where a landed migration created something differently on each.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -9,6 +13,7 @@ mod m20261128_000001_foundation;
 mod m20261128_000002_documents;
 mod m20261128_000003_messaging;
 mod m20261128_000004_delivery;
+mod m20261129_000001_profiles_due_for_creation;
 
 /// Applies the migrations of this crate in order.
 #[derive(Debug)]
@@ -21,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_documents::Migration),
             Box::new(m20261128_000003_messaging::Migration),
             Box::new(m20261128_000004_delivery::Migration),
+            Box::new(m20261129_000001_profiles_due_for_creation::Migration),
         ]
     }
 }
@@ -42,4 +48,16 @@ async fn run_script(
         conn.execute_unprepared(statement).await?;
     }
     Ok(())
+}
+
+/// An auto-increment id, the primary key: `bigserial` on PostgreSQL, and on SQLite an alias of
+/// the rowid with `AUTOINCREMENT` (an id is never reused, even after the last row is deleted).
+///
+/// Landed migrations use it: changing it changes history.
+fn id<T: IntoIden>(column: T) -> ColumnDef {
+    ColumnDef::new(column)
+        .big_integer()
+        .auto_increment()
+        .primary_key()
+        .take()
 }

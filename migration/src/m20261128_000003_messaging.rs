@@ -3,112 +3,182 @@
 //! message and the system's bounce, and only the practitioner sees it: it has no foreign key to
 //! profiles, since the INS may be unknown.
 
-use sea_orm_migration::prelude::*;
+use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::run_script;
+use crate::id;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const POSTGRES_UP: &[&str] = &[
-    r"CREATE TABLE threads (
-        id BIGSERIAL PRIMARY KEY,
-        patient_ins TEXT NOT NULL,
-        practitioner_rpps TEXT NOT NULL,
-        practitioner_name TEXT NOT NULL,
-        practitioner_profession TEXT,
-        subject TEXT NOT NULL,
-        delivered BOOLEAN NOT NULL,
-        created_at TIMESTAMPTZ NOT NULL,
-        last_message_at TIMESTAMPTZ NOT NULL,
-        patient_unread INTEGER NOT NULL DEFAULT 0,
-        practitioner_unread INTEGER NOT NULL DEFAULT 0,
-        CONSTRAINT threads_one_per_pair UNIQUE (practitioner_rpps, patient_ins, delivered)
-    )",
-    "CREATE INDEX threads_by_patient ON threads (patient_ins, last_message_at)",
-    r"CREATE TABLE messages (
-        id BIGSERIAL PRIMARY KEY,
-        thread_id BIGINT NOT NULL REFERENCES threads (id),
-        sender_role TEXT NOT NULL CHECK (sender_role IN ('PRACTITIONER','PATIENT','SYSTEM')),
-        sender_id TEXT NOT NULL,
-        sender_name TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        body TEXT NOT NULL,
-        bounce BOOLEAN NOT NULL DEFAULT FALSE,
-        sent_at TIMESTAMPTZ NOT NULL,
-        idempotency_key TEXT,
-        request_hash TEXT,
-        CONSTRAINT messages_idempotency UNIQUE (sender_id, idempotency_key)
-    )",
-    "CREATE INDEX messages_by_thread ON messages (thread_id, id)",
-    r"CREATE TABLE message_attachments (
-        id BIGSERIAL PRIMARY KEY,
-        message_id BIGINT NOT NULL REFERENCES messages (id),
-        title TEXT NOT NULL,
-        mime_type TEXT NOT NULL,
-        size_bytes BIGINT NOT NULL,
-        sha256 TEXT NOT NULL,
-        content BYTEA NOT NULL
-    )",
-    "CREATE INDEX attachments_by_message ON message_attachments (message_id)",
-];
+#[derive(DeriveIden)]
+enum Threads {
+    Table,
+    Id,
+    PatientIns,
+    PractitionerRpps,
+    PractitionerName,
+    PractitionerProfession,
+    Subject,
+    Delivered,
+    CreatedAt,
+    LastMessageAt,
+    PatientUnread,
+    PractitionerUnread,
+}
 
-const SQLITE_UP: &[&str] = &[
-    r"CREATE TABLE threads (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        patient_ins TEXT NOT NULL,
-        practitioner_rpps TEXT NOT NULL,
-        practitioner_name TEXT NOT NULL,
-        practitioner_profession TEXT,
-        subject TEXT NOT NULL,
-        delivered INTEGER NOT NULL,
-        created_at TEXT NOT NULL,
-        last_message_at TEXT NOT NULL,
-        patient_unread INTEGER NOT NULL DEFAULT 0,
-        practitioner_unread INTEGER NOT NULL DEFAULT 0,
-        CONSTRAINT threads_one_per_pair UNIQUE (practitioner_rpps, patient_ins, delivered)
-    )",
-    "CREATE INDEX threads_by_patient ON threads (patient_ins, last_message_at)",
-    r"CREATE TABLE messages (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        thread_id INTEGER NOT NULL REFERENCES threads (id),
-        sender_role TEXT NOT NULL CHECK (sender_role IN ('PRACTITIONER','PATIENT','SYSTEM')),
-        sender_id TEXT NOT NULL,
-        sender_name TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        body TEXT NOT NULL,
-        bounce INTEGER NOT NULL DEFAULT 0,
-        sent_at TEXT NOT NULL,
-        idempotency_key TEXT,
-        request_hash TEXT,
-        CONSTRAINT messages_idempotency UNIQUE (sender_id, idempotency_key)
-    )",
-    "CREATE INDEX messages_by_thread ON messages (thread_id, id)",
-    r"CREATE TABLE message_attachments (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        message_id INTEGER NOT NULL REFERENCES messages (id),
-        title TEXT NOT NULL,
-        mime_type TEXT NOT NULL,
-        size_bytes INTEGER NOT NULL,
-        sha256 TEXT NOT NULL,
-        content BLOB NOT NULL
-    )",
-    "CREATE INDEX attachments_by_message ON message_attachments (message_id)",
-];
+#[derive(DeriveIden)]
+enum Messages {
+    Table,
+    Id,
+    ThreadId,
+    SenderRole,
+    SenderId,
+    SenderName,
+    Subject,
+    Body,
+    Bounce,
+    SentAt,
+    IdempotencyKey,
+    RequestHash,
+}
 
-const DOWN: &[&str] = &[
-    "DROP TABLE message_attachments",
-    "DROP TABLE messages",
-    "DROP TABLE threads",
-];
+#[derive(DeriveIden)]
+enum MessageAttachments {
+    Table,
+    Id,
+    MessageId,
+    Title,
+    MimeType,
+    SizeBytes,
+    Sha256,
+    Content,
+}
+
+fn threads() -> TableCreateStatement {
+    Table::create()
+        .table(Threads::Table)
+        .col(id(Threads::Id))
+        .col(text(Threads::PatientIns))
+        .col(text(Threads::PractitionerRpps))
+        .col(text(Threads::PractitionerName))
+        .col(text_null(Threads::PractitionerProfession))
+        .col(text(Threads::Subject))
+        .col(boolean(Threads::Delivered))
+        .col(timestamp_with_time_zone(Threads::CreatedAt))
+        .col(timestamp_with_time_zone(Threads::LastMessageAt))
+        .col(integer(Threads::PatientUnread).default(0))
+        .col(integer(Threads::PractitionerUnread).default(0))
+        .index(
+            Index::create()
+                .name("threads_one_per_pair")
+                .unique()
+                .col(Threads::PractitionerRpps)
+                .col(Threads::PatientIns)
+                .col(Threads::Delivered),
+        )
+        .take()
+}
+
+fn messages() -> TableCreateStatement {
+    Table::create()
+        .table(Messages::Table)
+        .col(id(Messages::Id))
+        .col(big_integer(Messages::ThreadId))
+        .col(
+            text(Messages::SenderRole).check(Expr::col(Messages::SenderRole).is_in([
+                "PRACTITIONER",
+                "PATIENT",
+                "SYSTEM",
+            ])),
+        )
+        .col(text(Messages::SenderId))
+        .col(text(Messages::SenderName))
+        .col(text(Messages::Subject))
+        .col(text(Messages::Body))
+        .col(boolean(Messages::Bounce).default(false))
+        .col(timestamp_with_time_zone(Messages::SentAt))
+        .col(text_null(Messages::IdempotencyKey))
+        .col(text_null(Messages::RequestHash))
+        .index(
+            Index::create()
+                .name("messages_idempotency")
+                .unique()
+                .col(Messages::SenderId)
+                .col(Messages::IdempotencyKey),
+        )
+        .foreign_key(
+            ForeignKey::create()
+                .from(Messages::Table, Messages::ThreadId)
+                .to(Threads::Table, Threads::Id),
+        )
+        .take()
+}
+
+fn message_attachments() -> TableCreateStatement {
+    Table::create()
+        .table(MessageAttachments::Table)
+        .col(id(MessageAttachments::Id))
+        .col(big_integer(MessageAttachments::MessageId))
+        .col(text(MessageAttachments::Title))
+        .col(text(MessageAttachments::MimeType))
+        .col(big_integer(MessageAttachments::SizeBytes))
+        .col(text(MessageAttachments::Sha256))
+        .col(blob(MessageAttachments::Content))
+        .foreign_key(
+            ForeignKey::create()
+                .from(MessageAttachments::Table, MessageAttachments::MessageId)
+                .to(Messages::Table, Messages::Id),
+        )
+        .take()
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_script(manager, POSTGRES_UP, SQLITE_UP).await
+        manager.create_table(threads()).await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("threads_by_patient")
+                    .table(Threads::Table)
+                    .col(Threads::PatientIns)
+                    .col(Threads::LastMessageAt)
+                    .take(),
+            )
+            .await?;
+        manager.create_table(messages()).await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("messages_by_thread")
+                    .table(Messages::Table)
+                    .col(Messages::ThreadId)
+                    .col(Messages::Id)
+                    .take(),
+            )
+            .await?;
+        manager.create_table(message_attachments()).await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("attachments_by_message")
+                    .table(MessageAttachments::Table)
+                    .col(MessageAttachments::MessageId)
+                    .take(),
+            )
+            .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_script(manager, DOWN, DOWN).await
+        for table in [
+            MessageAttachments::Table.into_iden(),
+            Messages::Table.into_iden(),
+            Threads::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).take())
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -18,5 +18,6 @@ mod ledger;
 mod lifecycle;
 mod live;
 mod messaging;
+mod migrations;
 mod schema;
 mod smtp;

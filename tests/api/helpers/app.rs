@@ -1,23 +1,17 @@
-//! `TestApp`: the real application on a fresh database, and typed helpers to drive it.
+//! The server on its own database: spawned on port 0 against a fresh PostgreSQL database or
+//! SQLite file, dropped with it; GraphQL over HTTP; direct database access for what no API
+//! shows; and the macros that run a test on both databases.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use espace_sante::clock::{ManualClock, SharedClock};
 use espace_sante::config::{Secret, Settings};
-use espace_sante::domain::Ins;
 use espace_sante::startup::Application;
-use jsonwebtoken::{EncodingKey, Header, encode};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 
-/// The secret the test server accepts: tests go through the production key path.
-pub const SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
-pub const ISSUER: &str = "espace-sante-test";
-pub const AUDIENCE: &str = "espace-sante-api";
-
-/// The operator every test enrols with.
-pub const OPERATOR: &str = "agent-test";
+use super::tokens::{AUDIENCE, ISSUER, SECRET};
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,31 +126,6 @@ impl Gql {
 /// The moment every test starts at.
 pub fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap()
-}
-
-/// A valid INS, different for each `n`.
-pub fn ins(n: u32) -> String {
-    let nir = format!("2{:02}{:02}75{:06}", 60 + n % 40, 1 + n % 12, 100_000 + n);
-    let key = Ins::key_of(&nir).unwrap();
-    format!("{nir}{key:02}")
-}
-
-/// One enrolment row.
-pub fn beneficiary(ins: &str, insurer_email: Option<&str>) -> Value {
-    json!({
-        "ins": ins,
-        "birthName": "MARTIN",
-        "firstNames": "Jeanne Marie",
-        "birthDate": "1980-04-12",
-        "carteVitaleSerial": format!("CV{}", &ins[..10]),
-        "insurerEmail": insurer_email,
-        "addressLines": ["12 rue des Lilas", "75011 PARIS"],
-    })
-}
-
-/// The Carte Vitale serial of [`beneficiary`].
-pub fn serial_of(ins: &str) -> String {
-    format!("CV{}", &ins[..10])
 }
 
 impl TestApp {
@@ -287,106 +256,6 @@ impl TestApp {
         self.clock.advance(by);
     }
 
-    /// Enrols rows as the operator, asserting success.
-    pub async fn enrol(&self, rows: Vec<Value>) -> Value {
-        self.graphql(
-            Some(&operator_token()),
-            "mutation($rows: [BeneficiaryInput!]!) { enrolBeneficiaries(beneficiaries: $rows) { enrolled { ins status } alreadyKnown } }",
-            json!({ "rows": rows }),
-        )
-        .await
-        .ok()["enrolBeneficiaries"]
-            .clone()
-    }
-
-    /// Enrols one person, lets the opposition window pass and runs the sweep: CREATED.
-    /// Returns the activation code of the creation notice.
-    pub async fn created_profile(&self, ins: &str, insurer_email: Option<&str>) -> String {
-        self.enrol(vec![beneficiary(ins, insurer_email)]).await;
-        self.advance(Duration::days(42));
-        self.sweep().await;
-        self.activation_code(ins).await
-    }
-
-    /// Runs the creation sweep as the operator; returns the INS created.
-    pub async fn sweep(&self) -> Vec<String> {
-        let answer = self
-            .graphql(
-                Some(&operator_token()),
-                "mutation { runCreationSweep { created } }",
-                json!({}),
-            )
-            .await;
-        serde_json::from_value(answer.ok()["runCreationSweep"]["created"].clone()).unwrap()
-    }
-
-    /// The activation code, read where the patient reads it: the creation notice.
-    pub async fn activation_code(&self, ins: &str) -> String {
-        let rows = self
-            .query_rows(&format!(
-                "SELECT body FROM notifications WHERE patient_ins = '{ins}' AND kind = 'PROFILE_CREATED' ORDER BY id DESC"
-            ))
-            .await;
-        let body = rows
-            .first()
-            .and_then(|r| r.first())
-            .cloned()
-            .expect("a creation notice");
-        body.lines()
-            .map(str::trim)
-            .find(|l| l.len() == 14 && l.chars().filter(|c| *c == '-').count() == 2)
-            .expect("the notice carries a code XXXX-XXXX-XXXX")
-            .to_owned()
-    }
-
-    /// Activates a created profile.
-    pub async fn activate(&self, ins: &str, code: &str) -> Gql {
-        self.graphql(
-            Some(&patient_token(ins)),
-            "mutation($code: String!, $serial: String!) { activateProfile(activationCode: $code, carteVitaleSerial: $serial, personalEmail: \"perso@example.org\") { status personalEmail } }",
-            json!({ "code": code, "serial": serial_of(ins) }),
-        )
-        .await
-    }
-
-    /// The patient's status, as the patient reads it.
-    pub async fn status(&self, ins: &str) -> String {
-        self.graphql(
-            Some(&patient_token(ins)),
-            "{ me { profile { status } } }",
-            json!({}),
-        )
-        .await
-        .ok()["me"]["profile"]["status"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    /// The patient's history, oldest first, as `(kind, actor role)`.
-    pub async fn history(&self, ins: &str) -> Vec<(String, String)> {
-        let answer = self
-            .graphql(
-                Some(&patient_token(ins)),
-                "{ me { activityHistory(first: 100) { edges { node { kind actor { role } } } } } }",
-                json!({}),
-            )
-            .await;
-        let mut events: Vec<(String, String)> = answer.ok()["me"]["activityHistory"]["edges"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| {
-                (
-                    e["node"]["kind"].as_str().unwrap().to_owned(),
-                    e["node"]["actor"]["role"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect();
-        events.reverse();
-        events
-    }
-
     /// Runs a query on a direct connection and returns every column as text.
     pub async fn query_rows(&self, sql: &str) -> Vec<Vec<String>> {
         let db = self.db().await;
@@ -417,109 +286,6 @@ impl TestApp {
             })
             .collect()
     }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        // Drop the PostgreSQL database on a thread of its own: Drop cannot await, and the test's
-        // runtime may be shutting down. FORCE ends the server's pooled connections.
-        if let Some((admin, name)) = self.postgres_db.take() {
-            let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async {
-                    if let Ok(conn) = Database::connect(&admin).await {
-                        let _ = conn
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            ))
-                            .await;
-                    }
-                });
-            })
-            .join();
-        }
-    }
-}
-
-/// Signs `claims` with the test secret.
-pub fn sign(claims: &Value) -> String {
-    encode(
-        &Header::default(),
-        claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
-    )
-    .unwrap()
-}
-
-/// Valid claims for `role` and `sub`, expiring in an hour of real time (jsonwebtoken checks
-/// `exp` against the system clock).
-pub fn claims(role: &str, sub: &str) -> Value {
-    json!({
-        "sub": sub,
-        "role": role,
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "exp": (Utc::now() + Duration::hours(1)).timestamp(),
-        "name": format!("{role} {sub}"),
-    })
-}
-
-pub fn patient_token(ins: &str) -> String {
-    sign(&claims("PATIENT", ins))
-}
-
-pub fn operator_token() -> String {
-    sign(&claims("OPERATOR", OPERATOR))
-}
-
-pub fn practitioner_token(rpps: &str) -> String {
-    let mut c = claims("PRACTITIONER", rpps);
-    c["profession"] = json!("Médecin généraliste");
-    sign(&c)
-}
-
-/// A practitioner of the tests, with a valid RPPS number.
-pub const DOCTOR: &str = "10003456786";
-/// Another practitioner.
-pub const NURSE: &str = "10009876540";
-
-/// A small PDF document.
-pub const PDF: &[u8] = b"%PDF-1.4\n% test document\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n";
-
-/// A document input for `feedDocument`/`addDocument`.
-pub fn document_input(key: &str, title: &str) -> Value {
-    use base64::Engine;
-    json!({
-        "type": { "system": "http://loinc.org", "code": "11488-4" },
-        "title": title,
-        "mimeType": "application/pdf",
-        "contentBase64": base64::engine::general_purpose::STANDARD.encode(PDF),
-        "actDate": "2026-10-30",
-        "idempotencyKey": key,
-    })
-}
-
-pub const FEED: &str = "mutation($ins: INS!, $input: DocumentInput!) { feedDocument(patientIns: $ins, input: $input) { id title sha256 sizeBytes author { role id name profession } } }";
-
-impl TestApp {
-    /// Enrols, creates and activates a profile.
-    pub async fn activated_profile(&self, ins: &str, insurer_email: Option<&str>) {
-        let code = self.created_profile(ins, insurer_email).await;
-        self.activate(ins, &code).await.ok();
-    }
-
-    /// Feeds a document as `rpps`.
-    pub async fn feed(&self, rpps: &str, ins: &str, input: Value) -> Gql {
-        self.graphql(
-            Some(&practitioner_token(rpps)),
-            FEED,
-            json!({ "ins": ins, "input": input }),
-        )
-        .await
-    }
 
     /// Rows in `table`.
     pub async fn count(&self, table: &str) -> usize {
@@ -545,15 +311,29 @@ impl TestApp {
             db.execute_unprepared(statement).await.unwrap();
         }
     }
+}
 
-    /// The outbox rows of a patient, as `(kind, channel, recipient)`.
-    pub async fn notices(&self, ins: &str) -> Vec<(String, String, String)> {
-        self.query_rows(&format!(
-            "SELECT kind, channel, recipient FROM notifications WHERE patient_ins = '{ins}' ORDER BY id"
-        ))
-        .await
-        .into_iter()
-        .map(|r| (r[0].clone(), r[1].clone(), r[2].clone()))
-        .collect()
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Drop the PostgreSQL database on a thread of its own: Drop cannot await, and the test's
+        // runtime may be shutting down. FORCE ends the server's pooled connections.
+        if let Some((admin, name)) = self.postgres_db.take() {
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    if let Ok(conn) = Database::connect(&admin).await {
+                        let _ = conn
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
     }
 }

@@ -1,0 +1,50 @@
+//! The data of the tests: INS numbers, enrolment rows, practitioners, documents.
+
+use espace_sante::domain::Ins;
+use serde_json::{Value, json};
+
+/// A valid INS, different for each `n`.
+pub fn ins(n: u32) -> String {
+    let nir = format!("2{:02}{:02}75{:06}", 60 + n % 40, 1 + n % 12, 100_000 + n);
+    let key = Ins::key_of(&nir).unwrap();
+    format!("{nir}{key:02}")
+}
+
+/// One enrolment row.
+pub fn beneficiary(ins: &str, insurer_email: Option<&str>) -> Value {
+    json!({
+        "ins": ins,
+        "birthName": "MARTIN",
+        "firstNames": "Jeanne Marie",
+        "birthDate": "1980-04-12",
+        "carteVitaleSerial": format!("CV{}", &ins[..10]),
+        "insurerEmail": insurer_email,
+        "addressLines": ["12 rue des Lilas", "75011 PARIS"],
+    })
+}
+
+/// The Carte Vitale serial of [`beneficiary`].
+pub fn serial_of(ins: &str) -> String {
+    format!("CV{}", &ins[..10])
+}
+
+/// A practitioner of the tests, with a valid RPPS number.
+pub const DOCTOR: &str = "10003456786";
+/// Another practitioner.
+pub const NURSE: &str = "10009876540";
+
+/// A small PDF document.
+pub const PDF: &[u8] = b"%PDF-1.4\n% test document\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n";
+
+/// A document input for `feedDocument`/`addDocument`.
+pub fn document_input(key: &str, title: &str) -> Value {
+    use base64::Engine;
+    json!({
+        "type": { "system": "http://loinc.org", "code": "11488-4" },
+        "title": title,
+        "mimeType": "application/pdf",
+        "contentBase64": base64::engine::general_purpose::STANDARD.encode(PDF),
+        "actDate": "2026-10-30",
+        "idempotencyKey": key,
+    })
+}

@@ -1,0 +1,21 @@
+//! `TestApp`: the real application on a fresh database, and typed helpers to drive it.
+//!
+//! - [`app`]: the server on its own database, GraphQL over HTTP, direct database access, and the
+//!   macros that run a test on both databases;
+//! - [`tokens`]: the JWTs the test server accepts, per role;
+//! - [`fixtures`]: the data of the tests (INS numbers, enrolment rows, practitioners, documents);
+//! - [`flows`]: steps through the API (enrol, sweep, activate, feed) and what they leave to read.
+//!
+//! Tests import everything from here, as `crate::helpers::X`.
+
+mod app;
+mod fixtures;
+mod flows;
+mod tokens;
+
+pub use app::{Backend, Gql, TestApp};
+pub(crate) use app::{on_both_backends, on_both_databases};
+pub use fixtures::{DOCTOR, NURSE, PDF, beneficiary, document_input, ins, serial_of};
+pub use tokens::{
+    AUDIENCE, ISSUER, SECRET, claims, operator_token, patient_token, practitioner_token, sign,
+};

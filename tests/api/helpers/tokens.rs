@@ -1,0 +1,50 @@
+//! The JWTs the test server accepts: signed with its secret, one per role.
+
+use chrono::{Duration, Utc};
+use jsonwebtoken::{EncodingKey, Header, encode};
+use serde_json::{Value, json};
+
+/// The secret the test server accepts: tests go through the production key path.
+pub const SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+pub const ISSUER: &str = "espace-sante-test";
+pub const AUDIENCE: &str = "espace-sante-api";
+
+/// The operator every test enrols with.
+pub const OPERATOR: &str = "agent-test";
+
+/// Signs `claims` with the test secret.
+pub fn sign(claims: &Value) -> String {
+    encode(
+        &Header::default(),
+        claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Valid claims for `role` and `sub`, expiring in an hour of real time (jsonwebtoken checks
+/// `exp` against the system clock).
+pub fn claims(role: &str, sub: &str) -> Value {
+    json!({
+        "sub": sub,
+        "role": role,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "exp": (Utc::now() + Duration::hours(1)).timestamp(),
+        "name": format!("{role} {sub}"),
+    })
+}
+
+pub fn patient_token(ins: &str) -> String {
+    sign(&claims("PATIENT", ins))
+}
+
+pub fn operator_token() -> String {
+    sign(&claims("OPERATOR", OPERATOR))
+}
+
+pub fn practitioner_token(rpps: &str) -> String {
+    let mut c = claims("PRACTITIONER", rpps);
+    c["profession"] = json!("Médecin généraliste");
+    sign(&c)
+}
