@@ -31,6 +31,10 @@ pub struct Settings {
     )]
     pub listen: SocketAddr,
 
+    /// Longest time to answer an HTTP request, in seconds (websocket subscriptions excepted).
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub request_timeout_secs: u64,
+
     /// HS256 secret shared with the identity provider. Without it the server runs with the
     /// public development key (and says so); with it, `token` refuses to mint.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::graphql::build_schema;
-use crate::http::{AppState, router};
+use crate::http::{AppState, EdgeLimits, router};
 
 use crate::services::Services;
 
@@ -45,13 +45,16 @@ impl Application {
             schema: build_schema(services.clone(), delivery.clone()),
             auth: Arc::new(auth),
             db,
+        };
+        let limits = EdgeLimits {
             // Base64 makes 4 characters of 3 bytes; the rest of a request is small.
             max_body_bytes: settings.document_max_bytes.div_ceil(3) * 4 + 1024 * 1024,
+            request_timeout: Duration::from_secs(settings.request_timeout_secs),
         };
         let listener = TcpListener::bind(settings.listen).await?;
         Ok(Self {
             listener,
-            router: router(state),
+            router: router(state, limits),
             services,
             delivery,
             sweep_interval: (settings.creation_sweep_interval_secs > 0)

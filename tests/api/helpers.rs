@@ -201,6 +201,7 @@ impl TestApp {
         let mut settings = Settings {
             database_url: database_url.clone(),
             listen: "127.0.0.1:0".parse().unwrap(),
+            request_timeout_secs: 30,
             jwt_secret: Some(Secret(SECRET.to_owned())),
             jwt_issuer: ISSUER.to_owned(),
             jwt_audience: AUDIENCE.to_owned(),

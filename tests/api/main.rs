@@ -13,6 +13,7 @@ mod auth;
 mod cli;
 mod delivery;
 mod documents;
+mod http;
 mod ledger;
 mod lifecycle;
 mod live;
