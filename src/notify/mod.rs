@@ -21,17 +21,14 @@ impl Delivery {
     /// The relay and the statements these settings give, on the services' database and clock.
     pub fn new(settings: &Settings, services: &Services) -> Result<Self, String> {
         Ok(Self {
-            relay: relay::Relay {
-                db: services.db.clone(),
-                clock: services.clock.clone(),
-                mailer: settings.mailer()?,
-                max_attempts: i32::try_from(settings.relay_max_attempts).unwrap_or(i32::MAX),
-            },
-            statements: letters::Statements {
-                db: services.db.clone(),
-                clock: services.clock.clone(),
-                dir: settings.letters_dir.clone(),
-            },
+            relay: settings.relay.relay(
+                &settings.mail,
+                services.db.clone(),
+                services.clock.clone(),
+            )?,
+            statements: settings
+                .letters
+                .statements(services.db.clone(), services.clock.clone()),
         })
     }
 }

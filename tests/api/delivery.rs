@@ -18,7 +18,7 @@ async fn with_smtp(backend: Backend) -> (TestApp, SmtpServer) {
     let smtp = SmtpServer::start().await;
     let url = smtp.url.clone();
     let app = TestApp::spawn_with(backend, |s| {
-        s.smtp_url = Some(espace_sante::config::Secret(url))
+        s.mail.smtp_url = Some(espace_sante::config::Secret(url))
     })
     .await;
     (app, smtp)
@@ -193,7 +193,8 @@ async fn without_smtp_emails_are_written_as_eml_files(app: TestApp) {
         .await;
     assert_eq!(deliver(&app).await["sent"], 1);
     let id = &app.query_rows("SELECT id FROM notifications").await[0][0];
-    let eml = std::fs::read_to_string(app.settings.email_dir.join(format!("{id}.eml"))).unwrap();
+    let eml =
+        std::fs::read_to_string(app.settings.mail.email_dir.join(format!("{id}.eml"))).unwrap();
     assert!(eml.contains("To: jeanne@example.org"), "{eml}");
     assert!(
         eml.contains(&format!("Message-ID: <notification-{id}.")),
@@ -257,6 +258,7 @@ async fn postal_statement_is_one_pdf_letter_per_patient(app: TestApp) {
         .expect("announcement, creation, document");
     let pdf = app
         .settings
+        .letters
         .letters_dir
         .join(marcels["file"].as_str().unwrap());
     let pdf = pdf.to_str().unwrap();
@@ -305,6 +307,7 @@ async fn postal_statement_is_one_pdf_letter_per_patient(app: TestApp) {
     assert!(block.iter().all(|l| l.chars().count() <= 38));
     let louise_pdf = app
         .settings
+        .letters
         .letters_dir
         .join(louises["file"].as_str().unwrap());
     let window = poppler(
@@ -339,7 +342,7 @@ async fn postal_statement_is_one_pdf_letter_per_patient(app: TestApp) {
     );
 
     // A picture of the first page, as the README shows one.
-    let preview = app.settings.letters_dir.join("preview");
+    let preview = app.settings.letters.letters_dir.join("preview");
     poppler(
         "pdftoppm",
         &[

@@ -136,7 +136,7 @@ fn complete(response: &[u8]) -> bool {
 /// nothing behind. PostgreSQL only: SQLite has no row lock to hold.
 #[tokio::test]
 async fn a_request_over_the_timeout_is_answered_503_and_leaves_nothing() {
-    let app = TestApp::spawn_with(Backend::Postgres, |s| s.request_timeout_secs = 1).await;
+    let app = TestApp::spawn_with(Backend::Postgres, |s| s.http.request_timeout_secs = 1).await;
     let person = ins(900);
     app.enrol(vec![beneficiary(&person, None)]).await;
 

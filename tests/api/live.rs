@@ -369,7 +369,7 @@ async fn a_document_fed_through_one_replica_reaches_a_patient_subscribed_on_anot
 /// (The edge layers do not depend on the database: SQLite is enough.)
 #[tokio::test]
 async fn a_subscription_outlives_the_request_timeout() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |s| s.request_timeout_secs = 1).await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |s| s.http.request_timeout_secs = 1).await;
     let person = ins(510);
     app.activated_profile(&person, None).await;
     let mut client = WsClient::connect(&app.address, &patient_token(&person)).await;
