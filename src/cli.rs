@@ -1,6 +1,6 @@
 //! The command line: `serve` (the default), `migrate`, `schema`, `ledger verify`, `token`,
 //! `demo`, `relay`, `letters`. Each subcommand takes the settings it uses, so that its `--help`
-//! lists those alone.
+//! lists those alone; results go to stdout, logs to stderr, and an error is printed once.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -127,7 +127,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     match execute(command).await {
         Ok(code) => code,
         Err(err) => {
-            tracing::error!(error.cause = %err, "espace-sante failed");
+            // The one report of the failure: it ends the program, nothing logged it before.
             eprintln!("error: {err}");
             ExitCode::FAILURE
         }

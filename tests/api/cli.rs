@@ -193,6 +193,62 @@ fn each_subcommand_help_lists_the_settings_it_uses_and_no_other() {
 }
 
 #[test]
+fn an_error_is_printed_once_on_stderr_and_fails_the_command() {
+    let failed = Command::new(env!("CARGO_BIN_EXE_espace-sante"))
+        .arg("migrate")
+        .env("DATABASE_URL", "nosuchdb://somewhere")
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(failed.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(
+        stderr.matches("nosuchdb://").count(),
+        1,
+        "one report of the failure, not a log line and a message:\n{stderr}"
+    );
+    assert!(stderr.starts_with("error: "), "{stderr}");
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_espace-sante"))
+        .args(["migrate", "--log-format", "xml"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "a usage error");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(stderr.matches("'xml'").count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+}
+
+#[test]
+fn logs_go_to_stderr_without_colours_when_it_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("cli.sqlite").display()
+    );
+    let relay = Command::new(env!("CARGO_BIN_EXE_espace-sante"))
+        .args(["relay", "--once"])
+        .env("DATABASE_URL", &database_url)
+        .env("EMAIL_DIR", dir.path().join("emails"))
+        .env_remove("SMTP_URL")
+        .env_remove("NO_COLOR")
+        .env_remove("LOG_FORMAT")
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(relay.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&relay.stdout),
+        "0 sent, 0 to retry, 0 failed\n",
+        "stdout holds the answer alone"
+    );
+    let stderr = String::from_utf8_lossy(&relay.stderr);
+    assert!(stderr.contains("emails go to the folder"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no escape codes: {stderr:?}");
+}
+
+#[test]
 fn serve_is_what_runs_without_a_command_with_settings_from_the_environment() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
