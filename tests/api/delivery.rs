@@ -376,6 +376,47 @@ async fn postal_statement_is_one_pdf_letter_per_patient(app: TestApp) {
     );
 }
 
+/// The creation letter of a person with nothing else to report puts the activation code just
+/// past the foot of page 1: the paragraph that introduces it moves to page 2 with it, rather
+/// than leaving the code alone at the top of a page.
+async fn activation_code_shares_its_page_with_the_sentence_introducing_it(app: TestApp) {
+    let person = ins(608);
+    let code = app.created_profile(&person, None).await;
+    let run = app
+        .graphql(Some(&operator_token()), STATEMENTS, json!({}))
+        .await;
+    let letter = run.ok()["runPostalStatements"]["letters"][0].clone();
+    let pdf = app
+        .settings
+        .letters
+        .letters_dir
+        .join(letter["file"].as_str().unwrap());
+    let pdf = pdf.to_str().unwrap();
+    let pages = letter["pages"].as_u64().unwrap();
+    let page = |n: u64| {
+        let n = n.to_string();
+        poppler("pdftotext", &["-f", &n, "-l", &n, "-layout", pdf, "-"])
+    };
+    let with_code = (1..=pages)
+        .find(|n| page(*n).contains(&code))
+        .expect("the code is in the letter");
+    assert!(
+        with_code > 1,
+        "this letter is meant to put the code near the page break; it is on page 1 now: \
+         adjust the test so that it still crosses the break"
+    );
+    let text = page(with_code);
+    for introduction in [
+        "Pour l'activer, rendez-vous sur",
+        "muni de votre carte Vitale",
+    ] {
+        assert!(
+            text.contains(introduction),
+            "'{introduction}' is on page {with_code} with the code:\n{text}"
+        );
+    }
+}
+
 async fn postal_notices_of_an_opposed_person_are_cancelled_not_sent(app: TestApp) {
     let person = ins(607);
     app.enrol(vec![beneficiary(&person, None)]).await;
@@ -421,4 +462,5 @@ on_both_databases!(
     without_smtp_emails_are_written_as_eml_files,
     postal_statement_is_one_pdf_letter_per_patient,
     postal_notices_of_an_opposed_person_are_cancelled_not_sent,
+    activation_code_shares_its_page_with_the_sentence_introducing_it,
 );
