@@ -1,34 +1,50 @@
 //! The command line: `serve` (the default), `migrate`, `schema`, `ledger verify`, `token`,
-//! `demo`.
+//! `demo`, `relay`, `letters`. Each subcommand takes the settings it uses, so that its `--help`
+//! lists those alone; results go to stdout, logs to stderr, and an error is printed once.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use sea_orm::DatabaseConnection;
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::Settings;
+use crate::config::{
+    AuthSettings, DatabaseSettings, LettersSettings, MailSettings, RelaySettings, RuleSettings,
+    Settings,
+};
 use crate::domain::ActorRole;
 use crate::startup::{Application, StartupError, shutdown_signal};
 
 /// espace-sante: the GraphQL API of Mon espace santé and the DMP, on audit-first storage.
 #[derive(Debug, Parser)]
-#[command(name = "espace-sante", version, about)]
+#[command(
+    name = "espace-sante",
+    version,
+    about,
+    after_help = "Without a command, `serve` runs with its settings from the environment; \
+                  `espace-sante serve --help` lists them."
+)]
 pub struct Cli {
-    #[command(flatten)]
-    pub settings: Settings,
+    /// Log format: `pretty` for a terminal, `json` for production. Logs go to stderr;
+    /// RUST_LOG filters them.
+    #[arg(long, env = "LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"], global = true)]
+    pub log_format: String,
 
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
-/// What to do (default: `serve`).
+/// What to do (default: `serve`, with its settings from the environment).
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Apply migrations and serve the API (GraphiQL on GET /graphql).
-    Serve,
+    /// Apply migrations and serve the API (GraphiQL on GET /graphql). The default.
+    Serve(Box<Settings>),
     /// Apply pending migrations and exit.
-    Migrate,
+    Migrate {
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
     /// Print the GraphQL schema (SDL), as checked in as schema.graphql.
     Schema,
     /// Ledger tools.
@@ -53,18 +69,38 @@ pub enum Command {
         /// Validity in hours.
         #[arg(long, default_value_t = 24)]
         hours: u32,
+        #[command(flatten)]
+        auth: AuthSettings,
     },
     /// Load a small demo population and print ready-to-use tokens.
-    Demo,
+    Demo {
+        #[command(flatten)]
+        database: DatabaseSettings,
+        #[command(flatten)]
+        auth: AuthSettings,
+        #[command(flatten)]
+        rules: RuleSettings,
+    },
     /// Run the outbox relay alone (sends emails), every RELAY_INTERVAL_SECS, or once.
     Relay {
         /// One round, then exit.
         #[arg(long)]
         once: bool,
+        #[command(flatten)]
+        database: DatabaseSettings,
+        #[command(flatten)]
+        mail: MailSettings,
+        #[command(flatten)]
+        relay: RelaySettings,
     },
     /// Write the postal activity statements: one PDF letter per patient with pending postal
     /// notices, and a manifest, in LETTERS_DIR.
-    Letters,
+    Letters {
+        #[command(flatten)]
+        database: DatabaseSettings,
+        #[command(flatten)]
+        letters: LettersSettings,
+    },
 }
 
 /// Ledger subcommands.
@@ -72,46 +108,54 @@ pub enum Command {
 pub enum LedgerCommand {
     /// Re-verify every patient's chain; exit 1 and name the first broken event of each chain
     /// that does not verify.
-    Verify,
+    Verify {
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
 }
 
 /// Runs the command line; the exit code says how it went.
 pub async fn run(cli: Cli) -> ExitCode {
-    crate::telemetry::init(&cli.settings.log_format);
-    match execute(cli).await {
+    crate::telemetry::init(&cli.log_format);
+    let command = match cli.command {
+        Some(command) => command,
+        // A bad variable exits here with clap's message, as a bad flag does in `parse`.
+        None => Command::Serve(Box::new(
+            Settings::from_env().unwrap_or_else(|err| err.exit()),
+        )),
+    };
+    match execute(command).await {
         Ok(code) => code,
         Err(err) => {
-            tracing::error!(error.cause = %err, "espace-sante failed");
+            // The one report of the failure: it ends the program, nothing logged it before.
             eprintln!("error: {err}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn execute(cli: Cli) -> Result<ExitCode, StartupError> {
-    let settings = cli.settings;
+async fn execute(command: Command) -> Result<ExitCode, StartupError> {
     let clock: SharedClock = Arc::new(SystemClock);
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
+    match command {
+        Command::Serve(settings) => {
             let app = Application::build(&settings, clock).await?;
             tracing::info!(
-                database = %redact_url(&settings.database_url),
+                database = %redact_url(&settings.database.database_url),
                 "listening on http://{}:{}/graphql (GraphiQL in a browser)",
-                settings.listen.ip(),
+                settings.http.listen.ip(),
                 app.port()
             );
             app.run_until(shutdown_signal()).await?;
         }
-        Command::Migrate => {
-            let db = crate::db::connect(&settings.database_url).await?;
-            crate::db::migrate(&db).await?;
+        Command::Migrate { database } => {
+            migrated(&database).await?;
             println!("migrations applied");
         }
         Command::Schema => print!("{}", crate::graphql::sdl()),
         Command::Ledger {
-            command: LedgerCommand::Verify,
+            command: LedgerCommand::Verify { database },
         } => {
-            let db = crate::db::connect(&settings.database_url).await?;
+            let db = crate::db::connect(&database.database_url).await?;
             let reports = crate::ledger::verify_all(&db).await?;
             let mut broken = 0;
             for report in &reports {
@@ -141,13 +185,14 @@ async fn execute(cli: Cli) -> Result<ExitCode, StartupError> {
             name,
             profession,
             hours,
+            auth,
         } => {
             let role = match role.as_str() {
                 "PATIENT" => ActorRole::Patient,
                 "PRACTITIONER" => ActorRole::Practitioner,
                 _ => ActorRole::Operator,
             };
-            let token = settings.authenticator()?.mint_development_token(
+            let token = auth.authenticator()?.mint_development_token(
                 role,
                 &sub,
                 name,
@@ -157,12 +202,21 @@ async fn execute(cli: Cli) -> Result<ExitCode, StartupError> {
             )?;
             println!("{token}");
         }
-        Command::Demo => crate::demo::load(&settings, clock).await?,
-        Command::Relay { once } => {
-            let delivery = delivery(&settings, clock).await?;
-            tracing::info!("emails go to {}", delivery.relay.mailer.describe());
+        Command::Demo {
+            database,
+            auth,
+            rules,
+        } => crate::demo::load(&database, &auth, &rules, clock).await?,
+        Command::Relay {
+            once,
+            database,
+            mail,
+            relay: settings,
+        } => {
+            let relay = settings.relay(&mail, migrated(&database).await?, clock)?;
+            tracing::info!("emails go to {}", relay.mailer.describe());
             if once {
-                let report = delivery.relay.run_once().await?;
+                let report = relay.run_once().await?;
                 println!(
                     "{} sent, {} to retry, {} failed",
                     report.sent, report.retried, report.failed
@@ -170,15 +224,14 @@ async fn execute(cli: Cli) -> Result<ExitCode, StartupError> {
             } else {
                 let every = std::time::Duration::from_secs(settings.relay_interval_secs.max(1));
                 tokio::select! {
-                    () = delivery.relay.run(every) => {},
+                    () = relay.run(every) => {},
                     () = shutdown_signal() => {},
                 }
             }
         }
-        Command::Letters => {
-            let run = delivery(&settings, clock)
-                .await?
-                .statements
+        Command::Letters { database, letters } => {
+            let run = letters
+                .statements(migrated(&database).await?, clock)
                 .run()
                 .await
                 .map_err(|e| e.message())?;
@@ -201,15 +254,11 @@ async fn execute(cli: Cli) -> Result<ExitCode, StartupError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The delivery machinery on the configured database.
-async fn delivery(
-    settings: &Settings,
-    clock: SharedClock,
-) -> Result<crate::notify::Delivery, StartupError> {
-    let db = crate::db::connect(&settings.database_url).await?;
+/// The configured database, migrated.
+async fn migrated(database: &DatabaseSettings) -> Result<DatabaseConnection, StartupError> {
+    let db = crate::db::connect(&database.database_url).await?;
     crate::db::migrate(&db).await?;
-    let services = crate::services::Services::new(db, clock, settings.policy());
-    Ok(settings.delivery(&services)?)
+    Ok(db)
 }
 
 /// The URL without its password, for logs.

@@ -1,159 +1,61 @@
-//! Settings, from flags or environment variables (every flag has one). Secrets are never
-//! printed: not by `--help`, not by `Debug`.
+//! Settings, from flags or environment variables (every flag has one), in groups by concern:
+//! each subcommand takes the groups it uses, and its `--help` lists those alone. Secrets are
+//! never printed: not by `--help`, not by `Debug`.
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use chrono::Duration;
+use clap::{Args, FromArgMatches};
+use sea_orm::DatabaseConnection;
 
 use crate::auth::{Authenticator, KeySource};
+use crate::clock::SharedClock;
 use crate::domain::Policy;
+use crate::notify::{letters::Statements, relay::Relay};
 
-/// Settings shared by the subcommands.
-#[derive(Debug, Clone, clap::Args)]
+/// What `serve` reads: every group.
+#[derive(Debug, Clone, Args)]
 pub struct Settings {
-    /// Database: `sqlite://FILE?mode=rwc` (embedded, the default) or `postgres://…`.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "sqlite://espace-sante.sqlite?mode=rwc",
-        global = true
-    )]
-    pub database_url: String,
+    #[command(flatten)]
+    pub database: DatabaseSettings,
 
-    /// Address the API listens on.
-    #[arg(
-        long = "listen",
-        env = "LISTEN_ADDR",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
-    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub http: HttpSettings,
 
-    /// HS256 secret shared with the identity provider. Without it the server runs with the
-    /// public development key (and says so); with it, `token` refuses to mint.
-    #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
-    pub jwt_secret: Option<Secret>,
+    #[command(flatten)]
+    pub auth: AuthSettings,
 
-    /// Required `iss` claim of tokens.
-    #[arg(
-        long,
-        env = "JWT_ISSUER",
-        default_value = "espace-sante-dev",
-        global = true
-    )]
-    pub jwt_issuer: String,
+    #[command(flatten)]
+    pub rules: RuleSettings,
 
-    /// Required `aud` claim of tokens.
-    #[arg(
-        long,
-        env = "JWT_AUDIENCE",
-        default_value = "espace-sante-api",
-        global = true
-    )]
-    pub jwt_audience: String,
+    #[command(flatten)]
+    pub mail: MailSettings,
 
-    /// Opposition window after enrolment, in days (real MES: 6 weeks).
-    #[arg(
-        long,
-        env = "OPPOSITION_WINDOW_DAYS",
-        default_value_t = 42,
-        global = true
-    )]
-    pub opposition_window_days: u32,
+    #[command(flatten)]
+    pub relay: RelaySettings,
 
-    /// Wrong activation attempts before activation locks.
-    #[arg(long, env = "ACTIVATION_MAX_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100), global = true)]
-    pub activation_max_attempts: u32,
-
-    /// How long activation stays locked, in minutes.
-    #[arg(
-        long,
-        env = "ACTIVATION_LOCKOUT_MINUTES",
-        default_value_t = 15,
-        global = true
-    )]
-    pub activation_lockout_minutes: u32,
-
-    /// Largest document, in bytes (message attachments count together against it).
-    #[arg(long, env = "DOCUMENT_MAX_BYTES", default_value_t = 20 * 1024 * 1024, global = true)]
-    pub document_max_bytes: usize,
-
-    /// SMTP server for emails: `smtp://host:25` (plain), `smtp://user:pass@host:587?tls=required`
-    /// (STARTTLS) or `smtps://user:pass@host:465`. Without it, emails are written to EMAIL_DIR.
-    #[arg(long, env = "SMTP_URL", hide_env_values = true, global = true)]
-    pub smtp_url: Option<Secret>,
-
-    /// Sender of the emails.
-    #[arg(
-        long,
-        env = "MAIL_FROM",
-        default_value = "Mon espace santé <ne-pas-repondre@monespacesante.fr>",
-        global = true
-    )]
-    pub mail_from: String,
-
-    /// Where emails are written as .eml files when SMTP_URL is not set.
-    #[arg(
-        long,
-        env = "EMAIL_DIR",
-        default_value = "outbox/emails",
-        global = true
-    )]
-    pub email_dir: std::path::PathBuf,
-
-    /// Where postal statements (PDF) and their manifests are written.
-    #[arg(
-        long,
-        env = "LETTERS_DIR",
-        default_value = "outbox/letters",
-        global = true
-    )]
-    pub letters_dir: std::path::PathBuf,
-
-    /// Seconds between two rounds of the outbox relay in `serve` (0: no relay in `serve`; run
-    /// `espace-sante relay` instead).
-    #[arg(long, env = "RELAY_INTERVAL_SECS", default_value_t = 5, global = true)]
-    pub relay_interval_secs: u64,
-
-    /// Attempts before an email is marked FAILED.
-    #[arg(long, env = "RELAY_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100), global = true)]
-    pub relay_max_attempts: u32,
+    #[command(flatten)]
+    pub letters: LettersSettings,
 
     /// Seconds between two runs of the background creation sweep (0 disables it).
     #[arg(
         long,
         env = "CREATION_SWEEP_INTERVAL_SECS",
         default_value_t = 60,
-        global = true
+        help_heading = "Background tasks"
     )]
     pub creation_sweep_interval_secs: u64,
-
-    /// Log format: `pretty` for a terminal, `json` for production.
-    #[arg(long, env = "LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"], global = true)]
-    pub log_format: String,
 }
 
 impl Settings {
-    /// The lifecycle rules these settings give.
-    pub fn policy(&self) -> Policy {
-        Policy {
-            opposition_window: Duration::days(i64::from(self.opposition_window_days)),
-            max_activation_attempts: i32::try_from(self.activation_max_attempts)
-                .unwrap_or(i32::MAX),
-            activation_lockout: Duration::minutes(i64::from(self.activation_lockout_minutes)),
-            max_document_bytes: self.document_max_bytes,
-        }
-    }
-
-    /// The mailer these settings give.
-    pub fn mailer(&self) -> Result<crate::notify::email::Mailer, String> {
-        crate::notify::email::Mailer::new(
-            self.smtp_url.as_ref().map(|s| s.0.as_str()),
-            &self.mail_from,
-            self.email_dir.clone(),
-        )
+    /// What `serve` reads when no subcommand is given: the environment and the defaults, as
+    /// `espace-sante serve` without flags would.
+    pub fn from_env() -> Result<Self, clap::Error> {
+        let command = Self::augment_args(clap::Command::new("espace-sante serve"));
+        Self::from_arg_matches(&command.try_get_matches_from(["espace-sante serve"])?)
     }
 
     /// The relay and the statements these settings give, on the services' database and clock.
@@ -162,20 +64,62 @@ impl Settings {
         services: &crate::services::Services,
     ) -> Result<crate::notify::Delivery, String> {
         Ok(crate::notify::Delivery {
-            relay: crate::notify::relay::Relay {
-                db: services.db.clone(),
-                clock: services.clock.clone(),
-                mailer: self.mailer()?,
-                max_attempts: i32::try_from(self.relay_max_attempts).unwrap_or(i32::MAX),
-            },
-            statements: crate::notify::letters::Statements {
-                db: services.db.clone(),
-                clock: services.clock.clone(),
-                dir: self.letters_dir.clone(),
-            },
+            relay: self
+                .relay
+                .relay(&self.mail, services.db.clone(), services.clock.clone())?,
+            statements: self
+                .letters
+                .statements(services.db.clone(), services.clock.clone()),
         })
     }
+}
 
+/// The database.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Database")]
+pub struct DatabaseSettings {
+    /// Database: `sqlite://FILE?mode=rwc` (embedded, the default) or `postgres://…`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://espace-sante.sqlite?mode=rwc"
+    )]
+    pub database_url: String,
+}
+
+/// The HTTP server.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "HTTP")]
+pub struct HttpSettings {
+    /// Address the API listens on.
+    #[arg(long = "listen", env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Longest time to answer an HTTP request, in seconds (then 503); websocket subscriptions
+    /// are not cut.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_secs: u64,
+}
+
+/// The tokens accepted (and, in development, minted).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Tokens")]
+pub struct AuthSettings {
+    /// HS256 secret shared with the identity provider. Without it the server runs with the
+    /// public development key (and says so); with it, `token` refuses to mint.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// Required `iss` claim of tokens.
+    #[arg(long, env = "JWT_ISSUER", default_value = "espace-sante-dev")]
+    pub jwt_issuer: String,
+
+    /// Required `aud` claim of tokens.
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "espace-sante-api")]
+    pub jwt_audience: String,
+}
+
+impl AuthSettings {
     /// The token checker these settings give.
     pub fn authenticator(&self) -> Result<Authenticator, String> {
         let source = match &self.jwt_secret {
@@ -186,6 +130,124 @@ impl Settings {
             None => KeySource::Development,
         };
         Authenticator::new(source, &self.jwt_issuer, &self.jwt_audience)
+    }
+}
+
+/// The lifecycle rules and the document size.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Rules")]
+pub struct RuleSettings {
+    /// Opposition window after enrolment, in days (real MES: 6 weeks).
+    #[arg(long, env = "OPPOSITION_WINDOW_DAYS", default_value_t = 42)]
+    pub opposition_window_days: u32,
+
+    /// Wrong activation attempts before activation locks.
+    #[arg(long, env = "ACTIVATION_MAX_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub activation_max_attempts: u32,
+
+    /// How long activation stays locked, in minutes.
+    #[arg(long, env = "ACTIVATION_LOCKOUT_MINUTES", default_value_t = 15)]
+    pub activation_lockout_minutes: u32,
+
+    /// Largest document, in bytes (message attachments count together against it).
+    #[arg(long, env = "DOCUMENT_MAX_BYTES", default_value_t = 20 * 1024 * 1024)]
+    pub document_max_bytes: usize,
+}
+
+impl RuleSettings {
+    /// The lifecycle rules these settings give.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            opposition_window: Duration::days(i64::from(self.opposition_window_days)),
+            max_activation_attempts: i32::try_from(self.activation_max_attempts)
+                .unwrap_or(i32::MAX),
+            activation_lockout: Duration::minutes(i64::from(self.activation_lockout_minutes)),
+            max_document_bytes: self.document_max_bytes,
+        }
+    }
+}
+
+/// How emails leave.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Email")]
+pub struct MailSettings {
+    /// SMTP server for emails: `smtp://host:25` (plain), `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS) or `smtps://user:pass@host:465`. Without it, emails are written to EMAIL_DIR.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<Secret>,
+
+    /// Sender of the emails.
+    #[arg(
+        long,
+        env = "MAIL_FROM",
+        default_value = "Mon espace santé <ne-pas-repondre@monespacesante.fr>"
+    )]
+    pub mail_from: String,
+
+    /// Where emails are written as .eml files when SMTP_URL is not set.
+    #[arg(long, env = "EMAIL_DIR", default_value = "outbox/emails")]
+    pub email_dir: PathBuf,
+}
+
+impl MailSettings {
+    /// The mailer these settings give.
+    pub fn mailer(&self) -> Result<crate::notify::email::Mailer, String> {
+        crate::notify::email::Mailer::new(
+            self.smtp_url.as_ref().map(|s| s.0.as_str()),
+            &self.mail_from,
+            self.email_dir.clone(),
+        )
+    }
+}
+
+/// The outbox relay, which sends the emails.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Email relay")]
+pub struct RelaySettings {
+    /// Seconds between two rounds of the outbox relay (in `serve`, 0: no relay; run
+    /// `espace-sante relay` instead).
+    #[arg(long, env = "RELAY_INTERVAL_SECS", default_value_t = 5)]
+    pub relay_interval_secs: u64,
+
+    /// Attempts before an email is marked FAILED.
+    #[arg(long, env = "RELAY_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub relay_max_attempts: u32,
+}
+
+impl RelaySettings {
+    /// The relay these settings give, sending with `mail`'s mailer.
+    pub fn relay(
+        &self,
+        mail: &MailSettings,
+        db: DatabaseConnection,
+        clock: SharedClock,
+    ) -> Result<Relay, String> {
+        Ok(Relay {
+            db,
+            clock,
+            mailer: mail.mailer()?,
+            max_attempts: i32::try_from(self.relay_max_attempts).unwrap_or(i32::MAX),
+        })
+    }
+}
+
+/// The postal statements.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Postal statements")]
+pub struct LettersSettings {
+    /// Where postal statements (PDF) and their manifests are written.
+    #[arg(long, env = "LETTERS_DIR", default_value = "outbox/letters")]
+    pub letters_dir: PathBuf,
+}
+
+impl LettersSettings {
+    /// The statement writer these settings give.
+    pub fn statements(&self, db: DatabaseConnection, clock: SharedClock) -> Statements {
+        Statements {
+            db,
+            clock,
+            dir: self.letters_dir.clone(),
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{Duration, NaiveDate, Utc};
 
 use crate::clock::{ManualClock, SharedClock};
-use crate::config::Settings;
+use crate::config::{AuthSettings, DatabaseSettings, RuleSettings};
 use crate::domain::Ins;
 use crate::domain::{ActorRef, ActorRole};
 use crate::services::profiles::{ActivationInput, BeneficiaryRow, OppositionChannel};
@@ -111,11 +111,16 @@ fn demo_error(err: ServiceError) -> StartupError {
 }
 
 /// Loads the demo population (idempotent: a second run loads nothing new) and prints tokens.
-pub async fn load(settings: &Settings, clock: SharedClock) -> Result<(), StartupError> {
-    let db = crate::db::connect(&settings.database_url).await?;
+pub async fn load(
+    database: &DatabaseSettings,
+    auth: &AuthSettings,
+    rules: &RuleSettings,
+    clock: SharedClock,
+) -> Result<(), StartupError> {
+    let db = crate::db::connect(&database.database_url).await?;
     crate::db::migrate(&db).await?;
     let now = clock.now();
-    let policy = settings.policy();
+    let policy = rules.policy();
     // Those who must be past their opposition window are enrolled that long ago.
     let past = Arc::new(ManualClock::new(
         now - policy.opposition_window - Duration::days(1),
@@ -175,12 +180,17 @@ pub async fn load(settings: &Settings, clock: SharedClock) -> Result<(), Startup
         }
     }
 
-    print_tour(settings, now, &codes);
+    print_tour(&database.database_url, auth, now, &codes);
     Ok(())
 }
 
-fn print_tour(settings: &Settings, now: chrono::DateTime<Utc>, codes: &[(&DemoPatient, String)]) {
-    let auth = settings.authenticator();
+fn print_tour(
+    database_url: &str,
+    auth: &AuthSettings,
+    now: chrono::DateTime<Utc>,
+    codes: &[(&DemoPatient, String)],
+) {
+    let auth = auth.authenticator();
     let mint = |role, sub: &str, name: &str, profession: Option<&str>| {
         auth.as_ref()
             .map_err(String::clone)
@@ -196,7 +206,7 @@ fn print_tour(settings: &Settings, now: chrono::DateTime<Utc>, codes: &[(&DemoPa
             })
             .unwrap_or_else(|e| format!("(no token: {e})"))
     };
-    println!("Demo population loaded in {}.\n", settings.database_url);
+    println!("Demo population loaded in {database_url}.\n");
     println!("Tokens (24 h), to send as 'Authorization: Bearer <token>':\n");
     let status = |f: Fate| match f {
         Fate::Announced => "ANNOUNCED",

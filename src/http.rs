@@ -1,23 +1,32 @@
 //! HTTP and websocket edge: decodes the token once per request (or per `connection_init`),
-//! runs the GraphQL request, and gives every error a code.
+//! runs the GraphQL request, and gives every error a code. The cross-cutting concerns of every
+//! request (request id, body limit, timeout, access log) are tower-http layers, in [`router`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols, WsMessage};
 use async_graphql_axum::GraphQLResponse;
-use axum::Router;
-use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use axum::extract::{State, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{map_request, map_response};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use futures_util::{SinkExt, StreamExt};
 use sea_orm::DatabaseConnection;
-use tracing::Instrument;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
 
 use crate::auth::{Authenticator, Caller};
 use crate::graphql::{AppSchema, error::attach_request_id};
@@ -28,8 +37,6 @@ pub struct AppState {
     pub schema: AppSchema,
     pub auth: Arc<Authenticator>,
     pub db: DatabaseConnection,
-    /// Largest request body accepted.
-    pub max_body_bytes: usize,
 }
 
 impl std::fmt::Debug for AppState {
@@ -40,19 +47,119 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// The routes of the API.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/graphql", get(graphiql).post(graphql))
-        .route("/graphql/ws", get(graphql_ws))
-        .route("/livez", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .with_state(state)
+/// What the edge enforces on every request.
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeLimits {
+    /// Largest request body accepted; beyond it, 413 before the body is read.
+    pub max_body_bytes: usize,
+    /// Longest time to answer a request (websocket subscriptions excepted).
+    pub request_timeout: Duration,
 }
 
-fn new_request_id() -> String {
-    use rand::{RngCore, TryRngCore};
-    format!("{:016x}", rand::rngs::OsRng.unwrap_err().next_u64())
+/// The header that carries the request id, on requests (set here) and responses.
+const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
+/// The routes of the API, behind the edge layers.
+pub fn router(state: AppState, limits: EdgeLimits) -> Router {
+    // A subscription lives as long as its client stays: the timeout is for the routes that
+    // answer once. (An upgrade's handler returns at once and the socket runs on its own task,
+    // so the timeout could not cut it anyway; leaving the route out states the intent.)
+    let answered_once = Router::new()
+        .route("/graphql", get(graphiql).post(graphql))
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        // 503, not tower-http's former 408: the client sent its request in time, we did not
+        // answer in time.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ));
+    let max_body_bytes = limits.max_body_bytes;
+    // Layers wrap what is above them: a request meets the last one first.
+    Router::new()
+        .route("/graphql/ws", get(graphql_ws))
+        .merge(answered_once)
+        .with_state(state)
+        // The body limit is this layer's alone: axum's own 2 MiB default for extractors would
+        // refuse a large document that the limit allows.
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(DefaultBodyLimit::disable())
+        .layer(map_response(move |response: Response| async move {
+            explain_payload_too_large(response, max_body_bytes)
+        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(log_response)
+                .on_body_chunk(())
+                .on_eos(())
+                // `on_response` already logged the status: one line per request.
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
+        // The request id is ours: one a client sends is dropped, so that every id in the logs
+        // and in error extensions was made here (none forged, none oversized).
+        .layer(map_request(|mut request: Request| async move {
+            request.headers_mut().remove(REQUEST_ID);
+            request
+        }))
+}
+
+/// Request ids: 16 hex digits from the OS generator.
+#[derive(Debug, Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        use rand::{RngCore, TryRngCore};
+        let id = format!("{:016x}", rand::rngs::OsRng.unwrap_err().next_u64());
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
+
+/// The span of a request; every log line written while answering it carries `request.id`.
+/// The path is the route's (no query string, which could hold a token; no raw path, which a
+/// client could fill with an INS); headers are never recorded.
+fn request_span(request: &Request) -> Span {
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("(no route)", MatchedPath::as_str);
+    let id = request
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        http.method = %request.method(),
+        http.path = %path,
+        request.id = %id,
+    )
+}
+
+/// The access log: one event per request, in its span (method, path, request id).
+fn log_response(response: &Response, latency: Duration, _span: &Span) {
+    tracing::info!(
+        http.status = response.status().as_u16(),
+        latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+        "request answered"
+    );
+}
+
+/// The body limit answers 413 in plain text; a client gets the same GraphQL-shaped error as
+/// for any other refusal.
+fn explain_payload_too_large(response: Response, max_body_bytes: usize) -> Response {
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return response;
+    }
+    refuse(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        format!("the request body is larger than {max_body_bytes} bytes"),
+    )
 }
 
 /// Reads the bearer token, if any, once for the whole request.
@@ -80,23 +187,15 @@ fn refuse(status: StatusCode, code: &str, message: String) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    // The body is read with a bound: a document's base64 content is the only large input,
+async fn graphql(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    // Bounded by the body limit layer: a document's base64 content is the only large input,
     // and anything beyond what the largest document needs is refused before being read.
-    let bytes = match axum::body::to_bytes(body, state.max_body_bytes).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                format!(
-                    "the request body is larger than {} bytes",
-                    state.max_body_bytes
-                ),
-            );
-        }
-    };
-    let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
+    body: Bytes,
+) -> Response {
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => {
             return refuse(
@@ -106,21 +205,11 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Body) 
             );
         }
     };
-    let request_id = new_request_id();
-    let span = tracing::info_span!("graphql", request.id = %request_id);
     let caller = caller(&state.auth, &headers);
-    let mut response = state
-        .schema
-        .execute(request.data(caller))
-        .instrument(span)
-        .await;
-    attach_request_id(&mut response.errors, &request_id);
-    response.http_headers.insert(
-        "x-request-id",
-        request_id
-            .parse()
-            .unwrap_or_else(|_| header::HeaderValue::from_static("invalid")),
-    );
+    let mut response = state.schema.execute(request.data(caller)).await;
+    // The id was made by the edge layer, as ASCII hex.
+    let request_id = request_id.header_value().to_str().unwrap_or_default();
+    attach_request_id(&mut response.errors, request_id);
     GraphQLResponse::from(response).into_response()
 }
 

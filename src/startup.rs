@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::graphql::build_schema;
-use crate::http::{AppState, router};
+use crate::http::{AppState, EdgeLimits, router};
 
 use crate::services::Services;
 
@@ -30,12 +30,12 @@ pub struct Application {
 impl Application {
     /// Connects, migrates and binds. `clock` is the time every rule reads.
     pub async fn build(settings: &Settings, clock: SharedClock) -> Result<Self, StartupError> {
-        let db = crate::db::connect(&settings.database_url).await?;
+        let db = crate::db::connect(&settings.database.database_url).await?;
         crate::db::migrate(&db).await?;
-        let services = Services::new(db.clone(), clock, settings.policy());
+        let services = Services::new(db.clone(), clock, settings.rules.policy());
         let delivery = settings.delivery(&services)?;
         tracing::info!("emails go to {}", delivery.relay.mailer.describe());
-        let auth = settings.authenticator()?;
+        let auth = settings.auth.authenticator()?;
         if auth.is_development() {
             tracing::warn!(
                 "no JWT_SECRET: accepting tokens signed with the public development key"
@@ -45,19 +45,22 @@ impl Application {
             schema: build_schema(services.clone(), Arc::new(delivery.clone())),
             auth: Arc::new(auth),
             db,
-            // Base64 makes 4 characters of 3 bytes; the rest of a request is small.
-            max_body_bytes: settings.document_max_bytes.div_ceil(3) * 4 + 1024 * 1024,
         };
-        let listener = TcpListener::bind(settings.listen).await?;
+        let limits = EdgeLimits {
+            // Base64 makes 4 characters of 3 bytes; the rest of a request is small.
+            max_body_bytes: settings.rules.document_max_bytes.div_ceil(3) * 4 + 1024 * 1024,
+            request_timeout: Duration::from_secs(settings.http.request_timeout_secs),
+        };
+        let listener = TcpListener::bind(settings.http.listen).await?;
         Ok(Self {
             listener,
-            router: router(state),
+            router: router(state, limits),
             services,
             delivery,
             sweep_interval: (settings.creation_sweep_interval_secs > 0)
                 .then(|| Duration::from_secs(settings.creation_sweep_interval_secs)),
-            relay_interval: (settings.relay_interval_secs > 0)
-                .then(|| Duration::from_secs(settings.relay_interval_secs)),
+            relay_interval: (settings.relay.relay_interval_secs > 0)
+                .then(|| Duration::from_secs(settings.relay.relay_interval_secs)),
         })
     }
 

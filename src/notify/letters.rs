@@ -37,6 +37,11 @@ const ADDRESS_WIDTH: usize = 38;
 const TEXT_WIDTH: usize = 92;
 /// Where a page's text ends, in mm from the top; the footer is below.
 const PAGE_BOTTOM: f32 = 272.0;
+/// Baseline of the first body line on the first page (below the heading) and on the next.
+const FIRST_PAGE_TOP: f32 = 127.0;
+const NEXT_PAGE_TOP: f32 = 32.0;
+/// Distance between two baselines of body text.
+const LINE_HEIGHT: f32 = 5.0;
 
 impl Statements {
     /// Writes one letter per patient with pending postal notices.
@@ -350,9 +355,8 @@ fn layout(
     body.push((true, "Pour en savoir plus".to_owned()));
     body.extend(wrap(how, TEXT_WIDTH).into_iter().map(|l| (false, l)));
 
-    let mut y = 127.0;
-    for (bold, line) in body {
-        if y > PAGE_BOTTOM {
+    for ((bold, line), (page, y)) in body.iter().zip(place(&body)) {
+        while pages.len() <= page {
             let mut next = Page::default();
             next.text(
                 20.0,
@@ -362,12 +366,8 @@ fn layout(
                 "Relevé d'activité Mon espace santé (suite)",
             );
             pages.push(next);
-            y = 32.0;
         }
-        if let Some(page) = pages.last_mut() {
-            page.text(20.0, y, 10.0, bold, &line);
-        }
-        y += 5.0;
+        pages[page].text(20.0, y, 10.0, *bold, line);
     }
     let count = pages.len();
     for (i, page) in pages.iter_mut().enumerate() {
@@ -387,4 +387,125 @@ fn layout(
         );
     }
     pages
+}
+
+/// Where each body line goes: its page (0 for the first) and its baseline, in mm from the top.
+/// Lines follow each other down to `PAGE_BOTTOM`, then continue on a new page; a run of lines
+/// that must stay together (see [`kept_with_next`]) starts a new page rather than being cut,
+/// unless it would not fit on a page of its own anyway.
+fn place(body: &[(bool, String)]) -> Vec<(usize, f32)> {
+    let keep = kept_with_next(body);
+    let mut placed = Vec::with_capacity(body.len());
+    let (mut page, mut y) = (0, FIRST_PAGE_TOP);
+    for i in 0..body.len() {
+        let starts_a_run = i == 0 || !keep[i - 1];
+        let run = if starts_a_run {
+            (keep[i..].iter().take_while(|k| **k).count() + 1).min(body.len() - i)
+        } else {
+            1
+        };
+        let run_height = LINE_HEIGHT * (run - 1) as f32;
+        let top = if page == 0 {
+            FIRST_PAGE_TOP
+        } else {
+            NEXT_PAGE_TOP
+        };
+        let run_is_cut = y + run_height > PAGE_BOTTOM && y > top;
+        if y > PAGE_BOTTOM || (run_is_cut && NEXT_PAGE_TOP + run_height <= PAGE_BOTTOM) {
+            page += 1;
+            y = NEXT_PAGE_TOP;
+        }
+        placed.push((page, y));
+        y += LINE_HEIGHT;
+    }
+    placed
+}
+
+/// Whether each line must share its page with the line after it. A paragraph that ends with a
+/// colon introduces what follows it (the creation notice's "ce code d'activation :" and the
+/// code): the paragraph and the blank lines after it stay with the next line, so that the code
+/// never starts a page away from the sentence that introduces it.
+fn kept_with_next(body: &[(bool, String)]) -> Vec<bool> {
+    let mut keep = vec![false; body.len()];
+    for (i, (_, line)) in body.iter().enumerate() {
+        if !line.trim_end().ends_with(':') {
+            continue;
+        }
+        let paragraph_start = body[..i]
+            .iter()
+            .rposition(|(_, l)| l.trim().is_empty())
+            .map_or(0, |blank| blank + 1);
+        let blanks_after = body[i + 1..]
+            .iter()
+            .take_while(|(_, l)| l.trim().is_empty())
+            .count();
+        keep[paragraph_start..=i + blanks_after]
+            .iter_mut()
+            .for_each(|k| *k = true);
+    }
+    keep
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::notices::profile_created;
+
+    const CODE: &str = "K7PX-3QMA-9TZC";
+
+    /// The creation notice as the letter lays it out, after `before` lines of other text.
+    fn body_with_creation_notice(before: usize) -> Vec<(bool, String)> {
+        let notice = profile_created("Marcel", "BERNARD", CODE);
+        let mut body: Vec<(bool, String)> = (0..before)
+            .map(|i| (false, format!("• 14/12/2026 — événement {i}")))
+            .collect();
+        body.push((false, String::new()));
+        body.push((true, notice.subject));
+        body.extend(
+            wrap(&notice.body, TEXT_WIDTH)
+                .into_iter()
+                .map(|l| (false, l)),
+        );
+        body
+    }
+
+    #[test]
+    fn activation_code_never_starts_a_page_away_from_its_introduction() {
+        let mut moved = 0;
+        // Enough positions for the code to cross the foot of the first and second pages.
+        for before in 0..90 {
+            let body = body_with_creation_notice(before);
+            let placed = place(&body);
+            let code = body.iter().position(|(_, l)| l == CODE).unwrap();
+            let colon = body.iter().position(|(_, l)| l.ends_with(':')).unwrap();
+            let intro = body[..colon]
+                .iter()
+                .rposition(|(_, l)| l.is_empty())
+                .unwrap()
+                + 1;
+            assert!(
+                (intro..=code).all(|i| placed[i].0 == placed[code].0),
+                "{before} lines before: the introduction and the code are on pages {:?}",
+                &placed[intro..=code]
+            );
+            assert!(placed.iter().all(|(_, y)| *y <= PAGE_BOTTOM));
+            if placed[intro - 1].0 < placed[intro].0 && placed[intro - 1].1 < PAGE_BOTTOM {
+                moved += 1;
+            }
+        }
+        assert!(
+            moved >= 2,
+            "the page broke early to keep them together ({moved} times)"
+        );
+    }
+
+    #[test]
+    fn lines_without_an_introduction_fill_each_page() {
+        let body: Vec<(bool, String)> = (0..100).map(|i| (false, format!("ligne {i}"))).collect();
+        let placed = place(&body);
+        let first_page = placed.iter().filter(|(p, _)| *p == 0).count();
+        assert_eq!(first_page, 30, "127 mm to 272 mm, every 5 mm");
+        assert_eq!(placed.iter().filter(|(p, _)| *p == 1).count(), 49);
+        assert_eq!(placed[30], (1, NEXT_PAGE_TOP));
+    }
 }

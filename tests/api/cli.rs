@@ -96,28 +96,191 @@ fn token_subject_is_validated() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("INS"));
 }
 
-#[test]
-fn help_documents_every_setting_and_its_variable() {
+/// Every variable of the configuration, by the concern that reads it.
+const SERVER_SETTINGS: [&str; 18] = [
+    "DATABASE_URL",
+    "LISTEN_ADDR",
+    "REQUEST_TIMEOUT_SECS",
+    "JWT_SECRET",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "OPPOSITION_WINDOW_DAYS",
+    "ACTIVATION_MAX_ATTEMPTS",
+    "ACTIVATION_LOCKOUT_MINUTES",
+    "DOCUMENT_MAX_BYTES",
+    "SMTP_URL",
+    "MAIL_FROM",
+    "EMAIL_DIR",
+    "RELAY_INTERVAL_SECS",
+    "RELAY_MAX_ATTEMPTS",
+    "LETTERS_DIR",
+    "CREATION_SWEEP_INTERVAL_SECS",
+    "LOG_FORMAT",
+];
+
+fn help(args: &[&str]) -> String {
     let help = Command::new(env!("CARGO_BIN_EXE_espace-sante"))
+        .args(args)
         .arg("--help")
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&help.stdout);
-    for variable in [
-        "DATABASE_URL",
-        "LISTEN_ADDR",
-        "JWT_SECRET",
-        "JWT_ISSUER",
-        "JWT_AUDIENCE",
-        "OPPOSITION_WINDOW_DAYS",
-        "ACTIVATION_MAX_ATTEMPTS",
-        "ACTIVATION_LOCKOUT_MINUTES",
-        "DOCUMENT_MAX_BYTES",
-        "CREATION_SWEEP_INTERVAL_SECS",
-        "LOG_FORMAT",
-    ] {
-        assert!(text.contains(variable), "{variable} missing from --help");
+    assert!(help.status.success(), "{args:?} --help");
+    String::from_utf8(help.stdout).unwrap()
+}
+
+#[test]
+fn serve_help_documents_every_setting_and_its_variable() {
+    let text = help(&["serve"]);
+    for variable in SERVER_SETTINGS {
+        assert!(
+            text.contains(&format!("[env: {variable}")),
+            "{variable} missing from serve --help"
+        );
     }
+}
+
+#[test]
+fn each_subcommand_help_lists_the_settings_it_uses_and_no_other() {
+    let cases: [(&[&str], &[&str]); 7] = [
+        (&["token"], &["JWT_SECRET", "JWT_ISSUER", "JWT_AUDIENCE"]),
+        (&["migrate"], &["DATABASE_URL"]),
+        (&["ledger", "verify"], &["DATABASE_URL"]),
+        (&["schema"], &[]),
+        (
+            &["demo"],
+            &[
+                "DATABASE_URL",
+                "JWT_SECRET",
+                "JWT_ISSUER",
+                "JWT_AUDIENCE",
+                "OPPOSITION_WINDOW_DAYS",
+                "ACTIVATION_MAX_ATTEMPTS",
+                "ACTIVATION_LOCKOUT_MINUTES",
+                "DOCUMENT_MAX_BYTES",
+            ],
+        ),
+        (
+            &["relay"],
+            &[
+                "DATABASE_URL",
+                "SMTP_URL",
+                "MAIL_FROM",
+                "EMAIL_DIR",
+                "RELAY_INTERVAL_SECS",
+                "RELAY_MAX_ATTEMPTS",
+            ],
+        ),
+        (&["letters"], &["DATABASE_URL", "LETTERS_DIR"]),
+    ];
+    for (command, uses) in cases {
+        let text = help(command);
+        for variable in SERVER_SETTINGS {
+            // Logging is every command's.
+            let expected = uses.contains(&variable) || variable == "LOG_FORMAT";
+            assert_eq!(
+                text.contains(&format!("[env: {variable}")),
+                expected,
+                "{variable} in `{} --help`: expected {expected}\n{text}",
+                command.join(" ")
+            );
+        }
+    }
+    let token = help(&["token"]);
+    assert!(
+        token.contains("--role") && token.contains("--sub"),
+        "{token}"
+    );
+}
+
+#[test]
+fn an_error_is_printed_once_on_stderr_and_fails_the_command() {
+    let failed = Command::new(env!("CARGO_BIN_EXE_espace-sante"))
+        .arg("migrate")
+        .env("DATABASE_URL", "nosuchdb://somewhere")
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(failed.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(
+        stderr.matches("nosuchdb://").count(),
+        1,
+        "one report of the failure, not a log line and a message:\n{stderr}"
+    );
+    assert!(stderr.starts_with("error: "), "{stderr}");
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_espace-sante"))
+        .args(["migrate", "--log-format", "xml"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "a usage error");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(stderr.matches("'xml'").count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+}
+
+#[test]
+fn logs_go_to_stderr_without_colours_when_it_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("cli.sqlite").display()
+    );
+    let relay = Command::new(env!("CARGO_BIN_EXE_espace-sante"))
+        .args(["relay", "--once"])
+        .env("DATABASE_URL", &database_url)
+        .env("EMAIL_DIR", dir.path().join("emails"))
+        .env_remove("SMTP_URL")
+        .env_remove("NO_COLOR")
+        .env_remove("LOG_FORMAT")
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(relay.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&relay.stdout),
+        "0 sent, 0 to retry, 0 failed\n",
+        "stdout holds the answer alone"
+    );
+    let stderr = String::from_utf8_lossy(&relay.stderr);
+    assert!(stderr.contains("emails go to the folder"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no escape codes: {stderr:?}");
+}
+
+#[test]
+fn serve_is_what_runs_without_a_command_with_settings_from_the_environment() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_espace-sante"))
+        .env(
+            "DATABASE_URL",
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("serve.sqlite").display()
+            ),
+        )
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("EMAIL_DIR", dir.path().join("emails"))
+        .env("RELAY_INTERVAL_SECS", "0")
+        .env("CREATION_SWEEP_INTERVAL_SECS", "0")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let listening = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .find(|line| line.contains("listening on http://127.0.0.1:"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = listening.expect("the server logs its address");
+    assert!(
+        !line.contains(":0/"),
+        "the real port, from LISTEN_ADDR=127.0.0.1:0: {line}"
+    );
 }
 
 async fn relay_and_letters_run_alone_from_the_command_line(app: TestApp) {

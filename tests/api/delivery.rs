@@ -18,7 +18,7 @@ async fn with_smtp(backend: Backend) -> (TestApp, SmtpServer) {
     let smtp = SmtpServer::start().await;
     let url = smtp.url.clone();
     let app = TestApp::spawn_with(backend, |s| {
-        s.smtp_url = Some(espace_sante::config::Secret(url))
+        s.mail.smtp_url = Some(espace_sante::config::Secret(url))
     })
     .await;
     (app, smtp)
@@ -193,7 +193,8 @@ async fn without_smtp_emails_are_written_as_eml_files(app: TestApp) {
         .await;
     assert_eq!(deliver(&app).await["sent"], 1);
     let id = &app.query_rows("SELECT id FROM notifications").await[0][0];
-    let eml = std::fs::read_to_string(app.settings.email_dir.join(format!("{id}.eml"))).unwrap();
+    let eml =
+        std::fs::read_to_string(app.settings.mail.email_dir.join(format!("{id}.eml"))).unwrap();
     assert!(eml.contains("To: jeanne@example.org"), "{eml}");
     assert!(
         eml.contains(&format!("Message-ID: <notification-{id}.")),
@@ -257,6 +258,7 @@ async fn postal_statement_is_one_pdf_letter_per_patient(app: TestApp) {
         .expect("announcement, creation, document");
     let pdf = app
         .settings
+        .letters
         .letters_dir
         .join(marcels["file"].as_str().unwrap());
     let pdf = pdf.to_str().unwrap();
@@ -305,6 +307,7 @@ async fn postal_statement_is_one_pdf_letter_per_patient(app: TestApp) {
     assert!(block.iter().all(|l| l.chars().count() <= 38));
     let louise_pdf = app
         .settings
+        .letters
         .letters_dir
         .join(louises["file"].as_str().unwrap());
     let window = poppler(
@@ -339,7 +342,7 @@ async fn postal_statement_is_one_pdf_letter_per_patient(app: TestApp) {
     );
 
     // A picture of the first page, as the README shows one.
-    let preview = app.settings.letters_dir.join("preview");
+    let preview = app.settings.letters.letters_dir.join("preview");
     poppler(
         "pdftoppm",
         &[
@@ -371,6 +374,47 @@ async fn postal_statement_is_one_pdf_letter_per_patient(app: TestApp) {
         json!({ "letters": [], "manifest": null }),
         "nothing new for the same period"
     );
+}
+
+/// The creation letter of a person with nothing else to report puts the activation code just
+/// past the foot of page 1: the paragraph that introduces it moves to page 2 with it, rather
+/// than leaving the code alone at the top of a page.
+async fn activation_code_shares_its_page_with_the_sentence_introducing_it(app: TestApp) {
+    let person = ins(608);
+    let code = app.created_profile(&person, None).await;
+    let run = app
+        .graphql(Some(&operator_token()), STATEMENTS, json!({}))
+        .await;
+    let letter = run.ok()["runPostalStatements"]["letters"][0].clone();
+    let pdf = app
+        .settings
+        .letters
+        .letters_dir
+        .join(letter["file"].as_str().unwrap());
+    let pdf = pdf.to_str().unwrap();
+    let pages = letter["pages"].as_u64().unwrap();
+    let page = |n: u64| {
+        let n = n.to_string();
+        poppler("pdftotext", &["-f", &n, "-l", &n, "-layout", pdf, "-"])
+    };
+    let with_code = (1..=pages)
+        .find(|n| page(*n).contains(&code))
+        .expect("the code is in the letter");
+    assert!(
+        with_code > 1,
+        "this letter is meant to put the code near the page break; it is on page 1 now: \
+         adjust the test so that it still crosses the break"
+    );
+    let text = page(with_code);
+    for introduction in [
+        "Pour l'activer, rendez-vous sur",
+        "muni de votre carte Vitale",
+    ] {
+        assert!(
+            text.contains(introduction),
+            "'{introduction}' is on page {with_code} with the code:\n{text}"
+        );
+    }
 }
 
 async fn postal_notices_of_an_opposed_person_are_cancelled_not_sent(app: TestApp) {
@@ -418,4 +462,5 @@ on_both_databases!(
     without_smtp_emails_are_written_as_eml_files,
     postal_statement_is_one_pdf_letter_per_patient,
     postal_notices_of_an_opposed_person_are_cancelled_not_sent,
+    activation_code_shares_its_page_with_the_sentence_introducing_it,
 );

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
 use crate::helpers::{
-    AUDIENCE, DOCTOR, ISSUER, NURSE, SECRET, TestApp, claims, document_input, ins,
+    AUDIENCE, Backend, DOCTOR, ISSUER, NURSE, SECRET, TestApp, claims, document_input, ins,
     on_both_databases, patient_token, practitioner_token, sign,
 };
 
@@ -362,6 +362,26 @@ async fn a_document_fed_through_one_replica_reaches_a_patient_subscribed_on_anot
             .unwrap()
             > event["cursor"].as_str().unwrap().parse::<i64>().unwrap()
     );
+    client.close().await;
+}
+
+/// The request timeout is for requests answered once: a subscription stays open past it.
+/// (The edge layers do not depend on the database: SQLite is enough.)
+#[tokio::test]
+async fn a_subscription_outlives_the_request_timeout() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |s| s.http.request_timeout_secs = 1).await;
+    let person = ins(510);
+    app.activated_profile(&person, None).await;
+    let mut client = WsClient::connect(&app.address, &patient_token(&person)).await;
+    client
+        .subscribe(NOTIFICATIONS, json!({ "after": "0" }))
+        .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    app.feed(DOCTOR, &person, document_input("late", "Compte rendu"))
+        .await
+        .ok();
+    let event = client.next_event("notifications").await;
+    assert_eq!(event["kind"], "NEW_DOCUMENT");
     client.close().await;
 }
 

@@ -14,6 +14,7 @@ mod auth;
 mod cli;
 mod delivery;
 mod documents;
+mod http;
 mod ledger;
 mod lifecycle;
 mod live;

@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use espace_sante::clock::{ManualClock, SharedClock};
-use espace_sante::config::{Secret, Settings};
+use espace_sante::config::{
+    AuthSettings, DatabaseSettings, HttpSettings, LettersSettings, MailSettings, RelaySettings,
+    RuleSettings, Secret, Settings,
+};
 use espace_sante::startup::Application;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
@@ -168,29 +171,43 @@ impl TestApp {
             }
         };
         let mut settings = Settings {
-            database_url: database_url.clone(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            jwt_secret: Some(Secret(SECRET.to_owned())),
-            jwt_issuer: ISSUER.to_owned(),
-            jwt_audience: AUDIENCE.to_owned(),
-            opposition_window_days: 42,
-            activation_max_attempts: 5,
-            activation_lockout_minutes: 15,
-            document_max_bytes: 64 * 1024,
-            smtp_url: None,
-            mail_from: "Mon espace santé <ne-pas-repondre@monespacesante.fr>".to_owned(),
-            email_dir: std::env::temp_dir().join(format!(
-                "espace-sante-test-emails-{:016x}",
-                rand::random::<u64>()
-            )),
-            letters_dir: std::env::temp_dir().join(format!(
-                "espace-sante-test-letters-{:016x}",
-                rand::random::<u64>()
-            )),
-            relay_interval_secs: 0,
-            relay_max_attempts: 3,
+            database: DatabaseSettings {
+                database_url: database_url.clone(),
+            },
+            http: HttpSettings {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                request_timeout_secs: 30,
+            },
+            auth: AuthSettings {
+                jwt_secret: Some(Secret(SECRET.to_owned())),
+                jwt_issuer: ISSUER.to_owned(),
+                jwt_audience: AUDIENCE.to_owned(),
+            },
+            rules: RuleSettings {
+                opposition_window_days: 42,
+                activation_max_attempts: 5,
+                activation_lockout_minutes: 15,
+                document_max_bytes: 64 * 1024,
+            },
+            mail: MailSettings {
+                smtp_url: None,
+                mail_from: "Mon espace santé <ne-pas-repondre@monespacesante.fr>".to_owned(),
+                email_dir: std::env::temp_dir().join(format!(
+                    "espace-sante-test-emails-{:016x}",
+                    rand::random::<u64>()
+                )),
+            },
+            relay: RelaySettings {
+                relay_interval_secs: 0,
+                relay_max_attempts: 3,
+            },
+            letters: LettersSettings {
+                letters_dir: std::env::temp_dir().join(format!(
+                    "espace-sante-test-letters-{:016x}",
+                    rand::random::<u64>()
+                )),
+            },
             creation_sweep_interval_secs: 0,
-            log_format: "pretty".to_owned(),
         };
         configure(&mut settings);
         let clock = Arc::new(ManualClock::new(start_time()));
