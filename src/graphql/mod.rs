@@ -6,6 +6,7 @@ mod documents;
 pub mod error;
 mod messaging;
 mod mutation;
+mod pagination;
 mod query;
 mod scalars;
 mod subscription;
@@ -115,22 +116,4 @@ fn practitioner<'a>(
 fn id_of(id: &async_graphql::ID, what: &str) -> async_graphql::Result<i64> {
     id.parse::<i64>()
         .map_err(|_| crate::services::ServiceError::NotFound(format!("no such {what}")).into())
-}
-
-/// Reads `first` and checks its bounds.
-fn page_size(first: Option<i32>) -> async_graphql::Result<u64> {
-    match first.unwrap_or(20) {
-        n @ 1..=100 => Ok(n as u64),
-        _ => Err(error::bad_user_input("`first` must be between 1 and 100")),
-    }
-}
-
-/// Reads a numeric cursor.
-fn cursor(after: Option<String>) -> async_graphql::Result<Option<i64>> {
-    after
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| error::bad_user_input("`after` is not a cursor this API gave"))
-        })
-        .transpose()
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use futures_util::Stream;
 
 use super::messaging::Message;
-use super::{cursor, patient, practitioner, services};
+use super::{error, patient, practitioner, services};
 use crate::auth::{ActorRole as Role, RoleGuard};
 use crate::notify::live::{Doorbell, Recipient};
 use crate::services::ServiceError;
@@ -126,6 +126,16 @@ impl SubscriptionRoot {
             }
         }))
     }
+}
+
+/// Reads a subscription's `after`: the id of the last event seen, as its `cursor` gave it.
+fn cursor(after: Option<String>) -> Result<Option<i64>> {
+    after
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| error::bad_user_input("`after` is not a cursor this API gave"))
+        })
+        .transpose()
 }
 
 /// What a feed keeps between two items.

@@ -7,10 +7,11 @@ use entity::{message, message_attachment, thread};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
-    sea_query::OnConflict,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
+    sea_query::{Expr, OnConflict, Query},
 };
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -222,21 +223,22 @@ impl Services {
         })
     }
 
-    /// The activated patient's threads, most recent first (`ActivationRequired` before).
+    /// The activated patient's threads, most recent first, `limit` of them after `after`
+    /// (`ActivationRequired` before activation).
     pub async fn patient_threads(
         &self,
         ins: &Ins,
-        offset: u64,
+        after: Option<ThreadKey>,
         limit: u64,
-    ) -> Result<Vec<(thread::Model, Option<message::Model>)>, ServiceError> {
+    ) -> Result<Vec<ListedThread>, ServiceError> {
         let txn = self.db.begin().await?;
         require_activated(&txn, ins).await?;
         let threads = thread::Entity::find()
             .filter(thread::Column::PatientIns.eq(ins.as_str()))
             .filter(thread::Column::Delivered.eq(true))
+            .apply_if(after, |query, after| query.filter(after.rows_after()))
             .order_by_desc(thread::Column::LastMessageAt)
             .order_by_desc(thread::Column::Id)
-            .offset(offset)
             .limit(limit)
             .all(&txn)
             .await?;
@@ -337,19 +339,23 @@ impl Services {
         })
     }
 
-    /// A practitioner's threads: unread first, then most recent.
+    /// A practitioner's threads: those with unread messages first, then most recent; `limit`
+    /// of them after `after`.
     pub async fn inbox(
         &self,
         rpps: &str,
-        offset: u64,
+        after: Option<InboxKey>,
         limit: u64,
-    ) -> Result<Vec<(thread::Model, Option<message::Model>)>, ServiceError> {
+    ) -> Result<Vec<ListedThread>, ServiceError> {
+        let unread_first: Expr = Expr::case(thread::Column::PractitionerUnread.gt(0), 1)
+            .finally(0)
+            .into();
         let threads = thread::Entity::find()
             .filter(thread::Column::PractitionerRpps.eq(rpps))
-            .order_by_desc(thread::Column::PractitionerUnread)
+            .apply_if(after, |query, after| query.filter(after.rows_after()))
+            .order_by_desc(unread_first)
             .order_by_desc(thread::Column::LastMessageAt)
             .order_by_desc(thread::Column::Id)
-            .offset(offset)
             .limit(limit)
             .all(&self.db)
             .await?;
@@ -627,18 +633,93 @@ async fn thread_messages(
         .collect())
 }
 
+/// Pairs each thread with its last message, read in one query: the messages whose id is the
+/// largest of their thread.
 async fn with_last_messages(
     conn: &impl ConnectionTrait,
     threads: Vec<thread::Model>,
-) -> Result<Vec<(thread::Model, Option<message::Model>)>, ServiceError> {
-    let mut out = Vec::with_capacity(threads.len());
-    for thread in threads {
-        let last = message::Entity::find()
-            .filter(message::Column::ThreadId.eq(thread.id))
-            .order_by_desc(message::Column::Id)
-            .one(conn)
-            .await?;
-        out.push((thread, last));
+) -> Result<Vec<ListedThread>, ServiceError> {
+    if threads.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(out)
+    let last_ids = Query::select()
+        .expr(message::Column::Id.max())
+        .from(message::Entity)
+        .and_where(message::Column::ThreadId.is_in(threads.iter().map(|t| t.id)))
+        .group_by_col(message::Column::ThreadId)
+        .to_owned();
+    let mut last = message::Entity::find()
+        .filter(message::Column::Id.in_subquery(last_ids))
+        .all(conn)
+        .await?;
+    Ok(threads
+        .into_iter()
+        .map(|thread| {
+            let message = last
+                .iter()
+                .position(|m| m.thread_id == thread.id)
+                .map(|i| last.swap_remove(i));
+            (thread, message)
+        })
+        .collect())
+}
+
+/// A thread with its last message, as thread lists show it.
+pub type ListedThread = (thread::Model, Option<message::Model>);
+
+/// The sort key of the patient's thread list (most recent first): a page resumes after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadKey {
+    last_message_at: DateTime<Utc>,
+    id: i64,
+}
+
+impl ThreadKey {
+    /// The key of `thread` in the patient's list.
+    pub fn of(thread: &thread::Model) -> Self {
+        Self {
+            last_message_at: thread.last_message_at,
+            id: thread.id,
+        }
+    }
+
+    /// The threads after this one, in `last_message_at` then `id` descending order.
+    fn rows_after(self) -> Condition {
+        Condition::any()
+            .add(thread::Column::LastMessageAt.lt(self.last_message_at))
+            .add(
+                Condition::all()
+                    .add(thread::Column::LastMessageAt.eq(self.last_message_at))
+                    .add(thread::Column::Id.lt(self.id)),
+            )
+    }
+}
+
+/// The sort key of a practitioner's inbox (threads with unread messages first, then most
+/// recent): a page resumes after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxKey {
+    unread: bool,
+    #[serde(flatten)]
+    thread: ThreadKey,
+}
+
+impl InboxKey {
+    /// The key of `thread` in its practitioner's inbox.
+    pub fn of(thread: &thread::Model) -> Self {
+        Self {
+            unread: thread.practitioner_unread > 0,
+            thread: ThreadKey::of(thread),
+        }
+    }
+
+    /// The threads after this one in the inbox's order.
+    fn rows_after(self) -> Condition {
+        let read = thread::Column::PractitionerUnread.eq(0);
+        if self.unread {
+            Condition::any().add(read).add(self.thread.rows_after())
+        } else {
+            Condition::all().add(read).add(self.thread.rows_after())
+        }
+    }
 }

@@ -17,5 +17,6 @@ mod ledger;
 mod lifecycle;
 mod live;
 mod messaging;
+mod pagination;
 mod schema;
 mod smtp;
