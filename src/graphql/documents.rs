@@ -417,8 +417,9 @@ pub struct MeDocuments;
 
 #[Object]
 impl MeDocuments {
-    /// Your documents, newest first, masked ones included (`ACTIVATION_REQUIRED` until the
-    /// profile is activated).
+    /// Your documents, newest first, masked ones included.
+    /// Null, with an `ACTIVATION_REQUIRED` error on this field, until the profile is activated;
+    /// the other fields of `me` still answer.
     async fn documents(
         &self,
         ctx: &Context<'_>,
@@ -429,7 +430,7 @@ impl MeDocuments {
         #[graphql(desc = "Cursor of the last document of the previous page.")] after: Option<
             String,
         >,
-    ) -> async_graphql::Result<Connection<String, Document>> {
+    ) -> async_graphql::Result<Option<Connection<String, Document>>> {
         let (ins, _) = patient(ctx)?;
         let filter = ListArgs {
             type_code,
@@ -442,33 +443,43 @@ impl MeDocuments {
             services.patient_documents(ins, &query).await
         })
         .await
+        .map(Some)
     }
 
     /// One of your documents, with its content (the reading is in your history).
+    /// Null, with an error on this field, when it cannot answer: `NOT_FOUND`, or
+    /// `ACTIVATION_REQUIRED` until the profile is activated; the other fields of `me` still
+    /// answer.
     async fn document(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The document's id.")] id: ID,
-    ) -> async_graphql::Result<Document> {
+    ) -> async_graphql::Result<Option<Document>> {
         let (ins, me) = patient(ctx)?;
-        Ok(services(ctx)
-            .patient_document(&me, ins, id_of(&id, "document")?)
-            .await?
-            .into())
+        Ok(Some(
+            services(ctx)
+                .patient_document(&me, ins, id_of(&id, "document")?)
+                .await?
+                .into(),
+        ))
     }
 
     /// Your medical profile: allergies, treatments, history, vaccinations.
+    /// Null, with an `ACTIVATION_REQUIRED` error on this field, until the profile is activated;
+    /// the other fields of `me` still answer.
     async fn medical_profile(
         &self,
         ctx: &Context<'_>,
-    ) -> async_graphql::Result<Vec<MedicalProfileEntry>> {
+    ) -> async_graphql::Result<Option<Vec<MedicalProfileEntry>>> {
         let (ins, _) = patient(ctx)?;
-        Ok(services(ctx)
-            .medical_profile(ins)
-            .await?
-            .into_iter()
-            .map(MedicalProfileEntry)
-            .collect())
+        Ok(Some(
+            services(ctx)
+                .medical_profile(ins)
+                .await?
+                .into_iter()
+                .map(MedicalProfileEntry)
+                .collect(),
+        ))
     }
 
     /// The practitioners you blocked from consulting your record.

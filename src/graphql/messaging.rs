@@ -315,14 +315,15 @@ pub struct MeMessages;
 
 #[Object]
 impl MeMessages {
-    /// Your conversations with practitioners, most recent first (`ACTIVATION_REQUIRED` until the
-    /// profile is activated).
+    /// Your conversations with practitioners, most recent first.
+    /// Null, with an `ACTIVATION_REQUIRED` error on this field, until the profile is activated;
+    /// the other fields of `me` still answer.
     async fn threads(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last thread of the previous page.")] after: Option<String>,
-    ) -> async_graphql::Result<Connection<String, Thread>> {
+    ) -> async_graphql::Result<Option<Connection<String, Thread>>> {
         let (ins, _) = patient(ctx)?;
         let services = services(ctx);
         pagination::page(
@@ -333,20 +334,24 @@ impl MeMessages {
             |row| Ok(Thread::listed(Reader::Patient, row)),
         )
         .await
+        .map(Some)
     }
 
     /// One of your conversations, with every message; reading marks it read (and is in your
     /// history).
+    /// Null, with an error on this field, when it cannot answer: `NOT_FOUND`, or
+    /// `ACTIVATION_REQUIRED` until the profile is activated; the other fields of `me` still
+    /// answer.
     async fn thread(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The thread's id.")] id: ID,
-    ) -> async_graphql::Result<Thread> {
+    ) -> async_graphql::Result<Option<Thread>> {
         let (ins, me) = patient(ctx)?;
         let conversation = services(ctx)
             .patient_read_thread(&me, ins, id_of(&id, "conversation")?)
             .await?;
-        Ok(Thread::read(Reader::Patient, conversation))
+        Ok(Some(Thread::read(Reader::Patient, conversation)))
     }
 }
 

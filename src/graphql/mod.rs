@@ -36,7 +36,9 @@ pub struct MutationRoot(
 );
 
 /// The signed-in patient's own space: profile, activity history and ledger integrity,
-/// documents and medical profile, messages.
+/// documents and medical profile, messages. The fields that need an activated profile are
+/// nullable: for a created patient each is null with an `ACTIVATION_REQUIRED` error on its
+/// path, and the rest of `me` (the profile, the history) still answers.
 #[derive(MergedObject, Default, Debug)]
 #[graphql(name = "Me")]
 pub struct Me(
