@@ -23,6 +23,7 @@ pub struct QueryRoot(
     query::LifecycleQuery,
     documents::DocumentQuery,
     messaging::MessagingQuery,
+    subscription::LiveQuery,
 );
 
 /// Writes. Each one is traced in the patient's ledger in the same transaction as its effect.
@@ -45,6 +46,7 @@ pub struct Me(
     query::MeProfile,
     documents::MeDocuments,
     messaging::MeMessages,
+    subscription::MeLive,
 );
 
 use crate::auth::{Actor, ActorRef, Caller};
