@@ -1,15 +1,17 @@
 //! The DMP in GraphQL: feeding and consulting for practitioners, the patient's documents,
 //! masking, blocking and medical profile.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{document, medical_profile_entry, practitioner_block};
+use serde::{Deserialize, Serialize};
 
 use super::guard::RoleGuard;
+use super::pagination::{self, SortKey};
 use super::scalars::{InsScalar, RppsScalar};
 use super::types::Actor;
-use super::{cursor, id_of, page_size, patient, practitioner, services};
+use super::{id_of, patient, practitioner, services};
 use crate::domain::ActorRole as Role;
 use crate::domain::documents::{
     DocumentType, LOINC, MedicalCategory as DomainCategory, encode_content,
@@ -269,12 +271,11 @@ struct ListArgs {
     type_code: Option<String>,
     acted_from: Option<NaiveDate>,
     acted_to: Option<NaiveDate>,
-    first: Option<i32>,
-    after: Option<String>,
 }
 
 impl ListArgs {
-    fn filter(&self) -> async_graphql::Result<Filter> {
+    /// The service's query, for the whole list (the page is set by [`documents_page`]).
+    fn filter(self) -> async_graphql::Result<Filter> {
         let type_code = self
             .type_code
             .as_deref()
@@ -292,23 +293,45 @@ impl ListArgs {
             type_code,
             acted_from: self.acted_from,
             acted_to: self.acted_to,
-            before_id: cursor(self.after.clone())?,
-            limit: page_size(self.first)? + 1,
+            ..Filter::default()
         })
     }
 }
 
-/// Builds a page from `limit + 1` rows.
-fn page(rows: Traced<Vec<document::Model>>, limit: u64) -> Connection<String, Document> {
-    let mut rows = rows.into_inner();
-    let has_next = rows.len() as u64 >= limit;
-    rows.truncate(limit.saturating_sub(1) as usize);
-    let mut connection = Connection::new(false, has_next);
-    connection.edges.extend(
-        rows.into_iter()
-            .map(|row| Edge::new(row.id.to_string(), Document::from(row))),
-    );
-    connection
+/// Where a page of documents resumes: after this document (newest first).
+#[derive(Debug, Serialize, Deserialize)]
+struct DocumentKey {
+    id: i64,
+}
+
+impl SortKey for DocumentKey {
+    const LIST: &'static str = "documents";
+}
+
+/// A page of the documents `filter` selects, read by `list`.
+async fn documents_page<Rows>(
+    filter: Filter,
+    first: Option<i32>,
+    after: Option<String>,
+    list: impl FnOnce(Filter) -> Rows,
+) -> async_graphql::Result<Connection<String, Document>>
+where
+    Rows: std::future::Future<Output = Result<Vec<document::Model>, crate::services::ServiceError>>,
+{
+    pagination::page(
+        first,
+        after,
+        |after: Option<DocumentKey>, limit| {
+            list(Filter {
+                before_id: after.map(|k| k.id),
+                limit,
+                ..filter
+            })
+        },
+        |row| DocumentKey { id: row.id },
+        |row| Ok(Document::from(row)),
+    )
+    .await
 }
 
 /// DMP reads.
@@ -352,14 +375,16 @@ impl DocumentQuery {
             type_code,
             acted_from,
             acted_to,
-            first,
-            after,
         }
         .filter()?;
-        let rows = services(ctx)
-            .consult_record(&me, &patient_ins, &filter)
-            .await?;
-        Ok(page(rows, filter.limit))
+        let services = services(ctx);
+        documents_page(filter, first, after, |query| async move {
+            services
+                .consult_record(&me, &patient_ins, &query)
+                .await
+                .map(Traced::into_inner)
+        })
+        .await
     }
 
     /// One document of a patient's record, with its content (practitioners). Traced like the
@@ -386,8 +411,9 @@ pub struct MeDocuments;
 
 #[Object]
 impl MeDocuments {
-    /// Your documents, newest first, masked ones included (`ACTIVATION_REQUIRED` until the
-    /// profile is activated).
+    /// Your documents, newest first, masked ones included.
+    /// Null, with an `ACTIVATION_REQUIRED` error on this field, until the profile is activated;
+    /// the other fields of `me` still answer.
     async fn documents(
         &self,
         ctx: &Context<'_>,
@@ -398,46 +424,60 @@ impl MeDocuments {
         #[graphql(desc = "Cursor of the last document of the previous page.")] after: Option<
             String,
         >,
-    ) -> async_graphql::Result<Connection<String, Document>> {
+    ) -> async_graphql::Result<Option<Connection<String, Document>>> {
         let (ins, _) = patient(ctx)?;
         let filter = ListArgs {
             type_code,
             acted_from,
             acted_to,
-            first,
-            after,
         }
         .filter()?;
-        let rows = services(ctx).patient_documents(ins, &filter).await?;
-        Ok(page(rows, filter.limit))
+        let services = services(ctx);
+        documents_page(filter, first, after, |query| async move {
+            services
+                .patient_documents(ins, &query)
+                .await
+                .map(Traced::into_inner)
+        })
+        .await
+        .map(Some)
     }
 
     /// One of your documents, with its content (the reading is in your history).
+    /// Null, with an error on this field, when it cannot answer: `NOT_FOUND`, or
+    /// `ACTIVATION_REQUIRED` until the profile is activated; the other fields of `me` still
+    /// answer.
     async fn document(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The document's id.")] id: ID,
-    ) -> async_graphql::Result<Document> {
+    ) -> async_graphql::Result<Option<Document>> {
         let (ins, me) = patient(ctx)?;
-        Ok(services(ctx)
-            .patient_document(&me, ins, id_of(&id, "document")?)
-            .await?
-            .into())
+        Ok(Some(
+            services(ctx)
+                .patient_document(&me, ins, id_of(&id, "document")?)
+                .await?
+                .into(),
+        ))
     }
 
     /// Your medical profile: allergies, treatments, history, vaccinations.
+    /// Null, with an `ACTIVATION_REQUIRED` error on this field, until the profile is activated;
+    /// the other fields of `me` still answer.
     async fn medical_profile(
         &self,
         ctx: &Context<'_>,
-    ) -> async_graphql::Result<Vec<MedicalProfileEntry>> {
+    ) -> async_graphql::Result<Option<Vec<MedicalProfileEntry>>> {
         let (ins, _) = patient(ctx)?;
-        Ok(services(ctx)
-            .medical_profile(ins)
-            .await?
-            .into_inner()
-            .into_iter()
-            .map(MedicalProfileEntry)
-            .collect())
+        Ok(Some(
+            services(ctx)
+                .medical_profile(ins)
+                .await?
+                .into_inner()
+                .into_iter()
+                .map(MedicalProfileEntry)
+                .collect(),
+        ))
     }
 
     /// The practitioners you blocked from consulting your record.

@@ -1,20 +1,21 @@
 //! Secure messaging in GraphQL: the practitioner sends and reads its inbox; the activated
 //! patient lists, reads and replies.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{message, message_attachment, thread};
 
 use super::guard::RoleGuard;
+use super::pagination::{self, SortKey};
 use super::scalars::InsScalar;
 use super::types::{Actor, ActorRole};
-use super::{cursor, id_of, page_size, patient, practitioner, services};
+use super::{id_of, patient, practitioner, services};
 use crate::domain::ActorRole as Role;
 use crate::domain::documents::encode_content;
 use crate::services::messaging::{
-    AttachmentInput as ServiceAttachment, Conversation, MessageView, NewMessage,
-    PractitionerThread, Sent,
+    AttachmentInput as ServiceAttachment, Conversation, InboxKey, ListedThread, MessageView,
+    NewMessage, PractitionerThread, Sent, ThreadKey,
 };
 
 /// Who reads a thread: the unread count is theirs.
@@ -190,7 +191,7 @@ impl Thread {
 }
 
 impl Thread {
-    fn listed(reader: Reader, (model, last): (thread::Model, Option<message::Model>)) -> Self {
+    fn listed(reader: Reader, (model, last): ListedThread) -> Self {
         Self {
             model,
             reader,
@@ -259,27 +260,12 @@ pub struct MessageInput {
     pub idempotency_key: String,
 }
 
-/// A page of threads, by offset cursor.
-fn thread_page(
-    rows: Vec<(thread::Model, Option<message::Model>)>,
-    offset: u64,
-    limit: u64,
-    reader: Reader,
-) -> Connection<String, Thread> {
-    let has_next = rows.len() as u64 > limit;
-    let mut connection = Connection::new(offset > 0, has_next);
-    connection.edges.extend(
-        rows.into_iter()
-            .take(limit as usize)
-            .enumerate()
-            .map(|(i, row)| {
-                Edge::new(
-                    (offset + i as u64 + 1).to_string(),
-                    Thread::listed(reader, row),
-                )
-            }),
-    );
-    connection
+impl SortKey for ThreadKey {
+    const LIST: &'static str = "threads";
+}
+
+impl SortKey for InboxKey {
+    const LIST: &'static str = "inbox";
 }
 
 /// Messaging reads.
@@ -298,11 +284,15 @@ impl MessagingQuery {
         #[graphql(desc = "Cursor of the last thread of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Thread>> {
         let (rpps, _) = practitioner(ctx)?;
-        let (limit, offset) = (page_size(first)?, offset_of(after)?);
-        let rows = services(ctx)
-            .inbox(rpps.as_str(), offset, limit + 1)
-            .await?;
-        Ok(thread_page(rows, offset, limit, Reader::Practitioner))
+        let services = services(ctx);
+        pagination::page(
+            first,
+            after,
+            |after, limit| services.inbox(rpps, after, limit),
+            |(thread, _)| InboxKey::of(thread),
+            |row| Ok(Thread::listed(Reader::Practitioner, row)),
+        )
+        .await
     }
 
     /// One of your conversations, with every message; reading marks it read (practitioners).
@@ -324,46 +314,55 @@ impl MessagingQuery {
     }
 }
 
-fn offset_of(after: Option<String>) -> async_graphql::Result<u64> {
-    Ok(cursor(after)?.map_or(0, |n| n.max(0) as u64))
-}
-
 /// The patient's mailbox, in [`super::Me`].
 #[derive(Debug, Default)]
 pub struct MeMessages;
 
 #[Object]
 impl MeMessages {
-    /// Your conversations with practitioners, most recent first (`ACTIVATION_REQUIRED` until the
-    /// profile is activated).
+    /// Your conversations with practitioners, most recent first.
+    /// Null, with an `ACTIVATION_REQUIRED` error on this field, until the profile is activated;
+    /// the other fields of `me` still answer.
     async fn threads(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last thread of the previous page.")] after: Option<String>,
-    ) -> async_graphql::Result<Connection<String, Thread>> {
+    ) -> async_graphql::Result<Option<Connection<String, Thread>>> {
         let (ins, _) = patient(ctx)?;
-        let (limit, offset) = (page_size(first)?, offset_of(after)?);
-        let rows = services(ctx)
-            .patient_threads(ins, offset, limit + 1)
-            .await?
-            .into_inner();
-        Ok(thread_page(rows, offset, limit, Reader::Patient))
+        let services = services(ctx);
+        pagination::page(
+            first,
+            after,
+            |after, limit| async move {
+                Ok(services
+                    .patient_threads(ins, after, limit)
+                    .await?
+                    .into_inner())
+            },
+            |(thread, _)| ThreadKey::of(thread),
+            |row| Ok(Thread::listed(Reader::Patient, row)),
+        )
+        .await
+        .map(Some)
     }
 
     /// One of your conversations, with every message; reading marks it read (and is in your
     /// history).
+    /// Null, with an error on this field, when it cannot answer: `NOT_FOUND`, or
+    /// `ACTIVATION_REQUIRED` until the profile is activated; the other fields of `me` still
+    /// answer.
     async fn thread(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The thread's id.")] id: ID,
-    ) -> async_graphql::Result<Thread> {
+    ) -> async_graphql::Result<Option<Thread>> {
         let (ins, me) = patient(ctx)?;
         let conversation = services(ctx)
             .patient_read_thread(&me, ins, id_of(&id, "conversation")?)
             .await?
             .into_inner();
-        Ok(Thread::read(Reader::Patient, conversation))
+        Ok(Some(Thread::read(Reader::Patient, conversation)))
     }
 }
 

@@ -7,6 +7,7 @@ pub mod error;
 mod guard;
 mod messaging;
 mod mutation;
+mod pagination;
 mod query;
 mod scalars;
 mod subscription;
@@ -23,6 +24,7 @@ pub struct QueryRoot(
     query::LifecycleQuery,
     documents::DocumentQuery,
     messaging::MessagingQuery,
+    subscription::LiveQuery,
 );
 
 /// Writes. Each one is traced in the patient's ledger in the same transaction as its effect.
@@ -36,13 +38,16 @@ pub struct MutationRoot(
 );
 
 /// The signed-in patient's own space: profile, activity history and ledger integrity,
-/// documents and medical profile, messages.
+/// documents and medical profile, messages. The fields that need an activated profile are
+/// nullable: for a created patient each is null with an `ACTIVATION_REQUIRED` error on its
+/// path, and the rest of `me` (the profile, the history) still answers.
 #[derive(MergedObject, Default, Debug)]
 #[graphql(name = "Me")]
 pub struct Me(
     query::MeProfile,
     documents::MeDocuments,
     messaging::MeMessages,
+    subscription::MeLive,
 );
 
 use crate::auth::Caller;
@@ -119,22 +124,4 @@ fn practitioner<'a>(
 fn id_of(id: &async_graphql::ID, what: &str) -> async_graphql::Result<i64> {
     id.parse::<i64>()
         .map_err(|_| crate::services::ServiceError::NotFound(format!("no such {what}")).into())
-}
-
-/// Reads `first` and checks its bounds.
-fn page_size(first: Option<i32>) -> async_graphql::Result<u64> {
-    match first.unwrap_or(20) {
-        n @ 1..=100 => Ok(n as u64),
-        _ => Err(error::bad_user_input("`first` must be between 1 and 100")),
-    }
-}
-
-/// Reads a numeric cursor.
-fn cursor(after: Option<String>) -> async_graphql::Result<Option<i64>> {
-    after
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| error::bad_user_input("`after` is not a cursor this API gave"))
-        })
-        .transpose()
 }

@@ -1,18 +1,40 @@
 //! Reads of the lifecycle: the patient's profile and history, the operator's views.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Object};
+use serde::{Deserialize, Serialize};
 
 use super::guard::RoleGuard;
+use super::pagination::{self, SortKey};
 use super::scalars::InsScalar;
 use super::types::{
     ActionKind, ActivityEvent, ActorRole, LedgerIntegrity, Notification, NotificationStatus,
     Profile,
 };
-use super::{cursor, page_size, patient, services};
+use super::{patient, services};
 use crate::domain::ActorRole as Role;
 use crate::services::activity::HistoryFilter;
 use crate::services::outbox::OutboxFilter;
+
+/// Where a page of the outbox resumes: after this notice (oldest first).
+#[derive(Debug, Serialize, Deserialize)]
+struct OutboxKey {
+    id: i64,
+}
+
+impl SortKey for OutboxKey {
+    const LIST: &'static str = "outbox";
+}
+
+/// Where a page of the activity history resumes: before this sequence (newest first).
+#[derive(Debug, Serialize, Deserialize)]
+struct HistoryKey {
+    seq: i64,
+}
+
+impl SortKey for HistoryKey {
+    const LIST: &'static str = "history";
+}
 
 /// Lifecycle reads.
 #[derive(Debug, Default)]
@@ -51,24 +73,21 @@ impl LifecycleQuery {
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last notice of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Notification>> {
-        let limit = page_size(first)?;
         let filter = OutboxFilter {
             status: status.map(Into::into),
             patient_ins: ins.map(|i| i.0),
         };
-        let mut rows = services(ctx)
-            .list_notifications(&filter, cursor(after)?, limit + 1)
-            .await?;
-        let has_next = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let mut connection = Connection::new(false, has_next);
-        for row in rows {
-            let id = row.id;
-            connection
-                .edges
-                .push(Edge::new(id.to_string(), Notification::try_from(row)?));
-        }
-        Ok(connection)
+        let services = services(ctx);
+        pagination::page(
+            first,
+            after,
+            |after: Option<OutboxKey>, limit| {
+                services.list_notifications(&filter, after.map(|k| k.id), limit)
+            },
+            |row| OutboxKey { id: row.id },
+            Notification::try_from,
+        )
+        .await
     }
 }
 
@@ -93,7 +112,6 @@ impl MeProfile {
         #[graphql(desc = "Cursor of the last event of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<String, ActivityEvent>> {
         let (ins, _) = patient(ctx)?;
-        let limit = page_size(first)?;
         let filter = HistoryFilter {
             kinds: kinds
                 .unwrap_or_default()
@@ -106,19 +124,17 @@ impl MeProfile {
                 .map(Into::into)
                 .collect(),
         };
-        let mut events = services(ctx)
-            .history(ins, &filter, cursor(after)?, limit + 1)
-            .await?;
-        let has_next = events.len() as u64 > limit;
-        events.truncate(limit as usize);
-        let mut connection = Connection::new(false, has_next);
-        for event in events {
-            let seq = event.seq;
-            connection
-                .edges
-                .push(Edge::new(seq.to_string(), ActivityEvent::try_from(event)?));
-        }
-        Ok(connection)
+        let services = services(ctx);
+        pagination::page(
+            first,
+            after,
+            |after: Option<HistoryKey>, limit| {
+                services.history(ins, &filter, after.map(|k| k.seq), limit)
+            },
+            |event| HistoryKey { seq: event.seq },
+            ActivityEvent::try_from,
+        )
+        .await
     }
 
     /// Re-verifies the patient's hash chain now.

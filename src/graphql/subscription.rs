@@ -5,13 +5,13 @@
 use std::collections::VecDeque;
 use std::future::Future;
 
-use async_graphql::{Context, ID, Result, SimpleObject, Subscription};
+use async_graphql::{Context, ID, Object, Result, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 
 use super::guard::RoleGuard;
 use super::messaging::Message;
-use super::{cursor, patient, practitioner, services};
+use super::{error, patient, practitioner, services};
 use crate::domain::ActorRole as Role;
 use crate::services::ServiceError;
 use crate::services::live::{Doorbell, Recipient};
@@ -46,12 +46,55 @@ pub struct InboxEvent {
 #[derive(Debug, Default)]
 pub struct SubscriptionRoot;
 
+/// Where the practitioner's live feed stands, in the query root.
+#[derive(Debug, Default)]
+pub struct LiveQuery;
+
+/// Where the patient's live feed stands, in [`super::Me`].
+#[derive(Debug, Default)]
+pub struct MeLive;
+
+// A subscription without `after` starts at "now" as the server sees it when the subscription
+// registers, which an app cannot know: an event between the app's last query and that moment
+// would be in neither. These cursors let the app pin "now" with its query, then subscribe from
+// there. Per recipient, ids commit in order (see `notify::live`), so nothing committed after
+// the cursor was read can carry a smaller id.
+
+#[Object]
+impl LiveQuery {
+    /// The `cursor` of the latest event of your inbox feed, now ("0" when there is none yet).
+    /// To miss nothing between a query and the subscription that follows it, ask for this in
+    /// the query, then subscribe with `inbox(after: <this value>)`: every reply or bounce that
+    /// arrives after the query is delivered, none from before it (practitioners).
+    #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
+    async fn inbox_cursor(&self, ctx: &Context<'_>) -> Result<String> {
+        let (rpps, _) = practitioner(ctx)?;
+        Ok(services(ctx).latest_inbox_event(rpps).await?.to_string())
+    }
+}
+
+#[Object]
+impl MeLive {
+    /// The `cursor` of your latest live notification, now ("0" when there is none yet). To miss
+    /// nothing between a query and the subscription that follows it, ask for this in the query,
+    /// then subscribe with `notifications(after: <this value>)`: every notification that
+    /// arrives after the query is delivered, none from before it.
+    async fn notifications_cursor(&self, ctx: &Context<'_>) -> Result<String> {
+        let (ins, _) = patient(ctx)?;
+        Ok(services(ctx)
+            .latest_live_notification(ins)
+            .await?
+            .to_string())
+    }
+}
+
 /// Live events, over websockets at `/graphql/ws` (graphql-transport-ws or graphql-ws), with the
 /// token in the `connection_init` payload. The connection closes (4401) when the token expires.
 #[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// The signed-in patient's live notifications: first accesses, new documents, new messages.
-    /// Without `after`, from now on.
+    /// Without `after`, from now on; to start where a query left off, pass the query's
+    /// `me { notificationsCursor }` as `after`.
     #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
     async fn notifications(
         &self,
@@ -88,7 +131,8 @@ impl SubscriptionRoot {
     }
 
     /// Replies and bounces arriving in the signed-in practitioner's inbox. Without `after`,
-    /// from now on.
+    /// from now on; to start where a query left off, pass the query's `inboxCursor` as
+    /// `after`.
     #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
     async fn inbox(
         &self,
@@ -125,6 +169,16 @@ impl SubscriptionRoot {
             }
         }))
     }
+}
+
+/// Reads a subscription's `after`: the id of the last event seen, as its `cursor` gave it.
+fn cursor(after: Option<String>) -> Result<Option<i64>> {
+    after
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| error::bad_user_input("`after` is not a cursor this API gave"))
+        })
+        .transpose()
 }
 
 /// What a feed keeps between two items.

@@ -407,6 +407,66 @@ async fn created_patient_must_activate_to_read_documents(app: TestApp) {
     assert_eq!(one.code(), "ACTIVATION_REQUIRED");
 }
 
+async fn a_created_patient_keeps_their_profile_beside_the_fields_that_need_activation(
+    app: TestApp,
+) {
+    let person = ins(323);
+    app.created_profile(&person, Some("insurer@example.org"))
+        .await;
+    let token = patient_token(&person);
+    let answer = app
+        .graphql(
+            Some(&token),
+            "{ me { profile { status } documents(first: 5) { edges { cursor } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(!answer.data["me"].is_null(), "{answer:#?}");
+    assert_eq!(answer.data["me"]["profile"]["status"], "CREATED");
+    assert!(answer.data["me"]["documents"].is_null());
+    assert_eq!(answer.errors.len(), 1, "{answer:#?}");
+    assert_eq!(answer.code(), "ACTIVATION_REQUIRED");
+    assert_eq!(answer.error()["path"], json!(["me", "documents"]));
+
+    // Every field that needs activation fails alone, on its own path.
+    let answer = app
+        .graphql(
+            Some(&token),
+            "{ me { profile { status } activityHistory(first: 1) { edges { node { kind } } } documents { edges { cursor } } document(id: \"1\") { title } medicalProfile { label } threads { edges { cursor } } thread(id: \"1\") { subject } blockedPractitioners { rpps } } }",
+            json!({}),
+        )
+        .await;
+    let me = &answer.data["me"];
+    assert_eq!(me["profile"]["status"], "CREATED");
+    assert_eq!(
+        me["activityHistory"]["edges"][0]["node"]["kind"],
+        "PROFILE_CREATED"
+    );
+    assert_eq!(me["blockedPractitioners"], json!([]));
+    let mut failed: Vec<(Value, Value)> = answer
+        .errors
+        .iter()
+        .map(|e| (e["path"].clone(), e["extensions"]["code"].clone()))
+        .collect();
+    failed.sort_by_key(|(path, _)| path.to_string());
+    let needs_activation = [
+        "document",
+        "documents",
+        "medicalProfile",
+        "thread",
+        "threads",
+    ];
+    assert_eq!(
+        failed,
+        needs_activation
+            .map(|field| (json!(["me", field]), json!("ACTIVATION_REQUIRED")))
+            .to_vec()
+    );
+    for field in needs_activation {
+        assert!(me[field].is_null(), "{field}");
+    }
+}
+
 async fn activated_patient_reads_documents_and_the_reading_is_traced(app: TestApp) {
     let person = ins(322);
     app.activated_profile(&person, None).await;
@@ -892,6 +952,7 @@ on_both_databases!(
     a_consultation_whose_trace_fails_returns_nothing,
     consulting_a_record_that_does_not_exist_is_dmp_not_found,
     created_patient_must_activate_to_read_documents,
+    a_created_patient_keeps_their_profile_beside_the_fields_that_need_activation,
     activated_patient_reads_documents_and_the_reading_is_traced,
     patient_adds_documents_and_keeps_a_traced_medical_profile,
     masked_document_is_hidden_from_practitioners_but_not_from_its_author,

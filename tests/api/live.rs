@@ -79,6 +79,13 @@ impl WsClient {
         message["payload"]["data"][field].clone()
     }
 
+    /// Whether nothing arrives for `quiet` (an event would have arrived by then).
+    async fn stays_silent(&mut self, quiet: Duration) -> bool {
+        tokio::time::timeout(quiet, self.socket.next())
+            .await
+            .is_err()
+    }
+
     async fn close(mut self) {
         let _ = self.socket.close(None).await;
     }
@@ -265,6 +272,109 @@ async fn subscription_errors_carry_codes(app: TestApp) {
     );
 }
 
+async fn subscribing_from_the_queried_notifications_cursor_misses_and_repeats_nothing(
+    app: TestApp,
+) {
+    let person = ins(520);
+    app.activated_profile(&person, None).await;
+    app.feed(DOCTOR, &person, document_input("q-0", "Avant la requête"))
+        .await
+        .ok();
+    let token = patient_token(&person);
+    let queried = app
+        .graphql(Some(&token), "{ me { notificationsCursor } }", json!({}))
+        .await;
+    let cursor = queried.ok()["me"]["notificationsCursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = live_ids(&app, &person).await;
+    assert_eq!(
+        cursor,
+        before.last().unwrap().to_string(),
+        "now: the latest"
+    );
+
+    // An event between the query and the subscription.
+    app.feed(DOCTOR, &person, document_input("q-1", "Entre les deux"))
+        .await
+        .ok();
+    let after = live_ids(&app, &person).await;
+    assert_eq!(after.len(), before.len() + 1);
+
+    let mut client = WsClient::connect(&app.address, &token).await;
+    client
+        .subscribe(NOTIFICATIONS, json!({ "after": cursor }))
+        .await;
+    let event = client.next_event("notifications").await;
+    assert_eq!(event["kind"], "NEW_DOCUMENT");
+    assert_eq!(event["cursor"], after.last().unwrap().to_string());
+    assert!(
+        client.stays_silent(Duration::from_millis(500)).await,
+        "nothing from before the query"
+    );
+    client.close().await;
+}
+
+async fn subscribing_from_the_queried_inbox_cursor_misses_and_repeats_nothing(app: TestApp) {
+    let person = ins(521);
+    app.activated_profile(&person, None).await;
+    let send = "mutation($ins: INS!) { sendMessage(patientIns: $ins, input: { subject: \"Bilan\", body: \"Bonjour\", idempotencyKey: \"m-1\" }) { thread { id } } }";
+    let doctor = practitioner_token(DOCTOR);
+    let thread = app
+        .graphql(Some(&doctor), send, json!({ "ins": person }))
+        .await
+        .ok()["sendMessage"]["thread"]["id"]
+        .clone();
+    let reply = "mutation($id: ID!, $body: String!, $key: String!) { replyToThread(threadId: $id, body: $body, idempotencyKey: $key) { message { id } } }";
+    let first = app
+        .graphql(
+            Some(&patient_token(&person)),
+            reply,
+            json!({ "id": thread, "body": "avant", "key": "r-1" }),
+        )
+        .await;
+    let first_id = first.ok()["replyToThread"]["message"]["id"].clone();
+    let cursor = app
+        .graphql(Some(&doctor), "{ inboxCursor }", json!({}))
+        .await
+        .ok()["inboxCursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(json!(cursor), first_id, "now: the latest reply");
+
+    // A reply between the query and the subscription.
+    app.graphql(
+        Some(&patient_token(&person)),
+        reply,
+        json!({ "id": thread, "body": "entre les deux", "key": "r-2" }),
+    )
+    .await
+    .ok();
+
+    let mut client = WsClient::connect(&app.address, &doctor).await;
+    client.subscribe(INBOX, json!({ "after": cursor })).await;
+    let event = client.next_event("inbox").await;
+    assert_eq!(event["message"]["body"], "entre les deux");
+    assert!(
+        client.stays_silent(Duration::from_millis(500)).await,
+        "nothing from before the query"
+    );
+    client.close().await;
+}
+
+/// The ids of the patient's live notifications, oldest first.
+async fn live_ids(app: &TestApp, ins: &str) -> Vec<i64> {
+    app.query_rows(&format!(
+        "SELECT id FROM notifications WHERE patient_ins = '{ins}' AND channel = 'LIVE' ORDER BY id"
+    ))
+    .await
+    .into_iter()
+    .map(|row| row[0].parse().unwrap())
+    .collect()
+}
+
 on_both_databases!(
     subscription_errors_carry_codes,
     patient_resumes_after_a_cursor_without_gap_or_duplicate,
@@ -272,6 +382,8 @@ on_both_databases!(
     a_patient_never_receives_another_patients_event,
     the_subscription_closes_when_the_token_expires,
     subscriptions_check_the_role,
+    subscribing_from_the_queried_notifications_cursor_misses_and_repeats_nothing,
+    subscribing_from_the_queried_inbox_cursor_misses_and_repeats_nothing,
 );
 
 /// A second `espace-sante serve` process on the test's database.

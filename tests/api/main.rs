@@ -20,5 +20,6 @@ mod lifecycle;
 mod live;
 mod messaging;
 mod migrations;
+mod pagination;
 mod schema;
 mod smtp;

@@ -1,16 +1,19 @@
 //! Reading: the patient's threads and the practitioner's inbox, and a thread read in full
 //! (which marks it read and, for a thread that reached a patient, is in their ledger).
 
-use entity::{message, thread};
+use entity::thread;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
+    QueryOrder, QuerySelect, QueryTrait, sea_query::Expr,
 };
 use serde_json::json;
 
-use super::{Conversation, patient_thread, thread_messages, thread_not_found, with_last_messages};
+use super::{
+    Conversation, InboxKey, ListedThread, ThreadKey, patient_thread, thread_messages,
+    thread_not_found, with_last_messages,
+};
 use crate::domain::access::Access;
-use crate::domain::{ActorRef, EventKind, Ins};
+use crate::domain::{ActorRef, EventKind, Ins, Rpps};
 use crate::services::patient_tx::Traced;
 use crate::services::{ServiceError, Services};
 
@@ -25,20 +28,21 @@ pub enum PractitionerThread {
 }
 
 impl Services {
-    /// The activated patient's threads, most recent first (`ActivationRequired` before).
+    /// The activated patient's threads, most recent first, `limit` of them after `after`
+    /// (`ActivationRequired` before activation).
     pub async fn patient_threads(
         &self,
         ins: &Ins,
-        offset: u64,
+        after: Option<ThreadKey>,
         limit: u64,
-    ) -> Result<Traced<Vec<(thread::Model, Option<message::Model>)>>, ServiceError> {
+    ) -> Result<Traced<Vec<ListedThread>>, ServiceError> {
         let tx = self.patient_tx(ins, Access::OwnMailbox).await?;
         let threads = thread::Entity::find()
             .filter(thread::Column::PatientIns.eq(ins.as_str()))
             .filter(thread::Column::Delivered.eq(true))
+            .apply_if(after, |query, after| query.filter(after.rows_after()))
             .order_by_desc(thread::Column::LastMessageAt)
             .order_by_desc(thread::Column::Id)
-            .offset(offset)
             .limit(limit)
             .all(tx.conn())
             .await?;
@@ -72,19 +76,23 @@ impl Services {
             .await
     }
 
-    /// A practitioner's threads: unread first, then most recent.
+    /// A practitioner's threads: those with unread messages first, then most recent; `limit`
+    /// of them after `after`.
     pub async fn inbox(
         &self,
-        rpps: &str,
-        offset: u64,
+        rpps: &Rpps,
+        after: Option<InboxKey>,
         limit: u64,
-    ) -> Result<Vec<(thread::Model, Option<message::Model>)>, ServiceError> {
+    ) -> Result<Vec<ListedThread>, ServiceError> {
+        let unread_first: Expr = Expr::case(thread::Column::PractitionerUnread.gt(0), 1)
+            .finally(0)
+            .into();
         let threads = thread::Entity::find()
-            .filter(thread::Column::PractitionerRpps.eq(rpps))
-            .order_by_desc(thread::Column::PractitionerUnread)
+            .filter(thread::Column::PractitionerRpps.eq(rpps.clone()))
+            .apply_if(after, |query, after| query.filter(after.rows_after()))
+            .order_by_desc(unread_first)
             .order_by_desc(thread::Column::LastMessageAt)
             .order_by_desc(thread::Column::Id)
-            .offset(offset)
             .limit(limit)
             .all(&self.db)
             .await?;

@@ -12,10 +12,11 @@ use entity::{message, message_attachment, thread};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect,
-    sea_query::OnConflict,
+    sea_query::{OnConflict, Query},
 };
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use mailbox::PractitionerThread;
@@ -330,18 +331,93 @@ async fn thread_messages(
         .collect())
 }
 
+/// Pairs each thread with its last message, read in one query: the messages whose id is the
+/// largest of their thread.
 async fn with_last_messages(
     conn: &impl ConnectionTrait,
     threads: Vec<thread::Model>,
-) -> Result<Vec<(thread::Model, Option<message::Model>)>, ServiceError> {
-    let mut out = Vec::with_capacity(threads.len());
-    for thread in threads {
-        let last = message::Entity::find()
-            .filter(message::Column::ThreadId.eq(thread.id))
-            .order_by_desc(message::Column::Id)
-            .one(conn)
-            .await?;
-        out.push((thread, last));
+) -> Result<Vec<ListedThread>, ServiceError> {
+    if threads.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(out)
+    let last_ids = Query::select()
+        .expr(message::Column::Id.max())
+        .from(message::Entity)
+        .and_where(message::Column::ThreadId.is_in(threads.iter().map(|t| t.id)))
+        .group_by_col(message::Column::ThreadId)
+        .to_owned();
+    let mut last = message::Entity::find()
+        .filter(message::Column::Id.in_subquery(last_ids))
+        .all(conn)
+        .await?;
+    Ok(threads
+        .into_iter()
+        .map(|thread| {
+            let message = last
+                .iter()
+                .position(|m| m.thread_id == thread.id)
+                .map(|i| last.swap_remove(i));
+            (thread, message)
+        })
+        .collect())
+}
+
+/// A thread with its last message, as thread lists show it.
+pub type ListedThread = (thread::Model, Option<message::Model>);
+
+/// The sort key of the patient's thread list (most recent first): a page resumes after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadKey {
+    last_message_at: DateTime<Utc>,
+    id: i64,
+}
+
+impl ThreadKey {
+    /// The key of `thread` in the patient's list.
+    pub fn of(thread: &thread::Model) -> Self {
+        Self {
+            last_message_at: thread.last_message_at,
+            id: thread.id,
+        }
+    }
+
+    /// The threads after this one, in `last_message_at` then `id` descending order.
+    fn rows_after(self) -> Condition {
+        Condition::any()
+            .add(thread::Column::LastMessageAt.lt(self.last_message_at))
+            .add(
+                Condition::all()
+                    .add(thread::Column::LastMessageAt.eq(self.last_message_at))
+                    .add(thread::Column::Id.lt(self.id)),
+            )
+    }
+}
+
+/// The sort key of a practitioner's inbox (threads with unread messages first, then most
+/// recent): a page resumes after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxKey {
+    unread: bool,
+    #[serde(flatten)]
+    thread: ThreadKey,
+}
+
+impl InboxKey {
+    /// The key of `thread` in its practitioner's inbox.
+    pub fn of(thread: &thread::Model) -> Self {
+        Self {
+            unread: thread.practitioner_unread > 0,
+            thread: ThreadKey::of(thread),
+        }
+    }
+
+    /// The threads after this one in the inbox's order.
+    fn rows_after(self) -> Condition {
+        let read = thread::Column::PractitionerUnread.eq(0);
+        if self.unread {
+            Condition::any().add(read).add(self.thread.rows_after())
+        } else {
+            Condition::all().add(read).add(self.thread.rows_after())
+        }
+    }
 }
