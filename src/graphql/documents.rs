@@ -4,7 +4,6 @@
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::{document, medical_profile_entry, practitioner_block};
 use serde::{Deserialize, Serialize};
 
 use super::guard::RoleGuard;
@@ -21,6 +20,7 @@ use crate::services::documents::{
     DmpStatus as DomainDmpStatus, DocumentInput, DocumentQuery as Filter, DocumentWithContent,
     MedicalEntryInput,
 };
+use crate::services::views;
 
 /// Whether a practitioner can feed a patient's DMP.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -105,12 +105,12 @@ impl From<DocumentInputGql> for DocumentInput {
 /// A document of a DMP. `contentBase64` is given only when one document is read.
 #[derive(Debug)]
 pub struct Document {
-    model: document::Model,
+    model: views::Document,
     content: Option<Vec<u8>>,
 }
 
-impl From<document::Model> for Document {
-    fn from(model: document::Model) -> Self {
+impl From<views::Document> for Document {
+    fn from(model: views::Document) -> Self {
         Self {
             model,
             content: None,
@@ -192,7 +192,7 @@ impl Document {
 
 /// An entry of the medical profile.
 #[derive(Debug)]
-pub struct MedicalProfileEntry(medical_profile_entry::Model);
+pub struct MedicalProfileEntry(views::MedicalEntry);
 
 /// An entry of the patient's medical profile.
 #[Object]
@@ -256,8 +256,8 @@ pub struct BlockedPractitioner {
     pub blocked_at: DateTime<Utc>,
 }
 
-impl From<practitioner_block::Model> for BlockedPractitioner {
-    fn from(b: practitioner_block::Model) -> Self {
+impl From<views::Block> for BlockedPractitioner {
+    fn from(b: views::Block) -> Self {
         Self {
             rpps: b.practitioner_rpps.to_string(),
             blocked_at: b.blocked_at,
@@ -316,7 +316,7 @@ async fn documents_page<Rows>(
     list: impl FnOnce(Filter) -> Rows,
 ) -> async_graphql::Result<Connection<String, Document>>
 where
-    Rows: std::future::Future<Output = Result<Vec<document::Model>, crate::services::ServiceError>>,
+    Rows: std::future::Future<Output = Result<Vec<views::Document>, crate::services::ServiceError>>,
 {
     pagination::page(
         first,

@@ -4,7 +4,6 @@
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use entity::{message, message_attachment, thread};
 
 use super::guard::RoleGuard;
 use super::pagination::{self, SortKey};
@@ -17,6 +16,7 @@ use crate::services::messaging::{
     AttachmentInput as ServiceAttachment, Conversation, InboxKey, ListedThread, MessageView,
     NewMessage, PractitionerThread, Sent, ThreadKey,
 };
+use crate::services::views;
 
 /// Who reads a thread: the unread count is theirs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +42,8 @@ pub struct Attachment {
     pub content_base64: String,
 }
 
-impl From<message_attachment::Model> for Attachment {
-    fn from(a: message_attachment::Model) -> Self {
+impl From<views::Attachment> for Attachment {
+    fn from(a: views::Attachment) -> Self {
         Self {
             id: ID(a.id.to_string()),
             title: a.title,
@@ -58,8 +58,8 @@ impl From<message_attachment::Model> for Attachment {
 /// A message of a conversation.
 #[derive(Debug)]
 pub struct Message {
-    model: message::Model,
-    attachments: Vec<message_attachment::Model>,
+    model: views::Message,
+    attachments: Vec<views::Attachment>,
 }
 
 impl From<MessageView> for Message {
@@ -71,8 +71,8 @@ impl From<MessageView> for Message {
     }
 }
 
-impl From<message::Model> for Message {
-    fn from(model: message::Model) -> Self {
+impl From<views::Message> for Message {
+    fn from(model: views::Message) -> Self {
         Self {
             model,
             attachments: Vec::new(),
@@ -94,11 +94,7 @@ impl Message {
     }
     /// Who sent it.
     async fn sender(&self) -> Actor {
-        let role = match self.model.sender_role.as_str() {
-            "PATIENT" => ActorRole::Patient,
-            "PRACTITIONER" => ActorRole::Practitioner,
-            _ => ActorRole::System,
-        };
+        let role = self.model.sender_role.into();
         Actor {
             role,
             id: self.model.sender_id.clone(),
@@ -131,9 +127,9 @@ impl Message {
 /// A conversation between one practitioner and one patient.
 #[derive(Debug)]
 pub struct Thread {
-    model: thread::Model,
+    model: views::Thread,
     reader: Reader,
-    last: Option<message::Model>,
+    last: Option<views::Message>,
     messages: Vec<MessageView>,
 }
 

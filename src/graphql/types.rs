@@ -2,13 +2,13 @@
 
 use async_graphql::{ComplexObject, Enum, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::{ledger_event, notification, profile};
 
 use super::scalars::InsScalar;
 use crate::domain::ActorRole as DomainActorRole;
 use crate::domain::EventKind;
 use crate::domain::{AddressLines, ProfileStatus as DomainStatus};
 use crate::services::activity::ChainReport;
+use crate::services::views;
 
 /// Where a person stands in the Mon espace santé lifecycle.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -136,7 +136,7 @@ pub enum OppositionReceivedVia {
 
 /// A Mon espace santé profile.
 #[derive(Debug)]
-pub struct Profile(pub profile::Model);
+pub struct Profile(pub views::Profile);
 
 /// A Mon espace santé profile: identity as the insurer knows it, and lifecycle dates.
 #[Object]
@@ -248,10 +248,10 @@ impl ActivityEvent {
     }
 }
 
-impl TryFrom<ledger_event::Model> for ActivityEvent {
+impl TryFrom<views::LedgerEvent> for ActivityEvent {
     type Error = async_graphql::Error;
 
-    fn try_from(e: ledger_event::Model) -> Result<Self, Self::Error> {
+    fn try_from(e: views::LedgerEvent) -> Result<Self, Self::Error> {
         let (kind, role) = (e.kind, e.actor_role);
         Ok(Self {
             sequence: e.seq,
@@ -328,10 +328,10 @@ pub struct Notification {
     pub last_error: Option<String>,
 }
 
-impl TryFrom<notification::Model> for Notification {
+impl TryFrom<views::Notification> for Notification {
     type Error = async_graphql::Error;
 
-    fn try_from(n: notification::Model) -> Result<Self, Self::Error> {
+    fn try_from(n: views::Notification) -> Result<Self, Self::Error> {
         let channel = n.channel.into();
         let status = n.status.into();
         Ok(Self {

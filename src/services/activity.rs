@@ -3,6 +3,7 @@
 use entity::ledger_event;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
+use super::views::LedgerEvent;
 use super::{ServiceError, Services};
 use crate::domain::ActorRole;
 use crate::domain::EventKind;
@@ -26,7 +27,7 @@ impl Services {
         filter: &HistoryFilter,
         before: Option<i64>,
         limit: u64,
-    ) -> Result<Vec<ledger_event::Model>, ServiceError> {
+    ) -> Result<Vec<LedgerEvent>, ServiceError> {
         let mut query = ledger_event::Entity::find()
             .filter(ledger_event::Column::PatientIns.eq(ins.as_str()))
             .order_by_desc(ledger_event::Column::Seq);
@@ -43,7 +44,8 @@ impl Services {
         if let Some(before) = before {
             query = query.filter(ledger_event::Column::Seq.lt(before));
         }
-        Ok(query.limit(limit).all(&self.db).await?)
+        let rows = query.limit(limit).all(&self.db).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// Re-verifies the patient's whole chain.

@@ -5,6 +5,7 @@ use entity::{message, notification, thread};
 use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
+use super::views::{Message, Notification, Thread};
 use super::{ServiceError, Services};
 use crate::domain::{ActorRole, Channel, Ins, Rpps};
 
@@ -17,7 +18,7 @@ impl Services {
         &self,
         ins: &Ins,
         after: i64,
-    ) -> Result<Vec<notification::Model>, ServiceError> {
+    ) -> Result<Vec<Notification>, ServiceError> {
         Ok(notification::Entity::find()
             .filter(notification::Column::PatientIns.eq(ins.clone()))
             .filter(notification::Column::Channel.eq(Channel::Live))
@@ -25,7 +26,10 @@ impl Services {
             .order_by_asc(notification::Column::Id)
             .limit(PAGE)
             .all(&self.db)
-            .await?)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// The cursor of the patient's latest live notification (0 for none).
@@ -48,7 +52,7 @@ impl Services {
         &self,
         rpps: &Rpps,
         after: i64,
-    ) -> Result<Vec<(message::Model, thread::Model)>, ServiceError> {
+    ) -> Result<Vec<(Message, Thread)>, ServiceError> {
         let messages = message::Entity::find()
             .filter(message::Column::ThreadId.in_subquery(practitioner_threads(rpps)))
             .filter(message::Column::SenderRole.ne(ActorRole::Practitioner))
@@ -72,7 +76,7 @@ impl Services {
                     .ok_or_else(|| {
                         ServiceError::internal(format!("message {} has no thread", m.id))
                     })?;
-                Ok((m, thread))
+                Ok((m.into(), thread.into()))
             })
             .collect()
     }

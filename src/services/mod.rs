@@ -13,6 +13,7 @@ pub mod messaging;
 pub mod outbox;
 mod patient_tx;
 pub mod profiles;
+pub mod views;
 
 pub use error::{InternalError, ServiceError};
 pub use patient_tx::{Trace, Traced};

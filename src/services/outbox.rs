@@ -7,6 +7,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
+use super::views::Notification;
 use super::{ServiceError, Services};
 pub use entity::values::DeliveryStatus;
 
@@ -81,7 +82,7 @@ impl Services {
         filter: &OutboxFilter,
         after: Option<i64>,
         limit: u64,
-    ) -> Result<Vec<notification::Model>, ServiceError> {
+    ) -> Result<Vec<Notification>, ServiceError> {
         let mut query = notification::Entity::find().order_by_asc(notification::Column::Id);
         if let Some(status) = &filter.status {
             query = query.filter(notification::Column::Status.eq(*status));
@@ -92,6 +93,7 @@ impl Services {
         if let Some(after) = after {
             query = query.filter(notification::Column::Id.gt(after));
         }
-        Ok(query.limit(limit).all(&self.db).await?)
+        let rows = query.limit(limit).all(&self.db).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 }

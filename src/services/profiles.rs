@@ -9,6 +9,7 @@ use sea_orm::{
 use serde_json::json;
 
 use super::patient_tx::PatientTx;
+use super::views::Profile;
 use super::{ServiceError, Services};
 use crate::domain::access::Access;
 use crate::domain::lifecycle::{self, ActivationOutcome, ActivationPolicy, Credentials};
@@ -48,7 +49,7 @@ struct Beneficiary {
 #[derive(Debug, Default)]
 pub struct EnrolmentReport {
     /// Profiles announced by this batch.
-    pub enrolled: Vec<profile::Model>,
+    pub enrolled: Vec<Profile>,
     /// INS already known, left as they were.
     pub already_known: Vec<String>,
 }
@@ -232,7 +233,7 @@ impl Services {
             )
             .await?;
             tx.commit().await?;
-            report.enrolled.push(profile);
+            report.enrolled.push(profile.into());
         }
         batch.commit().await?;
         tracing::info!(
@@ -244,10 +245,11 @@ impl Services {
     }
 
     /// A profile by INS, for the operator or the patient themself.
-    pub async fn profile(&self, ins: &Ins) -> Result<profile::Model, ServiceError> {
+    pub async fn profile(&self, ins: &Ins) -> Result<Profile, ServiceError> {
         profile::Entity::find_by_id(ins.clone())
             .one(&self.db)
             .await?
+            .map(Into::into)
             .ok_or_else(no_profile)
     }
 
@@ -259,7 +261,7 @@ impl Services {
         actor: &ActorRef,
         ins: &Ins,
         channel: OppositionChannel,
-    ) -> Result<profile::Model, ServiceError> {
+    ) -> Result<Profile, ServiceError> {
         let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
         let current = tx.enrolled()?.clone();
         let opposition = lifecycle::oppose(&facts_of(&current)?, tx.now())?;
@@ -274,7 +276,7 @@ impl Services {
         )
         .await?;
         tx.commit().await?;
-        Ok(updated)
+        Ok(updated.into())
     }
 
     /// Withdraws an opposition: the profile is created at once, with its activation code.
@@ -283,14 +285,14 @@ impl Services {
         &self,
         actor: &ActorRef,
         ins: &Ins,
-    ) -> Result<(profile::Model, ActivationCode), ServiceError> {
+    ) -> Result<(Profile, ActivationCode), ServiceError> {
         let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
         let creation = lifecycle::withdraw_opposition(&facts_of(tx.enrolled()?)?, tx.now())?;
         tx.record(actor, EventKind::OppositionWithdrawn, json!({}))
             .await?;
-        let created = create_profile(&mut tx, creation).await?;
+        let (created, code) = create_profile(&mut tx, creation).await?;
         tx.commit().await?;
-        Ok(created)
+        Ok((created.into(), code))
     }
 
     /// Creates every announced profile whose opposition window has ended, each in its own
@@ -339,7 +341,7 @@ impl Services {
         actor: &ActorRef,
         ins: &Ins,
         input: &ActivationInput,
-    ) -> Result<profile::Model, ServiceError> {
+    ) -> Result<Profile, ServiceError> {
         // Parsed now, refused only once the attempt is in the ledger: every attempt is traced.
         let parsed = parse_activation(input);
         let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
@@ -418,12 +420,12 @@ impl Services {
         tx.record(actor, EventKind::ProfileActivated, json!({}))
             .await?;
         tx.commit().await?;
-        Ok(updated)
+        Ok(updated.into())
     }
 
     /// Closes a created or activated profile, at its owner's request.
     #[tracing::instrument(skip_all)]
-    pub async fn close(&self, actor: &ActorRef, ins: &Ins) -> Result<profile::Model, ServiceError> {
+    pub async fn close(&self, actor: &ActorRef, ins: &Ins) -> Result<Profile, ServiceError> {
         let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
         let current = tx.enrolled()?.clone();
         let closure = lifecycle::close(&facts_of(&current)?, tx.now())?;
@@ -440,7 +442,7 @@ impl Services {
         )
         .await?;
         tx.commit().await?;
-        Ok(updated)
+        Ok(updated.into())
     }
 }
 

@@ -10,6 +10,7 @@ use super::{
 };
 use crate::domain::{ActorRef, EventKind, Ins};
 use crate::services::patient_tx::Traced;
+use crate::services::views::Document;
 use crate::services::{ServiceError, Services};
 
 impl Services {
@@ -20,7 +21,7 @@ impl Services {
         practitioner: &ActorRef,
         ins: &Ins,
         query: &DocumentQuery,
-    ) -> Result<Traced<Vec<document::Model>>, ServiceError> {
+    ) -> Result<Traced<Vec<Document>>, ServiceError> {
         let mut tx = self.consultation(practitioner, ins).await?;
         let receipt = tx
             .record(

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::domain::access::Access;
 use crate::domain::{ActorRef, EventKind, Ins, Rpps};
+use crate::services::views::Block;
 use crate::services::{ServiceError, Services};
 
 impl Services {
@@ -49,14 +50,14 @@ impl Services {
     }
 
     /// The practitioners the patient blocked, most recent first.
-    pub async fn blocked_practitioners(
-        &self,
-        ins: &Ins,
-    ) -> Result<Vec<practitioner_block::Model>, ServiceError> {
+    pub async fn blocked_practitioners(&self, ins: &Ins) -> Result<Vec<Block>, ServiceError> {
         Ok(practitioner_block::Entity::find()
-            .filter(practitioner_block::Column::PatientIns.eq(ins.as_str()))
+            .filter(practitioner_block::Column::PatientIns.eq(ins.clone()))
             .order_by_desc(practitioner_block::Column::BlockedAt)
             .all(&self.db)
-            .await?)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 }

@@ -1,12 +1,13 @@
 //! Practitioners feed a patient's DMP, and ask beforehand whether it exists.
 
-use entity::{document, profile};
+use entity::profile;
 use sea_orm::EntityTrait;
 use serde_json::json;
 
 use super::{DmpStatus, DocumentInput, Stored, store_document, validate};
 use crate::domain::access::Access;
 use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus, has_dmp, notices};
+use crate::services::views::Document;
 use crate::services::{ServiceError, Services};
 
 impl Services {
@@ -18,7 +19,7 @@ impl Services {
         practitioner: &ActorRef,
         ins: &Ins,
         input: &DocumentInput,
-    ) -> Result<document::Model, ServiceError> {
+    ) -> Result<Document, ServiceError> {
         let doc = validate(
             input,
             self.policy.max_document_bytes,
@@ -35,7 +36,7 @@ impl Services {
         };
         let type_code = doc.doc_type.code;
         let stored = match store_document(&tx, practitioner, doc).await? {
-            Stored::Before(earlier) => return Ok(earlier),
+            Stored::Before(earlier) => return Ok(earlier.into()),
             Stored::Now(stored) => stored,
         };
         let notice = notices::new_document(
@@ -51,7 +52,7 @@ impl Services {
         )
         .await?;
         tx.commit().await?;
-        Ok(stored)
+        Ok(stored.into())
     }
 
     /// Whether a practitioner may feed this INS: the same answer for unknown and opposed.

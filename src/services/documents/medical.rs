@@ -15,6 +15,7 @@ use crate::domain::access::Access;
 use crate::domain::documents::short_text;
 use crate::domain::{ActorRef, EventKind, Ins};
 use crate::services::patient_tx::Traced;
+use crate::services::views::MedicalEntry;
 use crate::services::{ServiceError, Services};
 
 impl Services {
@@ -22,13 +23,16 @@ impl Services {
     pub async fn medical_profile(
         &self,
         ins: &Ins,
-    ) -> Result<Traced<Vec<medical_profile_entry::Model>>, ServiceError> {
+    ) -> Result<Traced<Vec<MedicalEntry>>, ServiceError> {
         let tx = self.patient_tx(ins, Access::OwnRecord).await?;
         let entries = medical_profile_entry::Entity::find()
             .filter(medical_profile_entry::Column::PatientIns.eq(ins.as_str()))
             .order_by_asc(medical_profile_entry::Column::Id)
             .all(tx.conn())
-            .await?;
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect();
         let receipt = tx.owner_view()?;
         tx.commit_traced(receipt, entries).await
     }
@@ -41,7 +45,7 @@ impl Services {
         ins: &Ins,
         entry_id: Option<i64>,
         input: &MedicalEntryInput,
-    ) -> Result<medical_profile_entry::Model, ServiceError> {
+    ) -> Result<MedicalEntry, ServiceError> {
         let label = short_text(&input.label, "the label", 200)
             .map_err(|e| ServiceError::bad_input("label", e.to_string()))?;
         let details = input
@@ -100,7 +104,7 @@ impl Services {
         )
         .await?;
         tx.commit().await?;
-        Ok(saved)
+        Ok(saved.into())
     }
 
     /// Removes an entry of the medical profile.

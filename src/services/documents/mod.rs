@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use super::ServiceError;
 use super::idempotency::{self, RequestHash};
 use super::patient_tx::{PatientTx, Receipt};
+use super::views::Document;
 use crate::domain::documents::{
     ContentError, DocumentType, IdempotencyKey, MedicalCategory, MimeType, decode_content,
     short_text,
@@ -66,7 +67,7 @@ pub struct DocumentQuery {
 /// A document with its bytes.
 #[derive(Debug)]
 pub struct DocumentWithContent {
-    pub document: document::Model,
+    pub document: Document,
     pub content: Vec<u8>,
 }
 
@@ -206,7 +207,7 @@ async fn list_documents(
     ins: &Ins,
     visible_to: Option<&str>,
     query: &DocumentQuery,
-) -> Result<Vec<document::Model>, ServiceError> {
+) -> Result<Vec<Document>, ServiceError> {
     let mut select = document::Entity::find()
         .filter(document::Column::PatientIns.eq(ins.as_str()))
         .order_by_desc(document::Column::Id);
@@ -229,7 +230,8 @@ async fn list_documents(
     if let Some(before) = query.before_id {
         select = select.filter(document::Column::Id.lt(before));
     }
-    Ok(select.limit(query.limit).all(conn).await?)
+    let rows = select.limit(query.limit).all(conn).await?;
+    Ok(rows.into_iter().map(Into::into).collect())
 }
 
 async fn find_own_document(
@@ -266,7 +268,7 @@ async fn read_document(
     Ok((
         receipt,
         DocumentWithContent {
-            document,
+            document: document.into(),
             content: content.content,
         },
     ))

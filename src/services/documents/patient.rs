@@ -1,7 +1,6 @@
 //! The activated patient's own documents: the list, reading one (traced like any reading),
 //! adding one, masking one from practitioners other than its author.
 
-use entity::document;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
 use serde_json::json;
 
@@ -12,6 +11,7 @@ use super::{
 use crate::domain::access::Access;
 use crate::domain::{ActorRef, EventKind, Ins};
 use crate::services::patient_tx::Traced;
+use crate::services::views::Document;
 use crate::services::{ServiceError, Services};
 
 impl Services {
@@ -20,7 +20,7 @@ impl Services {
         &self,
         ins: &Ins,
         query: &DocumentQuery,
-    ) -> Result<Traced<Vec<document::Model>>, ServiceError> {
+    ) -> Result<Traced<Vec<Document>>, ServiceError> {
         let tx = self.patient_tx(ins, Access::OwnRecord).await?;
         let documents = list_documents(tx.conn(), ins, None, query).await?;
         let receipt = tx.owner_view()?;
@@ -47,7 +47,7 @@ impl Services {
         patient: &ActorRef,
         ins: &Ins,
         input: &DocumentInput,
-    ) -> Result<document::Model, ServiceError> {
+    ) -> Result<Document, ServiceError> {
         let doc = validate(
             input,
             self.policy.max_document_bytes,
@@ -56,7 +56,7 @@ impl Services {
         let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
         let type_code = doc.doc_type.code;
         let stored = match store_document(&tx, patient, doc).await? {
-            Stored::Before(earlier) => return Ok(earlier),
+            Stored::Before(earlier) => return Ok(earlier.into()),
             Stored::Now(stored) => stored,
         };
         tx.record(
@@ -66,7 +66,7 @@ impl Services {
         )
         .await?;
         tx.commit().await?;
-        Ok(stored)
+        Ok(stored.into())
     }
 
     /// Masks (or unmasks) a document from practitioners other than its author. Setting the
@@ -78,11 +78,11 @@ impl Services {
         ins: &Ins,
         document_id: i64,
         masked: bool,
-    ) -> Result<document::Model, ServiceError> {
+    ) -> Result<Document, ServiceError> {
         let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
         let document = find_own_document(tx.conn(), ins, document_id).await?;
         if document.masked == masked {
-            return Ok(document);
+            return Ok(document.into());
         }
         let mut row = document.into_active_model();
         row.masked = Set(masked);
@@ -95,6 +95,6 @@ impl Services {
         tx.record(patient, kind, json!({ "documentId": document_id }))
             .await?;
         tx.commit().await?;
-        Ok(updated)
+        Ok(updated.into())
     }
 }

@@ -72,6 +72,7 @@ impl Services {
             )
             .await?;
         let messages = thread_messages(tx.conn(), thread_id).await?;
+        let thread = thread.into();
         tx.commit_traced(receipt, Conversation { thread, messages })
             .await
     }
@@ -134,7 +135,10 @@ impl Services {
         row.practitioner_unread = Set(0);
         let thread = row.update(tx.conn()).await?;
         let messages = thread_messages(tx.conn(), thread_id).await?;
-        let conversation = Conversation { thread, messages };
+        let conversation = Conversation {
+            thread: thread.into(),
+            messages,
+        };
         Ok(match receipt {
             Some(receipt) => {
                 PractitionerThread::Delivered(tx.commit_traced(receipt, conversation).await?)

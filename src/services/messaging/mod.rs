@@ -24,6 +24,7 @@ pub use mailbox::PractitionerThread;
 use super::ServiceError;
 use super::idempotency::{self, RequestHash};
 use super::patient_tx::practitioner_rpps;
+use super::views::{Attachment, Message, Thread};
 use crate::domain::documents::{
     ContentError, IdempotencyKey, MimeType, decode_content, short_text,
 };
@@ -59,21 +60,30 @@ pub struct NewMessage {
 /// A message with its attachments.
 #[derive(Debug, Clone)]
 pub struct MessageView {
-    pub message: message::Model,
-    pub attachments: Vec<message_attachment::Model>,
+    pub message: Message,
+    pub attachments: Vec<Attachment>,
+}
+
+impl MessageView {
+    fn of(message: message::Model, attachments: Vec<message_attachment::Model>) -> Self {
+        Self {
+            message: message.into(),
+            attachments: attachments.into_iter().map(Into::into).collect(),
+        }
+    }
 }
 
 /// The result of a send: the message and its thread.
 #[derive(Debug)]
 pub struct Sent {
     pub message: MessageView,
-    pub thread: thread::Model,
+    pub thread: Thread,
 }
 
 /// A thread with its messages, oldest first.
 #[derive(Debug)]
 pub struct Conversation {
-    pub thread: thread::Model,
+    pub thread: Thread,
     pub messages: Vec<MessageView>,
 }
 
@@ -177,11 +187,8 @@ async fn replay(
     let attachments = attachments_of(conn, &[message.id]).await?;
     let thread = find_thread(conn, message.thread_id).await?;
     Ok(Some(Sent {
-        message: MessageView {
-            message,
-            attachments,
-        },
-        thread,
+        message: MessageView::of(message, attachments),
+        thread: thread.into(),
     }))
 }
 
@@ -289,10 +296,7 @@ async fn insert_message(
                 .await?,
         );
     }
-    Ok(MessageView {
-        message,
-        attachments,
-    })
+    Ok(MessageView::of(message, attachments))
 }
 
 async fn attachments_of(
@@ -323,10 +327,7 @@ async fn thread_messages(
             let mine = attachments
                 .extract_if(.., |a| a.message_id == message.id)
                 .collect();
-            MessageView {
-                message,
-                attachments: mine,
-            }
+            MessageView::of(message, mine)
         })
         .collect())
 }
@@ -357,13 +358,13 @@ async fn with_last_messages(
                 .iter()
                 .position(|m| m.thread_id == thread.id)
                 .map(|i| last.swap_remove(i));
-            (thread, message)
+            (thread.into(), message.map(Into::into))
         })
         .collect())
 }
 
 /// A thread with its last message, as thread lists show it.
-pub type ListedThread = (thread::Model, Option<message::Model>);
+pub type ListedThread = (Thread, Option<Message>);
 
 /// The sort key of the patient's thread list (most recent first): a page resumes after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -374,7 +375,7 @@ pub struct ThreadKey {
 
 impl ThreadKey {
     /// The key of `thread` in the patient's list.
-    pub fn of(thread: &thread::Model) -> Self {
+    pub fn of(thread: &Thread) -> Self {
         Self {
             last_message_at: thread.last_message_at,
             id: thread.id,
@@ -404,7 +405,7 @@ pub struct InboxKey {
 
 impl InboxKey {
     /// The key of `thread` in its practitioner's inbox.
-    pub fn of(thread: &thread::Model) -> Self {
+    pub fn of(thread: &Thread) -> Self {
         Self {
             unread: thread.practitioner_unread > 0,
             thread: ThreadKey::of(thread),

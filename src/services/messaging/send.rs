@@ -100,7 +100,7 @@ impl Services {
         tx.commit().await?;
         Ok(Sent {
             message: sent,
-            thread,
+            thread: thread.into(),
         })
     }
 
@@ -150,7 +150,7 @@ impl Services {
         tx.commit().await?;
         Ok(Sent {
             message: sent,
-            thread,
+            thread: thread.into(),
         })
     }
 }

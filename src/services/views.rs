@@ -1,0 +1,182 @@
+//! What services hand out: record data as plain values, never storage rows. The GraphQL layer
+//! (and any other caller) sees these; storage-only columns — idempotency keys and request
+//! hashes, the activation code's hash, the Carte Vitale serial, outbox leases — stay behind.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::{
+    document, ledger_event, medical_profile_entry, message, message_attachment, notification,
+    practitioner_block, profile, thread,
+};
+
+use crate::domain::documents::MedicalCategory;
+use crate::domain::{ActorRole, Channel, EventKind, Ins, ProfileStatus, Rpps};
+pub use entity::values::DeliveryStatus;
+
+/// Declares a view: a struct of the named fields of a row, and its conversion from the row.
+macro_rules! view {
+    (
+        $(#[$meta:meta])*
+        $name:ident from $row:path {
+            $( $(#[$fmeta:meta])* $field:ident : $ty:ty, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+
+        impl From<$row> for $name {
+            fn from(row: $row) -> Self {
+                Self { $( $field: row.$field, )* }
+            }
+        }
+    };
+}
+
+view! {
+    /// A Mon espace santé profile: identity as the insurer knows it, status and dates.
+    Profile from profile::Model {
+        ins: Ins,
+        status: ProfileStatus,
+        birth_name: String,
+        first_names: String,
+        birth_date: NaiveDate,
+        insurer_email: Option<String>,
+        /// Address lines below the name, joined by `\n`.
+        postal_address: String,
+        enrolled_at: DateTime<Utc>,
+        opposition_deadline: DateTime<Utc>,
+        opposed_at: Option<DateTime<Utc>>,
+        created_at: Option<DateTime<Utc>>,
+        activated_at: Option<DateTime<Utc>>,
+        closed_at: Option<DateTime<Utc>>,
+        personal_email: Option<String>,
+        activation_locked_until: Option<DateTime<Utc>>,
+    }
+}
+
+view! {
+    /// One event of a patient's ledger, with every field its hash covers.
+    LedgerEvent from ledger_event::Model {
+        patient_ins: Ins,
+        seq: i64,
+        occurred_at: DateTime<Utc>,
+        kind: EventKind,
+        actor_role: ActorRole,
+        actor_id: String,
+        actor_name: String,
+        actor_profession: String,
+        payload: String,
+        prev_hash: String,
+        hash: String,
+    }
+}
+
+view! {
+    /// One delivery of a notice on one channel, as the operator sees it.
+    Notification from notification::Model {
+        id: i64,
+        patient_ins: Ins,
+        ledger_event_id: i64,
+        kind: String,
+        channel: Channel,
+        recipient: String,
+        subject: String,
+        status: DeliveryStatus,
+        attempts: i32,
+        created_at: DateTime<Utc>,
+        sent_at: Option<DateTime<Utc>>,
+        last_error: Option<String>,
+        summary: String,
+    }
+}
+
+view! {
+    /// A document of a DMP, without its bytes.
+    Document from document::Model {
+        id: i64,
+        patient_ins: Ins,
+        author_role: ActorRole,
+        author_id: String,
+        author_name: String,
+        author_profession: Option<String>,
+        /// LOINC code of the document type.
+        type_code: String,
+        title: String,
+        mime_type: String,
+        size_bytes: i64,
+        /// SHA-256 of the content, 64 lowercase hex digits.
+        sha256: String,
+        act_date: NaiveDate,
+        created_at: DateTime<Utc>,
+        masked: bool,
+    }
+}
+
+view! {
+    /// An entry of the patient's medical profile.
+    MedicalEntry from medical_profile_entry::Model {
+        id: i64,
+        category: MedicalCategory,
+        label: String,
+        details: Option<String>,
+        since: Option<NaiveDate>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
+}
+
+view! {
+    /// A practitioner the patient blocked from consulting their record.
+    Block from practitioner_block::Model {
+        practitioner_rpps: Rpps,
+        blocked_at: DateTime<Utc>,
+    }
+}
+
+view! {
+    /// A conversation between one practitioner and one patient.
+    Thread from thread::Model {
+        id: i64,
+        patient_ins: Ins,
+        practitioner_rpps: Rpps,
+        practitioner_name: String,
+        practitioner_profession: Option<String>,
+        subject: String,
+        /// False when the recipient has no profile: only the practitioner sees it.
+        delivered: bool,
+        created_at: DateTime<Utc>,
+        last_message_at: DateTime<Utc>,
+        patient_unread: i32,
+        practitioner_unread: i32,
+    }
+}
+
+view! {
+    /// A message of a thread, without its attachments.
+    Message from message::Model {
+        id: i64,
+        thread_id: i64,
+        sender_role: ActorRole,
+        sender_id: String,
+        sender_name: String,
+        subject: String,
+        body: String,
+        bounce: bool,
+        sent_at: DateTime<Utc>,
+    }
+}
+
+view! {
+    /// A file attached to a message.
+    Attachment from message_attachment::Model {
+        id: i64,
+        title: String,
+        mime_type: String,
+        size_bytes: i64,
+        /// SHA-256 of the content, 64 lowercase hex digits.
+        sha256: String,
+        content: Vec<u8>,
+    }
+}
