@@ -16,9 +16,30 @@ use crate::clock::SharedClock;
 use crate::domain::Policy;
 use crate::notify::{letters::Statements, relay::Relay};
 
+/// Where the server runs. Production turns every convenience of development off: it is the
+/// one setting an operator must not forget, and what it changes is listed in README's
+/// "Running in production".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AppEnv {
+    /// A developer's machine: the conveniences are on, and the startup banner says so.
+    Development,
+    /// A real deployment.
+    Production,
+}
+
 /// What `serve` reads: every group.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
+    /// `development` or `production`.
+    #[arg(
+        long = "app-env",
+        env = "APP_ENV",
+        value_enum,
+        default_value = "development",
+        help_heading = "Deployment"
+    )]
+    pub app_env: AppEnv,
+
     #[command(flatten)]
     pub database: DatabaseSettings,
 

@@ -97,7 +97,8 @@ fn token_subject_is_validated() {
 }
 
 /// Every variable of the configuration, by the concern that reads it.
-const SERVER_SETTINGS: [&str; 18] = [
+const SERVER_SETTINGS: [&str; 19] = [
+    "APP_ENV",
     "DATABASE_URL",
     "LISTEN_ADDR",
     "REQUEST_TIMEOUT_SECS",

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use espace_sante::clock::{ManualClock, SharedClock};
 use espace_sante::config::{
-    AuthSettings, DatabaseSettings, HttpSettings, LettersSettings, MailSettings, RelaySettings,
-    RuleSettings, Secret, Settings,
+    AppEnv, AuthSettings, DatabaseSettings, HttpSettings, LettersSettings, MailSettings,
+    RelaySettings, RuleSettings, Secret, Settings,
 };
 use espace_sante::startup::Application;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
@@ -171,6 +171,7 @@ impl TestApp {
             }
         };
         let mut settings = Settings {
+            app_env: AppEnv::Development,
             database: DatabaseSettings {
                 database_url: database_url.clone(),
             },
