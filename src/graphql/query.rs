@@ -85,7 +85,7 @@ impl LifecycleQuery {
                 services.list_notifications(&filter, after.map(|k| k.id), limit)
             },
             |row| OutboxKey { id: row.id },
-            Notification::try_from,
+            |row| Ok(Notification::from(row)),
         )
         .await
     }
@@ -132,7 +132,7 @@ impl MeProfile {
                 services.history(ins, &filter, after.map(|k| k.seq), limit)
             },
             |event| HistoryKey { seq: event.seq },
-            ActivityEvent::try_from,
+            |row| Ok(ActivityEvent::from(row)),
         )
         .await
     }

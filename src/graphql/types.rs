@@ -248,12 +248,10 @@ impl ActivityEvent {
     }
 }
 
-impl TryFrom<views::LedgerEvent> for ActivityEvent {
-    type Error = async_graphql::Error;
-
-    fn try_from(e: views::LedgerEvent) -> Result<Self, Self::Error> {
+impl From<views::LedgerEvent> for ActivityEvent {
+    fn from(e: views::LedgerEvent) -> Self {
         let (kind, role) = (e.kind, e.actor_role);
-        Ok(Self {
+        Self {
             sequence: e.seq,
             occurred_at: e.occurred_at,
             kind: kind.into(),
@@ -266,7 +264,7 @@ impl TryFrom<views::LedgerEvent> for ActivityEvent {
             payload: e.payload,
             previous_hash: e.prev_hash,
             hash: e.hash,
-        })
+        }
     }
 }
 
@@ -328,26 +326,22 @@ pub struct Notification {
     pub last_error: Option<String>,
 }
 
-impl TryFrom<views::Notification> for Notification {
-    type Error = async_graphql::Error;
-
-    fn try_from(n: views::Notification) -> Result<Self, Self::Error> {
-        let channel = n.channel.into();
-        let status = n.status.into();
-        Ok(Self {
+impl From<views::Notification> for Notification {
+    fn from(n: views::Notification) -> Self {
+        Self {
             id: n.id,
             patient_ins: n.patient_ins.to_string(),
             ledger_event_id: n.ledger_event_id,
             kind: n.kind,
-            channel,
+            channel: n.channel.into(),
             recipient: n.recipient,
             subject: n.subject,
-            status,
+            status: n.status.into(),
             attempts: n.attempts,
             created_at: n.created_at,
             sent_at: n.sent_at,
             last_error: n.last_error,
-        })
+        }
     }
 }
 

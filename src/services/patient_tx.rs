@@ -248,7 +248,6 @@ impl<'s> PatientTx<'s> {
 
     /// The profile's status, as it stands in this unit of work.
     pub fn status(&self) -> Option<ProfileStatus> {
-        // Parsed when locked or updated, so it cannot fail here.
         self.profile.as_ref().map(|p| p.status)
     }
 
