@@ -81,14 +81,6 @@ impl<T> Traced<T> {
     pub fn trace(&self) -> &Trace {
         &self.trace
     }
-
-    /// The same trace over a value derived from this one.
-    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Traced<U> {
-        Traced {
-            value: f(self.value),
-            trace: self.trace,
-        }
-    }
 }
 
 impl Services {
