@@ -38,7 +38,8 @@ pub struct Cli {
 /// What to do (default: `serve`, with its settings from the environment).
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Apply migrations and serve the API (GraphiQL on GET /graphql). The default.
+    /// Serve the API (GraphiQL on GET /graphql); in development, apply migrations first. The
+    /// default.
     Serve(Box<Settings>),
     /// Apply pending migrations and exit.
     Migrate {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::clock::SharedClock;
-use crate::config::Settings;
+use crate::config::{AppEnv, Settings};
 use crate::graphql::build_schema;
 use crate::http::{AppState, EdgeLimits, router};
 
@@ -28,10 +28,16 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects, migrates and binds. `clock` is the time every rule reads.
+    /// Connects, migrates (in development) or checks the database (in production), and binds.
+    /// `clock` is the time every rule reads.
     pub async fn build(settings: &Settings, clock: SharedClock) -> Result<Self, StartupError> {
         let db = crate::db::connect(&settings.database.database_url).await?;
-        crate::db::migrate(&db).await?;
+        match settings.app_env {
+            AppEnv::Development => crate::db::migrate(&db).await?,
+            // Production runs as a role that cannot change the schema (nor the ledger's guards):
+            // `espace-sante migrate` runs as the owner, before.
+            AppEnv::Production => crate::db::check_production(&db).await?,
+        }
         let services = Services::new(db.clone(), clock, settings.rules.policy());
         let delivery = settings.delivery(&services)?;
         tracing::info!("emails go to {}", delivery.relay.mailer.describe());

@@ -14,6 +14,7 @@ mod m20261128_000002_documents;
 mod m20261128_000003_messaging;
 mod m20261128_000004_delivery;
 mod m20261129_000001_profiles_due_for_creation;
+mod m20261130_000001_ledger_guards_always;
 
 /// Applies the migrations of this crate in order.
 #[derive(Debug)]
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_messaging::Migration),
             Box::new(m20261128_000004_delivery::Migration),
             Box::new(m20261129_000001_profiles_due_for_creation::Migration),
+            Box::new(m20261130_000001_ledger_guards_always::Migration),
         ]
     }
 }

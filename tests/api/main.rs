@@ -21,5 +21,6 @@ mod live;
 mod messaging;
 mod migrations;
 mod pagination;
+mod privilege;
 mod schema;
 mod smtp;

@@ -11,6 +11,7 @@ use espace_sante::config::{
     RelaySettings, RuleSettings, Secret, Settings,
 };
 use espace_sante::startup::Application;
+use migration::MigratorTrait;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 
@@ -80,6 +81,8 @@ pub struct TestApp {
     pub database_url: String,
     client: reqwest::Client,
     postgres_db: Option<(String, String)>,
+    /// The restricted role the server connects as on PostgreSQL (its URL is the settings').
+    pub api_role: Option<String>,
     _sqlite_dir: Option<tempfile::TempDir>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
@@ -211,6 +214,24 @@ impl TestApp {
             creation_sweep_interval_secs: 0,
         };
         configure(&mut settings);
+        // On PostgreSQL the server runs as the restricted role an operator gives it (README,
+        // "Running in production"), in both modes, so that every test proves the grants; the
+        // test keeps the owner's connection (`database_url`). Not when the test chose its own.
+        let api_role =
+            if backend == Backend::Postgres && settings.database.database_url == database_url {
+                let (role, url) = restricted_role(&database_url).await;
+                settings.database.database_url = url;
+                Some(role)
+            } else {
+                if settings.app_env == AppEnv::Production {
+                    // Production does not migrate: the operator does, first.
+                    let owner = Database::connect(&settings.database.database_url)
+                        .await
+                        .unwrap();
+                    migration::Migrator::up(&owner, None).await.unwrap();
+                }
+                None
+            };
         let clock = Arc::new(ManualClock::new(start_time()));
         let shared: SharedClock = clock.clone();
         let app = Application::build(&settings, shared).await.unwrap();
@@ -227,6 +248,7 @@ impl TestApp {
             database_url,
             client: reqwest::Client::new(),
             postgres_db,
+            api_role,
             _sqlite_dir: sqlite_dir,
             _shutdown: shutdown,
         }
@@ -331,11 +353,45 @@ impl TestApp {
     }
 }
 
+/// The grants of the API's role, as the operator runs them after every migration.
+pub const API_ROLE_GRANTS: &str = include_str!("../../../docs/sql/grant-api-role.sql");
+
+/// Does what the operator does on PostgreSQL (README, "Running in production") on the database
+/// at `owner_url`: migrates as the owner, creates a login role of the API's kind and grants it
+/// [`API_ROLE_GRANTS`]. Returns the role and the URL to connect as it.
+async fn restricted_role(owner_url: &str) -> (String, String) {
+    let owner = Database::connect(owner_url).await.unwrap();
+    migration::Migrator::up(&owner, None).await.unwrap();
+    let role = format!("espace_sante_api_{:016x}", rand::random::<u64>());
+    let password = format!("{:032x}", rand::random::<u128>());
+    owner
+        .execute_unprepared(&format!(
+            "CREATE ROLE {role} LOGIN PASSWORD '{password}' \
+             NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+        ))
+        .await
+        .unwrap();
+    grant_api_role(&owner, &role).await;
+    owner.close().await.unwrap();
+    let (scheme, rest) = owner_url.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    (role.clone(), format!("{scheme}://{role}:{password}@{host}"))
+}
+
+/// Runs [`API_ROLE_GRANTS`] for `role`, on a connection of the tables' owner.
+pub async fn grant_api_role(owner: &DatabaseConnection, role: &str) {
+    owner
+        .execute_unprepared(&API_ROLE_GRANTS.replace("espace_sante_api", role))
+        .await
+        .unwrap();
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         // Drop the PostgreSQL database on a thread of its own: Drop cannot await, and the test's
         // runtime may be shutting down. FORCE ends the server's pooled connections.
         if let Some((admin, name)) = self.postgres_db.take() {
+            let api_role = self.api_role.take();
             let _ = std::thread::spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -348,6 +404,12 @@ impl Drop for TestApp {
                                 "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
                             ))
                             .await;
+                        // Roles belong to the cluster: this one goes once its database did.
+                        if let Some(role) = api_role {
+                            let _ = conn
+                                .execute_unprepared(&format!("DROP ROLE IF EXISTS {role}"))
+                                .await;
+                        }
                     }
                 });
             })

@@ -13,7 +13,7 @@ mod fixtures;
 mod flows;
 mod tokens;
 
-pub use app::{Backend, Gql, TestApp};
+pub use app::{Backend, Gql, TestApp, grant_api_role, start_time};
 pub(crate) use app::{on_both_backends, on_both_databases};
 pub use fixtures::{DOCTOR, NURSE, PDF, beneficiary, document_input, ins, serial_of};
 pub use tokens::{
