@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use espace_sante::clock::{ManualClock, SharedClock};
 use espace_sante::config::{
     AppEnv, AuthSettings, DatabaseSettings, HttpSettings, LettersSettings, MailSettings,
-    RelaySettings, RuleSettings, Secret, Settings,
+    RelaySettings, RuleSettings, Secret, Settings, WebSocketSettings,
 };
 use espace_sante::startup::Application;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
@@ -81,7 +81,7 @@ pub struct TestApp {
     client: reqwest::Client,
     postgres_db: Option<(String, String)>,
     _sqlite_dir: Option<tempfile::TempDir>,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// A GraphQL answer.
@@ -174,10 +174,18 @@ impl TestApp {
             app_env: AppEnv::Development,
             database: DatabaseSettings {
                 database_url: database_url.clone(),
+                db_acquire_timeout_secs: 2,
             },
             http: HttpSettings {
                 listen: "127.0.0.1:0".parse().unwrap(),
                 request_timeout_secs: 30,
+                header_read_timeout_secs: 10,
+                body_read_timeout_secs: 30,
+            },
+            websocket: WebSocketSettings {
+                ws_max_subscriptions: 20,
+                ws_max_connections_per_subject: 8,
+                ws_init_timeout_secs: 10,
             },
             auth: AuthSettings {
                 jwt_secret: Some(Secret(SECRET.to_owned())),
@@ -201,6 +209,7 @@ impl TestApp {
             relay: RelaySettings {
                 relay_interval_secs: 0,
                 relay_max_attempts: 3,
+                relay_lease_secs: 60,
             },
             letters: LettersSettings {
                 letters_dir: std::env::temp_dir().join(format!(
@@ -228,7 +237,14 @@ impl TestApp {
             client: reqwest::Client::new(),
             postgres_db,
             _sqlite_dir: sqlite_dir,
-            _shutdown: shutdown,
+            shutdown: Some(shutdown),
+        }
+    }
+
+    /// Begins the server's graceful shutdown, as SIGTERM does.
+    pub fn shut_down(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
         }
     }
 
