@@ -111,7 +111,8 @@ async fn a_content_length_over_the_limit_is_refused_before_any_body_is_sent() {
 }
 
 /// Shutdown finishes the requests in flight: a request waiting on a row lock when shutdown
-/// begins is answered once the lock is released, and new connections are refused meanwhile.
+/// begins is answered once the lock is released, new connections are refused meanwhile, and
+/// the server returns (so that the process may exit) only then.
 /// PostgreSQL only: SQLite has no row lock to hold.
 #[tokio::test]
 async fn shutdown_drains_the_requests_in_flight() {
@@ -153,8 +154,12 @@ async fn shutdown_drains_the_requests_in_flight() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(waiting, "the request never reached the lock");
-    app.shut_down();
+    let server = app.shut_down();
     tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !server.is_finished(),
+        "the server waits for the request in flight"
+    );
     let refused = reqwest::Client::new()
         .get(format!("{}/livez", app.address))
         .timeout(Duration::from_secs(2))
@@ -170,6 +175,11 @@ async fn shutdown_drains_the_requests_in_flight() {
         .await
         .unwrap()
         .expect("the request in flight is answered");
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server stops once its requests are answered")
+        .unwrap()
+        .unwrap();
     assert_eq!(answered.status(), 200);
     let body: Value = answered.json().await.unwrap();
     assert_eq!(

@@ -82,6 +82,7 @@ pub struct TestApp {
     postgres_db: Option<(String, String)>,
     _sqlite_dir: Option<tempfile::TempDir>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 /// A GraphQL answer.
@@ -225,7 +226,7 @@ impl TestApp {
         let app = Application::build(&settings, shared).await.unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run_until(async move {
+        let server = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
         }));
         Self {
@@ -238,14 +239,17 @@ impl TestApp {
             postgres_db,
             _sqlite_dir: sqlite_dir,
             shutdown: Some(shutdown),
+            server: Some(server),
         }
     }
 
-    /// Begins the server's graceful shutdown, as SIGTERM does.
-    pub fn shut_down(&mut self) {
+    /// Begins the server's graceful shutdown, as SIGTERM does, and hands out the server's
+    /// task, which ends when the shutdown is complete.
+    pub fn shut_down(&mut self) -> tokio::task::JoinHandle<std::io::Result<()>> {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
+        self.server.take().expect("the server is shut down once")
     }
 
     /// Posts a GraphQL request with an optional bearer token.
