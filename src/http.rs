@@ -1,6 +1,7 @@
 //! HTTP and websocket edge: decodes the token once per request (or per `connection_init`),
 //! runs the GraphQL request, and gives every error a code. The cross-cutting concerns of every
-//! request (request id, body limit, body read timeout, request timeout, access log) are tower-http layers, in [`router`].
+//! request (request id, body limit, body read timeout, request timeout, access log) are
+//! tower-http layers, in [`router`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU16, Ordering};
