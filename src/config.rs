@@ -47,6 +47,9 @@ pub struct Settings {
     pub http: HttpSettings,
 
     #[command(flatten)]
+    pub websocket: WebSocketSettings,
+
+    #[command(flatten)]
     pub auth: AuthSettings,
 
     #[command(flatten)]
@@ -106,6 +109,22 @@ pub struct DatabaseSettings {
         default_value = "sqlite://espace-sante.sqlite?mode=rwc"
     )]
     pub database_url: String,
+
+    /// Longest wait for a database connection, in seconds. During an outage, requests fail
+    /// after it with SERVICE_UNAVAILABLE (HTTP 503, Retry-After) instead of hanging.
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_acquire_timeout_secs: u64,
+}
+
+impl DatabaseSettings {
+    /// Connects to the database with these settings.
+    pub async fn connect(&self) -> Result<DatabaseConnection, sea_orm::DbErr> {
+        crate::db::connect_with(
+            &self.database_url,
+            std::time::Duration::from_secs(self.db_acquire_timeout_secs),
+        )
+        .await
+    }
 }
 
 /// The HTTP server.
@@ -120,6 +139,46 @@ pub struct HttpSettings {
     /// are not cut.
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_secs: u64,
+
+    /// Longest time a client may take to send a request's head, in seconds (then the
+    /// connection is closed).
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_secs: u64,
+
+    /// Longest silence while a request body is read, in seconds (then 408).
+    #[arg(long, env = "BODY_READ_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_read_timeout_secs: u64,
+}
+
+/// Websocket subscriptions.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Websockets")]
+pub struct WebSocketSettings {
+    /// Subscriptions one websocket may hold at once; one more gets an `error` message
+    /// (TOO_MANY_SUBSCRIPTIONS) and the others go on.
+    #[arg(long, env = "WS_MAX_SUBSCRIPTIONS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub ws_max_subscriptions: u64,
+
+    /// Websockets one user (token subject) may hold open at once, per server process; one
+    /// more is closed with 4429.
+    #[arg(long, env = "WS_MAX_CONNECTIONS_PER_SUBJECT", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub ws_max_connections_per_subject: u64,
+
+    /// Seconds a new websocket has to send `connection_init` and be acknowledged (then 4408).
+    #[arg(long, env = "WS_INIT_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ws_init_timeout_secs: u64,
+}
+
+impl WebSocketSettings {
+    /// The limits the websocket edge enforces.
+    pub fn limits(&self) -> crate::http::WebSocketLimits {
+        crate::http::WebSocketLimits {
+            max_subscriptions: usize::try_from(self.ws_max_subscriptions).unwrap_or(usize::MAX),
+            max_connections_per_subject: usize::try_from(self.ws_max_connections_per_subject)
+                .unwrap_or(usize::MAX),
+            init_timeout: std::time::Duration::from_secs(self.ws_init_timeout_secs),
+        }
+    }
 }
 
 /// The tokens accepted (and, in development, minted).
@@ -233,6 +292,11 @@ pub struct RelaySettings {
     /// Attempts before an email is marked FAILED.
     #[arg(long, env = "RELAY_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub relay_max_attempts: u32,
+
+    /// Seconds a claimed email is kept from other relays; renewed while it is being sent, so
+    /// that after a relay crash its emails wait this long at most.
+    #[arg(long, env = "RELAY_LEASE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(3..=86_400))]
+    pub relay_lease_secs: u32,
 }
 
 impl RelaySettings {
@@ -248,6 +312,7 @@ impl RelaySettings {
             clock,
             mailer: mail.mailer()?,
             max_attempts: i32::try_from(self.relay_max_attempts).unwrap_or(i32::MAX),
+            lease: Duration::seconds(i64::from(self.relay_lease_secs)),
         })
     }
 }

@@ -1,16 +1,18 @@
 //! HTTP and websocket edge: decodes the token once per request (or per `connection_init`),
 //! runs the GraphQL request, and gives every error a code. The cross-cutting concerns of every
-//! request (request id, body limit, timeout, access log) are tower-http layers, in [`router`].
+//! request (request id, body limit, body read timeout, request timeout, access log) are
+//! tower-http layers, in [`router`].
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use async_graphql::Data;
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols, WsMessage};
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, ClientMessage, WebSocketProtocols, WsMessage};
 use async_graphql_axum::GraphQLResponse;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -24,12 +26,13 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::{TimeoutBody, TimeoutError, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 use crate::auth::{Authenticator, Caller};
-use crate::graphql::{AppSchema, error::attach_request_id};
+use crate::graphql::AppSchema;
+use crate::graphql::error::{attach_request_id, is_unavailable};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -54,6 +57,21 @@ pub struct EdgeLimits {
     pub max_body_bytes: usize,
     /// Longest time to answer a request (websocket subscriptions excepted).
     pub request_timeout: Duration,
+    /// Longest silence while a request body is read (then 408).
+    pub body_read_timeout: Duration,
+    /// What the websocket edge enforces.
+    pub websocket: WebSocketLimits,
+}
+
+/// What the websocket edge enforces on every connection.
+#[derive(Debug, Clone, Copy)]
+pub struct WebSocketLimits {
+    /// Subscriptions one connection may hold at once.
+    pub max_subscriptions: usize,
+    /// Open connections per token subject, in this process.
+    pub max_connections_per_subject: usize,
+    /// Time to send `connection_init` and be acknowledged.
+    pub init_timeout: Duration,
 }
 
 /// The header that carries the request id, on requests (set here) and responses.
@@ -75,15 +93,25 @@ pub fn router(state: AppState, limits: EdgeLimits) -> Router {
             limits.request_timeout,
         ));
     let max_body_bytes = limits.max_body_bytes;
+    let body_read_timeout = limits.body_read_timeout;
+    let websockets = Arc::new(WebSocketEdge {
+        limits: limits.websocket,
+        subjects: Arc::default(),
+    });
     // Layers wrap what is above them: a request meets the last one first.
     Router::new()
-        .route("/graphql/ws", get(graphql_ws))
+        .route("/graphql/ws", get(graphql_ws).layer(Extension(websockets)))
         .merge(answered_once)
         .with_state(state)
         // The body limit is this layer's alone: axum's own 2 MiB default for extractors would
         // refuse a large document that the limit allows.
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(DefaultBodyLimit::disable())
+        // A client that stops sending its body mid-way (or never starts) is answered 408 after
+        // this long a silence, instead of holding the request until the request timeout.
+        .layer(map_request(move |request: Request| async move {
+            request.map(|body| Body::new(TimeoutBody::new(body_read_timeout, body)))
+        }))
         .layer(map_response(move |response: Response| async move {
             explain_payload_too_large(response, max_body_bytes)
         }))
@@ -193,8 +221,20 @@ async fn graphql(
     headers: HeaderMap,
     // Bounded by the body limit layer: a document's base64 content is the only large input,
     // and anything beyond what the largest document needs is refused before being read.
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if caused_by::<TimeoutError>(&rejection) => {
+            return refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                "REQUEST_TIMEOUT",
+                "the request body stopped arriving".to_owned(),
+            );
+        }
+        // 413 (turned into a GraphQL-shaped answer by the edge), or a body cut off.
+        Err(rejection) => return rejection.into_response(),
+    };
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => {
@@ -210,12 +250,53 @@ async fn graphql(
     // The id was made by the edge layer, as ASCII hex.
     let request_id = request_id.header_value().to_str().unwrap_or_default();
     attach_request_id(&mut response.errors, request_id);
-    GraphQLResponse::from(response).into_response()
+    let unavailable = is_unavailable(&response.errors);
+    let mut response = GraphQLResponse::from(response).into_response();
+    // The GraphQL answer says what failed; the status says, to clients and proxies alike,
+    // that nothing is wrong with the request and it may be sent again shortly.
+    if unavailable {
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(RETRY_AFTER_SECS),
+        );
+    }
+    response
 }
+
+/// What `Retry-After` says during a database outage: soon, but not at once.
+const RETRY_AFTER_SECS: &str = "2";
+
+/// Whether `error` or one of its causes is an `E`.
+fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if error.is::<E>() {
+            return true;
+        }
+        next = error.source();
+    }
+    false
+}
+
+/// The websocket route's own state: its limits and who holds how many connections.
+#[derive(Debug)]
+struct WebSocketEdge {
+    limits: WebSocketLimits,
+    subjects: Arc<Subjects>,
+}
+
+/// Largest websocket message taken (graphql-transport-ws and the legacy graphql-ws alike);
+/// beyond it the connection is closed with 1009. Subscription messages are small.
+const WS_MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// tungstenite's own ceiling, above ours so that a message between the two gets its 1009; a
+/// larger one is never buffered, and its connection just ends.
+const WS_CEILING_BYTES: usize = 4 * WS_MAX_MESSAGE_BYTES;
 
 /// Websocket subscriptions (graphql-transport-ws and the legacy graphql-ws).
 async fn graphql_ws(
     State(state): State<AppState>,
+    Extension(edge): Extension<Arc<WebSocketEdge>>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -235,8 +316,9 @@ async fn graphql_ws(
             .read_buffer_size(4 * 1024)
             .write_buffer_size(4 * 1024)
             .max_write_buffer_size(1024 * 1024)
-            .max_message_size(64 * 1024)
-            .on_upgrade(move |socket| serve_websocket(socket, state, protocol)),
+            .max_message_size(WS_CEILING_BYTES)
+            .max_frame_size(WS_CEILING_BYTES)
+            .on_upgrade(move |socket| serve_websocket(socket, state, edge, protocol)),
         None => (
             StatusCode::BAD_REQUEST,
             "Sec-WebSocket-Protocol must be graphql-transport-ws or graphql-ws",
@@ -245,50 +327,97 @@ async fn graphql_ws(
     }
 }
 
-/// Close code of graphql-transport-ws for a refused `connection_init`.
+// Close codes. graphql-transport-ws names 4400, 4401, 4403, 4408, 4409 and 4429; the legacy
+// graphql-ws names none, and gets the same ones.
+/// A message that is not JSON, or not a message of the protocol.
+const CLOSE_BAD_MESSAGE: u16 = 4400;
+/// `subscribe` before `connection_ack`; also a token that expires during the connection
+/// (sign in again).
+const CLOSE_UNAUTHORIZED: u16 = 4401;
+/// A refused `connection_init` (no token, or a bad one).
 const CLOSE_FORBIDDEN: u16 = 4403;
-/// Close code when the token expires during the connection (the 44xx range is the
-/// application's; 4401 mirrors HTTP 401: sign in again).
-const CLOSE_TOKEN_EXPIRED: u16 = 4401;
+/// No `connection_init` in time.
+const CLOSE_INIT_TIMEOUT: u16 = 4408;
+/// A `subscribe` with the id of a running subscription.
+const CLOSE_SUBSCRIBER_EXISTS: u16 = 4409;
+/// The user already holds WS_MAX_CONNECTIONS_PER_SUBJECT connections (the protocol's 4429 is
+/// "too many initialisation requests": the same advice, back off, and graphql-ws clients do not
+/// reconnect on it by themselves).
+const CLOSE_TOO_MANY_CONNECTIONS: u16 = 4429;
+/// RFC 6455: a message too big to process.
+const CLOSE_MESSAGE_TOO_BIG: u16 = 1009;
+/// RFC 6455: a close frame's reason fits in 123 bytes (125 less the code).
+const CLOSE_REASON_MAX_BYTES: usize = 123;
+
+/// A close frame with `reason` cut to what the protocol allows, on a character boundary (an
+/// over-long reason makes an invalid frame, which a client reads as 1002).
+fn close_frame(code: u16, reason: &str) -> Message {
+    let mut end = reason.len().min(CLOSE_REASON_MAX_BYTES);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason[..end].into(),
+    }))
+}
 
 /// Runs one websocket connection. The token comes in the `connection_init` payload, as
 /// `{"Authorization": "Bearer …"}` or `{"token": "…"}`; a missing or refused token closes the
 /// connection with 4403 (async-graphql's own glue would close with 1002, which tells a client
 /// "protocol error" rather than "sign in again").
-async fn serve_websocket(socket: WebSocket, state: AppState, protocol: WebSocketProtocols) {
-    let (mut sink, stream) = socket.split();
-    let input = stream
-        .take_while(|message| std::future::ready(message.is_ok()))
-        .filter_map(|message| {
-            std::future::ready(match message {
-                Ok(message @ (Message::Text(_) | Message::Binary(_))) => Some(message.into_data()),
-                _ => None,
-            })
-        });
-    let refused = Arc::new(AtomicBool::new(false));
+///
+/// Every client message passes [`Session::admit`] before async-graphql sees it: async-graphql
+/// enforces neither the close codes of graphql-transport-ws (it closes 1002 on bad JSON, 1011
+/// on an early subscribe, replaces a subscription on a duplicate id) nor any limit.
+async fn serve_websocket(
+    socket: WebSocket,
+    state: AppState,
+    edge: Arc<WebSocketEdge>,
+    protocol: WebSocketProtocols,
+) {
+    let (mut sink, mut incoming) = socket.split();
+    // Admitted messages, parsed once. Bounded: while async-graphql does not read (during the
+    // init callback), the socket is not read either.
+    let (admitted, mut to_graphql) =
+        tokio::sync::mpsc::channel::<serde_json::Result<ClientMessage>>(16);
+    let input = futures_util::stream::poll_fn(move |cx| to_graphql.poll_recv(cx));
+    // The close code of a refused connection_init, 0 while there is none.
+    let refusal = Arc::new(AtomicU16::new(0));
     let auth = state.auth.clone();
-    let refused_by_init = refused.clone();
+    let refusal_by_init = refusal.clone();
+    let subjects = edge.subjects.clone();
+    let max_per_subject = edge.limits.max_connections_per_subject;
     let (expiry_sender, mut expiry) = tokio::sync::watch::channel::<Option<i64>>(None);
-    let output = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)
-        .on_connection_init(move |payload| async move {
-            let authenticated = connection_init_token(&payload)
-                .ok_or_else(|| "send the token in the connection_init payload".to_owned())
-                .and_then(|token| auth.authenticate_until(&token));
-            match authenticated {
-                Ok((actor, expires)) => {
-                    let _ = expiry_sender.send(Some(expires));
-                    let mut data = Data::default();
-                    data.insert(Caller::Authenticated(actor));
-                    Ok(data)
-                }
-                Err(reason) => {
-                    refused_by_init.store(true, Ordering::Relaxed);
-                    Err(async_graphql::Error::new(format!(
-                        "authentication refused: {reason}"
-                    )))
-                }
-            }
-        });
+    let output =
+        async_graphql::http::WebSocket::from_message_stream(state.schema.clone(), input, protocol)
+            .on_connection_init(move |payload| async move {
+                let authenticated = connection_init_token(&payload)
+                    .ok_or_else(|| "send the token in the connection_init payload".to_owned())
+                    .and_then(|token| auth.authenticate_until(&token));
+                let (actor, expires) = match authenticated {
+                    Ok(authenticated) => authenticated,
+                    Err(reason) => {
+                        refusal_by_init.store(CLOSE_FORBIDDEN, Ordering::Relaxed);
+                        return Err(async_graphql::Error::new(format!(
+                            "authentication refused: {reason}"
+                        )));
+                    }
+                };
+                let Some(slot) = subjects.take(&actor, max_per_subject) else {
+                    refusal_by_init.store(CLOSE_TOO_MANY_CONNECTIONS, Ordering::Relaxed);
+                    return Err(async_graphql::Error::new(format!(
+                        "too many open connections for this user (at most {max_per_subject})"
+                    )));
+                };
+                let _ = expiry_sender.send(Some(expires));
+                let mut data = Data::default();
+                data.insert(Caller::Authenticated(actor));
+                // Released when the connection's data is dropped: with the connection and all its
+                // subscriptions.
+                data.insert(slot);
+                Ok(data)
+            });
     futures_util::pin_mut!(output);
     // Completes when the token expires; never before an accepted connection_init.
     let expired = async move {
@@ -305,36 +434,211 @@ async fn serve_websocket(socket: WebSocket, state: AppState, protocol: WebSocket
         }
     };
     futures_util::pin_mut!(expired);
-    loop {
-        let message = tokio::select! {
-            message = output.next() => message,
+    let init_deadline = tokio::time::sleep(edge.limits.init_timeout);
+    futures_util::pin_mut!(init_deadline);
+    let mut session = Session::new(protocol, edge.limits.max_subscriptions);
+    let close = loop {
+        let reply = tokio::select! {
+            message = output.next() => match message {
+                Some(WsMessage::Text(text)) => {
+                    session.sent(&text);
+                    text
+                }
+                Some(WsMessage::Close(code, reason)) => {
+                    let code = match refusal.load(Ordering::Relaxed) {
+                        0 => code,
+                        refused => refused,
+                    };
+                    break Some((code, reason));
+                }
+                None => break None,
+            },
+            received = incoming.next(), if admitted.capacity() > 0 => match received {
+                Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
+                    match session.admit(&message.into_data()) {
+                        Admission::Admit(message) => {
+                            // Capacity was checked and this is the only sender.
+                            let _ = admitted.try_send(Ok(*message));
+                            continue;
+                        }
+                        Admission::Reply(text) => text,
+                        Admission::Close(code, reason) => break Some((code, reason)),
+                    }
+                }
+                Some(Ok(_)) => continue,
+                // The client left (a close frame, an error, or a message over the ceiling).
+                Some(Err(_)) | None => break None,
+            },
+            () = &mut init_deadline, if !session.acknowledged => {
+                break Some((CLOSE_INIT_TIMEOUT, "Connection initialisation timeout".to_owned()));
+            }
             () = &mut expired => {
-                let _ = sink
-                    .send(Message::Close(Some(CloseFrame {
-                        code: CLOSE_TOKEN_EXPIRED,
-                        reason: "the token has expired: sign in again".into(),
-                    })))
-                    .await;
-                break;
+                break Some((CLOSE_UNAUTHORIZED, "the token has expired: sign in again".to_owned()));
             }
         };
-        let Some(message) = message else { break };
-        let frame = match message {
-            WsMessage::Text(text) => Message::Text(text.into()),
-            WsMessage::Close(code, reason) => {
-                let code = if refused.load(Ordering::Relaxed) {
-                    CLOSE_FORBIDDEN
-                } else {
-                    code
+        if sink.send(Message::Text(reply.into())).await.is_err() {
+            break None;
+        }
+    };
+    if let Some((code, reason)) = close {
+        let _ = sink.send(close_frame(code, &reason)).await;
+    }
+}
+
+/// What the edge knows of one connection's protocol state, to hold it to the protocol.
+#[derive(Debug)]
+struct Session {
+    protocol: WebSocketProtocols,
+    max_subscriptions: usize,
+    /// A `connection_init` was passed on.
+    initialising: bool,
+    /// The server sent `connection_ack`.
+    acknowledged: bool,
+    /// Ids of the running subscriptions.
+    running: HashSet<String>,
+}
+
+/// What becomes of a client message.
+enum Admission {
+    /// Passed on to async-graphql (boxed: a request is large, the other answers small).
+    Admit(Box<ClientMessage>),
+    /// Answered here (a refused subscription); the connection goes on.
+    Reply(String),
+    /// The connection is closed with this code and reason.
+    Close(u16, String),
+}
+
+impl Session {
+    fn new(protocol: WebSocketProtocols, max_subscriptions: usize) -> Self {
+        Self {
+            protocol,
+            max_subscriptions,
+            initialising: false,
+            acknowledged: false,
+            running: HashSet::new(),
+        }
+    }
+
+    /// Decides on one client message.
+    fn admit(&mut self, bytes: &[u8]) -> Admission {
+        if bytes.len() > WS_MAX_MESSAGE_BYTES {
+            return Admission::Close(CLOSE_MESSAGE_TOO_BIG, "Message too big".to_owned());
+        }
+        let Ok(message) = ClientMessage::from_bytes(bytes) else {
+            return Admission::Close(CLOSE_BAD_MESSAGE, "Invalid message received".to_owned());
+        };
+        match &message {
+            ClientMessage::ConnectionInit { .. } => self.initialising = true,
+            ClientMessage::Start { id, .. } => {
+                // graphql-transport-ws: no subscribe before the ack. The legacy protocol's
+                // clients send `start` right after `connection_init`, which async-graphql
+                // holds until the ack: there, only a start before any init is refused.
+                let authorised = match self.protocol {
+                    WebSocketProtocols::GraphQLWS => self.acknowledged,
+                    WebSocketProtocols::SubscriptionsTransportWS => self.initialising,
                 };
-                Message::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                }))
+                if !authorised {
+                    return Admission::Close(CLOSE_UNAUTHORIZED, "Unauthorized".to_owned());
+                }
+                if self.running.contains(id) {
+                    return Admission::Close(
+                        CLOSE_SUBSCRIBER_EXISTS,
+                        format!("Subscriber for {id} already exists"),
+                    );
+                }
+                if self.running.len() >= self.max_subscriptions {
+                    return Admission::Reply(self.too_many_subscriptions(id));
+                }
+                self.running.insert(id.clone());
             }
+            ClientMessage::Stop { id } => {
+                self.running.remove(id);
+            }
+            ClientMessage::ConnectionTerminate
+            | ClientMessage::Ping { .. }
+            | ClientMessage::Pong { .. } => {}
+        }
+        Admission::Admit(Box::new(message))
+    }
+
+    /// Notes what the server sent that changes the state: the ack, and the end of a
+    /// subscription. async-graphql writes the `type` first (serde's internally tagged enum),
+    /// so a prefix tells which messages to read further.
+    fn sent(&mut self, text: &str) {
+        #[derive(serde::Deserialize)]
+        struct Complete {
+            id: String,
+        }
+        if text.starts_with(r#"{"type":"connection_ack""#) {
+            self.acknowledged = true;
+        } else if text.starts_with(r#"{"type":"complete""#)
+            && let Ok(complete) = serde_json::from_str::<Complete>(text)
+        {
+            self.running.remove(&complete.id);
+        }
+    }
+
+    /// The refusal of one subscription over the cap: graphql-transport-ws's `error` message
+    /// (which ends that operation, without a `complete`) or the legacy protocol's; the other
+    /// subscriptions go on.
+    fn too_many_subscriptions(&self, id: &str) -> String {
+        let error = serde_json::json!({
+            "message": format!(
+                "too many subscriptions on this connection (at most {}): complete one first",
+                self.max_subscriptions
+            ),
+            "extensions": { "code": "TOO_MANY_SUBSCRIPTIONS" },
+        });
+        let payload = match self.protocol {
+            WebSocketProtocols::GraphQLWS => serde_json::json!([error]),
+            WebSocketProtocols::SubscriptionsTransportWS => error,
         };
-        if sink.send(frame).await.is_err() {
-            break;
+        serde_json::json!({ "id": id, "type": "error", "payload": payload }).to_string()
+    }
+}
+
+/// Open websockets per token subject, for WS_MAX_CONNECTIONS_PER_SUBJECT (in this process: a
+/// subject spread over replicas may hold this many on each).
+#[derive(Debug, Default)]
+struct Subjects(Mutex<HashMap<String, usize>>);
+
+/// One open connection of a subject, counted until dropped.
+#[derive(Debug)]
+struct SubjectSlot {
+    subjects: Arc<Subjects>,
+    key: String,
+}
+
+impl Subjects {
+    /// A slot for `actor`, unless they hold `max` connections already.
+    fn take(self: &Arc<Self>, actor: &crate::domain::Actor, max: usize) -> Option<SubjectSlot> {
+        let reference = actor.to_ref();
+        let key = format!("{:?}:{}", reference.role, reference.id);
+        let mut open = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(key.clone()).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(SubjectSlot {
+            subjects: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for SubjectSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .subjects
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.key);
+            }
         }
     }
 }
@@ -352,11 +656,19 @@ fn connection_init_token(payload: &serde_json::Value) -> Option<String> {
     }
 }
 
+/// How long readiness waits for the database: a load balancer probing every few seconds
+/// needs an answer, and a ping that takes longer than this is as good as none.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(1);
+
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.db.ping().await {
-        Ok(()) => (StatusCode::OK, "ready"),
-        Err(err) => {
+    match tokio::time::timeout(READINESS_TIMEOUT, state.db.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready"),
+        Ok(Err(err)) => {
             tracing::warn!(error.cause = %err, "readiness check failed: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+        }
+        Err(_) => {
+            tracing::warn!("readiness check failed: the database did not answer in time");
             (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
         }
     }

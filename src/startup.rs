@@ -25,13 +25,14 @@ pub struct Application {
     delivery: crate::notify::Delivery,
     sweep_interval: Option<Duration>,
     relay_interval: Option<Duration>,
+    header_read_timeout: Duration,
 }
 
 impl Application {
     /// Connects, migrates (in development) or checks the database (in production), and binds.
     /// `clock` is the time every rule reads.
     pub async fn build(settings: &Settings, clock: SharedClock) -> Result<Self, StartupError> {
-        let db = crate::db::connect(&settings.database.database_url).await?;
+        let db = settings.database.connect().await?;
         match settings.app_env {
             AppEnv::Development => crate::db::migrate(&db).await?,
             // Production runs as a role that cannot change the schema (nor the ledger's guards):
@@ -56,6 +57,8 @@ impl Application {
             // Base64 makes 4 characters of 3 bytes; the rest of a request is small.
             max_body_bytes: settings.rules.document_max_bytes.div_ceil(3) * 4 + 1024 * 1024,
             request_timeout: Duration::from_secs(settings.http.request_timeout_secs),
+            body_read_timeout: Duration::from_secs(settings.http.body_read_timeout_secs),
+            websocket: settings.websocket.limits(),
         };
         let listener = TcpListener::bind(settings.http.listen).await?;
         Ok(Self {
@@ -67,6 +70,7 @@ impl Application {
                 .then(|| Duration::from_secs(settings.creation_sweep_interval_secs)),
             relay_interval: (settings.relay.relay_interval_secs > 0)
                 .then(|| Duration::from_secs(settings.relay.relay_interval_secs)),
+            header_read_timeout: Duration::from_secs(settings.http.header_read_timeout_secs),
         })
     }
 
@@ -90,14 +94,91 @@ impl Application {
         if let Some(every) = self.relay_interval {
             background.push(tokio::spawn(self.delivery.relay.clone().run(every)));
         }
-        let result = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        serve(
+            self.listener,
+            self.router,
+            self.header_read_timeout,
+            shutdown,
+        )
+        .await;
         for task in background {
             task.abort();
         }
-        result
+        Ok(())
     }
+}
+
+/// Accepts connections until `shutdown` completes, then waits for the requests in flight.
+///
+/// `axum::serve` would do, but it does not expose hyper's header read timeout: without it, a
+/// client that sends half a request head holds a connection (and a task) forever. So this is
+/// axum's loop, on hyper's HTTP/1 builder with a timer. (The body has its own timeout, a layer
+/// of the router.) Upgraded connections (websockets) leave the loop's watch when they upgrade,
+/// as with axum: shutdown does not wait for subscriptions.
+async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    header_read_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    // Closed (all senders dropped) when shutdown begins; each connection holds a receiver
+    // until it is done, so the sender's `closed()` tells when all are.
+    let (stop, stopping) = tokio::sync::watch::channel(());
+    let (done, connections) = tokio::sync::watch::channel(());
+    futures_util::pin_mut!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait rather than spin, as axum does.
+                    tracing::warn!(error.cause = %err, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut stopping = stopping.clone();
+        let held = connections.clone();
+        tokio::spawn(async move {
+            futures_util::pin_mut!(connection);
+            let mut running = true;
+            loop {
+                tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(err) = result {
+                            tracing::debug!(error.cause = %err, "connection ended on an error");
+                        }
+                        break;
+                    }
+                    // Once: the connection finishes the request in flight, then closes.
+                    _ = stopping.changed(), if running => {
+                        running = false;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+            drop(held);
+        });
+    }
+    drop(listener);
+    // Wake every connection: each finishes its request in flight and closes.
+    let _ = stop.send(());
+    drop(stopping);
+    drop(connections);
+    done.closed().await;
 }
 
 /// Creates due profiles periodically. A failed run is logged and retried at the next tick.

@@ -2,7 +2,8 @@
 //!
 //! Codes: `UNAUTHENTICATED`, `FORBIDDEN`, `BAD_USER_INPUT`, `NOT_FOUND`, `INVALID_TRANSITION`,
 //! `OPPOSITION_WINDOW_CLOSED`, `ACTIVATION_LOCKED`, `INVALID_ACTIVATION`, `DMP_NOT_FOUND`,
-//! `ACTIVATION_REQUIRED`, `CONFLICT`, `PAYLOAD_TOO_LARGE`, and
+//! `ACTIVATION_REQUIRED`, `CONFLICT`, `PAYLOAD_TOO_LARGE`, `SERVICE_UNAVAILABLE` (the database
+//! is out of reach: retry; over HTTP the answer is a 503 with `Retry-After`), and
 //! `INTERNAL_SERVER_ERROR` (logged once, here; the client gets the request id, never the cause).
 //! Errors async-graphql raises itself (a malformed query, an argument that does not parse, such
 //! as a malformed INS) carry no code; [`ensure_codes`] gives them `BAD_USER_INPUT`.
@@ -16,6 +17,10 @@ use async_graphql::{Error, ErrorExtensions, Response, ServerError};
 use futures_util::stream::{BoxStream, StreamExt};
 
 use crate::services::ServiceError;
+
+/// The code of an error that a retry may cure; the HTTP edge answers it with 503 and
+/// `Retry-After`.
+pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
 
 /// Builds an error with a code.
 fn coded(code: &'static str, message: impl Into<String>) -> Error {
@@ -72,6 +77,13 @@ impl From<ServiceError> for Error {
             ServiceError::Conflict(_) => coded("CONFLICT", message),
             ServiceError::PayloadTooLarge { max_bytes } => coded("PAYLOAD_TOO_LARGE", message)
                 .extend_with(|_, ext| ext.set("maxBytes", max_bytes as u64)),
+            ServiceError::Unavailable(cause) => {
+                tracing::warn!(error.cause = %cause.chain(), "request failed: database unavailable");
+                coded(
+                    SERVICE_UNAVAILABLE,
+                    "the service is temporarily unavailable; retry in a moment",
+                )
+            }
             ServiceError::Internal(internal) => {
                 tracing::error!(error.cause = %internal.chain(), "request failed on an internal error");
                 coded(
@@ -92,6 +104,15 @@ fn ensure_codes(errors: &mut [ServerError]) {
             extensions.set("code", "BAD_USER_INPUT");
         }
     }
+}
+
+/// Whether one of `errors` is [`SERVICE_UNAVAILABLE`].
+pub fn is_unavailable(errors: &[ServerError]) -> bool {
+    errors.iter().any(|error| {
+        error.extensions.as_ref().is_some_and(|extensions| {
+            matches!(extensions.get("code"), Some(async_graphql::Value::String(code)) if code == SERVICE_UNAVAILABLE)
+        })
+    })
 }
 
 /// Gives internal errors the request id, which the logs carry too.

@@ -17,8 +17,6 @@ use crate::clock::SharedClock;
 use crate::domain::{Ins, ProfileStatus, may_be_notified};
 pub use crate::services::delivery::RelayReport;
 
-/// How long a claim keeps other relays away.
-const LEASE: chrono::Duration = chrono::Duration::minutes(5);
 /// Rows claimed per round.
 const BATCH: i64 = 20;
 
@@ -38,6 +36,10 @@ pub struct Relay {
     pub mailer: Mailer,
     /// Attempts before a notification is marked FAILED.
     pub max_attempts: i32,
+    /// How long a claim keeps other relays away (RELAY_LEASE_SECS). It is renewed while an
+    /// email is being sent, so it only needs to outlast one renewal period; after a crash, the
+    /// emails it held wait this long before another relay takes them.
+    pub lease: chrono::Duration,
 }
 
 /// The wait before attempt `n + 1`: 30 s, 1 min, 2 min, … capped at an hour.
@@ -56,10 +58,10 @@ impl Relay {
         for row in claimed {
             // The lease is renewed row by row: if it ran out while earlier rows were being sent
             // and another relay took this one, it is that relay's to send.
-            let Some(lease) = self.renew(&row).await? else {
+            let Some(lease) = self.renew(row.id, row.claimed_until).await? else {
                 continue;
             };
-            let outcome = self.deliver(&row).await?;
+            let (outcome, lease) = self.deliver_renewing(&row, lease).await?;
             match outcome {
                 Outcome::Sent => report.sent += 1,
                 Outcome::Retry { .. } => report.retried += 1,
@@ -68,6 +70,34 @@ impl Relay {
             self.record(row.id, lease, outcome).await?;
         }
         Ok(report)
+    }
+
+    /// Delivers `row`, renewing its lease every third of the lease while the mail server
+    /// takes its time. Returns the outcome and the lease then held (if it was lost, another
+    /// relay has the row and [`Self::record`] leaves it alone).
+    async fn deliver_renewing(
+        &self,
+        row: &notification::Model,
+        mut lease: DateTime<Utc>,
+    ) -> Result<(Outcome, DateTime<Utc>), DbErr> {
+        let every = (self.lease / 3)
+            .to_std()
+            .unwrap_or(Duration::from_secs(1))
+            .max(Duration::from_secs(1));
+        let mut renewal = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        let delivery = self.deliver(row);
+        futures_util::pin_mut!(delivery);
+        loop {
+            tokio::select! {
+                outcome = &mut delivery => return Ok((outcome?, lease)),
+                _ = renewal.tick() => match self.renew(row.id, Some(lease)).await? {
+                    Some(renewed) => lease = renewed,
+                    None => {
+                        tracing::warn!(notification.id = row.id, "email lease lost while sending; another relay owns it now");
+                    }
+                },
+            }
+        }
     }
 
     /// Sends one email, or says why not.
@@ -137,7 +167,7 @@ impl Relay {
         let statement = Statement::from_sql_and_values(
             backend,
             placeholders(backend, &sql),
-            [(now + LEASE).into(), now.into(), BATCH.into()],
+            [(now + self.lease).into(), now.into(), BATCH.into()],
         );
         let mut rows = notification::Entity::find()
             .from_raw_sql(statement)
@@ -158,13 +188,17 @@ impl Relay {
             .filter(|status| !may_be_notified(*status)))
     }
 
-    /// Extends the lease on a claimed row, if it is still ours and still pending.
-    async fn renew(&self, row: &notification::Model) -> Result<Option<DateTime<Utc>>, DbErr> {
-        let lease = self.clock.now() + LEASE;
+    /// Extends the lease on a claimed row, if it is still ours (`held`) and still pending.
+    async fn renew(
+        &self,
+        id: i64,
+        held: Option<DateTime<Utc>>,
+    ) -> Result<Option<DateTime<Utc>>, DbErr> {
+        let lease = self.clock.now() + self.lease;
         let renewed = self
             .execute(
                 "UPDATE notifications SET claimed_until = $1 WHERE id = $2 AND claimed_until = $3 AND status = 'PENDING'",
-                vec![lease.into(), row.id.into(), row.claimed_until.into()],
+                vec![lease.into(), id.into(), held.into()],
             )
             .await?;
         Ok((renewed == 1).then_some(lease))

@@ -48,6 +48,10 @@ pub enum ServiceError {
     Conflict(String),
     /// A payload over the configured limit.
     PayloadTooLarge { max_bytes: usize },
+    /// The database cannot be reached (an outage, a failover, a full pool): the use case did not
+    /// happen, or its transaction was rolled back, and the same request can be retried in a
+    /// moment. The cause stays here for the log, as for `Internal`.
+    Unavailable(InternalError),
     /// Not the client's fault: a database or consistency failure. Its cause stays here, for
     /// the one log line written where the error becomes a response; clients never see it.
     Internal(InternalError),
@@ -86,7 +90,7 @@ impl ServiceError {
             | Self::InvalidTransition { message, .. }
             | Self::Forbidden(message)
             | Self::Conflict(message) => message.clone(),
-            Self::Internal(internal) => internal.chain(),
+            Self::Internal(internal) | Self::Unavailable(internal) => internal.chain(),
             Self::DmpNotFound => "DMP inexistant".to_owned(),
             Self::ActivationRequired => "the profile is not activated yet: activate it with the \
                  code of the creation notice and your Carte Vitale (activateProfile), then sign in again"
@@ -160,8 +164,38 @@ fn is_client_constraint(message: &str) -> bool {
     })
 }
 
+/// Whether `err` says the database is out of reach rather than that a statement failed: no
+/// connection from the pool in time, a connection refused or cut, the server shutting down
+/// (SQLSTATE classes 08, connection exception, and 57, operator intervention).
+fn is_unavailable(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    let sqlx_error = match err {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(RuntimeErr::SqlxError(error))
+        | DbErr::Exec(RuntimeErr::SqlxError(error))
+        | DbErr::Query(RuntimeErr::SqlxError(error)) => error,
+        _ => return false,
+    };
+    match sqlx_error.as_ref() {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(database) => database
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57")),
+        _ => false,
+    }
+}
+
 impl From<sea_orm::DbErr> for ServiceError {
     fn from(err: sea_orm::DbErr) -> Self {
+        if is_unavailable(&err) {
+            return Self::Unavailable(InternalError {
+                context: "database unavailable".to_owned(),
+                source: Some(Box::new(err)),
+            });
+        }
         // A concurrent request with the same idempotency key wrote first: the client can retry
         // and get the first result.
         if let Some(sea_orm::SqlErr::UniqueConstraintViolation(message)) = err.sql_err()
@@ -230,6 +264,29 @@ mod tests {
         ));
         assert!(!is_client_constraint(
             "UNIQUE constraint failed: ledger_events.patient_ins, ledger_events.seq"
+        ));
+    }
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_and_a_failed_statement_is_not() {
+        use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
+        let sqlx = |error: sqlx::Error| RuntimeErr::SqlxError(std::sync::Arc::new(error));
+        assert!(matches!(
+            ServiceError::from(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)),
+            ServiceError::Unavailable(_)
+        ));
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(matches!(
+            ServiceError::from(DbErr::Conn(sqlx(sqlx::Error::Io(refused)))),
+            ServiceError::Unavailable(_)
+        ));
+        assert!(matches!(
+            ServiceError::from(DbErr::Query(sqlx(sqlx::Error::RowNotFound))),
+            ServiceError::Internal(_)
+        ));
+        assert!(matches!(
+            ServiceError::from(DbErr::Custom("broken invariant".to_owned())),
+            ServiceError::Internal(_)
         ));
     }
 

@@ -14,6 +14,7 @@ mod auth;
 mod cli;
 mod delivery;
 mod documents;
+mod edge;
 mod http;
 mod ledger;
 mod lifecycle;

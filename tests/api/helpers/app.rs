@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use espace_sante::clock::{ManualClock, SharedClock};
 use espace_sante::config::{
     AppEnv, AuthSettings, DatabaseSettings, HttpSettings, LettersSettings, MailSettings,
-    RelaySettings, RuleSettings, Secret, Settings,
+    RelaySettings, RuleSettings, Secret, Settings, WebSocketSettings,
 };
 use espace_sante::startup::Application;
 use migration::MigratorTrait;
@@ -84,7 +84,8 @@ pub struct TestApp {
     /// The restricted role the server connects as on PostgreSQL (its URL is the settings').
     pub api_role: Option<String>,
     _sqlite_dir: Option<tempfile::TempDir>,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 /// A GraphQL answer.
@@ -177,10 +178,18 @@ impl TestApp {
             app_env: AppEnv::Development,
             database: DatabaseSettings {
                 database_url: database_url.clone(),
+                db_acquire_timeout_secs: 2,
             },
             http: HttpSettings {
                 listen: "127.0.0.1:0".parse().unwrap(),
                 request_timeout_secs: 30,
+                header_read_timeout_secs: 10,
+                body_read_timeout_secs: 30,
+            },
+            websocket: WebSocketSettings {
+                ws_max_subscriptions: 20,
+                ws_max_connections_per_subject: 8,
+                ws_init_timeout_secs: 10,
             },
             auth: AuthSettings {
                 jwt_secret: Some(Secret(SECRET.to_owned())),
@@ -204,6 +213,7 @@ impl TestApp {
             relay: RelaySettings {
                 relay_interval_secs: 0,
                 relay_max_attempts: 3,
+                relay_lease_secs: 60,
             },
             letters: LettersSettings {
                 letters_dir: std::env::temp_dir().join(format!(
@@ -237,7 +247,7 @@ impl TestApp {
         let app = Application::build(&settings, shared).await.unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run_until(async move {
+        let server = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
         }));
         Self {
@@ -250,8 +260,18 @@ impl TestApp {
             postgres_db,
             api_role,
             _sqlite_dir: sqlite_dir,
-            _shutdown: shutdown,
+            shutdown: Some(shutdown),
+            server: Some(server),
         }
+    }
+
+    /// Begins the server's graceful shutdown, as SIGTERM does, and hands out the server's
+    /// task, which ends when the shutdown is complete.
+    pub fn shut_down(&mut self) -> tokio::task::JoinHandle<std::io::Result<()>> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.server.take().expect("the server is shut down once")
     }
 
     /// Posts a GraphQL request with an optional bearer token.
