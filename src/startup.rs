@@ -10,6 +10,7 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::graphql::build_schema;
 use crate::http::{AppState, EdgeLimits, router};
+use crate::rate_limit::RateLimiter;
 
 use crate::services::Services;
 
@@ -30,7 +31,11 @@ pub struct Application {
 impl Application {
     /// Connects, migrates and binds. `clock` is the time every rule reads.
     pub async fn build(settings: &Settings, clock: SharedClock) -> Result<Self, StartupError> {
-        let db = crate::db::connect(&settings.database.database_url).await?;
+        let db = crate::db::connect_api(
+            &settings.database.database_url,
+            settings.limits.statement_timeout(),
+        )
+        .await?;
         crate::db::migrate(&db).await?;
         let services = Services::new(db.clone(), clock, settings.rules.policy());
         let delivery = settings.delivery(&services)?;
@@ -42,9 +47,18 @@ impl Application {
             );
         }
         let state = AppState {
-            schema: build_schema(services.clone(), Arc::new(delivery.clone())),
+            schema: build_schema(
+                services.clone(),
+                Arc::new(delivery.clone()),
+                settings.limits.query_limits(settings.app_env),
+            ),
             auth: Arc::new(auth),
             db,
+            rate_limit: RateLimiter::new(
+                settings.limits.rate_limit_per_minute,
+                settings.limits.rate_limit_burst,
+            )
+            .map(Arc::new),
         };
         let limits = EdgeLimits {
             // Base64 makes 4 characters of 3 bytes; the rest of a request is small.
@@ -84,7 +98,11 @@ impl Application {
         if let Some(every) = self.relay_interval {
             background.push(tokio::spawn(self.delivery.relay.clone().run(every)));
         }
-        let result = axum::serve(self.listener, self.router)
+        // The peer address keys the rate limit of anonymous callers.
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let result = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
         for task in background {

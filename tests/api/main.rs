@@ -17,6 +17,7 @@ mod documents;
 mod http;
 mod ledger;
 mod lifecycle;
+mod limits;
 mod live;
 mod messaging;
 mod migrations;
