@@ -516,6 +516,40 @@ mod tests {
     }
 
     #[test]
+    fn nesting_counts_spreads_and_inline_fragments() {
+        let limits = QueryLimits {
+            max_bytes: 1 << 20,
+            max_depth: 12,
+            max_fields: 500,
+            max_aliases: 30,
+            max_cost: 1000,
+            max_list_items: 1000,
+            open_to_authenticated: false,
+        };
+        let chain = |levels: usize| {
+            let mut query = String::from("{ ...F0 }");
+            for level in 0..levels {
+                query.push_str(&format!(
+                    " fragment F{level} on Query {{ ... on Query {{ ...F{} }} }}",
+                    level + 1
+                ));
+            }
+            query.push_str(&format!(" fragment F{levels} on Query {{ __typename }}"));
+            parse_query(query).expect("a valid document")
+        };
+        // 15 levels of spread and inline fragment, and the spread of the operation: 31.
+        assert_eq!(limits.check(&chain(15), false).map(|t| t.nesting), Ok(31));
+        assert_eq!(
+            limits.check(&chain(16), false),
+            Err(Refusal::Exceeds {
+                limit: "nesting",
+                value: 33,
+                max: MAX_NESTING
+            })
+        );
+    }
+
+    #[test]
     fn fragment_cycles_are_refused() {
         for query in [
             "{ ...A } fragment A on Query { ...A }",

@@ -71,6 +71,21 @@ async fn a_fragment_spread_bomb_is_refused_before_any_resolver(app: TestApp) {
     assert_eq!(ledger_events(&app).await, before);
 }
 
+async fn a_long_chain_of_fragments_is_refused_before_validation_recurses_through_it(app: TestApp) {
+    // 800 fragments, each spreading the next once: small once expanded, but as deep as the
+    // chain for the validation's recursive visitors.
+    let mut query = String::from("{ ...F0 }\n");
+    for level in 0..800 {
+        query.push_str(&format!(
+            "fragment F{level} on Query {{ ...F{} }}\n",
+            level + 1
+        ));
+    }
+    query.push_str("fragment F800 on Query { __typename }\n");
+    let answer = app.graphql(None, &query, json!({})).await;
+    assert_too_complex(&answer, "nesting");
+}
+
 async fn an_alias_flood_of_traced_fields_is_refused_before_any_resolver(app: TestApp) {
     let person = consultable(&app, 701).await;
     let before = ledger_events(&app).await;
@@ -339,6 +354,7 @@ async fn introspection_and_suggestions_are_closed_to_anonymous_callers(app: Test
 
 on_both_databases!(
     a_fragment_spread_bomb_is_refused_before_any_resolver,
+    a_long_chain_of_fragments_is_refused_before_validation_recurses_through_it,
     an_alias_flood_of_traced_fields_is_refused_before_any_resolver,
     a_request_holds_only_a_few_traced_fields,
     a_body_of_too_many_json_values_is_refused_unparsed,
