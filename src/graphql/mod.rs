@@ -77,9 +77,11 @@ pub fn build_schema(
     .data(services)
     .data(delivery)
     .extension(error::ErrorCodes)
+    // The guard measures fields, aliases and cost (the complexity async-graphql would count,
+    // and more) without expanding fragments; async-graphql's own depth check stays, as a
+    // second look at the same limit.
     .extension(limits::QueryGuard(limits))
-    .limit_depth(12)
-    .limit_complexity(2_000);
+    .limit_depth(usize::try_from(limits.max_depth).unwrap_or(usize::MAX));
     if limits.open_to_authenticated {
         builder.finish()
     } else {
