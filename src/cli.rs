@@ -156,7 +156,7 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
         Command::Ledger {
             command: LedgerCommand::Verify { database },
         } => {
-            let db = database.connect().await?;
+            let db = database.connect(None).await?;
             let reports = crate::ledger::verify_all(&db).await?;
             let mut broken = 0;
             for report in &reports {
@@ -257,7 +257,7 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
 
 /// The configured database, migrated.
 async fn migrated(database: &DatabaseSettings) -> Result<DatabaseConnection, StartupError> {
-    let db = database.connect().await?;
+    let db = database.connect(None).await?;
     crate::db::migrate(&db).await?;
     Ok(db)
 }

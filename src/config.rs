@@ -64,6 +64,9 @@ pub struct Settings {
     #[command(flatten)]
     pub letters: LettersSettings,
 
+    #[command(flatten)]
+    pub limits: LimitSettings,
+
     /// Seconds between two runs of the background creation sweep (0 disables it).
     #[arg(
         long,
@@ -118,10 +121,14 @@ pub struct DatabaseSettings {
 
 impl DatabaseSettings {
     /// Connects to the database with these settings.
-    pub async fn connect(&self) -> Result<DatabaseConnection, sea_orm::DbErr> {
+    pub async fn connect(
+        &self,
+        statement_timeout: Option<std::time::Duration>,
+    ) -> Result<DatabaseConnection, sea_orm::DbErr> {
         crate::db::connect_with(
             &self.database_url,
             std::time::Duration::from_secs(self.db_acquire_timeout_secs),
+            statement_timeout,
         )
         .await
     }
@@ -337,6 +344,72 @@ impl LettersSettings {
     }
 }
 
+/// What one request may cost, and how often a caller may ask.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Limits")]
+pub struct LimitSettings {
+    /// Largest GraphQL query text, in bytes, refused before parsing.
+    #[arg(long, env = "QUERY_MAX_BYTES", default_value_t = 32 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub query_max_bytes: u64,
+
+    /// Deepest field nesting of a query, fragments expanded.
+    #[arg(long, env = "QUERY_MAX_DEPTH", default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..))]
+    pub query_max_depth: u64,
+
+    /// Most fields in a query, fragments counted as many times as they are spread.
+    #[arg(long, env = "QUERY_MAX_FIELDS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    pub query_max_fields: u64,
+
+    /// Most aliases in a query, fragments expanded.
+    #[arg(long, env = "QUERY_MAX_ALIASES", default_value_t = 30)]
+    pub query_max_aliases: u64,
+
+    /// Highest cost of a query: 1 per field, 200 per traced field (patientRecord,
+    /// patientDocument, me.document, ledgerIntegrity); the default allows 4 of those.
+    #[arg(long, env = "QUERY_MAX_COST", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub query_max_cost: u64,
+
+    /// Longest list in a request's inputs (arguments and variables).
+    #[arg(long, env = "INPUT_MAX_LIST_ITEMS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub input_max_list_items: u64,
+
+    /// Longest time a PostgreSQL statement of the API may run, in seconds (then it is
+    /// cancelled); 0: no limit.
+    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT_SECS", default_value_t = 10)]
+    pub statement_timeout_secs: u64,
+
+    /// Requests per minute per caller (token subject, or IP address without a token) on
+    /// POST /graphql; 0: no rate limit.
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 300)]
+    pub rate_limit_per_minute: u32,
+
+    /// Requests a caller may send at once before the per-minute rate applies.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: u32,
+}
+
+impl LimitSettings {
+    /// The query limits these settings give; introspection and suggestions are open to
+    /// authenticated callers in development only.
+    pub fn query_limits(&self, app_env: AppEnv) -> crate::graphql::limits::QueryLimits {
+        crate::graphql::limits::QueryLimits {
+            max_bytes: usize::try_from(self.query_max_bytes).unwrap_or(usize::MAX),
+            max_depth: self.query_max_depth,
+            max_fields: self.query_max_fields,
+            max_aliases: self.query_max_aliases,
+            max_cost: self.query_max_cost,
+            max_list_items: usize::try_from(self.input_max_list_items).unwrap_or(usize::MAX),
+            open_to_authenticated: app_env == AppEnv::Development,
+        }
+    }
+
+    /// The statement timeout, if any.
+    pub fn statement_timeout(&self) -> Option<std::time::Duration> {
+        (self.statement_timeout_secs > 0)
+            .then(|| std::time::Duration::from_secs(self.statement_timeout_secs))
+    }
+}
+
 /// A secret string: `Debug` and `Display` print nothing of it.
 #[derive(Clone)]
 pub struct Secret(pub String);
@@ -355,5 +428,28 @@ impl FromStr for Secret {
             return Err("a secret cannot be empty".to_owned());
         }
         Ok(Self(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_closes_introspection_and_suggestions_to_everyone() {
+        let command = Settings::augment_args(clap::Command::new("serve"));
+        let settings = Settings::from_arg_matches(&command.get_matches_from(["serve"]))
+            .expect("the defaults parse");
+        let limits = &settings.limits;
+        assert!(
+            limits
+                .query_limits(AppEnv::Development)
+                .open_to_authenticated
+        );
+        assert!(
+            !limits
+                .query_limits(AppEnv::Production)
+                .open_to_authenticated
+        );
     }
 }

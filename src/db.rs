@@ -14,17 +14,21 @@ use sea_orm::{
 /// connection serialises transactions (including the per-patient ledger appends) instead of
 /// failing them with `SQLITE_BUSY`. It is the newcomer's database, not production's.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    connect_with(url, Duration::from_secs(30)).await
+    connect_with(url, Duration::from_secs(30), None).await
 }
 
 /// Connects to `url`, waiting at most `acquire_timeout` for a connection from the pool.
 ///
 /// The server keeps this short (DB_ACQUIRE_TIMEOUT_SECS): during an outage, a request that
 /// waited half a minute for a connection would hold its client and a task for nothing; it
-/// fails fast instead, with a code that says to retry.
+/// fails fast instead, with a code that says to retry. On PostgreSQL, the API's connections
+/// are opened with `statement_timeout` (`Some`): a statement that runs longer is cancelled by
+/// the server, so that no request holds a connection (and its locks) past it. SQLite has no
+/// such setting; its one connection is bounded by the request timeout.
 pub async fn connect_with(
     url: &str,
     acquire_timeout: Duration,
+    statement_timeout: Option<Duration>,
 ) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -35,6 +39,9 @@ pub async fn connect_with(
         options.max_connections(1).min_connections(1);
     } else {
         options.max_connections(20);
+        if let Some(timeout) = statement_timeout {
+            options.statement_timeout(timeout);
+        }
     }
     Database::connect(options).await
 }

@@ -117,7 +117,7 @@ pub async fn load(
     rules: &RuleSettings,
     clock: SharedClock,
 ) -> Result<(), StartupError> {
-    let db = database.connect().await?;
+    let db = database.connect(None).await?;
     crate::db::migrate(&db).await?;
     let now = clock.now();
     let policy = rules.policy();

@@ -33,6 +33,7 @@ use tracing::Span;
 use crate::auth::{Authenticator, Caller};
 use crate::graphql::AppSchema;
 use crate::graphql::error::{attach_request_id, is_unavailable};
+use crate::rate_limit::RateLimiter;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -40,6 +41,8 @@ pub struct AppState {
     pub schema: AppSchema,
     pub auth: Arc<Authenticator>,
     pub db: DatabaseConnection,
+    /// Requests per caller on POST /graphql; `None`: no limit.
+    pub rate_limit: Option<Arc<RateLimiter>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -215,10 +218,101 @@ fn refuse(status: StatusCode, code: &str, message: String) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// The caller of a POST /graphql that the edge lets in: the body is announced as JSON, and the
+/// caller (the token's subject, or the IP address without a valid token) is within its rate.
+/// Checked from the headers, before a byte of the body is read.
+struct Admitted(Caller);
+
+impl axum::extract::FromRequestParts<AppState> for Admitted {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Response> {
+        // GraphQL over HTTP takes JSON only: a form or `text/plain` post is what a browser
+        // sends cross-site without a preflight, and it is never a GraphQL client's.
+        let media_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .map(str::trim);
+        if !media_type.is_some_and(|media_type| {
+            ["application/json", "application/graphql-response+json"]
+                .iter()
+                .any(|json| media_type.eq_ignore_ascii_case(json))
+        }) {
+            return Err(refuse(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "send the GraphQL request as JSON, with 'Content-Type: application/json'"
+                    .to_owned(),
+            ));
+        }
+        let caller = caller(&state.auth, &parts.headers);
+        if let Some(limiter) = &state.rate_limit {
+            let key = match &caller {
+                Caller::Authenticated(actor) => {
+                    let actor = actor.to_ref();
+                    format!("{:?}:{}", actor.role, actor.id)
+                }
+                _ => parts
+                    .extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .map_or_else(|| "ip:?".to_owned(), |info| format!("ip:{}", info.0.ip())),
+            };
+            if let Err(wait) = limiter.take(&key) {
+                let mut response = refuse(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "TOO_MANY_REQUESTS",
+                    format!("too many requests: retry in {wait} s"),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+                return Err(response);
+            }
+        }
+        Ok(Self(caller))
+    }
+}
+
+/// Most JSON values in a request body. The variables are parsed into a tree of values, each
+/// some tens of bytes: a body of small values (`[0,0,0,…]`) would grow many times its size in
+/// memory. The largest real request, a batch of 1000 enrolments, holds about 15,000.
+const MAX_JSON_VALUES: usize = 250_000;
+
+/// Whether `body` holds more than `max` JSON values, counted without parsing: every value but
+/// the first of its container follows a comma, and the first one follows its bracket.
+fn too_many_json_values(body: &[u8], max: usize) -> bool {
+    let (mut values, mut in_string, mut escaped) = (1usize, false, false);
+    for &byte in body {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else {
+            match byte {
+                b'"' => in_string = true,
+                b',' | b'[' | b'{' => values += 1,
+                _ => {}
+            }
+        }
+        if values > max {
+            return true;
+        }
+    }
+    false
+}
+
 async fn graphql(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    headers: HeaderMap,
+    Admitted(caller): Admitted,
     // Bounded by the body limit layer: a document's base64 content is the only large input,
     // and anything beyond what the largest document needs is refused before being read.
     body: Result<Bytes, BytesRejection>,
@@ -235,6 +329,13 @@ async fn graphql(
         // 413 (turned into a GraphQL-shaped answer by the edge), or a body cut off.
         Err(rejection) => return rejection.into_response(),
     };
+    if too_many_json_values(&body, MAX_JSON_VALUES) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            format!("the request holds more than {MAX_JSON_VALUES} JSON values"),
+        );
+    }
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => {
@@ -245,7 +346,6 @@ async fn graphql(
             );
         }
     };
-    let caller = caller(&state.auth, &headers);
     let mut response = state.schema.execute(request.data(caller)).await;
     // The id was made by the edge layer, as ASCII hex.
     let request_id = request_id.header_value().to_str().unwrap_or_default();

@@ -10,6 +10,7 @@ use crate::clock::SharedClock;
 use crate::config::{AppEnv, Settings};
 use crate::graphql::build_schema;
 use crate::http::{AppState, EdgeLimits, router};
+use crate::rate_limit::RateLimiter;
 
 use crate::services::Services;
 
@@ -32,7 +33,10 @@ impl Application {
     /// Connects, migrates (in development) or checks the database (in production), and binds.
     /// `clock` is the time every rule reads.
     pub async fn build(settings: &Settings, clock: SharedClock) -> Result<Self, StartupError> {
-        let db = settings.database.connect().await?;
+        let db = settings
+            .database
+            .connect(settings.limits.statement_timeout())
+            .await?;
         match settings.app_env {
             AppEnv::Development => crate::db::migrate(&db).await?,
             // Production runs as a role that cannot change the schema (nor the ledger's guards):
@@ -49,9 +53,18 @@ impl Application {
             );
         }
         let state = AppState {
-            schema: build_schema(services.clone(), Arc::new(delivery.clone())),
+            schema: build_schema(
+                services.clone(),
+                Arc::new(delivery.clone()),
+                settings.limits.query_limits(settings.app_env),
+            ),
             auth: Arc::new(auth),
             db,
+            rate_limit: RateLimiter::new(
+                settings.limits.rate_limit_per_minute,
+                settings.limits.rate_limit_burst,
+            )
+            .map(Arc::new),
         };
         let limits = EdgeLimits {
             // Base64 makes 4 characters of 3 bytes; the rest of a request is small.
@@ -134,7 +147,7 @@ async fn serve(
     let (done, connections) = tokio::sync::watch::channel(());
     futures_util::pin_mut!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(err) => {
@@ -146,7 +159,12 @@ async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(router.clone());
+        // The peer address keys the rate limit of anonymous callers (axum's `ConnectInfo`).
+        let service = TowerToHyperService::new(
+            router
+                .clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+        );
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();

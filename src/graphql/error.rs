@@ -3,7 +3,8 @@
 //! Codes: `UNAUTHENTICATED`, `FORBIDDEN`, `BAD_USER_INPUT`, `NOT_FOUND`, `INVALID_TRANSITION`,
 //! `OPPOSITION_WINDOW_CLOSED`, `ACTIVATION_LOCKED`, `INVALID_ACTIVATION`, `DMP_NOT_FOUND`,
 //! `ACTIVATION_REQUIRED`, `CONFLICT`, `PAYLOAD_TOO_LARGE`, `SERVICE_UNAVAILABLE` (the database
-//! is out of reach: retry; over HTTP the answer is a 503 with `Retry-After`), and
+//! is out of reach: retry; over HTTP the answer is a 503 with `Retry-After`),
+//! `QUERY_TOO_COMPLEX` (from [`super::limits`]), and
 //! `INTERNAL_SERVER_ERROR` (logged once, here; the client gets the request id, never the cause).
 //! Errors async-graphql raises itself (a malformed query, an argument that does not parse, such
 //! as a malformed INS) carry no code; [`ensure_codes`] gives them `BAD_USER_INPUT`.

@@ -5,6 +5,7 @@ mod delivery;
 mod documents;
 pub mod error;
 mod guard;
+pub mod limits;
 mod messaging;
 mod mutation;
 mod pagination;
@@ -60,9 +61,15 @@ use std::sync::Arc;
 /// The schema type served by the API.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Builds the schema around the services.
-pub fn build_schema(services: Services, delivery: Arc<dyn DeliveryPort>) -> AppSchema {
-    Schema::build(
+/// Builds the schema around the services. Every request passes [`limits::QueryGuard`] before
+/// async-graphql validates it; without `open_to_authenticated` (production), introspection and
+/// suggestions are off in the schema itself too.
+pub fn build_schema(
+    services: Services,
+    delivery: Arc<dyn DeliveryPort>,
+    limits: limits::QueryLimits,
+) -> AppSchema {
+    let builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         SubscriptionRoot,
@@ -70,9 +77,19 @@ pub fn build_schema(services: Services, delivery: Arc<dyn DeliveryPort>) -> AppS
     .data(services)
     .data(delivery)
     .extension(error::ErrorCodes)
-    .limit_depth(12)
-    .limit_complexity(2_000)
-    .finish()
+    // The guard measures fields, aliases and cost (the complexity async-graphql would count,
+    // and more) without expanding fragments; async-graphql's own depth check stays, as a
+    // second look at the same limit.
+    .extension(limits::QueryGuard(limits))
+    .limit_depth(usize::try_from(limits.max_depth).unwrap_or(usize::MAX));
+    if limits.open_to_authenticated {
+        builder.finish()
+    } else {
+        builder
+            .disable_introspection()
+            .disable_suggestions()
+            .finish()
+    }
 }
 
 /// The SDL checked in as `schema.graphql`.

@@ -175,6 +175,59 @@ mod tests {
         }
     }
 
+    /// A key shaped like the inbox's: a flag, a timestamp and an id.
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Timed {
+        unread: bool,
+        at: chrono::DateTime<chrono::Utc>,
+        id: i64,
+    }
+
+    impl SortKey for Timed {
+        const LIST: &'static str = "timed";
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_text_decodes_or_is_refused_without_panicking(text in ".{0,64}") {
+            let _ = Cursor::<ById>::decode_cursor(&text);
+            let _ = Cursor::<Timed>::decode_cursor(&text);
+        }
+
+        #[test]
+        fn any_bytes_after_the_list_name_decode_or_are_refused(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            let mut raw = b"things:".to_vec();
+            raw.extend(bytes);
+            let _ = Cursor::<ById>::decode_cursor(&URL_SAFE_NO_PAD.encode(&raw));
+        }
+
+        #[test]
+        fn cursors_round_trip(
+            id in proptest::prelude::any::<i64>(),
+            unread in proptest::prelude::any::<bool>(),
+            seconds in -62_000_000_000i64..250_000_000_000,
+            nanos in 0u32..1_000_000_000,
+        ) {
+            let at = chrono::DateTime::from_timestamp(seconds, nanos).expect("in chrono's range");
+            let key = Timed { unread, at, id };
+            let encoded = Cursor(key).encode_cursor();
+            proptest::prop_assert_eq!(
+                Cursor::<Timed>::decode_cursor(&encoded),
+                Ok(Cursor(Timed { unread, at, id }))
+            );
+            proptest::prop_assert_eq!(
+                Cursor::<ById>::decode_cursor(&Cursor(ById { id }).encode_cursor()),
+                Ok(Cursor(ById { id }))
+            );
+            // Never a cursor of another list.
+            proptest::prop_assert!(Cursor::<ById>::decode_cursor(&encoded).is_err());
+        }
+    }
+
     #[test]
     fn page_size_is_one_to_a_hundred() {
         assert_eq!(page_size(None).ok(), Some(20));

@@ -18,6 +18,7 @@ mod edge;
 mod http;
 mod ledger;
 mod lifecycle;
+mod limits;
 mod live;
 mod messaging;
 mod migrations;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use espace_sante::clock::{ManualClock, SharedClock};
 use espace_sante::config::{
-    AppEnv, AuthSettings, DatabaseSettings, HttpSettings, LettersSettings, MailSettings,
-    RelaySettings, RuleSettings, Secret, Settings, WebSocketSettings,
+    AppEnv, AuthSettings, DatabaseSettings, HttpSettings, LettersSettings, LimitSettings,
+    MailSettings, RelaySettings, RuleSettings, Secret, Settings, WebSocketSettings,
 };
 use espace_sante::startup::Application;
 use migration::MigratorTrait;
@@ -220,6 +220,18 @@ impl TestApp {
                     "espace-sante-test-letters-{:016x}",
                     rand::random::<u64>()
                 )),
+            },
+            limits: LimitSettings {
+                query_max_bytes: 32 * 1024,
+                query_max_depth: 12,
+                query_max_fields: 500,
+                query_max_aliases: 30,
+                query_max_cost: 1000,
+                input_max_list_items: 1000,
+                statement_timeout_secs: 10,
+                // On, but out of the way of tests that do not test it.
+                rate_limit_per_minute: 60_000,
+                rate_limit_burst: 10_000,
             },
             creation_sweep_interval_secs: 0,
         };

@@ -1,0 +1,415 @@
+//! What one request may cost, enforced before any resolver runs; JSON content types only; a
+//! rate per caller; introspection and suggestions closed to anonymous callers. Each refusal of a
+//! query that would have touched a patient's record proves that nothing ran by the patient's
+//! ledger: a practitioner's consultation is an event, so an unchanged event count is no
+//! consultation at all.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    Backend, DOCTOR, TestApp, document_input, ins, on_both_databases, patient_token,
+    practitioner_token,
+};
+
+/// One consultation of the record, as a fragment leaf or an aliased field.
+const CONSULT: &str = "patientRecord(patientIns: $ins, first: 1) { edges { cursor } }";
+
+/// A patient with a fed document, whose record a practitioner may consult.
+async fn consultable(app: &TestApp, n: u32) -> String {
+    let person = ins(n);
+    app.activated_profile(&person, None).await;
+    app.feed(DOCTOR, &person, document_input("k-1", "Compte rendu"))
+        .await
+        .ok();
+    person
+}
+
+async fn ledger_events(app: &TestApp) -> usize {
+    app.count("ledger_events").await
+}
+
+/// Fragments that each spread the next one twice, `levels` deep, around `leaf`: about a
+/// kilobyte that expands to 2^levels leaves.
+fn spread_bomb(levels: usize, operation: &str, leaf: &str) -> String {
+    let mut query = format!("{operation} {{ ...F0 }}\n");
+    for level in 0..levels {
+        query.push_str(&format!(
+            "fragment F{level} on Query {{ ...F{next} ...F{next} }}\n",
+            next = level + 1
+        ));
+    }
+    query.push_str(&format!("fragment F{levels} on Query {{ {leaf} }}\n"));
+    query
+}
+
+#[track_caller]
+fn assert_too_complex(answer: &crate::helpers::Gql, limit: &str) {
+    assert_eq!(answer.code(), "QUERY_TOO_COMPLEX", "{:#?}", answer.errors);
+    assert_eq!(answer.error()["extensions"]["limit"], limit);
+    assert_eq!(answer.data, Value::Null, "no field may have run");
+}
+
+async fn a_fragment_spread_bomb_is_refused_before_any_resolver(app: TestApp) {
+    // The finding: anonymous, a kilobyte, 2^24 fields once expanded.
+    let anonymous = spread_bomb(24, "query", "__typename");
+    assert!(anonymous.len() < 1200, "{}", anonymous.len());
+    let answer = app.graphql(None, &anonymous, json!({})).await;
+    assert_too_complex(&answer, "field count");
+
+    // The same bomb around a consultation: nothing reaches the patient's ledger.
+    let person = consultable(&app, 700).await;
+    let before = ledger_events(&app).await;
+    let bomb = spread_bomb(24, "query($ins: INS!)", CONSULT);
+    let answer = app
+        .graphql(
+            Some(&practitioner_token(DOCTOR)),
+            &bomb,
+            json!({ "ins": person }),
+        )
+        .await;
+    assert_too_complex(&answer, "field count");
+    assert_eq!(ledger_events(&app).await, before);
+}
+
+async fn a_long_chain_of_fragments_is_refused_before_validation_recurses_through_it(app: TestApp) {
+    // 800 fragments, each spreading the next once: small once expanded, but as deep as the
+    // chain for the validation's recursive visitors.
+    let mut query = String::from("{ ...F0 }\n");
+    for level in 0..800 {
+        query.push_str(&format!(
+            "fragment F{level} on Query {{ ...F{} }}\n",
+            level + 1
+        ));
+    }
+    query.push_str("fragment F800 on Query { __typename }\n");
+    let answer = app.graphql(None, &query, json!({})).await;
+    assert_too_complex(&answer, "nesting");
+}
+
+async fn an_alias_flood_of_traced_fields_is_refused_before_any_resolver(app: TestApp) {
+    let person = consultable(&app, 701).await;
+    let before = ledger_events(&app).await;
+    let aliases: String = (0..50).map(|i| format!("r{i}: {CONSULT} ")).collect();
+    let answer = app
+        .graphql(
+            Some(&practitioner_token(DOCTOR)),
+            &format!("query($ins: INS!) {{ {aliases} }}"),
+            json!({ "ins": person }),
+        )
+        .await;
+    assert_too_complex(&answer, "alias count");
+    assert_eq!(ledger_events(&app).await, before);
+
+    // 50 re-hashes of the chain: refused the same way, with no data at all.
+    let hashes: String = (0..50)
+        .map(|i| format!("h{i}: ledgerIntegrity {{ verified }} "))
+        .collect();
+    let answer = app
+        .graphql(
+            Some(&patient_token(&person)),
+            &format!("{{ me {{ {hashes} }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_too_complex(&answer, "alias count");
+}
+
+async fn a_request_holds_only_a_few_traced_fields(app: TestApp) {
+    let person = consultable(&app, 702).await;
+    let doctor = practitioner_token(DOCTOR);
+    let consult = |n: usize| {
+        let aliases: String = (0..n).map(|i| format!("r{i}: {CONSULT} ")).collect();
+        format!("query($ins: INS!) {{ {aliases} }}")
+    };
+    // Four consultations in one request are a real use (the same list filtered four ways).
+    let before = ledger_events(&app).await;
+    app.graphql(Some(&doctor), &consult(4), json!({ "ins": person }))
+        .await
+        .ok();
+    let after_four = ledger_events(&app).await;
+    assert!(after_four > before, "the four consultations are traced");
+
+    // A fifth is over the cost: within the alias limit, refused by the cost alone.
+    let answer = app
+        .graphql(Some(&doctor), &consult(5), json!({ "ins": person }))
+        .await;
+    assert_too_complex(&answer, "cost");
+    assert_eq!(ledger_events(&app).await, after_four);
+
+    // Without aliases, through a fragment spread twice: the same count.
+    let answer = app
+        .graphql(
+            Some(&doctor),
+            &format!(
+                "query($ins: INS!) {{ ...C ...C }} fragment C on Query {{ \
+                 a: {CONSULT} b: {CONSULT} c: {CONSULT} }}"
+            ),
+            json!({ "ins": person }),
+        )
+        .await;
+    assert_too_complex(&answer, "cost");
+    assert_eq!(ledger_events(&app).await, after_four);
+}
+
+async fn a_ten_megabyte_query_is_refused_before_parsing(backend: Backend) {
+    // Documents of 8 MiB let a 10 MB body through the body limit: the query limit refuses it.
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.rules.document_max_bytes = 8 * 1024 * 1024;
+    })
+    .await;
+    let person = consultable(&app, 703).await;
+    let before = ledger_events(&app).await;
+    let padding = " ".repeat(10 * 1024 * 1024);
+    let query = format!("query($ins: INS!) {{ {CONSULT} {padding} }}");
+    let answer = app
+        .graphql(
+            Some(&practitioner_token(DOCTOR)),
+            &query,
+            json!({ "ins": person }),
+        )
+        .await;
+    assert_too_complex(&answer, "bytes");
+    assert_eq!(answer.error()["extensions"]["max"], 32 * 1024);
+    assert_eq!(ledger_events(&app).await, before);
+}
+
+async fn a_long_list_input_is_bad_user_input(backend: Backend) {
+    // 100,000 enum values are 1.8 MB of JSON: documents of 2 MiB let them through the body limit.
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.rules.document_max_bytes = 2 * 1024 * 1024;
+    })
+    .await;
+    let person = ins(704);
+    app.activated_profile(&person, None).await;
+    let history = "query($kinds: [ActionKind!]) { me { activityHistory(first: 10, kinds: $kinds) { edges { cursor } } } }";
+    let token = patient_token(&person);
+
+    // The finding: 100,000 enum values in the variables.
+    let kinds = vec!["PROFILE_CREATED"; 100_000];
+    let answer = app
+        .graphql(Some(&token), history, json!({ "kinds": kinds }))
+        .await;
+    assert_eq!(answer.code(), "BAD_USER_INPUT", "{:#?}", answer.errors);
+    assert!(
+        answer.error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 1000"),
+        "{:#?}",
+        answer.errors
+    );
+
+    // Written in the query: the same.
+    let literal = vec!["PROFILE_CREATED"; 1500].join(",");
+    let answer = app
+        .graphql(
+            Some(&token),
+            &format!("{{ me {{ activityHistory(kinds: [{literal}]) {{ edges {{ cursor }} }} }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(answer.code(), "BAD_USER_INPUT", "{:#?}", answer.errors);
+
+    // At the limit, the list is answered.
+    let kinds = vec!["PROFILE_CREATED"; 1000];
+    app.graphql(Some(&token), history, json!({ "kinds": kinds }))
+        .await
+        .ok();
+}
+
+async fn a_body_of_too_many_json_values_is_refused_unparsed(app: TestApp) {
+    let zeros = vec![0; 300_000];
+    let response = reqwest::Client::new()
+        .post(format!("{}/graphql", app.address))
+        .json(&json!({ "query": "{ __typename }", "variables": { "v": zeros } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+}
+
+async fn only_json_posts_are_executed(app: TestApp) {
+    let client = reqwest::Client::new();
+    let post = |content_type: Option<&'static str>, body: &'static str| {
+        let mut request = client.post(format!("{}/graphql", app.address)).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        request.send()
+    };
+    let json_body = r#"{"query":"{ __typename }"}"#;
+    for (content_type, body) in [
+        (Some("text/plain"), json_body),
+        (Some("text/plain;charset=UTF-8"), json_body),
+        (
+            Some("application/x-www-form-urlencoded"),
+            "query=%7B+__typename+%7D",
+        ),
+        (Some("multipart/form-data; boundary=x"), json_body),
+        (Some("application/graphql"), "{ __typename }"),
+        (None, json_body),
+    ] {
+        let response = post(content_type, body).await.unwrap();
+        assert_eq!(response.status(), 415, "{content_type:?}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(
+            answer["errors"][0]["extensions"]["code"], "UNSUPPORTED_MEDIA_TYPE",
+            "{content_type:?}"
+        );
+    }
+    for content_type in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/graphql-response+json",
+    ] {
+        let response = post(Some(content_type), json_body).await.unwrap();
+        assert_eq!(response.status(), 200, "{content_type}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["data"]["__typename"], "Query", "{content_type}");
+    }
+}
+
+async fn a_caller_over_its_rate_gets_429_with_retry_after(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.limits.rate_limit_per_minute = 1;
+        settings.limits.rate_limit_burst = 3;
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let post = |token: Option<String>| {
+        let mut request = client
+            .post(format!("{}/graphql", app.address))
+            .json(&json!({ "query": "{ __typename }" }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    // Anonymous callers count by address.
+    for _ in 0..3 {
+        assert_eq!(post(None).await.unwrap().status(), 200);
+    }
+    let refused = post(None).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "TOO_MANY_REQUESTS");
+
+    // A signed-in caller counts by subject: a burst of its own, from the same address.
+    let token = patient_token(&ins(705));
+    for _ in 0..3 {
+        assert_eq!(post(Some(token.clone())).await.unwrap().status(), 200);
+    }
+    assert_eq!(post(Some(token)).await.unwrap().status(), 429);
+    assert_eq!(
+        post(Some(patient_token(&ins(706)))).await.unwrap().status(),
+        200
+    );
+}
+
+const INTROSPECTION: &str = "{ __schema { queryType { name } } }";
+
+async fn introspection_and_suggestions_are_closed_to_anonymous_callers(app: TestApp) {
+    let answer = app.graphql(None, INTROSPECTION, json!({})).await;
+    assert_eq!(answer.code(), "FORBIDDEN", "{:#?}", answer.errors);
+    let answer = app
+        .graphql(None, "{ __type(name: \"Query\") { name } }", json!({}))
+        .await;
+    assert_eq!(answer.code(), "FORBIDDEN", "{:#?}", answer.errors);
+    // Through a fragment, the same.
+    let answer = app
+        .graphql(
+            None,
+            "{ ...I } fragment I on Query { __schema { queryType { name } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(answer.code(), "FORBIDDEN", "{:#?}", answer.errors);
+
+    let typo = "{ patientRecrd { totalCount } }";
+    let anonymous = app.graphql(None, typo, json!({})).await;
+    let message = anonymous.error()["message"].as_str().unwrap();
+    assert!(message.contains("Unknown field"), "{message}");
+    assert!(!message.contains("patientRecord"), "{message}");
+
+    // A signed-in developer (development mode) has both, for GraphiQL.
+    let token = practitioner_token(DOCTOR);
+    let answer = app.graphql(Some(&token), INTROSPECTION, json!({})).await;
+    assert_eq!(answer.ok()["__schema"]["queryType"]["name"], "Query");
+    let signed_in = app.graphql(Some(&token), typo, json!({})).await;
+    let message = signed_in.error()["message"].as_str().unwrap();
+    assert!(
+        message.contains("Did you mean \"patientRecord\""),
+        "{message}"
+    );
+}
+
+on_both_databases!(
+    a_fragment_spread_bomb_is_refused_before_any_resolver,
+    a_long_chain_of_fragments_is_refused_before_validation_recurses_through_it,
+    an_alias_flood_of_traced_fields_is_refused_before_any_resolver,
+    a_request_holds_only_a_few_traced_fields,
+    a_body_of_too_many_json_values_is_refused_unparsed,
+    only_json_posts_are_executed,
+    introspection_and_suggestions_are_closed_to_anonymous_callers,
+);
+
+mod with_settings {
+    use crate::helpers::on_both_backends;
+
+    use super::{
+        a_caller_over_its_rate_gets_429_with_retry_after, a_long_list_input_is_bad_user_input,
+        a_ten_megabyte_query_is_refused_before_parsing,
+    };
+
+    on_both_backends!(
+        a_long_list_input_is_bad_user_input,
+        a_ten_megabyte_query_is_refused_before_parsing,
+        a_caller_over_its_rate_gets_429_with_retry_after,
+    );
+}
+
+/// PostgreSQL cancels a statement past `DATABASE_STATEMENT_TIMEOUT_SECS`: a request blocked on
+/// a lock fails as an internal error then, long before the request timeout would answer 503.
+#[tokio::test]
+async fn a_statement_past_the_timeout_is_cancelled_by_postgres() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+
+    let app = TestApp::spawn_with(Backend::Postgres, |settings| {
+        settings.limits.statement_timeout_secs = 1;
+        settings.http.request_timeout_secs = 5;
+    })
+    .await;
+    let person = ins(707);
+    app.activated_profile(&person, None).await;
+    let db = app.db().await;
+    let lock = db.begin().await.unwrap();
+    lock.execute_unprepared("LOCK TABLE ledger_events IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let answer = reqwest::Client::new()
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(patient_token(&person))
+        .json(&json!({ "query": "{ me { activityHistory { edges { cursor } } } }" }))
+        .send()
+        .await
+        .unwrap();
+    lock.rollback().await.unwrap();
+    // PostgreSQL cancelled the statement (SQLSTATE 57014) after 1 s, well before the 5 s
+    // request timeout: the database could not answer in time, and the client may retry.
+    assert_eq!(answer.status(), 503);
+    assert!(answer.headers().contains_key("retry-after"));
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "SERVICE_UNAVAILABLE",
+        "{body}"
+    );
+}
