@@ -15,6 +15,7 @@ mod cli;
 mod delivery;
 mod documents;
 mod http;
+mod identity;
 mod ledger;
 mod lifecycle;
 mod live;
