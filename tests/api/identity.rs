@@ -607,10 +607,21 @@ fn serve_binary(env: &[(&str, &str)], wanted: &str) -> (String, Option<bool>) {
         command.env(key, value);
     }
     let mut child = command.spawn().unwrap();
+    // Lines are read on a thread of their own: a server that never prints `wanted` is killed
+    // after a deadline instead of hanging the test.
+    let stderr = child.stderr.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut seen = String::new();
-    for line in BufReader::new(child.stderr.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
+    while let Ok(line) =
+        received.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
     {
         seen.push_str(&line);
         seen.push('\n');
