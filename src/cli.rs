@@ -38,8 +38,8 @@ pub struct Cli {
 /// What to do (default: `serve`, with its settings from the environment).
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the API (GraphiQL on GET /graphql); in development, apply migrations first. The
-    /// default.
+    /// Serve the API (GraphiQL on GET /graphql in development); in development, apply
+    /// migrations first. The default.
     Serve(Box<Settings>),
     /// Apply pending migrations and exit.
     Migrate {
@@ -53,7 +53,7 @@ pub enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
-    /// Mint a development token (refused when JWT_SECRET is set).
+    /// Mint a development token (refused when JWT_SECRET or JWT_ISSUERS is set).
     Token {
         /// PATIENT, PRACTITIONER or OPERATOR.
         #[arg(long, value_parser = ["PATIENT", "PRACTITIONER", "OPERATOR"])]
@@ -142,9 +142,13 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
             let app = Application::build(&settings, clock).await?;
             tracing::info!(
                 database = %redact_url(&settings.database.database_url),
-                "listening on http://{}:{}/graphql (GraphiQL in a browser)",
+                "listening on http://{}:{}/graphql{}",
                 settings.http.listen.ip(),
-                app.port()
+                app.port(),
+                match settings.app_env {
+                    crate::config::AppEnv::Development => " (GraphiQL in a browser)",
+                    crate::config::AppEnv::Production => "",
+                }
             );
             app.run_until(shutdown_signal()).await?;
         }
@@ -193,7 +197,7 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
                 "PRACTITIONER" => ActorRole::Practitioner,
                 _ => ActorRole::Operator,
             };
-            let token = auth.authenticator()?.mint_development_token(
+            let token = auth.authenticator(clock)?.mint_development_token(
                 role,
                 &sub,
                 name,

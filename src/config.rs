@@ -11,7 +11,7 @@ use chrono::Duration;
 use clap::{Args, FromArgMatches};
 use sea_orm::DatabaseConnection;
 
-use crate::auth::{Authenticator, KeySource};
+use crate::auth::{AuthOptions, Authenticator, DEV_SECRET, JwksIssuer, JwksTiming, KeySource};
 use crate::clock::SharedClock;
 use crate::domain::Policy;
 use crate::notify::{letters::Statements, relay::Relay};
@@ -192,8 +192,9 @@ impl WebSocketSettings {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Tokens")]
 pub struct AuthSettings {
-    /// HS256 secret shared with the identity provider. Without it the server runs with the
-    /// public development key (and says so); with it, `token` refuses to mint.
+    /// HS256 secret shared with the identity provider. Without it and without JWT_ISSUERS the
+    /// server runs with the public development key (development only, on a loopback address);
+    /// with either, `token` refuses to mint.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
 
@@ -204,19 +205,87 @@ pub struct AuthSettings {
     /// Required `aud` claim of tokens.
     #[arg(long, env = "JWT_AUDIENCE", default_value = "espace-sante-api")]
     pub jwt_audience: String,
+
+    /// Identity providers whose RS256/ES256 tokens are verified with their published keys, as a
+    /// JSON array: `[{"issuer": "https://…", "jwks_url": "https://…/certs", "algorithms":
+    /// ["RS256"], "roles": ["PRACTITIONER"], "audience": "…"}]` (`audience` optional, by default
+    /// JWT_AUDIENCE).
+    #[arg(long, env = "JWT_ISSUERS", value_parser = parse_issuers)]
+    pub jwt_issuers: Option<JwtIssuers>,
+
+    /// Longest token lifetime accepted, in seconds: `exp` at most this after `iat` and now.
+    #[arg(long, env = "JWT_MAX_LIFETIME_SECS", default_value_t = 24 * 3600, value_parser = clap::value_parser!(u64).range(60..=30 * 24 * 3600))]
+    pub jwt_max_lifetime_secs: u64,
+
+    /// Seconds an identity provider's keys are used before being fetched again.
+    #[arg(long, env = "JWKS_CACHE_TTL_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub jwks_cache_ttl_secs: u64,
+
+    /// Fewest seconds between two fetches of one provider's keys (a token naming an unknown
+    /// key fetches them again, at most this often).
+    #[arg(long, env = "JWKS_REFETCH_INTERVAL_SECS", default_value_t = 30)]
+    pub jwks_refetch_interval_secs: u64,
+}
+
+/// The identity providers of `JWT_ISSUERS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtIssuers(pub Vec<JwksIssuer>);
+
+fn parse_issuers(value: &str) -> Result<JwtIssuers, String> {
+    let issuers: Vec<JwksIssuer> =
+        serde_json::from_str(value).map_err(|e| format!("JWT_ISSUERS is not valid: {e}"))?;
+    for issuer in &issuers {
+        issuer.check()?;
+    }
+    Ok(JwtIssuers(issuers))
 }
 
 impl AuthSettings {
-    /// The token checker these settings give.
-    pub fn authenticator(&self) -> Result<Authenticator, String> {
-        let source = match &self.jwt_secret {
+    /// The key source these settings give: the development key when none is configured.
+    pub fn key_source(&self) -> Result<KeySource, String> {
+        let jwks = self
+            .jwt_issuers
+            .as_ref()
+            .map(|i| i.0.clone())
+            .unwrap_or_default();
+        match &self.jwt_secret {
             Some(secret) if secret.0.len() < 32 => {
-                return Err("JWT_SECRET must have at least 32 bytes".to_owned());
+                Err("JWT_SECRET must have at least 32 bytes".to_owned())
             }
-            Some(secret) => KeySource::Hs256Secret(secret.0.clone()),
-            None => KeySource::Development,
+            Some(secret) if secret.0 == DEV_SECRET => Err(
+                "JWT_SECRET is the public development key: it is no secret; unset it to run with \
+                 the development key (development only)"
+                    .to_owned(),
+            ),
+            None if jwks.is_empty() => Ok(KeySource::Development),
+            secret => Ok(KeySource::Production {
+                secret: secret.as_ref().map(|s| s.0.clone()),
+                jwks,
+            }),
+        }
+    }
+
+    /// The token checker these settings give; `clock` paces the refetch of published keys.
+    pub fn authenticator(&self, clock: SharedClock) -> Result<Authenticator, String> {
+        let secs = |s: u64| {
+            i64::try_from(s)
+                .ok()
+                .and_then(Duration::try_seconds)
+                .unwrap_or(Duration::MAX)
         };
-        Authenticator::new(source, &self.jwt_issuer, &self.jwt_audience)
+        Authenticator::new(
+            self.key_source()?,
+            AuthOptions {
+                issuer: self.jwt_issuer.clone(),
+                audience: self.jwt_audience.clone(),
+                max_lifetime: secs(self.jwt_max_lifetime_secs),
+                jwks_timing: JwksTiming {
+                    ttl: secs(self.jwks_cache_ttl_secs),
+                    refetch_interval: secs(self.jwks_refetch_interval_secs),
+                },
+                clock,
+            },
+        )
     }
 }
 

@@ -190,7 +190,7 @@ fn print_tour(
     now: chrono::DateTime<Utc>,
     codes: &[(&DemoPatient, String)],
 ) {
-    let auth = auth.authenticator();
+    let auth = auth.authenticator(std::sync::Arc::new(crate::clock::SystemClock));
     let mint = |role, sub: &str, name: &str, profession: Option<&str>| {
         auth.as_ref()
             .map_err(String::clone)

@@ -43,6 +43,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Requests per caller on POST /graphql; `None`: no limit.
     pub rate_limit: Option<Arc<RateLimiter>>,
+    /// Whether GET /graphql serves GraphiQL (development only).
+    pub graphiql: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -193,17 +195,22 @@ fn explain_payload_too_large(response: Response, max_body_bytes: usize) -> Respo
     )
 }
 
-/// Reads the bearer token, if any, once for the whole request.
-fn caller(auth: &Authenticator, headers: &HeaderMap) -> Caller {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
+/// Reads the bearer token, if any, once for the whole request. Two `Authorization` headers are
+/// refused: a proxy and the API could each read a different one.
+async fn caller(auth: &Authenticator, headers: &HeaderMap) -> Caller {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
         return Caller::Anonymous;
     };
+    if values.next().is_some() {
+        return Caller::Refused("send exactly one Authorization header".to_owned());
+    }
     let token = value.to_str().ok().and_then(|v| {
         v.strip_prefix("Bearer ")
             .or_else(|| v.strip_prefix("bearer "))
     });
     match token {
-        Some(token) => match auth.authenticate(token.trim()) {
+        Some(token) => match auth.authenticate(token.trim()).await {
             Ok(actor) => Caller::Authenticated(actor),
             Err(reason) => Caller::Refused(reason),
         },
@@ -250,7 +257,7 @@ impl axum::extract::FromRequestParts<AppState> for Admitted {
                     .to_owned(),
             ));
         }
-        let caller = caller(&state.auth, &parts.headers);
+        let caller = caller(&state.auth, &parts.headers).await;
         if let Some(limiter) = &state.rate_limit {
             let key = match &caller {
                 Caller::Authenticated(actor) => {
@@ -492,9 +499,10 @@ async fn serve_websocket(
     let output =
         async_graphql::http::WebSocket::from_message_stream(state.schema.clone(), input, protocol)
             .on_connection_init(move |payload| async move {
-                let authenticated = connection_init_token(&payload)
-                    .ok_or_else(|| "send the token in the connection_init payload".to_owned())
-                    .and_then(|token| auth.authenticate_until(&token));
+                let authenticated = match connection_init_token(&payload) {
+                    Some(token) => auth.authenticate_until(&token).await,
+                    None => Err("send the token in the connection_init payload".to_owned()),
+                };
                 let (actor, expires) = match authenticated {
                     Ok(authenticated) => authenticated,
                     Err(reason) => {
@@ -774,8 +782,23 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn graphiql() -> Html<&'static str> {
-    Html(GRAPHIQL_PAGE)
+/// GraphiQL in development; in production a 405 that says why (a production API does not hand
+/// out a query editor; POST requests are what it answers).
+async fn graphiql(State(state): State<AppState>) -> Response {
+    if state.graphiql {
+        return Html(GRAPHIQL_PAGE).into_response();
+    }
+    let mut response = refuse(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "GraphiQL is not served in production (APP_ENV=production): POST GraphQL requests \
+         to /graphql"
+            .to_owned(),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
 }
 
 /// GraphiQL, loaded from a CDN by the browser (the server serves only this page).

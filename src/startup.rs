@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::auth::Authenticator;
 use crate::clock::SharedClock;
 use crate::config::{AppEnv, Settings};
 use crate::graphql::build_schema;
@@ -33,6 +34,9 @@ impl Application {
     /// Connects, migrates (in development) or checks the database (in production), and binds.
     /// `clock` is the time every rule reads.
     pub async fn build(settings: &Settings, clock: SharedClock) -> Result<Self, StartupError> {
+        // Before anything else: a start that must be refused touches no database.
+        let auth = settings.auth.authenticator(clock.clone())?;
+        check_key_source(settings, &auth)?;
         let db = settings
             .database
             .connect(settings.limits.statement_timeout())
@@ -46,12 +50,6 @@ impl Application {
         let services = Services::new(db.clone(), clock, settings.rules.policy());
         let delivery = settings.delivery(&services)?;
         tracing::info!("emails go to {}", delivery.relay.mailer.describe());
-        let auth = settings.auth.authenticator()?;
-        if auth.is_development() {
-            tracing::warn!(
-                "no JWT_SECRET: accepting tokens signed with the public development key"
-            );
-        }
         let state = AppState {
             schema: build_schema(
                 services.clone(),
@@ -65,6 +63,7 @@ impl Application {
                 settings.limits.rate_limit_burst,
             )
             .map(Arc::new),
+            graphiql: settings.app_env == AppEnv::Development,
         };
         let limits = EdgeLimits {
             // Base64 makes 4 characters of 3 bytes; the rest of a request is small.
@@ -197,6 +196,59 @@ async fn serve(
     drop(stopping);
     drop(connections);
     done.closed().await;
+}
+
+/// The mode's rules for keys: production never accepts the public development key (it needs
+/// JWT_SECRET or JWT_ISSUERS, and keys fetched over https); development accepts it only on a
+/// loopback address. Development says what it is in a banner on stderr at every start, whatever
+/// RUST_LOG keeps: a log filter must not hide that anyone may sign tokens.
+fn check_key_source(settings: &Settings, auth: &Authenticator) -> Result<(), StartupError> {
+    match settings.app_env {
+        AppEnv::Production => {
+            if auth.is_development() {
+                return Err("APP_ENV=production needs a key source: set JWT_SECRET or \
+                            JWT_ISSUERS (the public development key is never accepted in \
+                            production)"
+                    .into());
+            }
+            let issuers = settings.auth.jwt_issuers.iter().flat_map(|i| &i.0);
+            if let Some(plain) = issuers.into_iter().find(|i| !i.is_https()) {
+                return Err(format!(
+                    "APP_ENV=production: the keys of issuer {} must be fetched over https",
+                    plain.issuer
+                )
+                .into());
+            }
+            Ok(())
+        }
+        AppEnv::Development => {
+            let loopback = settings.http.listen.ip().is_loopback();
+            if auth.is_development() && !loopback {
+                return Err(format!(
+                    "the public development key is accepted only on a loopback address, not on \
+                     {}: listen on 127.0.0.1 or [::1], or set JWT_SECRET or JWT_ISSUERS",
+                    settings.http.listen.ip()
+                )
+                .into());
+            }
+            // eprintln!, not tracing: RUST_LOG=error must not hide it.
+            eprintln!("{}", development_banner(auth.is_development()));
+            Ok(())
+        }
+    }
+}
+
+/// What development mode prints at every start.
+fn development_banner(development_key: bool) -> String {
+    let key = if development_key {
+        "ACCEPTS TOKENS SIGNED WITH THE PUBLIC DEVELOPMENT KEY (anyone can sign in as anyone)"
+    } else {
+        "accepts tokens from the configured key sources"
+    };
+    format!(
+        "espace-sante: DEVELOPMENT MODE (APP_ENV=development): GraphiQL is served, and the API \
+         {key}. Set APP_ENV=production for a deployment."
+    )
 }
 
 /// Creates due profiles periodically. A failed run is logged and retried at the next tick.

@@ -1,12 +1,20 @@
-//! Token keys and validation. The accepted algorithm comes from configuration, never from the
-//! token's header; `iss`, `aud` and `exp` are required and checked.
+//! Token keys and validation. The accepted algorithms come from configuration (per issuer),
+//! never from the token's header; `iss`, `aud` and `exp` are required and checked, `nbf` is
+//! honoured, the lifetime is capped, and the claims copied into the ledger are bounded.
 
+use std::collections::HashMap;
 use std::fmt;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use jsonwebtoken::dangerous::insecure_decode_claims;
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
+    get_current_timestamp,
+};
 use serde::{Deserialize, Serialize};
 
+use super::jwks::{JwksIssuer, JwksKeys, JwksTiming};
 use super::{Actor, ActorRole};
+use crate::clock::SharedClock;
 use crate::domain::{Ins, Rpps};
 
 /// The development signing secret: public on purpose, so that `espace-sante token` and the
@@ -31,33 +39,101 @@ pub struct Claims {
     pub profession: Option<String>,
 }
 
-/// Where verification keys come from. RS256/ES256 keys from a JWKS URL are meant to be one more
-/// variant here; resolvers only ever see an [`Actor`].
+/// The claims read from an incoming token. `aud`, `nbf` and `iss` are checked by the
+/// validation (`aud` may be a string or an array, as OpenID providers send it); `role` may be
+/// left out by an issuer that grants a single role.
+#[derive(Debug, Deserialize)]
+struct TokenClaims {
+    sub: String,
+    #[serde(default)]
+    role: Option<ActorRole>,
+    exp: i64,
+    #[serde(default)]
+    iat: Option<i64>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    profession: Option<String>,
+}
+
+/// Longest `sub`, `name` or `profession` accepted, in characters: the name is copied into every
+/// ledger event the caller writes.
+pub const MAX_CLAIM_CHARS: usize = 200;
+
+/// Where verification keys come from. Resolvers only ever see an [`Actor`].
 #[derive(Clone)]
 pub enum KeySource {
-    /// The public development secret ([`DEV_SECRET`]).
+    /// The public development secret ([`DEV_SECRET`]), when nothing else is configured.
     Development,
-    /// An HS256 secret shared with the identity provider.
-    Hs256Secret(String),
+    /// An HS256 secret shared with the identity provider, and identity providers publishing
+    /// their keys as a JWKS; either may be absent, not both.
+    Production {
+        secret: Option<String>,
+        jwks: Vec<JwksIssuer>,
+    },
 }
 
 impl fmt::Debug for KeySource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Development => f.write_str("Development"),
-            Self::Hs256Secret(_) => f.write_str("Hs256Secret(<redacted>)"),
+            Self::Production { secret, jwks } => f
+                .debug_struct("Production")
+                .field("secret", &secret.as_ref().map(|_| "<redacted>"))
+                .field(
+                    "jwks",
+                    &jwks.iter().map(|i| i.issuer.as_str()).collect::<Vec<_>>(),
+                )
+                .finish(),
+        }
+    }
+}
+
+/// What else the authenticator needs: the audience, the lifetime ceiling, the JWKS timing and
+/// the clock the JWKS cache reads.
+#[derive(Debug, Clone)]
+pub struct AuthOptions {
+    /// The `iss` of HS256 tokens (and of minted development tokens).
+    pub issuer: String,
+    /// The `aud` tokens must name (unless their JWKS issuer names another).
+    pub audience: String,
+    /// Longest lifetime a token may have: `exp` at most this after now and after `iat`.
+    pub max_lifetime: chrono::Duration,
+    pub jwks_timing: JwksTiming,
+    pub clock: SharedClock,
+}
+
+/// How one issuer's tokens are checked.
+#[derive(Debug)]
+struct Issuer {
+    keys: IssuerKeys,
+    validation: Validation,
+    /// The roles its tokens may claim; `None`: any.
+    roles: Option<Vec<ActorRole>>,
+}
+
+enum IssuerKeys {
+    Secret(DecodingKey),
+    Jwks(JwksKeys),
+}
+
+impl fmt::Debug for IssuerKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Secret(_) => f.write_str("Secret(<redacted>)"),
+            Self::Jwks(keys) => keys.fmt(f),
         }
     }
 }
 
 /// Decodes and checks tokens; mints them only with the development key.
-#[derive(Clone)]
 pub struct Authenticator {
     source: KeySource,
-    decoding: DecodingKey,
-    validation: Validation,
+    /// By `iss`: the issuer of a token picks its keys, algorithms and roles.
+    issuers: HashMap<String, Issuer>,
     issuer: String,
     audience: String,
+    max_lifetime: chrono::Duration,
 }
 
 impl fmt::Debug for Authenticator {
@@ -70,26 +146,80 @@ impl fmt::Debug for Authenticator {
     }
 }
 
+/// Leeway on `exp`, `nbf` and the lifetime ceiling, for clocks that disagree a little.
+const LEEWAY_SECS: u64 = 30;
+
+fn validation(algorithms: &[Algorithm], issuer: &str, audience: &str) -> Validation {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.algorithms = algorithms.to_vec();
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+    validation.validate_nbf = true;
+    validation.leeway = LEEWAY_SECS;
+    validation
+}
+
 impl Authenticator {
-    /// An authenticator for `source`, accepting tokens issued by `issuer` for `audience`.
-    pub fn new(source: KeySource, issuer: &str, audience: &str) -> Result<Self, String> {
-        let secret = match &source {
-            KeySource::Development => DEV_SECRET,
-            KeySource::Hs256Secret(secret) => secret.as_str(),
+    /// An authenticator for `source`.
+    pub fn new(source: KeySource, options: AuthOptions) -> Result<Self, String> {
+        let mut issuers = HashMap::new();
+        let hs256 = |secret: &str| -> Result<Issuer, String> {
+            Ok(Issuer {
+                keys: IssuerKeys::Secret(
+                    DecodingKey::from_secret(secret.as_bytes())
+                        .map_err(|e| format!("unusable JWT secret: {e}"))?,
+                ),
+                validation: validation(&[Algorithm::HS256], &options.issuer, &options.audience),
+                roles: None,
+            })
         };
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        validation.leeway = 30;
-        let decoding = DecodingKey::from_secret(secret.as_bytes())
-            .map_err(|e| format!("unusable JWT secret: {e}"))?;
+        match &source {
+            KeySource::Development => {
+                issuers.insert(options.issuer.clone(), hs256(DEV_SECRET)?);
+            }
+            KeySource::Production { secret, jwks } => {
+                if secret.is_none() && jwks.is_empty() {
+                    return Err("no key source: set JWT_SECRET or JWT_ISSUERS".to_owned());
+                }
+                if let Some(secret) = secret {
+                    issuers.insert(options.issuer.clone(), hs256(secret)?);
+                }
+                // No redirect: a JWKS URL is configured as it is served, and a redirect could
+                // leave https.
+                let client = reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(5))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| format!("no HTTP client for the JWKS: {e}"))?;
+                for declared in jwks {
+                    declared.check()?;
+                    let audience = declared.audience.as_deref().unwrap_or(&options.audience);
+                    let issuer = Issuer {
+                        keys: IssuerKeys::Jwks(JwksKeys::new(
+                            declared,
+                            client.clone(),
+                            options.clock.clone(),
+                            options.jwks_timing,
+                        )),
+                        validation: validation(&declared.algorithms, &declared.issuer, audience),
+                        roles: Some(declared.roles.clone()),
+                    };
+                    if issuers.insert(declared.issuer.clone(), issuer).is_some() {
+                        return Err(format!(
+                            "issuer {} is declared twice (JWT_ISSUER with JWT_SECRET, or in JWT_ISSUERS)",
+                            declared.issuer
+                        ));
+                    }
+                }
+            }
+        }
         Ok(Self {
-            decoding,
             source,
-            validation,
-            issuer: issuer.to_owned(),
-            audience: audience.to_owned(),
+            issuers,
+            issuer: options.issuer,
+            audience: options.audience,
+            max_lifetime: options.max_lifetime,
         })
     }
 
@@ -100,30 +230,73 @@ impl Authenticator {
 
     /// Checks a bearer token and turns its claims into an [`Actor`]. The error is a message
     /// fit for the caller: it says what is wrong without echoing the token.
-    pub fn authenticate(&self, token: &str) -> Result<Actor, String> {
-        self.authenticate_until(token).map(|(actor, _)| actor)
+    pub async fn authenticate(&self, token: &str) -> Result<Actor, String> {
+        self.authenticate_until(token).await.map(|(actor, _)| actor)
     }
 
     /// Like [`Authenticator::authenticate`], with the token's expiry (seconds since the epoch):
     /// a websocket stays open until then, not after.
-    pub fn authenticate_until(&self, token: &str) -> Result<(Actor, i64), String> {
-        let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            match e.kind() {
-                ErrorKind::ExpiredSignature => "the token has expired".to_owned(),
-                ErrorKind::InvalidIssuer => "the token was not issued for this service".to_owned(),
-                ErrorKind::InvalidAudience => "the token is not meant for this API".to_owned(),
-                ErrorKind::InvalidAlgorithm => "the token's algorithm is not accepted".to_owned(),
-                ErrorKind::MissingRequiredClaim(claim) => {
-                    format!("the token lacks the required claim '{claim}'")
-                }
-                ErrorKind::InvalidSignature => "the token's signature is invalid".to_owned(),
-                ErrorKind::Json(err) => format!("the token's claims are malformed: {err}"),
-                _ => "the token is malformed".to_owned(),
+    pub async fn authenticate_until(&self, token: &str) -> Result<(Actor, i64), String> {
+        let header = decode_header(token).map_err(|_| "the token is malformed".to_owned())?;
+        // The issuer picks the keys: read unverified, then verified with those keys below.
+        #[derive(Deserialize)]
+        struct Iss {
+            iss: Option<String>,
+        }
+        let iss = insecure_decode_claims::<Iss>(token)
+            .map_err(|_| "the token is malformed".to_owned())?
+            .iss
+            .ok_or_else(|| "the token lacks the required claim 'iss'".to_owned())?;
+        let issuer = self
+            .issuers
+            .get(&iss)
+            .ok_or_else(|| "the token was not issued for this service".to_owned())?;
+        if !issuer.validation.algorithms.contains(&header.alg) {
+            return Err("the token's algorithm is not accepted".to_owned());
+        }
+        let jwks_key;
+        let key = match &issuer.keys {
+            IssuerKeys::Secret(key) => key,
+            IssuerKeys::Jwks(keys) => {
+                let kid = header
+                    .kid
+                    .as_deref()
+                    .ok_or_else(|| "the token's header lacks 'kid'".to_owned())?;
+                jwks_key = keys.key(kid, header.alg).await?;
+                &jwks_key
             }
-        })?;
-        let expires = data.claims.exp;
-        actor_from_claims(data.claims).map(|actor| (actor, expires))
+        };
+        let claims = decode::<TokenClaims>(token, key, &issuer.validation)
+            .map_err(|e| refusal(&e))?
+            .claims;
+        self.check_lifetime(&claims)?;
+        let role = match (claims.role, issuer.roles.as_deref()) {
+            (Some(role), _) => role,
+            (None, Some(&[role])) => role,
+            (None, _) => return Err("the token lacks the required claim 'role'".to_owned()),
+        };
+        if issuer.roles.as_ref().is_some_and(|r| !r.contains(&role)) {
+            return Err(format!(
+                "the role {} cannot be granted by this token's issuer",
+                role.as_str()
+            ));
+        }
+        actor_from_claims(role, claims.sub, claims.name, claims.profession)
+            .map(|actor| (actor, claims.exp))
+    }
+
+    /// The lifetime ceiling: a token valid for years is a stolen credential that never expires.
+    fn check_lifetime(&self, claims: &TokenClaims) -> Result<(), String> {
+        let now = i64::try_from(get_current_timestamp()).unwrap_or(i64::MAX);
+        let ceiling = self.max_lifetime.num_seconds() + i64::try_from(LEEWAY_SECS).unwrap_or(0);
+        let from = claims.iat.map_or(now, |iat| iat.min(now));
+        if claims.exp.saturating_sub(from) > ceiling {
+            return Err(format!(
+                "the token's lifetime is longer than {} seconds",
+                self.max_lifetime.num_seconds()
+            ));
+        }
+        Ok(())
     }
 
     /// Mints a token with the development key, valid for `ttl`. Refuses with any other key
@@ -139,9 +312,15 @@ impl Authenticator {
     ) -> Result<String, String> {
         if !self.is_development() {
             return Err(
-                "a production key source is configured (JWT_SECRET): refusing to mint tokens"
+                "a production key source is configured (JWT_SECRET or JWT_ISSUERS): refusing to mint tokens"
                     .to_owned(),
             );
+        }
+        if ttl > self.max_lifetime {
+            return Err(format!(
+                "the server refuses tokens living longer than {} hours (JWT_MAX_LIFETIME_SECS)",
+                self.max_lifetime.num_hours()
+            ));
         }
         let claims = Claims {
             sub: sub.to_owned(),
@@ -153,7 +332,12 @@ impl Authenticator {
             profession,
         };
         // Checked here so that a minted token is one the server accepts.
-        actor_from_claims(claims.clone())?;
+        actor_from_claims(
+            claims.role,
+            claims.sub.clone(),
+            claims.name.clone(),
+            claims.profession.clone(),
+        )?;
         let key = EncodingKey::from_secret(DEV_SECRET.as_bytes())
             .map_err(|e| format!("unusable development key: {e}"))?;
         encode(&Header::new(Algorithm::HS256), &claims, &key)
@@ -161,27 +345,68 @@ impl Authenticator {
     }
 }
 
-fn actor_from_claims(claims: Claims) -> Result<Actor, String> {
-    let name = claims.name.unwrap_or_default();
-    match claims.role {
+/// What the caller is told when a token does not verify.
+fn refusal(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match e.kind() {
+        ErrorKind::ExpiredSignature => "the token has expired".to_owned(),
+        ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".to_owned(),
+        ErrorKind::InvalidIssuer => "the token was not issued for this service".to_owned(),
+        ErrorKind::InvalidAudience => "the token is not meant for this API".to_owned(),
+        ErrorKind::InvalidAlgorithm => "the token's algorithm is not accepted".to_owned(),
+        ErrorKind::MissingRequiredClaim(claim) => {
+            format!("the token lacks the required claim '{claim}'")
+        }
+        ErrorKind::InvalidSignature => "the token's signature is invalid".to_owned(),
+        ErrorKind::Json(err) => format!("the token's claims are malformed: {err}"),
+        _ => "the token is malformed".to_owned(),
+    }
+}
+
+/// A claim copied into the ledger: bounded, and free of control characters (PostgreSQL refuses
+/// a NUL in text; the others have no place in a name).
+fn bounded(claim: &str, value: &str) -> Result<(), String> {
+    if value.chars().count() > MAX_CLAIM_CHARS {
+        return Err(format!(
+            "the token's '{claim}' is longer than {MAX_CLAIM_CHARS} characters"
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("the token's '{claim}' holds a control character"));
+    }
+    Ok(())
+}
+
+fn actor_from_claims(
+    role: ActorRole,
+    sub: String,
+    name: Option<String>,
+    profession: Option<String>,
+) -> Result<Actor, String> {
+    bounded("sub", &sub)?;
+    if let Some(name) = &name {
+        bounded("name", name)?;
+    }
+    if let Some(profession) = &profession {
+        bounded("profession", profession)?;
+    }
+    let name = name.unwrap_or_default();
+    match role {
         ActorRole::Patient => {
-            let ins = Ins::parse(&claims.sub)
+            let ins = Ins::parse(&sub)
                 .map_err(|e| format!("the token's subject is not a valid INS: {e}"))?;
             Ok(Actor::Patient { ins, name })
         }
         ActorRole::Practitioner => {
-            let rpps = Rpps::parse(&claims.sub)
+            let rpps = Rpps::parse(&sub)
                 .map_err(|e| format!("the token's subject is not a valid RPPS number: {e}"))?;
             Ok(Actor::Practitioner {
                 rpps,
                 name,
-                profession: claims.profession,
+                profession,
             })
         }
-        ActorRole::Operator if !claims.sub.trim().is_empty() => Ok(Actor::Operator {
-            id: claims.sub,
-            name,
-        }),
+        ActorRole::Operator if !sub.trim().is_empty() => Ok(Actor::Operator { id: sub, name }),
         ActorRole::Operator => Err("the token's subject is empty".to_owned()),
         ActorRole::System => Err("the role SYSTEM cannot be claimed by a token".to_owned()),
     }

@@ -1,8 +1,10 @@
 //! Who is calling: JWT decoding at the edge, the resulting [`Actor`], and role guards.
 
+mod jwks;
 mod keys;
 
-pub use keys::{Authenticator, Claims, DEV_SECRET, KeySource};
+pub use jwks::{JWKS_ALGORITHMS, JwksIssuer, JwksTiming};
+pub use keys::{AuthOptions, Authenticator, Claims, DEV_SECRET, KeySource, MAX_CLAIM_CHARS};
 
 pub use crate::domain::{Actor, ActorRef, ActorRole};
 

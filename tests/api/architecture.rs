@@ -17,7 +17,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("clock", &[]),
     ("domain", &[]),
     ("ledger", &["domain", "clock"]),
-    ("auth", &["domain"]),
+    ("auth", &["domain", "clock"]),
     ("services", &["domain", "ledger", "clock"]),
     ("notify", &["services", "domain", "clock"]),
     ("graphql", &["services", "domain", "auth"]),

@@ -96,8 +96,19 @@ fn token_subject_is_validated() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("INS"));
 }
 
+/// The token settings (`token` reads them, `demo` and `serve` too).
+const TOKEN_SETTINGS: [&str; 7] = [
+    "JWT_SECRET",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "JWT_ISSUERS",
+    "JWT_MAX_LIFETIME_SECS",
+    "JWKS_CACHE_TTL_SECS",
+    "JWKS_REFETCH_INTERVAL_SECS",
+];
+
 /// Every variable of the configuration, by the concern that reads it.
-const SERVER_SETTINGS: [&str; 19] = [
+const SERVER_SETTINGS: [&str; 23] = [
     "APP_ENV",
     "DATABASE_URL",
     "LISTEN_ADDR",
@@ -105,6 +116,10 @@ const SERVER_SETTINGS: [&str; 19] = [
     "JWT_SECRET",
     "JWT_ISSUER",
     "JWT_AUDIENCE",
+    "JWT_ISSUERS",
+    "JWT_MAX_LIFETIME_SECS",
+    "JWKS_CACHE_TTL_SECS",
+    "JWKS_REFETCH_INTERVAL_SECS",
     "OPPOSITION_WINDOW_DAYS",
     "ACTIVATION_MAX_ATTEMPTS",
     "ACTIVATION_LOCKOUT_MINUTES",
@@ -143,7 +158,7 @@ fn serve_help_documents_every_setting_and_its_variable() {
 #[test]
 fn each_subcommand_help_lists_the_settings_it_uses_and_no_other() {
     let cases: [(&[&str], &[&str]); 7] = [
-        (&["token"], &["JWT_SECRET", "JWT_ISSUER", "JWT_AUDIENCE"]),
+        (&["token"], &TOKEN_SETTINGS),
         (&["migrate"], &["DATABASE_URL"]),
         (&["ledger", "verify"], &["DATABASE_URL"]),
         (&["schema"], &[]),
@@ -154,6 +169,10 @@ fn each_subcommand_help_lists_the_settings_it_uses_and_no_other() {
                 "JWT_SECRET",
                 "JWT_ISSUER",
                 "JWT_AUDIENCE",
+                "JWT_ISSUERS",
+                "JWT_MAX_LIFETIME_SECS",
+                "JWKS_CACHE_TTL_SECS",
+                "JWKS_REFETCH_INTERVAL_SECS",
                 "OPPOSITION_WINDOW_DAYS",
                 "ACTIVATION_MAX_ATTEMPTS",
                 "ACTIVATION_LOCKOUT_MINUTES",

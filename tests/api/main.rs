@@ -16,6 +16,7 @@ mod delivery;
 mod documents;
 mod edge;
 mod http;
+mod identity;
 mod ledger;
 mod lifecycle;
 mod limits;

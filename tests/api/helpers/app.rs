@@ -10,7 +10,7 @@ use espace_sante::config::{
     AppEnv, AuthSettings, DatabaseSettings, HttpSettings, LettersSettings, LimitSettings,
     MailSettings, RelaySettings, RuleSettings, Secret, Settings, WebSocketSettings,
 };
-use espace_sante::startup::Application;
+use espace_sante::startup::{Application, StartupError};
 use migration::MigratorTrait;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
@@ -143,6 +143,14 @@ impl TestApp {
 
     /// Spawns the application with settings changed by `configure`.
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Self {
+        Self::try_spawn_with(backend, configure).await.unwrap()
+    }
+
+    /// Like [`TestApp::spawn_with`], with the startup error of settings the server refuses.
+    pub async fn try_spawn_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Result<Self, StartupError> {
         if std::env::var_os("TEST_LOG").is_some() {
             espace_sante::telemetry::init("pretty");
         }
@@ -195,6 +203,10 @@ impl TestApp {
                 jwt_secret: Some(Secret(SECRET.to_owned())),
                 jwt_issuer: ISSUER.to_owned(),
                 jwt_audience: AUDIENCE.to_owned(),
+                jwt_issuers: None,
+                jwt_max_lifetime_secs: 24 * 3600,
+                jwks_cache_ttl_secs: 3600,
+                jwks_refetch_interval_secs: 30,
             },
             rules: RuleSettings {
                 opposition_window_days: 42,
@@ -256,13 +268,13 @@ impl TestApp {
             };
         let clock = Arc::new(ManualClock::new(start_time()));
         let shared: SharedClock = clock.clone();
-        let app = Application::build(&settings, shared).await.unwrap();
+        let app = Application::build(&settings, shared).await?;
         let address = format!("http://127.0.0.1:{}", app.port());
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
         }));
-        Self {
+        Ok(Self {
             address,
             backend,
             settings,
@@ -274,7 +286,7 @@ impl TestApp {
             _sqlite_dir: sqlite_dir,
             shutdown: Some(shutdown),
             server: Some(server),
-        }
+        })
     }
 
     /// Begins the server's graceful shutdown, as SIGTERM does, and hands out the server's
