@@ -261,4 +261,48 @@ mod tests {
         assert!(CarteVitaleSerial::parse("12345").is_err());
         assert!(CarteVitaleSerial::parse("1234-5678").is_err());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Whatever a client types, parsing answers; it never panics.
+        #[test]
+        fn any_text_parses_or_is_refused_without_panicking(text in "\\PC{0,40}") {
+            let _ = Ins::parse(&text);
+            let _ = Rpps::parse(&text);
+        }
+
+        /// Every NIR with its key is an INS, written with or without spaces, and reads back
+        /// as itself; any other key is refused.
+        #[test]
+        fn an_ins_with_its_key_parses_and_round_trips(
+            nir in "[12][0-9]{4}(2A|2B|[0-9]{2})[0-9]{6}",
+            wrong in 1u64..97,
+        ) {
+            let key = Ins::key_of(&nir).unwrap();
+            let ins = Ins::parse(&format!("{nir}{key:02}")).unwrap();
+            proptest::prop_assert_eq!(Ins::parse(ins.as_str()).unwrap(), ins.clone());
+            let spaced = format!("{} {} {key:02}", &nir[..5], &nir[5..]);
+            proptest::prop_assert_eq!(Ins::parse(&spaced).unwrap(), ins);
+            let other = (key + wrong - 1) % 97 + 1;
+            if other != key {
+                let wrong_key = format!("{nir}{other:02}");
+                proptest::prop_assert!(Ins::parse(&wrong_key).is_err());
+            }
+        }
+
+        /// Ten digits and their Luhn digit make an RPPS number, and one digit changed does not.
+        #[test]
+        fn an_rpps_with_its_luhn_digit_parses_and_round_trips(body in "[0-9]{10}", delta in 1u32..10) {
+            let check = (0..10)
+                .map(|d| format!("{body}{d}"))
+                .find(|candidate| Rpps::parse(candidate).is_ok());
+            let number = check.expect("exactly one check digit makes a valid number");
+            let rpps = Rpps::parse(&number).unwrap();
+            proptest::prop_assert_eq!(rpps.as_str(), number.as_str());
+            let last = number.as_bytes()[10] - b'0';
+            let changed = format!("{body}{}", (u32::from(last) + delta) % 10);
+            proptest::prop_assert!(Rpps::parse(&changed).is_err());
+        }
+    }
 }
