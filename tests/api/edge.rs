@@ -5,8 +5,6 @@
 //! The HTTP and websocket edge does not depend on the database: those tests run on SQLite.
 //! The outage needs a PostgreSQL reached through a proxy the test can cut.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use espace_sante::clock::Clock;
@@ -17,8 +15,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
 use crate::helpers::{
-    Backend, DOCTOR, TestApp, claims, document_input, ins, on_both_backends, operator_token,
-    patient_token, sign,
+    Backend, DOCTOR, DatabaseProxy, TestApp, claims, document_input, ins, on_both_backends,
+    operator_token, patient_token, sign,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -458,56 +456,6 @@ async fn websockets_per_user_are_capped() {
 
 // ---------------------------------------------------------------------------------------------
 // A database outage, told quickly and as retriable.
-
-/// A TCP proxy to the test PostgreSQL that the test can cut: existing connections are closed
-/// and new ones accepted but never answered, as when a database host vanishes from the network.
-struct DatabaseProxy {
-    address: String,
-    down: Arc<AtomicBool>,
-    pipes: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
-    held: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl DatabaseProxy {
-    async fn start(target: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let proxy = Self {
-            address: listener.local_addr().unwrap().to_string(),
-            down: Arc::default(),
-            pipes: Arc::default(),
-            held: Arc::default(),
-        };
-        let (down, pipes, held) = (proxy.down.clone(), proxy.pipes.clone(), proxy.held.clone());
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if down.load(Ordering::SeqCst) {
-                    held.lock().unwrap().push(client);
-                    continue;
-                }
-                let target = target.clone();
-                let pipe = tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-                pipes.lock().unwrap().push(pipe);
-            }
-        });
-        proxy
-    }
-
-    fn cut(&self) {
-        self.down.store(true, Ordering::SeqCst);
-        for pipe in self.pipes.lock().unwrap().drain(..) {
-            pipe.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.down.store(false, Ordering::SeqCst);
-        self.held.lock().unwrap().clear();
-    }
-}
 
 #[tokio::test]
 async fn a_database_outage_is_told_quickly_and_as_retriable() {

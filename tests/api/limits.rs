@@ -377,8 +377,64 @@ mod with_settings {
     );
 }
 
+/// The fragment-spread bomb, the alias flood and the 10 MB query are refused without one
+/// statement reaching the database: the server talks to PostgreSQL through a proxy that counts
+/// every byte it sends, and not one is sent while they are refused (a plain query afterwards
+/// shows the count does move).
+#[tokio::test]
+async fn hostile_queries_send_not_one_statement_to_the_database() {
+    let proxy = crate::helpers::DatabaseProxy::start("127.0.0.1:5432".to_owned()).await;
+    let through = proxy.address.clone();
+    let app = TestApp::spawn_with(Backend::Postgres, |settings| {
+        settings.database.database_url = settings
+            .database
+            .database_url
+            .replace("127.0.0.1:5432", &through);
+        settings.rules.document_max_bytes = 8 * 1024 * 1024;
+    })
+    .await;
+    let person = consultable(&app, 710).await;
+    let doctor = practitioner_token(DOCTOR);
+    let variables = json!({ "ins": person });
+    let aliases: String = (0..50).map(|i| format!("r{i}: {CONSULT} ")).collect();
+    let hostile = [
+        (spread_bomb(24, "query($ins: INS!)", CONSULT), "field count"),
+        (format!("query($ins: INS!) {{ {aliases} }}"), "alias count"),
+        (
+            format!(
+                "query($ins: INS!) {{ {CONSULT} {} }}",
+                " ".repeat(10 * 1024 * 1024)
+            ),
+            "bytes",
+        ),
+    ];
+    for (query, limit) in hostile {
+        let before = proxy.sent();
+        let answer = app.graphql(Some(&doctor), &query, variables.clone()).await;
+        assert_too_complex(&answer, limit);
+        assert_eq!(
+            proxy.sent(),
+            before,
+            "{limit}: the database was asked something"
+        );
+    }
+    let before = proxy.sent();
+    let answer = app
+        .graphql(
+            Some(&doctor),
+            &format!("query($ins: INS!) {{ {CONSULT} }}"),
+            variables,
+        )
+        .await;
+    assert!(answer.errors.is_empty(), "{:#?}", answer.errors);
+    assert!(
+        proxy.sent() > before,
+        "a consultation goes through the proxy"
+    );
+}
+
 /// PostgreSQL cancels a statement past `DATABASE_STATEMENT_TIMEOUT_SECS`: a request blocked on
-/// a lock fails as an internal error then, long before the request timeout would answer 503.
+/// a lock fails as unavailable then, long before the request timeout would answer 503.
 #[tokio::test]
 async fn a_statement_past_the_timeout_is_cancelled_by_postgres() {
     use sea_orm::{ConnectionTrait, TransactionTrait};

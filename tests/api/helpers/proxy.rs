@@ -1,0 +1,87 @@
+//! A TCP proxy in front of the test PostgreSQL: a test can cut it (a database outage) or count
+//! what the server sends through it (a request that must not reach the database).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A TCP proxy to the test PostgreSQL that the test can cut: existing connections are closed
+/// and new ones accepted but never answered, as when a database host vanishes from the network.
+pub struct DatabaseProxy {
+    pub address: String,
+    down: Arc<AtomicBool>,
+    pipes: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    held: Arc<Mutex<Vec<TcpStream>>>,
+    /// Bytes sent to the database since the proxy started: every statement is some.
+    sent: Arc<AtomicU64>,
+}
+
+impl DatabaseProxy {
+    pub async fn start(target: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = Self {
+            address: listener.local_addr().unwrap().to_string(),
+            down: Arc::default(),
+            pipes: Arc::default(),
+            held: Arc::default(),
+            sent: Arc::default(),
+        };
+        let (down, pipes, held, sent) = (
+            proxy.down.clone(),
+            proxy.pipes.clone(),
+            proxy.held.clone(),
+            proxy.sent.clone(),
+        );
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                if down.load(Ordering::SeqCst) {
+                    held.lock().unwrap().push(client);
+                    continue;
+                }
+                let (target, sent) = (target.clone(), sent.clone());
+                let pipe = tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let (mut from_client, mut to_client) = client.into_split();
+                    let (mut from_server, mut to_server) = server.into_split();
+                    let upstream = async {
+                        let mut buffer = [0u8; 8192];
+                        while let Ok(n @ 1..) = from_client.read(&mut buffer).await {
+                            sent.fetch_add(n as u64, Ordering::SeqCst);
+                            if to_server.write_all(&buffer[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    };
+                    let downstream = tokio::io::copy(&mut from_server, &mut to_client);
+                    tokio::select! {
+                        () = upstream => {}
+                        _ = downstream => {}
+                    }
+                });
+                pipes.lock().unwrap().push(pipe);
+            }
+        });
+        proxy
+    }
+
+    pub fn cut(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        for pipe in self.pipes.lock().unwrap().drain(..) {
+            pipe.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.down.store(false, Ordering::SeqCst);
+        self.held.lock().unwrap().clear();
+    }
+
+    /// Bytes the server sent to the database so far.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::SeqCst)
+    }
+}
