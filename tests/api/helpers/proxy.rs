@@ -80,6 +80,20 @@ impl DatabaseProxy {
         self.held.lock().unwrap().clear();
     }
 
+    /// Waits until the server has sent nothing for half a second (background work after a
+    /// write, such as the live listener re-reading a notified row, has settled); at most 10 s.
+    pub async fn quiet(&self) {
+        let mut last = self.sent();
+        for _ in 0..20 {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let now = self.sent();
+            if now == last {
+                return;
+            }
+            last = now;
+        }
+    }
+
     /// Bytes the server sent to the database so far.
     pub fn sent(&self) -> u64 {
         self.sent.load(Ordering::SeqCst)
