@@ -8,15 +8,6 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
 };
 
-/// Connects to `url`.
-///
-/// SQLite gets a single connection: it has no row locks and allows one writer, so one
-/// connection serialises transactions (including the per-patient ledger appends) instead of
-/// failing them with `SQLITE_BUSY`. It is the newcomer's database, not production's.
-pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    connect_with(url, Duration::from_secs(30), None).await
-}
-
 /// Connects to `url`, waiting at most `acquire_timeout` for a connection from the pool.
 ///
 /// The server keeps this short (DB_ACQUIRE_TIMEOUT_SECS): during an outage, a request that
@@ -25,6 +16,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
 /// are opened with `statement_timeout` (`Some`): a statement that runs longer is cancelled by
 /// the server, so that no request holds a connection (and its locks) past it. SQLite has no
 /// such setting; its one connection is bounded by the request timeout.
+///
+/// SQLite gets a single connection: it has no row locks and allows one writer, so one
+/// connection serialises transactions (including the per-patient ledger appends) instead of
+/// failing them with `SQLITE_BUSY`. It is the newcomer's database, not production's.
 pub async fn connect_with(
     url: &str,
     acquire_timeout: Duration,

@@ -6,7 +6,7 @@
 //!  auth                   graphql  (services, domain and the caller from auth; never storage)
 //! ```
 //!
-//! The outer modules (cli, config, startup, http, demo, db, telemetry) wire everything together
+//! The outer modules (cli, config, startup, http, rate_limit, demo, db, telemetry) wire everything together
 //! and may import anything; nothing inner imports them.
 
 use std::collections::BTreeMap;
