@@ -238,8 +238,7 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
             let run = letters
                 .statements(migrated(&database).await?, clock)
                 .run()
-                .await
-                .map_err(|e| e.message())?;
+                .await?;
             for letter in &run.letters {
                 println!(
                     "{} ({} page(s), {} notice(s))",

@@ -15,6 +15,7 @@ pub mod graphql;
 pub mod http;
 pub mod ledger;
 pub mod notify;
+pub mod ports;
 pub mod rate_limit;
 pub mod services;
 pub mod startup;

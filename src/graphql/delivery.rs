@@ -7,6 +7,7 @@ use super::guard::RoleGuard;
 use crate::domain::ActorRole as Role;
 use std::sync::Arc;
 
+use crate::services::ServiceError;
 use crate::services::delivery::DeliveryPort;
 
 /// What a relay round did.
@@ -62,7 +63,10 @@ impl DeliveryMutation {
     /// Runs one round of the outbox relay now: sends the emails that are due (operators).
     #[graphql(guard = "RoleGuard::new(&[Role::Operator])")]
     async fn deliver_notifications(&self, ctx: &Context<'_>) -> async_graphql::Result<RelayRound> {
-        let report = delivery(ctx).relay_round().await?;
+        let report = delivery(ctx)
+            .relay_round()
+            .await
+            .map_err(ServiceError::from)?;
         Ok(RelayRound {
             sent: count(report.sent),
             retried: count(report.retried),
@@ -77,7 +81,10 @@ impl DeliveryMutation {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<PostalStatementRun> {
-        let run = delivery(ctx).postal_statements().await?;
+        let run = delivery(ctx)
+            .postal_statements()
+            .await
+            .map_err(ServiceError::from)?;
         Ok(PostalStatementRun {
             letters: run
                 .letters

@@ -18,9 +18,7 @@ use crate::clock::SharedClock;
 use entity::values::DeliveryStatus;
 
 use crate::domain::{AddressLines, Channel, Ins, ProfileStatus, may_be_notified};
-use crate::services::ServiceError;
-pub use crate::services::delivery::{LetterOut, StatementRun};
-use crate::services::profiles::lock_profile;
+pub use crate::ports::delivery::{DeliveryError, LetterOut, StatementRun};
 
 /// Writes the statements.
 #[derive(Debug, Clone)]
@@ -45,7 +43,7 @@ const LINE_HEIGHT: f32 = 5.0;
 
 impl Statements {
     /// Writes one letter per patient with pending postal notices.
-    pub async fn run(&self) -> Result<StatementRun, ServiceError> {
+    pub async fn run(&self) -> Result<StatementRun, DeliveryError> {
         let now = self.clock.now();
         let patients: Vec<String> = notification::Entity::find()
             .select_only()
@@ -82,11 +80,16 @@ impl Statements {
         ins: &str,
         now: DateTime<Utc>,
         manifest: &std::path::Path,
-    ) -> Result<Option<LetterOut>, ServiceError> {
-        let ins =
-            Ins::parse(ins).map_err(|e| ServiceError::internal_from("stored INS is invalid", e))?;
+    ) -> Result<Option<LetterOut>, DeliveryError> {
+        let ins = Ins::parse(ins).map_err(|e| format!("stored INS is invalid: {e}"))?;
         let txn = self.db.begin().await?;
-        let Some(profile) = lock_profile(&txn, &ins).await? else {
+        // Under the profile's lock, as every status change: an opposition or a closure cannot
+        // land between the check below and the letter.
+        let Some(profile) = profile::Entity::find_by_id(ins.clone())
+            .lock_exclusive()
+            .one(&txn)
+            .await?
+        else {
             return Ok(None);
         };
         let notices = notification::Entity::find()
@@ -147,7 +150,7 @@ impl Statements {
         tokio::fs::create_dir_all(&self.dir)
             .await
             .and(tokio::fs::write(self.dir.join(&file), pdf).await)
-            .map_err(|e| ServiceError::internal_from("cannot write the letter", e))?;
+            .map_err(|e| format!("cannot write the letter: {e}"))?;
         postal_letter::Entity::update_many()
             .col_expr(postal_letter::Column::FileName, Expr::value(file.clone()))
             .col_expr(
@@ -188,10 +191,9 @@ impl Statements {
 async fn append_to_manifest(
     manifest: &std::path::Path,
     letter: &LetterOut,
-) -> Result<(), ServiceError> {
+) -> Result<(), DeliveryError> {
     use tokio::io::AsyncWriteExt;
-    let mut line =
-        serde_json::to_vec(letter).map_err(|e| ServiceError::internal_from("manifest line", e))?;
+    let mut line = serde_json::to_vec(letter).map_err(|e| format!("manifest line: {e}"))?;
     line.push(b'\n');
     let write = async {
         let mut file = tokio::fs::OpenOptions::new()
@@ -204,7 +206,7 @@ async fn append_to_manifest(
     };
     write
         .await
-        .map_err(|e| ServiceError::internal_from("cannot write the manifest", e))
+        .map_err(|e| format!("cannot write the manifest: {e}").into())
 }
 
 /// The recipient's name and address, at most 6 lines of 38 characters (norme AFNOR

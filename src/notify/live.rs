@@ -6,7 +6,7 @@ use std::time::Duration;
 use entity::{message, notification, thread};
 use sea_orm::{DatabaseConnection, DbBackend, DbErr, EntityTrait};
 
-use crate::services::live::{CHANNEL, LiveHub, Recipient};
+use crate::ports::live::{CHANNEL, LiveHub, Recipient};
 
 /// Listens to the other replicas' events and rings the local doorbells, until the process
 /// stops. When the connection drops, it reconnects and rings everyone, who catch up from the

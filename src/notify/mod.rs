@@ -10,8 +10,7 @@ pub mod relay;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
-use crate::services::ServiceError;
-use crate::services::delivery::{DeliveryPort, RelayReport, StatementRun};
+use crate::ports::delivery::{DeliveryError, DeliveryPort, RelayReport, StatementRun};
 
 /// The delivery machinery of a running API.
 #[derive(Debug, Clone)]
@@ -21,11 +20,11 @@ pub struct Delivery {
 }
 
 impl DeliveryPort for Delivery {
-    fn relay_round(&self) -> BoxFuture<'_, Result<RelayReport, ServiceError>> {
+    fn relay_round(&self) -> BoxFuture<'_, Result<RelayReport, DeliveryError>> {
         async move { Ok(self.relay.run_once().await?) }.boxed()
     }
 
-    fn postal_statements(&self) -> BoxFuture<'_, Result<StatementRun, ServiceError>> {
+    fn postal_statements(&self) -> BoxFuture<'_, Result<StatementRun, DeliveryError>> {
         self.statements.run().boxed()
     }
 }

@@ -15,7 +15,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait
 use super::email::{Mailer, SendError};
 use crate::clock::SharedClock;
 use crate::domain::{Ins, ProfileStatus, may_be_notified};
-pub use crate::services::delivery::RelayReport;
+pub use crate::ports::delivery::RelayReport;
 
 /// Rows claimed per round.
 const BATCH: i64 = 20;

@@ -210,6 +210,15 @@ impl From<sea_orm::DbErr> for ServiceError {
     }
 }
 
+impl From<crate::ports::delivery::DeliveryError> for ServiceError {
+    fn from(err: crate::ports::delivery::DeliveryError) -> Self {
+        Self::Internal(InternalError {
+            context: "delivery".to_owned(),
+            source: Some(err),
+        })
+    }
+}
+
 impl From<Refusal> for ServiceError {
     fn from(refusal: Refusal) -> Self {
         match refusal {

@@ -3,15 +3,14 @@
 //! Services know nothing of GraphQL.
 
 pub mod activity;
-pub mod delivery;
 pub mod documents;
 mod error;
 pub mod feeds;
 mod idempotency;
-pub mod live;
 pub mod messaging;
 pub mod outbox;
 mod patient_tx;
+pub use crate::ports::{delivery, live};
 pub mod profiles;
 pub mod views;
 

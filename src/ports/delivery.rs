@@ -1,5 +1,6 @@
 //! The delivery port: what the operator may run by hand (a relay round, the postal statements),
-//! owned here and implemented by `notify`, so that the GraphQL layer needs only services.
+//! defined for the services and implemented by `notify`, so that the GraphQL layer needs only
+//! services.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -7,14 +8,16 @@ use std::path::PathBuf;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 
-use super::ServiceError;
+/// Why delivery could not run: a database or file-system failure, for the operator's log (the
+/// services turn it into an internal error; clients never see it).
+pub type DeliveryError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Runs delivery now, as the background relay and `espace-sante letters` do.
 pub trait DeliveryPort: Send + Sync + fmt::Debug {
     /// One round of the email relay: sends what is due.
-    fn relay_round(&self) -> BoxFuture<'_, Result<RelayReport, ServiceError>>;
+    fn relay_round(&self) -> BoxFuture<'_, Result<RelayReport, DeliveryError>>;
     /// The postal statements: one letter per patient with pending postal notices.
-    fn postal_statements(&self) -> BoxFuture<'_, Result<StatementRun, ServiceError>>;
+    fn postal_statements(&self) -> BoxFuture<'_, Result<StatementRun, DeliveryError>>;
 }
 
 /// What one round did.
