@@ -114,19 +114,11 @@ async fn a_content_length_over_the_limit_is_refused_before_any_body_is_sent() {
 /// PostgreSQL only: SQLite has no row lock to hold.
 #[tokio::test]
 async fn shutdown_drains_the_requests_in_flight() {
-    use sea_orm::{ConnectionTrait, TransactionTrait};
     let mut app = TestApp::spawn(Backend::Postgres).await;
     let person = ins(960);
     app.enrol(vec![crate::helpers::beneficiary(&person, None)])
         .await;
-    let db = app.db().await;
-    let holder = db.begin().await.unwrap();
-    holder
-        .execute_unprepared(&format!(
-            "SELECT ins FROM profiles WHERE ins = '{person}' FOR UPDATE"
-        ))
-        .await
-        .unwrap();
+    let holder = app.hold_profile_lock(&person).await;
     let address = app.address.clone();
     let token = patient_token(&person);
     let in_flight = tokio::spawn(async move {

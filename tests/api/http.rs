@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -140,14 +139,7 @@ async fn a_request_over_the_timeout_is_answered_503_and_leaves_nothing() {
     let person = ins(900);
     app.enrol(vec![beneficiary(&person, None)]).await;
 
-    let db = app.db().await;
-    let holder = db.begin().await.unwrap();
-    holder
-        .execute_unprepared(&format!(
-            "SELECT ins FROM profiles WHERE ins = '{person}' FOR UPDATE"
-        ))
-        .await
-        .unwrap();
+    let holder = app.hold_profile_lock(&person).await;
     let started = std::time::Instant::now();
     let response = reqwest::Client::new()
         .post(format!("{}/graphql", app.address))

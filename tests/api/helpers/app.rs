@@ -335,6 +335,20 @@ impl TestApp {
         Database::connect(&self.database_url).await.unwrap()
     }
 
+    /// Holds the lock on a patient's profile row, as a writer would, until the returned
+    /// transaction ends: the server's next unit of work on that patient waits for it.
+    pub async fn hold_profile_lock(&self, person: &str) -> sea_orm::DatabaseTransaction {
+        use sea_orm::TransactionTrait;
+        let holder = self.db().await.begin().await.unwrap();
+        holder
+            .execute_unprepared(&format!(
+                "SELECT ins FROM profiles WHERE ins = '{person}' FOR UPDATE"
+            ))
+            .await
+            .unwrap();
+        holder
+    }
+
     /// Moves the server's clock.
     pub fn advance(&self, by: Duration) {
         self.clock.advance(by);
