@@ -67,6 +67,9 @@ pub struct Settings {
     #[command(flatten)]
     pub limits: LimitSettings,
 
+    #[command(flatten)]
+    pub telemetry: TelemetrySettings,
+
     /// Seconds between two runs of the background creation sweep (0 disables it).
     #[arg(
         long,
@@ -477,6 +480,19 @@ impl LimitSettings {
         (self.statement_timeout_secs > 0)
             .then(|| std::time::Duration::from_secs(self.statement_timeout_secs))
     }
+}
+
+/// Metrics and traces for the operator. Both are off unless configured: the metrics say how
+/// busy the service is and which errors it gives (no patient data), which is still not for
+/// the public, so they are served on a listener of their own that nobody reaches by accident
+/// through the API's address.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Telemetry")]
+pub struct TelemetrySettings {
+    /// Address of the Prometheus `/metrics` listener (e.g. `127.0.0.1:9464`); unset: no
+    /// metrics are served. Never the API's own address: put it on a private interface.
+    #[arg(long, env = "METRICS_LISTEN_ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// A secret string: `Debug` and `Display` print nothing of it.

@@ -22,6 +22,7 @@ mod lifecycle;
 mod limits;
 mod live;
 mod messaging;
+mod metrics;
 mod migrations;
 mod pagination;
 mod privilege;
