@@ -619,8 +619,16 @@ pub async fn statements_per_request(
     let http = Http::new(&server.api);
     let doctor = token("PRACTITIONER", &population.practitioners[0]);
     let patient = &population.activated[0];
-    // Once, for the first access and the prepared statements' first parse.
-    http.gql(&doctor, RECORD, json!({ "ins": patient })).await?;
+    // First access, and the statements prepared on the pool's connections.
+    for _ in 0..20 {
+        http.gql(&doctor, RECORD, json!({ "ins": patient })).await?;
+        http.gql(
+            &doctor,
+            DOCUMENT,
+            json!({ "ins": patient, "id": population.a_document_of[0].to_string() }),
+        )
+        .await?;
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut per = Vec::new();
     for (name, query, variables) in [
@@ -638,19 +646,26 @@ pub async fn statements_per_request(
         tokio::time::sleep(Duration::from_millis(300)).await;
         per.push((name, (count.load(Ordering::SeqCst) - before) as f64 / 20.0));
     }
-    let before = count.load(Ordering::SeqCst);
-    let key = KEYS.fetch_add(1, Ordering::Relaxed);
-    http.gql(
-        &doctor,
-        FEED,
-        json!({ "ins": patient, "input": feed_input(&format!("count-{key}"), 1024) }),
-    )
-    .await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    per.push((
-        "feedDocument",
-        (count.load(Ordering::SeqCst) - before) as f64,
-    ));
+    // Feeds: 20 to prepare the statements on the pool's connections, then 20 counted.
+    for counted in [false, true] {
+        let before = count.load(Ordering::SeqCst);
+        for _ in 0..20 {
+            let key = KEYS.fetch_add(1, Ordering::Relaxed);
+            http.gql(
+                &doctor,
+                FEED,
+                json!({ "ins": patient, "input": feed_input(&format!("count-{key}"), 1024) }),
+            )
+            .await?;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if counted {
+            per.push((
+                "feedDocument",
+                (count.load(Ordering::SeqCst) - before) as f64 / 20.0,
+            ));
+        }
+    }
     drop(server);
     Ok(Statements(
         per.into_iter().map(|(n, c)| (n.to_owned(), c)).collect(),
@@ -708,5 +723,69 @@ impl Frames {
         }
         self.pending.drain(..at);
         count
+    }
+}
+
+/// Feed and spread consultations at 32 clients, on a server whose pool holds `size`
+/// connections.
+pub async fn pool_point(
+    size: u32,
+    http: &Http,
+    population: &Population,
+    seconds: Duration,
+) -> crate::report::PoolPoint {
+    let practitioners: Arc<Vec<String>> = Arc::new(
+        population
+            .practitioners
+            .iter()
+            .map(|r| token("PRACTITIONER", r))
+            .collect(),
+    );
+    let activated = Arc::new(population.activated.clone());
+    let (h, p, a) = (http.clone(), practitioners.clone(), activated.clone());
+    let feed = closed_loop(32, seconds, move |c, _| {
+        let (h, p, a) = (h.clone(), p.clone(), a.clone());
+        async move {
+            let key = KEYS.fetch_add(1, Ordering::Relaxed);
+            let patient = &a[(key as usize * 7919) % a.len()];
+            h.gql(
+                &p[c % p.len()],
+                FEED,
+                json!({ "ins": patient, "input": feed_input(&format!("pool-{key}"), 1024) }),
+            )
+            .await
+            .map(drop)
+        }
+    })
+    .await;
+    let (h, p, a) = (http.clone(), practitioners.clone(), activated.clone());
+    let record = closed_loop(32, seconds, move |c, i| {
+        let (h, p, a) = (h.clone(), p.clone(), a.clone());
+        async move {
+            let patient = &a[(c * 7_919 + i as usize * 104_729) % a.len()];
+            h.gql(
+                &p[(c + i as usize) % p.len()],
+                RECORD,
+                json!({ "ins": patient }),
+            )
+            .await
+            .map(drop)
+        }
+    })
+    .await;
+    eprintln!(
+        "bench: pool {size}: feed {:.0}/s p99 {:.1} ms, record {:.0}/s p99 {:.1} ms",
+        feed.rate(),
+        feed.percentile_ms(99.0),
+        record.rate(),
+        record.percentile_ms(99.0)
+    );
+    crate::report::PoolPoint {
+        size,
+        feed_rate: feed.rate(),
+        feed_p99: feed.percentile_ms(99.0),
+        record_rate: record.rate(),
+        record_p99: record.percentile_ms(99.0),
+        errors: feed.errors + record.errors,
     }
 }

@@ -143,6 +143,15 @@ async fn measure(args: &Args, url: &str, started: std::time::Instant) -> Result<
 
     drive::figures(&mut report, &http, &pg, &population, seconds).await?;
     report.fanout = Some(fanout::run(&server, &http, &population, args.scale).await?);
+    drop(server);
+    // The pool size, on servers of their own: the default's figures are those above.
+    for size in [4, 8] {
+        let server = Server::start_with(url, &[("DB_MAX_CONNECTIONS", &size.to_string())]).await?;
+        let http = drive::Http::new(&server.api);
+        report
+            .pool
+            .push(drive::pool_point(size, &http, &population, seconds).await);
+    }
     report.ledger = Some(drive::ledger(url).await?);
     report.statements = drive::statements_per_request(url, &population).await?;
     report.total_secs = started.elapsed().as_secs_f64();
@@ -152,7 +161,6 @@ async fn measure(args: &Args, url: &str, started: std::time::Instant) -> Result<
         args.out.join("latest.md").display(),
         report.total_secs
     );
-    drop(server);
     Ok(())
 }
 
@@ -167,6 +175,11 @@ pub struct Server {
 
 impl Server {
     async fn start(url: &str) -> Result<Self, BenchError> {
+        Self::start_with(url, &[]).await
+    }
+
+    /// The server with settings of its own (`env`: variable, value).
+    async fn start_with(url: &str, env: &[(&str, &str)]) -> Result<Self, BenchError> {
         let api_port = free_port()?;
         let metrics_port = free_port()?;
         let scratch = std::env::temp_dir().join(format!("espace-sante-bench-{api_port}"));
@@ -188,6 +201,7 @@ impl Server {
             // production default of 2 s: the benchmark measures latency, not refusals.
             .env("DB_ACQUIRE_TIMEOUT_SECS", "10")
             .env("RUST_LOG", "error")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .spawn()?;
         let server = Self {

@@ -82,6 +82,17 @@ pub struct LedgerFigure {
     pub raw_rate: f64,
 }
 
+/// Feed and consultation at 32 clients with a pool of `size` connections.
+#[derive(Debug)]
+pub struct PoolPoint {
+    pub size: u32,
+    pub feed_rate: f64,
+    pub feed_p99: f64,
+    pub record_rate: f64,
+    pub record_p99: f64,
+    pub errors: u64,
+}
+
 /// Round trips to the database per request, by operation.
 #[derive(Debug, Default)]
 pub struct Statements(pub Vec<(String, f64)>);
@@ -99,6 +110,7 @@ pub struct Report {
     pub fanout: Option<FanoutFigure>,
     pub ledger: Option<LedgerFigure>,
     pub statements: Statements,
+    pub pool: Vec<PoolPoint>,
     pub total_secs: f64,
 }
 
@@ -129,6 +141,7 @@ impl Report {
             fanout: None,
             ledger: None,
             statements: Statements::default(),
+            pool: Vec::new(),
             total_secs: 0.0,
         }
     }
@@ -301,6 +314,40 @@ impl Report {
                 l.raw_rate,
                 100.0 * l.verify_rate / l.raw_rate.max(1e-9)
             );
+        }
+        if !self.pool.is_empty() {
+            let _ = writeln!(md, "\n## Pool size (32 clients)\n");
+            let _ = writeln!(
+                md,
+                "| connections | feed req/s | feed p99 ms | patientRecord req/s | patientRecord p99 ms | errors |\n| ---: | ---: | ---: | ---: | ---: | ---: |"
+            );
+            let find = |name: &str| {
+                self.figures
+                    .iter()
+                    .find(|f| f.name == name)
+                    .and_then(|f| f.points.iter().find(|p| p.clients == 32))
+            };
+            if let (Some(feed), Some(record)) = (
+                find("feedDocument"),
+                find("patientRecord(first: 20), spread"),
+            ) {
+                let _ = writeln!(
+                    md,
+                    "| 20 (the figures above) | {:.0} | {:.1} | {:.0} | {:.1} | {} |",
+                    feed.rate,
+                    feed.p99,
+                    record.rate,
+                    record.p99,
+                    feed.errors + record.errors
+                );
+            }
+            for p in &self.pool {
+                let _ = writeln!(
+                    md,
+                    "| {} | {:.0} | {:.1} | {:.0} | {:.1} | {} |",
+                    p.size, p.feed_rate, p.feed_p99, p.record_rate, p.record_p99, p.errors
+                );
+            }
         }
         if !self.statements.0.is_empty() {
             let _ = writeln!(md, "\n## Database round trips per request\n");
