@@ -120,6 +120,12 @@ pub struct DatabaseSettings {
     /// after it with SERVICE_UNAVAILABLE (HTTP 503, Retry-After) instead of hanging.
     #[arg(long, env = "DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
     pub db_acquire_timeout_secs: u64,
+
+    /// Most PostgreSQL connections the API holds (SQLite always has one). More connections
+    /// than the database server has cores to run them only queue inside PostgreSQL instead of
+    /// in the pool; README's "Performance" has the measures behind the default.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_max_connections: u32,
 }
 
 impl DatabaseSettings {
@@ -131,6 +137,7 @@ impl DatabaseSettings {
         crate::db::connect_with(
             &self.database_url,
             std::time::Duration::from_secs(self.db_acquire_timeout_secs),
+            self.db_max_connections,
             statement_timeout,
         )
         .await

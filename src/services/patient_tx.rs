@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono::{DateTime, Utc};
 use entity::{ledger_event, practitioner_access, practitioner_block, profile};
 use sea_orm::{
-    ActiveValue::Set, DatabaseTransaction, EntityTrait, TransactionTrait, sea_query::OnConflict,
+    ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, Statement,
+    TransactionTrait, sea_query::OnConflict,
 };
 use serde_json::json;
 
@@ -24,7 +25,7 @@ use super::{ServiceError, Services, outbox};
 use crate::domain::access::{Access, admit};
 use crate::domain::notices::{self, Notice};
 use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus, Rpps};
-use crate::ledger::{self, NewEvent};
+use crate::ledger::{self, ChainHead, NewEvent};
 
 /// An open unit of work on one patient, holding the lock on their profile row.
 #[derive(Debug)]
@@ -39,6 +40,10 @@ pub(crate) struct PatientTx<'s> {
     ring: Vec<Recipient>,
     /// For a unit of work inside a [`Batch`]: where its rings wait for the batch's commit.
     batch_ring: Option<Arc<Mutex<Vec<Recipient>>>>,
+    /// The chain's head once known in this unit of work (read under the lock, or the event it
+    /// appended last), so that an append does not read it again: a round trip saved per
+    /// event. `None`: the next append reads it.
+    head: Option<ChainHead>,
 }
 
 /// One transaction over several patients' units of work (an enrolment batch: all or nothing).
@@ -114,10 +119,7 @@ impl Services {
     ) -> Result<PatientTx<'_>, ServiceError> {
         let mut tx = self.patient_tx(ins, Access::Dmp).await?;
         let rpps = practitioner_rpps(practitioner)?;
-        let blocked = practitioner_block::Entity::find_by_id((ins.clone(), rpps.clone()))
-            .one(tx.conn())
-            .await?
-            .is_some();
+        let Admission { blocked, first } = tx.admit_practitioner(&rpps).await?;
         if blocked {
             tx.record(practitioner, EventKind::AccessRefusedBlocked, json!({}))
                 .await?;
@@ -127,22 +129,6 @@ impl Services {
                 ))
                 .await);
         }
-        let first = practitioner_access::Entity::insert(practitioner_access::ActiveModel {
-            patient_ins: Set(ins.clone()),
-            practitioner_rpps: Set(rpps),
-            first_access_at: Set(tx.now),
-        })
-        .on_conflict(
-            OnConflict::columns([
-                practitioner_access::Column::PatientIns,
-                practitioner_access::Column::PractitionerRpps,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(tx.conn())
-        .await?
-            == 1;
         if first {
             let notice = notices::first_access(
                 &practitioner.name,
@@ -192,7 +178,98 @@ impl<'s> Batch<'s> {
     }
 }
 
+/// What a consultation learns under the lock, before it reads.
+#[derive(Debug)]
+struct Admission {
+    /// The patient blocked this practitioner.
+    blocked: bool,
+    /// This is the practitioner's first access to the record (now recorded, unless blocked).
+    first: bool,
+}
+
+/// The checks of a consultation after the lock, in one round trip (PostgreSQL): the block,
+/// the first access (recorded unless blocked) and the chain's head, which the traced read's
+/// append then does not read again. The statement starts after the lock was granted, so its
+/// snapshot sees every event committed before: the head is current. (In the lock statement
+/// itself it would not be: a `SELECT … FOR UPDATE` that waited keeps the snapshot it began with.)
+/// The benchmark measured a consultation at 10 round trips before, 7 after (README,
+/// "Performance").
+const ADMIT_PRACTITIONER: &str = r"
+WITH blocked AS (
+    SELECT EXISTS (SELECT 1 FROM practitioner_blocks
+                    WHERE patient_ins = $1 AND practitioner_rpps = $2) AS blocked
+), first AS (
+    INSERT INTO practitioner_accesses (patient_ins, practitioner_rpps, first_access_at)
+    SELECT $1, $2, $3 FROM blocked WHERE NOT blocked.blocked
+    ON CONFLICT (patient_ins, practitioner_rpps) DO NOTHING
+    RETURNING 1
+), head AS (
+    SELECT seq, hash FROM ledger_events WHERE patient_ins = $1 ORDER BY seq DESC LIMIT 1
+)
+SELECT (SELECT blocked FROM blocked) AS blocked,
+       EXISTS (SELECT 1 FROM first) AS first,
+       (SELECT seq FROM head) AS head_seq,
+       (SELECT hash FROM head) AS head_hash";
+
 impl<'s> PatientTx<'s> {
+    /// A practitioner's consultation, after the lock: is the practitioner blocked, and is this
+    /// their first access (recorded, unless blocked)? On PostgreSQL one statement, which also
+    /// reads the chain's head ([`ADMIT_PRACTITIONER`]); on SQLite (no data-modifying `WITH`) a
+    /// statement each, as the single writer makes round trips cheap there.
+    async fn admit_practitioner(&mut self, rpps: &Rpps) -> Result<Admission, ServiceError> {
+        if self.txn.get_database_backend() == DbBackend::Postgres {
+            let row = self
+                .txn
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    ADMIT_PRACTITIONER,
+                    [
+                        self.ins.as_str().into(),
+                        rpps.as_str().into(),
+                        self.now.into(),
+                    ],
+                ))
+                .await?
+                .ok_or_else(|| ServiceError::internal("the admission query returned no row"))?;
+            let head_seq: Option<i64> = row.try_get("", "head_seq")?;
+            let head_hash: Option<String> = row.try_get("", "head_hash")?;
+            self.head = head_seq
+                .zip(head_hash)
+                .map(|(seq, hash)| ChainHead { seq, hash });
+            return Ok(Admission {
+                blocked: row.try_get("", "blocked")?,
+                first: row.try_get("", "first")?,
+            });
+        }
+        let blocked = practitioner_block::Entity::find_by_id((self.ins.clone(), rpps.clone()))
+            .one(&self.txn)
+            .await?
+            .is_some();
+        if blocked {
+            return Ok(Admission {
+                blocked,
+                first: false,
+            });
+        }
+        let first = practitioner_access::Entity::insert(practitioner_access::ActiveModel {
+            patient_ins: Set(self.ins.clone()),
+            practitioner_rpps: Set(rpps.clone()),
+            first_access_at: Set(self.now),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                practitioner_access::Column::PatientIns,
+                practitioner_access::Column::PractitionerRpps,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(&self.txn)
+        .await?
+            == 1;
+        Ok(Admission { blocked, first })
+    }
+
     /// Locks the profile row on `txn` and applies the gate of `access`.
     async fn open(
         services: &'s Services,
@@ -213,6 +290,7 @@ impl<'s> PatientTx<'s> {
             profile,
             ring: Vec::new(),
             batch_ring,
+            head: None,
         })
     }
 
@@ -345,11 +423,16 @@ impl<'s> PatientTx<'s> {
         kind: EventKind,
         payload: serde_json::Value,
     ) -> Result<ledger_event::Model, ServiceError> {
-        Ok(ledger::append(
+        let event = ledger::append(
             &self.txn,
-            NewEvent::new(&self.ins, self.now, actor, kind, payload),
+            NewEvent::new(&self.ins, self.now, actor, kind, payload).after(self.head.take()),
         )
-        .await?)
+        .await?;
+        self.head = Some(ChainHead {
+            seq: event.seq,
+            hash: event.hash.clone(),
+        });
+        Ok(event)
     }
 }
 

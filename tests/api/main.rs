@@ -25,6 +25,7 @@ mod messaging;
 mod metrics;
 mod migrations;
 mod pagination;
+mod performance;
 mod privilege;
 mod schema;
 mod smtp;

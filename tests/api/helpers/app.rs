@@ -190,6 +190,7 @@ impl TestApp {
             database: DatabaseSettings {
                 database_url: database_url.clone(),
                 db_acquire_timeout_secs: 2,
+                db_max_connections: 20,
             },
             http: HttpSettings {
                 listen: "127.0.0.1:0".parse().unwrap(),
