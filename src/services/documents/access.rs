@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::{
     DocumentQuery, DocumentWithContent, document_not_found, list_documents, read_document,
+    visibility,
 };
 use crate::domain::{ActorRef, EventKind, Ins};
 use crate::services::patient_tx::Traced;
@@ -34,12 +35,13 @@ impl Services {
                 }),
             )
             .await?;
-        let documents = list_documents(tx.conn(), ins, Some(&practitioner.id), query).await?;
+        let reader = visibility::reader(&tx, practitioner).await?;
+        let documents = list_documents(tx.conn(), ins, Some(&reader), query).await?;
         tx.commit_traced(receipt, documents).await
     }
 
     /// A practitioner reads one document of a record. An id of another record, or of a document
-    /// the patient masked, is `NotFound`.
+    /// they may not see (masked, or of a type their profession may not read), is `NotFound`.
     #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.id))]
     pub async fn consult_document(
         &self,
@@ -48,11 +50,12 @@ impl Services {
         document_id: i64,
     ) -> Result<Traced<DocumentWithContent>, ServiceError> {
         let mut tx = self.consultation(practitioner, ins).await?;
+        let reader = visibility::reader(&tx, practitioner).await?;
         let document = document::Entity::find_by_id(document_id)
             .filter(document::Column::PatientIns.eq(ins.as_str()))
+            .filter(visibility::visible_to(&reader))
             .one(tx.conn())
             .await?
-            .filter(|d| !d.masked || d.author_id == practitioner.id)
             .ok_or_else(document_not_found)?;
         let (receipt, read) = read_document(&mut tx, practitioner, document).await?;
         tx.commit_traced(receipt, read).await
