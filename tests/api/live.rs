@@ -496,6 +496,9 @@ async fn a_subscription_outlives_the_request_timeout() {
     app.feed(DOCTOR, &person, document_input("late", "Compte rendu"))
         .await
         .ok();
+    // The doctor's first feed: their first access, then the document.
+    let event = client.next_event("notifications").await;
+    assert_eq!(event["kind"], "FIRST_ACCESS");
     let event = client.next_event("notifications").await;
     assert_eq!(event["kind"], "NEW_DOCUMENT");
     client.close().await;
