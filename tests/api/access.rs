@@ -356,6 +356,36 @@ async fn an_emergency_access_shows_masked_documents_and_is_in_the_history_with_i
         serde_json::from_str(edges[0]["node"]["payload"].as_str().unwrap()).unwrap();
     assert_eq!(payload["reason"], REASON);
     assert_eq!(edges[0]["node"]["actor"]["id"], OTHER_DOCTOR);
+    // The consultations it allowed say so in the history; the one before did not.
+    let answer = app
+        .graphql(
+            Some(&patient_token(&person)),
+            "{ me { activityHistory(kinds: [RECORD_CONSULTED, DOCUMENT_CONSULTED], actorRoles: [PRACTITIONER]) { edges { node { kind payload } } } } }",
+            json!({}),
+        )
+        .await;
+    let emergency: Vec<(String, Value)> = answer.ok()["me"]["activityHistory"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let payload: Value =
+                serde_json::from_str(e["node"]["payload"].as_str().unwrap()).unwrap();
+            (
+                e["node"]["kind"].as_str().unwrap().to_owned(),
+                payload["emergency"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        emergency,
+        [
+            ("DOCUMENT_CONSULTED".to_owned(), json!(true)),
+            ("RECORD_CONSULTED".to_owned(), json!(true)),
+            ("RECORD_CONSULTED".to_owned(), Value::Null),
+        ],
+        "newest first"
+    );
 }
 
 async fn an_emergency_access_alerts_the_patient_on_every_channel(app: TestApp) {

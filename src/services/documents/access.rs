@@ -9,6 +9,7 @@ use super::{
     DocumentQuery, DocumentWithContent, document_not_found, list_documents, read_document,
     visibility,
 };
+use crate::domain::visibility::MaskedAccess;
 use crate::domain::{ActorRef, EventKind, Ins};
 use crate::services::patient_tx::Traced;
 use crate::services::views::Document;
@@ -24,18 +25,19 @@ impl Services {
         query: &DocumentQuery,
     ) -> Result<Traced<Vec<Document>>, ServiceError> {
         let mut tx = self.consultation(practitioner, ins).await?;
-        let receipt = tx
-            .record(
-                practitioner,
-                EventKind::RecordConsulted,
-                json!({
-                    "typeCode": query.type_code,
-                    "actedFrom": query.acted_from.map(|d| d.to_string()),
-                    "actedTo": query.acted_to.map(|d| d.to_string()),
-                }),
-            )
-            .await?;
         let reader = visibility::reader(&tx, practitioner).await?;
+        let mut payload = json!({
+            "typeCode": query.type_code,
+            "actedFrom": query.acted_from.map(|d| d.to_string()),
+            "actedTo": query.acted_to.map(|d| d.to_string()),
+        });
+        // The patient sees which consultations an emergency access allowed.
+        if reader.masked == MaskedAccess::Emergency {
+            payload["emergency"] = json!(true);
+        }
+        let receipt = tx
+            .record(practitioner, EventKind::RecordConsulted, payload)
+            .await?;
         let documents = list_documents(tx.conn(), ins, Some(&reader), query).await?;
         tx.commit_traced(receipt, documents).await
     }
@@ -57,7 +59,8 @@ impl Services {
             .one(tx.conn())
             .await?
             .ok_or_else(document_not_found)?;
-        let (receipt, read) = read_document(&mut tx, practitioner, document).await?;
+        let emergency = reader.masked == MaskedAccess::Emergency;
+        let (receipt, read) = read_document(&mut tx, practitioner, document, emergency).await?;
         tx.commit_traced(receipt, read).await
     }
 }

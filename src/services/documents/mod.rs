@@ -247,18 +247,20 @@ async fn find_own_document(
         .ok_or_else(document_not_found)
 }
 
-/// Traces the reading of a document by `reader`, then loads its bytes.
+/// Traces the reading of a document by `reader` (with `emergency: true` when a practitioner
+/// reads it under an emergency access), then loads its bytes.
 async fn read_document(
     tx: &mut PatientTx<'_>,
     reader: &ActorRef,
     document: document::Model,
+    emergency: bool,
 ) -> Result<(Receipt, DocumentWithContent), ServiceError> {
+    let mut payload = json!({ "documentId": document.id });
+    if emergency {
+        payload["emergency"] = json!(true);
+    }
     let receipt = tx
-        .record(
-            reader,
-            EventKind::DocumentConsulted,
-            json!({ "documentId": document.id }),
-        )
+        .record(reader, EventKind::DocumentConsulted, payload)
         .await?;
     let content = document_content::Entity::find_by_id(document.id)
         .one(tx.conn())
