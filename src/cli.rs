@@ -209,9 +209,11 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
             let token = auth.authenticator(clock)?.mint_development_token(
                 role,
                 &sub,
-                name,
-                profession,
-                profession_code,
+                crate::auth::TokenNames {
+                    name,
+                    profession,
+                    profession_code,
+                },
                 chrono::Utc::now(),
                 chrono::Duration::hours(i64::from(hours)),
             )?;

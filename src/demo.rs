@@ -202,9 +202,11 @@ fn print_tour(
                 auth.mint_development_token(
                     role,
                     sub,
-                    Some(name.to_owned()),
-                    profession.map(|(name, _)| name.to_owned()),
-                    profession.map(|(_, code)| code.to_owned()),
+                    crate::auth::TokenNames {
+                        name: Some(name.to_owned()),
+                        profession: profession.map(|(name, _)| name.to_owned()),
+                        profession_code: profession.map(|(_, code)| code.to_owned()),
+                    },
                     now,
                     Duration::hours(24),
                 )

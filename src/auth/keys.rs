@@ -43,6 +43,17 @@ pub struct Claims {
     pub profession_code: Option<String>,
 }
 
+/// What a development token says of its holder besides the subject.
+#[derive(Debug, Clone, Default)]
+pub struct TokenNames {
+    /// Display name.
+    pub name: Option<String>,
+    /// A practitioner's profession, display name (default: the nomenclature's name of the code).
+    pub profession: Option<String>,
+    /// A practitioner's profession code of the RPPS nomenclature.
+    pub profession_code: Option<String>,
+}
+
 /// The claims read from an incoming token. `aud`, `nbf` and `iss` are checked by the
 /// validation (`aud` may be a string or an array, as OpenID providers send it); `role` may be
 /// left out by an issuer that grants a single role.
@@ -317,12 +328,15 @@ impl Authenticator {
         &self,
         role: ActorRole,
         sub: &str,
-        name: Option<String>,
-        profession: Option<String>,
-        profession_code: Option<String>,
+        names: TokenNames,
         now: chrono::DateTime<chrono::Utc>,
         ttl: chrono::Duration,
     ) -> Result<String, String> {
+        let TokenNames {
+            name,
+            profession,
+            profession_code,
+        } = names;
         if !self.is_development() {
             return Err(
                 "a production key source is configured (JWT_SECRET or JWT_ISSUERS): refusing to mint tokens"

@@ -223,7 +223,7 @@ async fn the_medecin_traitant_sees_a_masked_document_and_another_physician_does_
 
     // NURSE holds a physician's token here: the médecin traitant.
     let traitant = practitioner_token(NURSE);
-    assert_eq!(listed(&app, &traitant, &person).await, [id.clone()]);
+    assert_eq!(listed(&app, &traitant, &person).await, [id.as_str()]);
     let read = app
         .graphql(Some(&traitant), READ, json!({ "ins": person, "id": id }))
         .await;
@@ -334,7 +334,7 @@ async fn an_emergency_access_shows_masked_documents_and_is_in_the_history_with_i
             .starts_with(&expected_end[..16]),
         "4 hours by default: {access}"
     );
-    assert_eq!(listed(&app, &token, &person).await, [id.clone()]);
+    assert_eq!(listed(&app, &token, &person).await, [id.as_str()]);
     let read = app
         .graphql(Some(&token), READ, json!({ "ins": person, "id": id }))
         .await;
@@ -448,7 +448,7 @@ async fn an_emergency_access_expires(app: TestApp) {
     let token = practitioner_token(OTHER_DOCTOR);
     open(&app, &token, &person, REASON).await.ok();
     app.advance(Duration::hours(4) - Duration::minutes(1));
-    assert_eq!(listed(&app, &token, &person).await, [id.clone()]);
+    assert_eq!(listed(&app, &token, &person).await, [id.as_str()]);
     app.advance(Duration::minutes(1));
     assert!(
         listed(&app, &token, &person).await.is_empty(),
