@@ -99,7 +99,7 @@ async fn emails_reach_the_smtp_server(backend: Backend) {
         json!({ "sent": 0, "retried": 0, "failed": 0 }),
         "never twice"
     );
-    assert_eq!(smtp.received().len(), 3);
+    assert_eq!(smtp.received().len(), 4);
 }
 
 async fn transient_failures_are_retried_with_backoff_and_permanent_ones_listed(backend: Backend) {
