@@ -318,6 +318,11 @@ pub struct RuleSettings {
     /// Largest document, in bytes (message attachments count together against it).
     #[arg(long, env = "DOCUMENT_MAX_BYTES", default_value_t = 20 * 1024 * 1024)]
     pub document_max_bytes: usize,
+
+    /// How long an emergency access ("bris de glace") to a record lasts, in minutes (at most
+    /// 24 hours).
+    #[arg(long, env = "EMERGENCY_ACCESS_MINUTES", default_value_t = 240, value_parser = clap::value_parser!(u32).range(1..=1440))]
+    pub emergency_access_minutes: u32,
 }
 
 impl RuleSettings {
@@ -329,6 +334,7 @@ impl RuleSettings {
                 .unwrap_or(i32::MAX),
             activation_lockout: Duration::minutes(i64::from(self.activation_lockout_minutes)),
             max_document_bytes: self.document_max_bytes,
+            emergency_access: Duration::minutes(i64::from(self.emergency_access_minutes)),
         }
     }
 }

@@ -185,6 +185,22 @@ fn base64(bytes: &[u8]) -> String {
 
 static KEYS: AtomicU64 = AtomicU64::new(0);
 
+/// Consult as any practitioner (`--consult-as any`), most consultations then being first
+/// accesses, rather than as each record's author (the default, a steady state).
+pub static CONSULT_AS_ANY: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// The practitioner (index) who consults each activated patient.
+fn consulters(population: &Population) -> Vec<usize> {
+    if CONSULT_AS_ANY.load(Ordering::Relaxed) {
+        (0..population.author_of.len())
+            .map(|k| (k * 31) % population.practitioners.len())
+            .collect()
+    } else {
+        population.author_of.clone()
+    }
+}
+
 /// Every figure of the table but fan-out and the ledger.
 pub async fn figures(
     report: &mut Report,
@@ -210,6 +226,7 @@ pub async fn figures(
             .collect(),
     );
     let documents = Arc::new(population.a_document_of.clone());
+    let authors = Arc::new(consulters(population));
     let content = "x".repeat(1024);
 
     // Feed: the API, then the three inserts of a feed in one transaction.
@@ -271,18 +288,20 @@ pub async fn figures(
     ] {
         let mut figure = Figure::new(name, "ledger insert + select 20, one transaction");
         for &clients in counts {
-            let (h, p, a) = (http.clone(), practitioners.clone(), activated.clone());
+            let (h, p, a, w) = (
+                http.clone(),
+                practitioners.clone(),
+                activated.clone(),
+                authors.clone(),
+            );
             let api = closed_loop(clients, seconds, move |c, i| {
-                let (h, p, a) = (h.clone(), p.clone(), a.clone());
+                let (h, p, a, w) = (h.clone(), p.clone(), a.clone(), w.clone());
                 async move {
-                    let patient = &a[pick(c, i, a.len())];
-                    h.gql(
-                        &p[(c + i as usize) % p.len()],
-                        RECORD,
-                        json!({ "ins": patient }),
-                    )
-                    .await
-                    .map(drop)
+                    let k = pick(c, i, w.len());
+                    let patient = &a[k];
+                    h.gql(&p[w[k]], RECORD, json!({ "ins": patient }))
+                        .await
+                        .map(drop)
                 }
             })
             .await;
@@ -325,18 +344,19 @@ pub async fn figures(
         "patientDocument, spread",
         "ledger insert + select 1 (with content), one transaction",
     );
-    let (h, p, a, d) = (
+    let (h, p, a, d, w) = (
         http.clone(),
         practitioners.clone(),
         activated.clone(),
         documents.clone(),
+        authors.clone(),
     );
     let api = closed_loop(clients, seconds, move |c, i| {
-        let (h, p, a, d) = (h.clone(), p.clone(), a.clone(), d.clone());
+        let (h, p, a, d, w) = (h.clone(), p.clone(), a.clone(), d.clone(), w.clone());
         async move {
             let k = spread(c, i, d.len());
             h.gql(
-                &p[(c + i as usize) % p.len()],
+                &p[w[k]],
                 DOCUMENT,
                 json!({ "ins": a[k], "id": d[k].to_string() }),
             )
@@ -758,18 +778,20 @@ pub async fn pool_point(
         }
     })
     .await;
-    let (h, p, a) = (http.clone(), practitioners.clone(), activated.clone());
+    let (h, p, a, w) = (
+        http.clone(),
+        practitioners.clone(),
+        activated.clone(),
+        Arc::new(consulters(population)),
+    );
     let record = closed_loop(32, seconds, move |c, i| {
-        let (h, p, a) = (h.clone(), p.clone(), a.clone());
+        let (h, p, a, w) = (h.clone(), p.clone(), a.clone(), w.clone());
         async move {
-            let patient = &a[(c * 7_919 + i as usize * 104_729) % a.len()];
-            h.gql(
-                &p[(c + i as usize) % p.len()],
-                RECORD,
-                json!({ "ins": patient }),
-            )
-            .await
-            .map(drop)
+            let k = (c * 7_919 + i as usize * 104_729) % w.len();
+            let patient = &a[k];
+            h.gql(&p[w[k]], RECORD, json!({ "ins": patient }))
+                .await
+                .map(drop)
         }
     })
     .await;

@@ -30,6 +30,9 @@ pub struct Population {
     pub documents: u64,
     /// A document of each activated patient (id), for `patientDocument`.
     pub a_document_of: Vec<i64>,
+    /// The practitioner (index) who wrote it: their consultations are not first accesses, as
+    /// most consultations in a steady state are not.
+    pub author_of: Vec<usize>,
     pub events: u64,
     document_bytes: usize,
     seed: u64,
@@ -100,6 +103,7 @@ impl Population {
             practitioners: (0..practitioners).map(rpps).collect(),
             documents,
             a_document_of: Vec::new(),
+            author_of: Vec::new(),
             events: 0,
             document_bytes,
             seed: 42,
@@ -144,6 +148,7 @@ impl Population {
         let (mut document_id, mut event_id) = (0_i64, 0_i64);
         let mut holder_index = 0_u64;
         self.a_document_of.clear();
+        self.author_of.clear();
         for n in 0..patients {
             let patient = ins(n);
             let status = status_of(n);
@@ -291,6 +296,7 @@ impl Population {
                     if status == "ACTIVATED" && !first_listed {
                         first_listed = true;
                         self.a_document_of.push(document_id);
+                        self.author_of.push(author);
                     }
                 }
             }
@@ -342,7 +348,6 @@ impl Chain {
     }
 
     /// Appends an event, hashed by the API's own canonical encoding.
-    #[expect(clippy::too_many_arguments, reason = "one row's fields")]
     fn push(
         &mut self,
         copy: &mut Copy,

@@ -64,6 +64,11 @@ struct Args {
     #[arg(long)]
     keep: bool,
 
+    /// Who consults a record: `author` (its author, as in a steady state) or `any` (a
+    /// practitioner who mostly never saw it: first accesses, each notified).
+    #[arg(long, default_value = "author", value_parser = ["author", "any"])]
+    consult_as: String,
+
     /// Bytes of each document's content.
     #[arg(long, default_value_t = 1024)]
     document_bytes: usize,
@@ -78,6 +83,10 @@ fn main() -> ExitCode {
         )));
     }
     let args = Args::parse();
+    drive::CONSULT_AS_ANY.store(
+        args.consult_as == "any",
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -375,7 +375,7 @@ impl Report {
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" font-family=\"sans-serif\" font-size=\"11\">\n\
              <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
         );
-        let panels: [(&str, fn(&Point) -> f64, fn(&Point) -> Option<f64>); 2] = [
+        let panels: [Panel; 2] = [
             (
                 "throughput (req/s; dashed: baseline tps)",
                 |p| p.rate,
@@ -472,6 +472,9 @@ impl Report {
         svg
     }
 }
+
+/// A panel of the plot: its title, the API's value of a point, the baseline's.
+type Panel = (&'static str, fn(&Point) -> f64, fn(&Point) -> Option<f64>);
 
 fn xml(text: &str) -> String {
     text.replace('&', "&amp;")

@@ -12,9 +12,9 @@ GRANT USAGE ON SCHEMA public TO espace_sante_api;
 -- neither disable nor drop the triggers that refuse them to everyone else.
 GRANT SELECT, INSERT ON ledger_events TO espace_sante_api;
 
--- Written once, never changed: stored bodies, messages, first accesses.
+-- Written once, never changed: stored bodies, messages, first accesses, emergency accesses.
 GRANT SELECT, INSERT ON document_contents, messages, message_attachments,
-    practitioner_accesses TO espace_sante_api;
+    practitioner_accesses, emergency_accesses TO espace_sante_api;
 
 -- Projections the services update (UPDATE also covers the row locks, SELECT … FOR UPDATE).
 GRANT SELECT, INSERT, UPDATE ON profiles, documents, threads, notifications,

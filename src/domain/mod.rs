@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod notices;
 mod policy;
 mod routing;
+pub mod visibility;
 
 pub use actor::{Actor, ActorRef, ActorRole};
 pub use events::{EventKind, label};
@@ -20,4 +21,5 @@ pub use identifiers::{
 };
 pub use lifecycle::{ProfileStatus, has_dmp};
 pub use policy::Policy;
-pub use routing::{Channel, Delivery, may_be_notified, route_notice};
+pub use routing::{Channel, Delivery, Reach, may_be_notified, route, route_notice};
+pub use visibility::ProfessionCode;

@@ -13,6 +13,8 @@ pub struct Policy {
     pub activation_lockout: Duration,
     /// Largest document (or message attachments, together), in bytes.
     pub max_document_bytes: usize,
+    /// How long an emergency access ("bris de glace") lasts.
+    pub emergency_access: Duration,
 }
 
 impl Default for Policy {
@@ -22,6 +24,7 @@ impl Default for Policy {
             max_activation_attempts: 5,
             activation_lockout: Duration::minutes(15),
             max_document_bytes: 20 * 1024 * 1024,
+            emergency_access: Duration::hours(4),
         }
     }
 }

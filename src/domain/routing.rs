@@ -34,6 +34,37 @@ pub struct Delivery {
     pub email: Option<String>,
 }
 
+/// How far a notice goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The channels of SPEC's table, by status.
+    Status,
+    /// An alert (an emergency access to the record): the channels of the status and the postal
+    /// statement too, since the insurer always knows the address; never to an opposed or
+    /// closed person.
+    Every,
+}
+
+/// Where a notice of `reach` about a patient in `status` goes.
+pub fn route(
+    reach: Reach,
+    status: ProfileStatus,
+    insurer_email: Option<&str>,
+    personal_email: Option<&str>,
+) -> Vec<Delivery> {
+    let mut deliveries = route_notice(status, insurer_email, personal_email);
+    if reach == Reach::Every
+        && may_be_notified(status)
+        && !deliveries.iter().any(|d| d.channel == Channel::Postal)
+    {
+        deliveries.push(Delivery {
+            channel: Channel::Postal,
+            email: None,
+        });
+    }
+    deliveries
+}
+
 /// Where a notice about a patient in `status` goes.
 pub fn route_notice(
     status: ProfileStatus,
@@ -105,6 +136,29 @@ mod tests {
         let routes = route_notice(ProfileStatus::Announced, None, None);
         assert_eq!(routes.len(), 1);
         assert_eq!(routes[0].channel, Channel::Postal);
+    }
+
+    #[test]
+    fn an_alert_goes_on_every_channel_but_never_to_the_opposed() {
+        let channels = |status, insurer, personal| {
+            route(Reach::Every, status, insurer, personal)
+                .into_iter()
+                .map(|d| d.channel)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            channels(ProfileStatus::Activated, None, Some("me@x.fr")),
+            [Channel::Email, Channel::Live, Channel::Postal]
+        );
+        assert_eq!(
+            channels(ProfileStatus::Created, Some("a@x.fr"), None),
+            [Channel::Email, Channel::Postal]
+        );
+        assert_eq!(
+            channels(ProfileStatus::Created, None, None),
+            [Channel::Postal]
+        );
+        assert!(channels(ProfileStatus::Closed, Some("a@x.fr"), None).is_empty());
     }
 
     #[test]

@@ -180,7 +180,8 @@ impl Document {
             profession: self.model.author_profession.clone(),
         }
     }
-    /// Whether the patient masked it from practitioners other than its author.
+    /// Whether the patient masked it from practitioners other than its author, the médecin
+    /// traitant and an emergency access.
     async fn masked(&self) -> bool {
         self.model.masked
     }
@@ -352,6 +353,9 @@ impl DocumentQuery {
 
     /// A patient's documents, newest first (practitioners). The consultation, and the first
     /// access of each practitioner, are in the patient's ledger before anything is returned.
+    /// Only the documents you may see are listed, pages and `hasNextPage` included: the types
+    /// your profession may read (the access matrix, `espace-sante matrix`) and your own; masked
+    /// ones only as the patient's médecin traitant or under an emergency access.
     /// `DMP_NOT_FOUND` when there is no DMP; `FORBIDDEN` when the patient blocked you.
     #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
     #[expect(
@@ -388,7 +392,8 @@ impl DocumentQuery {
     }
 
     /// One document of a patient's record, with its content (practitioners). Traced like the
-    /// list; an id that is not in this record is `NOT_FOUND`.
+    /// list; an id that is not in this record, or of a document you may not see (as in
+    /// `patientRecord`), is `NOT_FOUND`.
     #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
     async fn patient_document(
         &self,
@@ -502,8 +507,10 @@ pub struct DocumentMutation;
 #[Object]
 impl DocumentMutation {
     /// Feeds a document into a patient's DMP (practitioners). The patient is notified by the
-    /// channel their status gives. Without a DMP: `DMP_NOT_FOUND` ("DMP inexistant"), the same
-    /// answer whatever the reason, nothing stored.
+    /// channel their status gives (and of your first access, if this is your first feed or
+    /// consultation of the record). Without a DMP: `DMP_NOT_FOUND` ("DMP inexistant"), the same
+    /// answer whatever the reason, nothing stored. A type your profession may not feed (the
+    /// access matrix): `FORBIDDEN`, nothing stored, the refusal in the patient's history.
     #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
     async fn feed_document(
         &self,
@@ -532,7 +539,8 @@ impl DocumentMutation {
             .into())
     }
 
-    /// Masks one of your documents from practitioners (its author still sees it).
+    /// Masks one of your documents from practitioners (its author, your médecin traitant and a
+    /// practitioner in an emergency access still see it).
     #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
     async fn mask_document(
         &self,

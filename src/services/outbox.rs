@@ -11,9 +11,10 @@ use super::views::Notification;
 use super::{ServiceError, Services};
 pub use entity::values::DeliveryStatus;
 
-use crate::domain::{Channel, Ins, ProfileStatus, notices::Notice, route_notice};
+use crate::domain::{Channel, Ins, ProfileStatus, Reach, notices::Notice, route};
 
-/// Writes one row per channel that SPEC's routing gives for the patient's current status.
+/// Writes one row per channel that SPEC's routing gives for the patient's current status (and,
+/// for an alert, the postal statement too).
 /// The unique `(ledger_event_id, channel)` constraint makes a second write for the same event
 /// fail, so a notice is never queued twice.
 pub(super) async fn enqueue(
@@ -22,9 +23,11 @@ pub(super) async fn enqueue(
     routing_status: ProfileStatus,
     profile: &profile::Model,
     notice: &Notice,
+    reach: Reach,
     now: DateTime<Utc>,
 ) -> Result<Vec<notification::Model>, DbErr> {
-    let deliveries = route_notice(
+    let deliveries = route(
+        reach,
         routing_status,
         profile.insurer_email.as_deref(),
         profile.personal_email.as_deref(),

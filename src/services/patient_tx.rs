@@ -24,7 +24,7 @@ use super::profiles::lock_profile;
 use super::{ServiceError, Services, outbox};
 use crate::domain::access::{Access, admit};
 use crate::domain::notices::{self, Notice};
-use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus, Rpps};
+use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus, Reach, Rpps};
 use crate::ledger::{self, ChainHead, NewEvent};
 
 /// An open unit of work on one patient, holding the lock on their profile row.
@@ -44,6 +44,9 @@ pub(crate) struct PatientTx<'s> {
     /// appended last), so that an append does not read it again: a round trip saved per
     /// event. `None`: the next append reads it.
     head: Option<ChainHead>,
+    /// Whether the consulting practitioner holds an unexpired emergency access, when the
+    /// consultation's admission read it (PostgreSQL); `None`: not read yet.
+    emergency_holder: Option<bool>,
 }
 
 /// One transaction over several patients' units of work (an enrolment batch: all or nothing).
@@ -111,7 +114,9 @@ impl Services {
 
     /// Opens a practitioner's consultation of a DMP: it exists, the practitioner is not
     /// blocked (a refused attempt is traced and committed), and their first access is traced
-    /// and notified.
+    /// and notified. Performance (README): what [`Self::unblocked`] and
+    /// [`PatientTx::first_access`] do in two statements, and the chain's head a third would
+    /// read, is one statement here on PostgreSQL ([`PatientTx::admit_practitioner`]).
     pub(crate) async fn consultation(
         &self,
         practitioner: &ActorRef,
@@ -121,25 +126,46 @@ impl Services {
         let rpps = practitioner_rpps(practitioner)?;
         let Admission { blocked, first } = tx.admit_practitioner(&rpps).await?;
         if blocked {
-            tx.record(practitioner, EventKind::AccessRefusedBlocked, json!({}))
-                .await?;
-            return Err(tx
-                .refuse(ServiceError::Forbidden(
-                    "the patient has blocked your access to their record".to_owned(),
-                ))
-                .await);
+            return Err(refuse_blocked(tx, practitioner).await);
         }
         if first {
-            let notice = notices::first_access(
-                &practitioner.name,
-                practitioner.profession.as_deref(),
-                tx.status() == Some(ProfileStatus::Activated),
-            );
-            tx.record_and_notify(practitioner, EventKind::FirstAccess, json!({}), &notice)
-                .await?;
+            tx.notify_first_access(practitioner).await?;
         }
         Ok(tx)
     }
+
+    /// Opens a unit of work on a DMP for a practitioner the patient did not block: a blocked
+    /// practitioner's attempt is traced, committed and refused.
+    pub(crate) async fn unblocked(
+        &self,
+        practitioner: &ActorRef,
+        ins: &Ins,
+    ) -> Result<PatientTx<'_>, ServiceError> {
+        let tx = self.patient_tx(ins, Access::Dmp).await?;
+        let rpps = practitioner_rpps(practitioner)?;
+        let blocked = practitioner_block::Entity::find_by_id((ins.clone(), rpps))
+            .one(tx.conn())
+            .await?
+            .is_some();
+        if blocked {
+            return Err(refuse_blocked(tx, practitioner).await);
+        }
+        Ok(tx)
+    }
+}
+
+/// Traces a blocked practitioner's attempt, commits it, and gives back the refusal.
+async fn refuse_blocked(mut tx: PatientTx<'_>, practitioner: &ActorRef) -> ServiceError {
+    if let Err(err) = tx
+        .record(practitioner, EventKind::AccessRefusedBlocked, json!({}))
+        .await
+    {
+        return err;
+    }
+    tx.refuse(ServiceError::Forbidden(
+        "the patient has blocked your access to their record".to_owned(),
+    ))
+    .await
 }
 
 /// The RPPS number of a practitioner acting.
@@ -188,8 +214,9 @@ struct Admission {
 }
 
 /// The checks of a consultation after the lock, in one round trip (PostgreSQL): the block,
-/// the first access (recorded unless blocked) and the chain's head, which the traced read's
-/// append then does not read again. The statement starts after the lock was granted, so its
+/// the first access (recorded unless blocked), an unexpired emergency access (which
+/// `documents::visibility` then does not read again) and the chain's head (which the traced
+/// read's append then does not read again). The statement starts after the lock was granted, so its
 /// snapshot sees every event committed before: the head is current. (In the lock statement
 /// itself it would not be: a `SELECT … FOR UPDATE` that waited keeps the snapshot it began with.)
 /// The benchmark measured a consultation at 10 round trips before, 7 after (README,
@@ -208,6 +235,9 @@ WITH blocked AS (
 )
 SELECT (SELECT blocked FROM blocked) AS blocked,
        EXISTS (SELECT 1 FROM first) AS first,
+       EXISTS (SELECT 1 FROM emergency_accesses
+                WHERE patient_ins = $1 AND practitioner_rpps = $2 AND expires_at > $3)
+           AS emergency_holder,
        (SELECT seq FROM head) AS head_seq,
        (SELECT hash FROM head) AS head_hash";
 
@@ -236,6 +266,7 @@ impl<'s> PatientTx<'s> {
             self.head = head_seq
                 .zip(head_hash)
                 .map(|(seq, hash)| ChainHead { seq, hash });
+            self.emergency_holder = Some(row.try_get("", "emergency_holder")?);
             return Ok(Admission {
                 blocked: row.try_get("", "blocked")?,
                 first: row.try_get("", "first")?,
@@ -245,28 +276,7 @@ impl<'s> PatientTx<'s> {
             .one(&self.txn)
             .await?
             .is_some();
-        if blocked {
-            return Ok(Admission {
-                blocked,
-                first: false,
-            });
-        }
-        let first = practitioner_access::Entity::insert(practitioner_access::ActiveModel {
-            patient_ins: Set(self.ins.clone()),
-            practitioner_rpps: Set(rpps.clone()),
-            first_access_at: Set(self.now),
-        })
-        .on_conflict(
-            OnConflict::columns([
-                practitioner_access::Column::PatientIns,
-                practitioner_access::Column::PractitionerRpps,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(&self.txn)
-        .await?
-            == 1;
+        let first = !blocked && self.insert_first_access(rpps).await?;
         Ok(Admission { blocked, first })
     }
 
@@ -291,7 +301,14 @@ impl<'s> PatientTx<'s> {
             ring: Vec::new(),
             batch_ring,
             head: None,
+            emergency_holder: None,
         })
+    }
+
+    /// Whether the consulting practitioner holds an unexpired emergency access, if this unit
+    /// of work already read it (see [`ADMIT_PRACTITIONER`]).
+    pub fn known_emergency_holder(&self) -> Option<bool> {
+        self.emergency_holder
     }
 
     /// The time of this unit of work: every event it records bears it.
@@ -327,6 +344,52 @@ impl<'s> PatientTx<'s> {
         Ok(self.profile.insert(profile))
     }
 
+    /// Traces and notifies the practitioner's first access to this record — their first feed
+    /// or consultation — once per practitioner and record; does nothing after that.
+    pub async fn first_access(&mut self, practitioner: &ActorRef) -> Result<(), ServiceError> {
+        if self
+            .insert_first_access(&practitioner_rpps(practitioner)?)
+            .await?
+        {
+            self.notify_first_access(practitioner).await?;
+        }
+        Ok(())
+    }
+
+    /// Records the practitioner's first access to this record; `false` if they had one.
+    async fn insert_first_access(&self, rpps: &Rpps) -> Result<bool, ServiceError> {
+        Ok(
+            practitioner_access::Entity::insert(practitioner_access::ActiveModel {
+                patient_ins: Set(self.ins.clone()),
+                practitioner_rpps: Set(rpps.clone()),
+                first_access_at: Set(self.now),
+            })
+            .on_conflict(
+                OnConflict::columns([
+                    practitioner_access::Column::PatientIns,
+                    practitioner_access::Column::PractitionerRpps,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(&self.txn)
+            .await?
+                == 1,
+        )
+    }
+
+    /// Traces and notifies a first access just recorded.
+    async fn notify_first_access(&mut self, practitioner: &ActorRef) -> Result<(), ServiceError> {
+        let notice = notices::first_access(
+            &practitioner.name,
+            practitioner.profession.as_deref(),
+            self.status() == Some(ProfileStatus::Activated),
+        );
+        self.record_and_notify(practitioner, EventKind::FirstAccess, json!({}), &notice)
+            .await?;
+        Ok(())
+    }
+
     /// Appends an event by `actor` to the patient's chain.
     pub async fn record(
         &mut self,
@@ -346,6 +409,32 @@ impl<'s> PatientTx<'s> {
         payload: serde_json::Value,
         notice: &Notice,
     ) -> Result<Receipt, ServiceError> {
+        self.record_and_send(actor, kind, payload, notice, Reach::Status)
+            .await
+    }
+
+    /// Appends an event and queues its alert on every channel the patient has (the status's
+    /// channels and the postal statement): for what the patient must learn whatever their
+    /// habits, an emergency access to their record.
+    pub async fn record_and_alert(
+        &mut self,
+        actor: &ActorRef,
+        kind: EventKind,
+        payload: serde_json::Value,
+        notice: &Notice,
+    ) -> Result<Receipt, ServiceError> {
+        self.record_and_send(actor, kind, payload, notice, Reach::Every)
+            .await
+    }
+
+    async fn record_and_send(
+        &mut self,
+        actor: &ActorRef,
+        kind: EventKind,
+        payload: serde_json::Value,
+        notice: &Notice,
+        reach: Reach,
+    ) -> Result<Receipt, ServiceError> {
         let event = self.append(actor, kind, payload).await?;
         let (profile, status) = match &self.profile {
             Some(profile) => (profile, profile.status),
@@ -355,7 +444,7 @@ impl<'s> PatientTx<'s> {
                 ));
             }
         };
-        outbox::enqueue(&self.txn, &event, status, profile, notice, self.now).await?;
+        outbox::enqueue(&self.txn, &event, status, profile, notice, reach, self.now).await?;
         self.ring_after_commit(Recipient::Patient(self.ins.clone()));
         Ok(Receipt::of(&event))
     }

@@ -205,6 +205,9 @@ impl Services {
                 personal_email: Set(None),
                 failed_activation_attempts: Set(0),
                 activation_locked_until: Set(None),
+                medecin_traitant_rpps: Set(None),
+                medecin_traitant_since: Set(None),
+                emergency_access_enabled: Set(true),
             };
             // Insert-if-absent keeps re-enrolment idempotent, also against a concurrent batch.
             let inserted = profile::Entity::insert(row)

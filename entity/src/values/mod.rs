@@ -143,6 +143,13 @@ stored_enum! {
         MessageReceived = "MESSAGE_RECEIVED",
         ThreadRead = "THREAD_READ",
         MessageReplied = "MESSAGE_REPLIED",
+        FeedRefused = "FEED_REFUSED",
+        MedecinTraitantDesignated = "MEDECIN_TRAITANT_DESIGNATED",
+        MedecinTraitantRemoved = "MEDECIN_TRAITANT_REMOVED",
+        EmergencyAccessOpened = "EMERGENCY_ACCESS_OPENED",
+        EmergencyAccessRefused = "EMERGENCY_ACCESS_REFUSED",
+        EmergencyAccessTurnedOn = "EMERGENCY_ACCESS_TURNED_ON",
+        EmergencyAccessTurnedOff = "EMERGENCY_ACCESS_TURNED_OFF",
     }
 }
 
@@ -197,6 +204,13 @@ mod tests {
                 "MESSAGE_RECEIVED",
                 "THREAD_READ",
                 "MESSAGE_REPLIED",
+                "FEED_REFUSED",
+                "MEDECIN_TRAITANT_DESIGNATED",
+                "MEDECIN_TRAITANT_REMOVED",
+                "EMERGENCY_ACCESS_OPENED",
+                "EMERGENCY_ACCESS_REFUSED",
+                "EMERGENCY_ACCESS_TURNED_ON",
+                "EMERGENCY_ACCESS_TURNED_OFF",
             ]
         );
     }

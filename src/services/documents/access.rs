@@ -7,7 +7,9 @@ use serde_json::json;
 
 use super::{
     DocumentQuery, DocumentWithContent, document_not_found, list_documents, read_document,
+    visibility,
 };
+use crate::domain::visibility::MaskedAccess;
 use crate::domain::{ActorRef, EventKind, Ins};
 use crate::services::patient_tx::Traced;
 use crate::services::views::Document;
@@ -23,23 +25,25 @@ impl Services {
         query: &DocumentQuery,
     ) -> Result<Traced<Vec<Document>>, ServiceError> {
         let mut tx = self.consultation(practitioner, ins).await?;
+        let reader = visibility::reader(&tx, practitioner).await?;
+        let mut payload = json!({
+            "typeCode": query.type_code,
+            "actedFrom": query.acted_from.map(|d| d.to_string()),
+            "actedTo": query.acted_to.map(|d| d.to_string()),
+        });
+        // The patient sees which consultations an emergency access allowed.
+        if reader.masked == MaskedAccess::Emergency {
+            payload["emergency"] = json!(true);
+        }
         let receipt = tx
-            .record(
-                practitioner,
-                EventKind::RecordConsulted,
-                json!({
-                    "typeCode": query.type_code,
-                    "actedFrom": query.acted_from.map(|d| d.to_string()),
-                    "actedTo": query.acted_to.map(|d| d.to_string()),
-                }),
-            )
+            .record(practitioner, EventKind::RecordConsulted, payload)
             .await?;
-        let documents = list_documents(tx.conn(), ins, Some(&practitioner.id), query).await?;
+        let documents = list_documents(tx.conn(), ins, Some(&reader), query).await?;
         tx.commit_traced(receipt, documents).await
     }
 
     /// A practitioner reads one document of a record. An id of another record, or of a document
-    /// the patient masked, is `NotFound`.
+    /// they may not see (masked, or of a type their profession may not read), is `NotFound`.
     #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.id))]
     pub async fn consult_document(
         &self,
@@ -48,13 +52,15 @@ impl Services {
         document_id: i64,
     ) -> Result<Traced<DocumentWithContent>, ServiceError> {
         let mut tx = self.consultation(practitioner, ins).await?;
+        let reader = visibility::reader(&tx, practitioner).await?;
         let document = document::Entity::find_by_id(document_id)
             .filter(document::Column::PatientIns.eq(ins.as_str()))
+            .filter(visibility::visible_to(&reader))
             .one(tx.conn())
             .await?
-            .filter(|d| !d.masked || d.author_id == practitioner.id)
             .ok_or_else(document_not_found)?;
-        let (receipt, read) = read_document(&mut tx, practitioner, document).await?;
+        let emergency = reader.masked == MaskedAccess::Emergency;
+        let (receipt, read) = read_document(&mut tx, practitioner, document, emergency).await?;
         tx.commit_traced(receipt, read).await
     }
 }

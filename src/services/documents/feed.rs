@@ -6,13 +6,15 @@ use serde_json::json;
 
 use super::{DmpStatus, DocumentInput, Stored, store_document, validate};
 use crate::domain::access::Access;
-use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus, has_dmp, notices};
+use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus, has_dmp, notices, visibility};
 use crate::services::views::Document;
 use crate::services::{ServiceError, Services};
 
 impl Services {
     /// Feeds a document into a patient's DMP (practitioners). Stored, traced and notified when
     /// the patient has a DMP; `DmpNotFound` otherwise, with nothing stored and nobody notified.
+    /// A type the practitioner's profession may not feed (the access matrix) is `Forbidden`,
+    /// and the refusal traced. The first feed of a practitioner is their first access.
     #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.id))]
     pub async fn feed_document(
         &self,
@@ -35,10 +37,25 @@ impl Services {
             Err(other) => return Err(other),
         };
         let type_code = doc.doc_type.code;
+        if !visibility::may_feed(practitioner.profession_code, type_code) {
+            tx.record(
+                practitioner,
+                EventKind::FeedRefused,
+                json!({ "typeCode": type_code }),
+            )
+            .await?;
+            return Err(tx
+                .refuse(ServiceError::Forbidden(format!(
+                    "your profession may not feed documents of type {type_code} (see the access matrix)"
+                )))
+                .await);
+        }
         let stored = match store_document(&tx, practitioner, doc).await? {
             Stored::Before(earlier) => return Ok(earlier.into()),
             Stored::Now(stored) => stored,
         };
+        // A first feed is a first access, as a first consultation is.
+        tx.first_access(practitioner).await?;
         let notice = notices::new_document(
             &practitioner.name,
             practitioner.profession.as_deref(),

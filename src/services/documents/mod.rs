@@ -6,9 +6,13 @@
 
 mod access;
 mod blocks;
+mod care;
 mod feed;
 mod medical;
 mod patient;
+pub(crate) mod visibility;
+
+pub use care::{EmergencyAudit, REASON_CHARS};
 
 use chrono::NaiveDate;
 use entity::{document, document_content};
@@ -28,6 +32,7 @@ use crate::domain::documents::{
     ContentError, DocumentType, IdempotencyKey, MedicalCategory, MimeType, decode_content,
     short_text,
 };
+use crate::domain::visibility::Reader;
 use crate::domain::{ActorRef, EventKind, Ins};
 
 /// A document as sent by its author, before validation.
@@ -217,23 +222,19 @@ fn document_not_found() -> ServiceError {
     ServiceError::NotFound("no such document in this record".to_owned())
 }
 
-/// Lists a record's documents, newest first. `visible_to` is a practitioner: masked documents
-/// are then left out unless they wrote them.
+/// Lists a record's documents, newest first. `reader` is a practitioner: only the documents
+/// they may see are listed ([`visibility::visible_to`]).
 async fn list_documents(
     conn: &impl ConnectionTrait,
     ins: &Ins,
-    visible_to: Option<&str>,
+    reader: Option<&Reader>,
     query: &DocumentQuery,
 ) -> Result<Vec<Document>, ServiceError> {
     let mut select = document::Entity::find()
         .filter(document::Column::PatientIns.eq(ins.as_str()))
         .order_by_desc(document::Column::Id);
-    if let Some(practitioner) = visible_to {
-        select = select.filter(
-            sea_orm::Condition::any()
-                .add(document::Column::Masked.eq(false))
-                .add(document::Column::AuthorId.eq(practitioner)),
-        );
+    if let Some(reader) = reader {
+        select = select.filter(visibility::visible_to(reader));
     }
     if let Some(code) = &query.type_code {
         select = select.filter(document::Column::TypeCode.eq(code.as_str()));
@@ -263,18 +264,20 @@ async fn find_own_document(
         .ok_or_else(document_not_found)
 }
 
-/// Traces the reading of a document by `reader`, then loads its bytes.
+/// Traces the reading of a document by `reader` (with `emergency: true` when a practitioner
+/// reads it under an emergency access), then loads its bytes.
 async fn read_document(
     tx: &mut PatientTx<'_>,
     reader: &ActorRef,
     document: document::Model,
+    emergency: bool,
 ) -> Result<(Receipt, DocumentWithContent), ServiceError> {
+    let mut payload = json!({ "documentId": document.id });
+    if emergency {
+        payload["emergency"] = json!(true);
+    }
     let receipt = tx
-        .record(
-            reader,
-            EventKind::DocumentConsulted,
-            json!({ "documentId": document.id }),
-        )
+        .record(reader, EventKind::DocumentConsulted, payload)
         .await?;
     let content = document_content::Entity::find_by_id(document.id)
         .one(tx.conn())

@@ -36,7 +36,7 @@ impl Services {
     ) -> Result<Traced<DocumentWithContent>, ServiceError> {
         let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
         let document = find_own_document(tx.conn(), ins, document_id).await?;
-        let (receipt, read) = read_document(&mut tx, patient, document).await?;
+        let (receipt, read) = read_document(&mut tx, patient, document, false).await?;
         tx.commit_traced(receipt, read).await
     }
 
