@@ -3,6 +3,8 @@
 
 pub mod document;
 pub mod document_content;
+pub mod ledger_checkpoint;
+pub mod ledger_checkpoint_head;
 pub mod ledger_event;
 pub mod medical_profile_entry;
 pub mod message;

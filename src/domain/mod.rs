@@ -14,7 +14,7 @@ mod policy;
 mod routing;
 
 pub use actor::{Actor, ActorRef, ActorRole};
-pub use events::{EventKind, label};
+pub use events::{EventKind, label, status_after};
 pub use identifiers::{
     ActivationCode, AddressLines, CarteVitaleSerial, Email, Ins, ParseError, PersonName, Rpps,
 };

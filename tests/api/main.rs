@@ -11,6 +11,7 @@ mod helpers;
 
 mod architecture;
 mod auth;
+mod checkpoints;
 mod cli;
 mod delivery;
 mod documents;

@@ -19,5 +19,6 @@ pub(crate) use app::{on_both_backends, on_both_databases};
 pub use fixtures::{DOCTOR, NURSE, PDF, beneficiary, document_input, ins, serial_of};
 pub use proxy::DatabaseProxy;
 pub use tokens::{
-    AUDIENCE, ISSUER, SECRET, claims, operator_token, patient_token, practitioner_token, sign,
+    AUDIENCE, ISSUER, LEDGER_KEY, SECRET, claims, operator_token, patient_token,
+    practitioner_token, sign,
 };
