@@ -429,14 +429,42 @@ fn export_file(base: &std::path::Path, name: &str) -> Option<Vec<u8>> {
     std::fs::read(base.join(relative)).ok()
 }
 
-/// `ledger verify-export`: prints the verdict; exit 1 unless it verifies.
+/// `ledger verify-export`: prints the verdict; exit 1 unless it verifies. FILE is the export's
+/// zip (its `ledger.json` and the files it names are read inside it) or a `ledger.json` (the
+/// files it names are read beside it).
 fn verify_export(file: &std::path::Path, public_key: &str) -> Result<ExitCode, StartupError> {
-    let text = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let export: crate::ledger::export::LedgerExport = serde_json::from_slice(&text)
+    use crate::ledger::{export, zip};
+    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let archive = if zip::is_zip(&bytes) {
+        Some(zip::stored_entries(&bytes).map_err(|e| format!("{}: {e}", file.display()))?)
+    } else {
+        None
+    };
+    let (history, folder) = match &archive {
+        Some(entries) => {
+            let name = entries
+                .keys()
+                .filter(|n| *n == "ledger.json" || n.ends_with("/ledger.json"))
+                .min_by_key(|n| n.len())
+                .ok_or_else(|| format!("{}: no ledger.json in the archive", file.display()))?;
+            let folder = name.strip_suffix("ledger.json").unwrap_or("").to_owned();
+            (entries[name].as_slice(), folder)
+        }
+        None => (bytes.as_slice(), String::new()),
+    };
+    let export: export::LedgerExport = serde_json::from_slice(history)
         .map_err(|e| format!("{}: not a ledger export: {e}", file.display()))?;
     let base = file.parent().unwrap_or(std::path::Path::new("."));
-    let verdict =
-        crate::ledger::export::verify_export(&export, public_key.trim(), |p| export_file(base, p));
+    let verdict = export::verify_export(&export, public_key.trim(), |p| match &archive {
+        Some(entries) => entries.get(&format!("{folder}{p}")).cloned(),
+        None => export_file(base, p),
+    });
+    if verdict.withheld > 0 {
+        println!(
+            "{} withheld event(s): linked in the chain, their content not shown",
+            verdict.withheld
+        );
+    }
     println!("patient {}: {} event(s)", export.patient, verdict.events);
     if let Some(head) = &verdict.head_hash {
         println!("head hash {head}");

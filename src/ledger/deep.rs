@@ -77,6 +77,9 @@ pub struct Derived {
     pub messages: BTreeMap<i64, MessageFacts>,
     pub medical: BTreeMap<i64, (i64, EntryState)>,
     pub unbound: u64,
+    /// Documents and messages whose content a retention purge removed (the ledger stays).
+    pub purged_documents: BTreeSet<i64>,
+    pub purged_messages: BTreeSet<i64>,
     /// Events whose payload lacks what their kind and version require.
     pub malformed: Vec<(i64, &'static str)>,
 }
@@ -95,6 +98,39 @@ pub fn derive(events: &[ledger_event::Model]) -> Derived {
         let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
         if let Some(status) = status_after(event.kind) {
             d.status = Some((status, seq));
+        }
+        // Kinds of the closure's lifecycle (retention purge, reopening), matched by their
+        // stored names so that this pass needs no change when they are added.
+        match event.kind.as_str() {
+            "PROFILE_PURGED" => {
+                let ids = |member: &str| -> Vec<i64> {
+                    payload
+                        .get(member)
+                        .and_then(Value::as_array)
+                        .map(|l| l.iter().filter_map(Value::as_i64).collect())
+                        .unwrap_or_default()
+                };
+                d.purged_documents.extend(ids("documentIds"));
+                d.purged_messages.extend(ids("messageIds"));
+                for (_, (at, state)) in d.medical.iter_mut() {
+                    if matches!(state, EntryState::Present(_)) {
+                        *at = seq;
+                        *state = EntryState::Removed;
+                    }
+                }
+                continue;
+            }
+            "PROFILE_REOPENED" => {
+                let restored = payload.get("restoredStatus").and_then(Value::as_str);
+                if let Some(status) = ProfileStatus::ALL
+                    .iter()
+                    .find(|s| Some(s.as_str()) == restored)
+                {
+                    d.status = Some((*status, seq));
+                }
+                continue;
+            }
+            _ => {}
         }
         match event.kind {
             EventKind::PractitionerBlocked | EventKind::PractitionerUnblocked => {
@@ -326,6 +362,7 @@ pub async fn verify_patient_deep(
         }
         let recorded = ContentDigest::known(&doc.sha256, doc.size_bytes);
         match contents.get(&doc.id) {
+            None if derived.purged_documents.contains(&doc.id) => {}
             Some(bytes) => {
                 let stored = ContentDigest::of(bytes);
                 found.digest(
@@ -381,6 +418,9 @@ pub async fn verify_patient_deep(
             found.add(Some(facts.seq), format!("message {msg} is missing"));
             continue;
         };
+        if derived.purged_messages.contains(msg) {
+            continue;
+        }
         if let Some(bound) = &facts.body {
             let stored = ContentDigest::of(row.body.as_bytes());
             found.digest(facts.seq, &format!("message {msg} body"), bound, &stored);

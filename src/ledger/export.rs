@@ -32,10 +32,14 @@ pub struct LedgerExport {
     pub inclusion: Option<InclusionProof>,
 }
 
-/// One event, every field its hash covers, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// One event, every field its hash covers, as stored. A withheld event (a document held back
+/// from the patient until an announcement consultation) has only its sequence and hashes, and
+/// `withheld: true`: its link in the chain is checked, its own hash cannot be.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct ExportedEvent {
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub withheld: bool,
     pub sequence: i64,
     /// As the canonical encoding writes it: `2026-11-28T10:15:00.000000Z`.
     pub occurred_at: String,
@@ -54,6 +58,7 @@ pub struct ExportedEvent {
 impl From<&ledger_event::Model> for ExportedEvent {
     fn from(e: &ledger_event::Model) -> Self {
         Self {
+            withheld: false,
             sequence: e.seq,
             occurred_at: canonical_time(e.occurred_at),
             kind: e.kind.as_str().to_owned(),
@@ -102,6 +107,8 @@ impl LedgerExport {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExportVerdict {
     pub events: u64,
+    /// Withheld events: linked in the chain, their own hash not recomputed.
+    pub withheld: u64,
     pub head_hash: Option<String>,
     /// Files whose bytes were hashed and matched their event.
     pub files_verified: u64,
@@ -157,6 +164,11 @@ pub fn verify_export(
     }
     let mut checker = ChainChecker::new(&export.patient);
     for event in &export.events {
+        if event.withheld {
+            verdict.withheld += 1;
+            checker.push_linked(event.sequence, &event.previous_hash, &event.hash);
+            continue;
+        }
         let at = match DateTime::parse_from_rfc3339(&event.occurred_at) {
             Ok(at) => at.with_timezone(&Utc),
             Err(_) => {
@@ -207,7 +219,7 @@ pub fn verify_export(
     for f in &export.files {
         let claimed = ContentDigest::known(&f.sha256, f.size);
         match event_at(f.sequence) {
-            Some(event) if bound_digests(&event.payload).contains(&claimed) => {}
+            Some(event) if !event.withheld && bound_digests(&event.payload).contains(&claimed) => {}
             Some(_) => verdict.problems.push(format!(
                 "file {}: the event at sequence {} does not bind SHA-256 {} ({} bytes)",
                 f.path, f.sequence, f.sha256, f.size

@@ -10,6 +10,7 @@ pub mod deep;
 pub mod export;
 pub mod merkle;
 mod verify;
+pub mod zip;
 
 pub use canonical::{
     CURRENT_VERSION, EventFields, GENESIS_HASH, canonical_bytes, canonical_time, encode,

@@ -79,6 +79,27 @@ impl ChainChecker {
         self.report.head_hash = Some(hash.to_owned());
     }
 
+    /// The next event, known only by its sequence and hashes (withheld from its reader): its
+    /// place and link are checked, its own hash cannot be; the next event's hash covers it.
+    pub fn push_linked(&mut self, seq: i64, prev_hash: &str, hash: &str) {
+        self.report.events += 1;
+        if self.report.first_broken.is_none() {
+            let problem = if seq != self.expected_seq {
+                Some("sequence gap or reordering")
+            } else if prev_hash != self.prev_hash {
+                Some("previous hash does not match the previous event")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                self.report.first_broken = Some((self.expected_seq.min(seq), problem));
+            }
+        }
+        self.expected_seq = seq + 1;
+        hash.clone_into(&mut self.prev_hash);
+        self.report.head_hash = Some(hash.to_owned());
+    }
+
     /// The report so far.
     pub fn finish(self) -> ChainReport {
         self.report

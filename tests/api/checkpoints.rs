@@ -339,6 +339,43 @@ async fn rewriting_from_k_with_recomputed_hashes_is_found_against_a_checkpoint(a
     assert!(problems(&report).contains("rewritten"), "{report}");
 }
 
+/// A zip whose entries are stored, as the patient export writes it.
+fn stored_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let (mut out, mut central) = (Vec::new(), Vec::new());
+    for (name, content) in files {
+        let offset = out.len() as u32;
+        let mut common = Vec::new();
+        common.extend_from_slice(&20u16.to_le_bytes());
+        common.extend_from_slice(&0u16.to_le_bytes());
+        common.extend_from_slice(&0u16.to_le_bytes());
+        common.extend_from_slice(&[0; 8]);
+        common.extend_from_slice(&(content.len() as u32).to_le_bytes());
+        common.extend_from_slice(&(content.len() as u32).to_le_bytes());
+        common.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        common.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        out.extend_from_slice(&common);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(content);
+        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        central.extend_from_slice(&20u16.to_le_bytes());
+        central.extend_from_slice(&common);
+        central.extend_from_slice(&[0; 10]);
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let start = out.len() as u32;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(files.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(files.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&start.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
 /// Runs the binary, offline: no DATABASE_URL.
 fn offline(args: &[&str]) -> (bool, String) {
     let out: Output = Command::new(env!("CARGO_BIN_EXE_espace-sante"))
@@ -507,6 +544,61 @@ async fn offline_verifier_accepts_a_genuine_export_and_refuses_each_tampered_var
     assert!(
         out.contains("1 file(s) verified") && out.contains("anchored"),
         "{out}"
+    );
+
+    // The same, as the patient export's zip: ledger.json at the root, the file inside.
+    let archive = dir.path().join("export.zip");
+    let history = export.to_string();
+    let inside = format!("documents/{doc}.pdf");
+    std::fs::write(
+        &archive,
+        stored_zip(&[("ledger.json", history.as_bytes()), (&inside, PDF)]),
+    )
+    .unwrap();
+    let (ok, out) = offline(&[
+        "ledger",
+        "verify-export",
+        archive.to_str().unwrap(),
+        "--public-key",
+        &key,
+    ]);
+    assert!(ok && out.contains("1 file(s) verified"), "{out}");
+    let forged_zip = dir.path().join("forged.zip");
+    std::fs::write(
+        &forged_zip,
+        stored_zip(&[
+            ("ledger.json", history.as_bytes()),
+            (&inside, b"%PDF forged"),
+        ]),
+    )
+    .unwrap();
+    let (ok, out) = offline(&[
+        "ledger",
+        "verify-export",
+        forged_zip.to_str().unwrap(),
+        "--public-key",
+        &key,
+    ]);
+    assert!(!ok && out.contains("the chain binds"), "{out}");
+
+    // An event withheld from the patient (a document held back): only its sequence and
+    // hashes; the chain still verifies through it.
+    let mut withheld = export.clone();
+    let e = withheld["events"][1].clone();
+    withheld["events"][1] = json!({
+        "withheld": true,
+        "sequence": e["sequence"],
+        "previousHash": e["previousHash"],
+        "hash": e["hash"],
+    });
+    let (ok, out) = check("withheld.json", &withheld);
+    assert!(ok && out.contains("1 withheld event(s)"), "{out}");
+    let mut relinked = withheld.clone();
+    relinked["events"][1]["hash"] = json!("0".repeat(64));
+    let (ok, out) = check("relinked.json", &relinked);
+    assert!(
+        !ok,
+        "a withheld event's hash is still bound by the next event: {out}"
     );
 
     let n = export["events"].as_array().unwrap().len();
