@@ -1,5 +1,6 @@
-//! The command line: `serve` (the default), `migrate`, `schema`, `ledger verify`, `token`,
-//! `demo`, `relay`, `letters`. Each subcommand takes the settings it uses, so that its `--help`
+//! The command line: `serve` (the default), `migrate`, `schema`, `ledger` (`verify`,
+//! `checkpoint`, `verify-export`, `verify-checkpoints`), `keys generate`, `token`, `demo`,
+//! `relay`, `letters`. Each subcommand takes the settings it uses, so that its `--help`
 //! lists those alone; results go to stdout, logs to stderr, and an error is printed once.
 
 use std::process::ExitCode;
