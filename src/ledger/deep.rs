@@ -377,16 +377,16 @@ pub async fn verify_patient_deep(
                 format!("document {}: content is missing", doc.id),
             ),
         }
-        if let Some(bound) = bound {
-            if *bound != recorded {
-                found.add(
-                    Some(*seq),
-                    format!(
-                        "document {}: recorded SHA-256/size differ from the chain's",
-                        doc.id
-                    ),
-                );
-            }
+        if let Some(bound) = bound
+            && *bound != recorded
+        {
+            found.add(
+                Some(*seq),
+                format!(
+                    "document {}: recorded SHA-256/size differ from the chain's",
+                    doc.id
+                ),
+            );
         }
     }
     for (doc, (seq, _)) in &derived.documents {

@@ -202,7 +202,7 @@ pub fn parse_hash(hex: &str) -> Option<Hash> {
 
 /// Parses lowercase or uppercase hex.
 pub fn parse_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     (0..hex.len())
