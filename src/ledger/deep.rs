@@ -548,3 +548,70 @@ pub async fn verify_deep(conn: &impl ConnectionTrait) -> Result<DeepReport, DbEr
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ActorRole, Ins};
+
+    fn event(seq: i64, kind: EventKind, payload: &str) -> ledger_event::Model {
+        ledger_event::Model {
+            id: seq,
+            patient_ins: Ins::parse("185057800608491").unwrap(),
+            seq,
+            occurred_at: chrono::DateTime::from_timestamp_micros(seq).unwrap(),
+            kind,
+            actor_role: ActorRole::Patient,
+            actor_id: "185057800608491".into(),
+            actor_name: "X".into(),
+            actor_profession: String::new(),
+            payload: payload.into(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn version_1_content_events_keep_their_meaning_and_version_2_must_bind() {
+        let derived = derive(&[
+            event(
+                1,
+                EventKind::DocumentAdded,
+                r#"{"documentId":1,"typeCode":"x"}"#,
+            ),
+            event(
+                2,
+                EventKind::DocumentAdded,
+                r#"{"v":2,"documentId":2,"typeCode":"x"}"#,
+            ),
+            event(
+                3,
+                EventKind::DocumentAdded,
+                r#"{"v":2,"content":{"sha256":"ab","size":2},"documentId":3}"#,
+            ),
+        ]);
+        assert_eq!(
+            derived.unbound, 1,
+            "the version 1 event is unbound, not divergent"
+        );
+        assert_eq!(derived.malformed, vec![(2, "no content digest")]);
+        assert_eq!(derived.documents[&3].1, Some(ContentDigest::known("ab", 2)));
+    }
+
+    #[test]
+    fn projections_are_the_last_word_of_the_events() {
+        let rpps = r#"{"v":2,"practitionerRpps":"10003456786"}"#;
+        let derived = derive(&[
+            event(1, EventKind::BeneficiaryEnrolled, r#"{"v":2}"#),
+            event(2, EventKind::ProfileCreated, r#"{"v":2}"#),
+            event(3, EventKind::PractitionerBlocked, rpps),
+            event(4, EventKind::PractitionerUnblocked, rpps),
+            event(5, EventKind::PractitionerBlocked, rpps),
+            event(6, EventKind::DocumentMasked, r#"{"v":2,"documentId":9}"#),
+            event(7, EventKind::DocumentUnmasked, r#"{"v":2,"documentId":9}"#),
+        ]);
+        assert_eq!(derived.status, Some((ProfileStatus::Created, 2)));
+        assert_eq!(derived.blocks.get("10003456786"), Some(&5));
+        assert_eq!(derived.masks.get(&9), Some(&(false, 7)));
+    }
+}

@@ -765,4 +765,106 @@ on_both_databases!(
     offline_verifier_accepts_a_genuine_export_and_refuses_each_tampered_variant,
     the_patient_gets_the_inclusion_proof_of_their_chain_head,
     checkpoint_tables_are_append_only,
+    deep_verification_finds_rewritten_messages_and_medical_entries,
 );
+
+async fn refused_start(configure: impl FnOnce(&mut espace_sante::config::Settings)) -> String {
+    match TestApp::try_spawn_with(Backend::Sqlite, configure).await {
+        Ok(_) => panic!("the server started"),
+        Err(err) => err.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn production_refuses_to_sign_checkpoints_with_the_development_key() {
+    use espace_sante::config::{AppEnv, Secret};
+    let error = refused_start(|settings| {
+        settings.app_env = AppEnv::Production;
+        settings.checkpoints.ledger_signing_key = None;
+    })
+    .await;
+    assert!(
+        error.contains("APP_ENV=production needs a ledger signing key"),
+        "{error}"
+    );
+    // Naming the development key outright is refused in any mode.
+    let development = espace_sante::ledger::checkpoint::CheckpointSigner::development().seed_hex();
+    let error = refused_start(|settings| {
+        settings.checkpoints.ledger_signing_key = Some(Secret(development));
+    })
+    .await;
+    assert!(error.contains("public development key"), "{error}");
+    let error = refused_start(|settings| {
+        settings.checkpoints.ledger_signing_key = Some(Secret("not hex".to_owned()));
+    })
+    .await;
+    assert!(error.contains("64 hex digits"), "{error}");
+}
+
+#[test]
+fn keys_generate_writes_a_private_key_once_and_prints_the_public_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.key");
+    let (ok, out) = offline(&["keys", "generate", "--out", path.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let seed = std::fs::read_to_string(&path).unwrap();
+    let signer = espace_sante::ledger::checkpoint::CheckpointSigner::from_hex(&seed).unwrap();
+    assert!(out.starts_with(&signer.public_key()), "{out}");
+    assert!(!out.contains(seed.trim()), "the private key is not printed");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "readable by its owner only");
+    }
+    let (ok, out) = offline(&["keys", "generate", "--out", path.to_str().unwrap()]);
+    assert!(!ok, "an existing key is never overwritten: {out}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), seed);
+}
+
+async fn deep_verification_finds_rewritten_messages_and_medical_entries(app: TestApp) {
+    let person = ins(312);
+    app.activated_profile(&person, None).await;
+    let sent = app
+        .graphql(
+            Some(&crate::helpers::practitioner_token(DOCTOR)),
+            "mutation($ins: INS!) { sendMessage(patientIns: $ins, input: { subject: \"Résultats\", body: \"Tout va bien.\", idempotencyKey: \"5b1c2a9e-7b1d-4c55-9a0e-5b8a1f2d6c10\" }) { message { id } } }",
+            json!({ "ins": person }),
+        )
+        .await;
+    let message = sent.ok()["sendMessage"]["message"]["id"].clone();
+    let saved = app
+        .graphql(
+            Some(&patient_token(&person)),
+            "mutation { addMedicalProfileEntry(input: { category: ALLERGY, label: \"Pénicilline\" }) { id } }",
+            json!({}),
+        )
+        .await;
+    let entry = saved.ok()["addMedicalProfileEntry"]["id"].clone();
+    assert_eq!(audit(&app, Some(&person)).await["verified"], true);
+    let id = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    as_owner(
+        &app,
+        &[
+            format!(
+                "UPDATE messages SET body = 'Venez d''urgence.' WHERE id = {}",
+                id(&message)
+            ),
+            format!(
+                "UPDATE medical_profile_entries SET label = 'Aucune' WHERE id = {}",
+                id(&entry)
+            ),
+        ],
+    )
+    .await;
+    let report = audit(&app, Some(&person)).await;
+    let text = problems(&report);
+    assert!(
+        text.contains(&format!("message {} body", id(&message))),
+        "{report}"
+    );
+    assert!(
+        text.contains(&format!("medical-profile entry {}", id(&entry))),
+        "{report}"
+    );
+}
