@@ -20,7 +20,7 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, Verifying
 use entity::{ledger_checkpoint, ledger_checkpoint_head};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Statement, TransactionTrait,
+    QuerySelect, Statement, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
@@ -308,6 +308,35 @@ pub async fn all_checkpoints(conn: &impl ConnectionTrait) -> Result<Vec<SignedCh
         .into_iter()
         .map(Into::into)
         .collect())
+}
+
+/// At most `limit` checkpoints after index `after`, oldest first (an unauthenticated route
+/// reads these: the database does the paging).
+pub async fn checkpoints_after(
+    conn: &impl ConnectionTrait,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<SignedCheckpoint>, DbErr> {
+    Ok(ledger_checkpoint::Entity::find()
+        .filter(ledger_checkpoint::Column::Idx.gt(after))
+        .order_by_asc(ledger_checkpoint::Column::Idx)
+        .limit(u64::try_from(limit).unwrap_or(u64::MAX))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
+}
+
+/// The latest checkpoint, if any.
+pub async fn latest_checkpoint(
+    conn: &impl ConnectionTrait,
+) -> Result<Option<SignedCheckpoint>, DbErr> {
+    Ok(ledger_checkpoint::Entity::find()
+        .order_by_desc(ledger_checkpoint::Column::Idx)
+        .one(conn)
+        .await?
+        .map(Into::into))
 }
 
 /// The heads a checkpoint covers, in leaf order.

@@ -51,12 +51,7 @@ impl Services {
         after: i64,
         limit: usize,
     ) -> Result<Vec<SignedCheckpoint>, ServiceError> {
-        Ok(cp::all_checkpoints(&self.db)
-            .await?
-            .into_iter()
-            .filter(|c| c.index > after)
-            .take(limit)
-            .collect())
+        Ok(cp::checkpoints_after(&self.db, after, limit).await?)
     }
 
     /// The consistency proof of the log between checkpoints `from` and `to`.
@@ -80,7 +75,7 @@ impl Services {
         &self,
         ins: &Ins,
     ) -> Result<Option<(SignedCheckpoint, InclusionProof)>, ServiceError> {
-        let Some(latest) = cp::all_checkpoints(&self.db).await?.pop() else {
+        let Some(latest) = cp::latest_checkpoint(&self.db).await? else {
             return Ok(None);
         };
         Ok(cp::inclusion_proof(&self.db, latest.index, ins.as_str())
