@@ -67,6 +67,9 @@ pub struct Settings {
     #[command(flatten)]
     pub limits: LimitSettings,
 
+    #[command(flatten)]
+    pub checkpoints: CheckpointSettings,
+
     /// Seconds between two runs of the background creation sweep (0 disables it).
     #[arg(
         long,
@@ -286,6 +289,56 @@ impl AuthSettings {
                 clock,
             },
         )
+    }
+}
+
+/// The key that signs the ledger's checkpoints, and how often they are made.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Ledger checkpoints")]
+pub struct CheckpointSettings {
+    /// The Ed25519 signing key of checkpoints, as 64 hex digits (`espace-sante keys
+    /// generate`). Without it nor LEDGER_SIGNING_KEY_FILE, the public development key signs
+    /// (development only: production refuses to start).
+    #[arg(long, env = "LEDGER_SIGNING_KEY", hide_env_values = true)]
+    pub ledger_signing_key: Option<Secret>,
+
+    /// A file holding the signing key (64 hex digits), instead of LEDGER_SIGNING_KEY.
+    #[arg(long, env = "LEDGER_SIGNING_KEY_FILE")]
+    pub ledger_signing_key_file: Option<std::path::PathBuf>,
+
+    /// Seconds between two checkpoints (0: only on demand). A checkpoint is skipped when no
+    /// chain moved since the last one.
+    #[arg(long, env = "CHECKPOINT_INTERVAL_SECS", default_value_t = 3600)]
+    pub checkpoint_interval_secs: u64,
+}
+
+impl CheckpointSettings {
+    /// The signing key these settings give: the development key when none is configured.
+    pub fn signer(&self) -> Result<crate::ledger::checkpoint::CheckpointSigner, String> {
+        use crate::ledger::checkpoint::CheckpointSigner;
+        let signer = match (&self.ledger_signing_key, &self.ledger_signing_key_file) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "set LEDGER_SIGNING_KEY or LEDGER_SIGNING_KEY_FILE, not both".to_owned(),
+                );
+            }
+            (Some(key), None) => CheckpointSigner::from_hex(&key.0)?,
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("LEDGER_SIGNING_KEY_FILE {}: {e}", path.display()))?;
+                CheckpointSigner::from_hex(&text)
+                    .map_err(|e| format!("LEDGER_SIGNING_KEY_FILE {}: {e}", path.display()))?
+            }
+            (None, None) => return Ok(CheckpointSigner::development()),
+        };
+        if signer.is_development() {
+            return Err(
+                "the ledger signing key is the public development key: it is no secret; unset \
+                 it to run with the development key (development only)"
+                    .to_owned(),
+            );
+        }
+        Ok(signer)
     }
 }
 

@@ -45,6 +45,8 @@ pub struct AppState {
     pub rate_limit: Option<Arc<RateLimiter>>,
     /// Whether GET /graphql serves GraphiQL (development only).
     pub graphiql: bool,
+    /// For the routes beside GraphQL (the published checkpoints).
+    pub services: crate::services::Services,
 }
 
 impl std::fmt::Debug for AppState {
@@ -91,6 +93,11 @@ pub fn router(state: AppState, limits: EdgeLimits) -> Router {
         .route("/graphql", get(graphiql).post(graphql))
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/ledger/checkpoints", get(ledger_checkpoints))
+        .route(
+            "/ledger/checkpoints/consistency",
+            get(ledger_checkpoint_consistency),
+        )
         // 503, not tower-http's former 408: the client sent its request in time, we did not
         // answer in time.
         .layer(TimeoutLayer::with_status_code(
@@ -767,6 +774,88 @@ fn connection_init_token(payload: &serde_json::Value) -> Option<String> {
 /// How long readiness waits for the database: a load balancer probing every few seconds
 /// needs an answer, and a ping that takes longer than this is as good as none.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A page of the log of checkpoints: `after` an index (default 0), at most `limit` (1 to 1000).
+#[derive(Debug, serde::Deserialize)]
+struct CheckpointPage {
+    after: Option<i64>,
+    limit: Option<usize>,
+}
+
+/// The log of signed checkpoints, oldest first, with the public key that signs them: open to
+/// anyone, without a token, so that third parties can keep copies.
+async fn ledger_checkpoints(
+    State(state): State<AppState>,
+    axum::extract::Query(page): axum::extract::Query<CheckpointPage>,
+) -> Response {
+    let limit = page.limit.unwrap_or(1000).clamp(1, 1000);
+    match state
+        .services
+        .checkpoints(page.after.unwrap_or(0), limit)
+        .await
+    {
+        Ok(checkpoints) => axum::Json(serde_json::json!({
+            "publicKey": state.services.checkpoint_public_key(),
+            "checkpoints": checkpoints,
+        }))
+        .into_response(),
+        Err(err) => service_refusal(&err),
+    }
+}
+
+/// The two checkpoints of a consistency proof.
+#[derive(Debug, serde::Deserialize)]
+struct ConsistencyPair {
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+/// The RFC 9162 consistency proof of the log of checkpoints between `from` and `to`, with both
+/// checkpoints: anyone holding `from` checks that `to` extends it.
+async fn ledger_checkpoint_consistency(
+    State(state): State<AppState>,
+    axum::extract::Query(pair): axum::extract::Query<ConsistencyPair>,
+) -> Response {
+    let (Some(from), Some(to)) = (pair.from, pair.to) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            "give the two checkpoints: ?from=M&to=N".to_owned(),
+        );
+    };
+    match state.services.checkpoint_consistency(from, to).await {
+        Ok(c) => axum::Json(serde_json::json!({
+            "from": c.from,
+            "to": c.to,
+            "proof": c.proof,
+        }))
+        .into_response(),
+        Err(err) => service_refusal(&err),
+    }
+}
+
+/// A service error on a route beside GraphQL, with the same codes.
+fn service_refusal(err: &crate::services::ServiceError) -> Response {
+    use crate::services::ServiceError;
+    match err {
+        ServiceError::NotFound(message) => {
+            refuse(StatusCode::NOT_FOUND, "NOT_FOUND", message.clone())
+        }
+        ServiceError::Unavailable(_) => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "the database is unavailable; try again".to_owned(),
+        ),
+        other => {
+            tracing::error!(error.cause = %other.message(), "checkpoint route failed");
+            refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_SERVER_ERROR",
+                "internal error".to_owned(),
+            )
+        }
+    }
+}
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     match tokio::time::timeout(READINESS_TIMEOUT, state.db.ping()).await {

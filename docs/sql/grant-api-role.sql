@@ -12,6 +12,9 @@ GRANT USAGE ON SCHEMA public TO espace_sante_api;
 -- neither disable nor drop the triggers that refuse them to everyone else.
 GRANT SELECT, INSERT ON ledger_events TO espace_sante_api;
 
+-- Signed checkpoints of the ledger and the heads they cover: read and append, the same way.
+GRANT SELECT, INSERT ON ledger_checkpoints, ledger_checkpoint_heads TO espace_sante_api;
+
 -- Written once, never changed: stored bodies, messages, first accesses, emergency accesses.
 GRANT SELECT, INSERT ON document_contents, messages, message_attachments,
     practitioner_accesses, emergency_accesses TO espace_sante_api;

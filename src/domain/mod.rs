@@ -15,7 +15,7 @@ mod routing;
 pub mod visibility;
 
 pub use actor::{Actor, ActorRef, ActorRole};
-pub use events::{EventKind, label};
+pub use events::{EventKind, label, status_after};
 pub use identifiers::{
     ActivationCode, AddressLines, CarteVitaleSerial, Email, Ins, ParseError, PersonName, Rpps,
 };

@@ -6,7 +6,8 @@ use async_graphql::{Context, Object};
 use super::guard::RoleGuard;
 use super::scalars::InsScalar;
 use super::types::{
-    BeneficiaryInput, CreationSweepResult, EnrolmentResult, OppositionReceivedVia, Profile,
+    BeneficiaryInput, CreationSweepResult, EnrolmentResult, LedgerCheckpoint,
+    OppositionReceivedVia, Profile,
 };
 use super::{actor, patient, services};
 use crate::domain::ActorRole as Role;
@@ -18,6 +19,20 @@ pub struct LifecycleMutation;
 
 #[Object]
 impl LifecycleMutation {
+    /// Signs a checkpoint of the ledger now (operators), unless no chain moved since the last
+    /// one, which is then returned. `CONFLICT` when the ledger no longer holds what the last
+    /// checkpoint signed (a chain truncated or rewritten): it is never signed over.
+    #[graphql(guard = "RoleGuard::new(&[Role::Operator])")]
+    async fn create_ledger_checkpoint(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<LedgerCheckpoint> {
+        use crate::services::checkpoints::CheckpointOutcome;
+        Ok(match services(ctx).checkpoint_now().await? {
+            CheckpointOutcome::Created(c) | CheckpointOutcome::Unchanged(c) => c.into(),
+        })
+    }
+
     /// Enrols beneficiaries from the insurer's registry (operators). Each new INS is ANNOUNCED
     /// with an opposition deadline and an announcement notice; a known INS is left unchanged.
     /// A malformed row fails the whole batch with `BAD_USER_INPUT` and its `index`.

@@ -8,8 +8,8 @@ use super::guard::RoleGuard;
 use super::pagination::{self, SortKey};
 use super::scalars::InsScalar;
 use super::types::{
-    ActionKind, ActivityEvent, ActorRole, LedgerIntegrity, Notification, NotificationStatus,
-    Profile,
+    ActionKind, ActivityEvent, ActorRole, LedgerAudit, LedgerIntegrity, LedgerProof, Notification,
+    NotificationStatus, Profile,
 };
 use super::{patient, services};
 use crate::domain::ActorRole as Role;
@@ -61,6 +61,19 @@ impl LifecycleQuery {
         #[graphql(desc = "The beneficiary's INS.")] ins: InsScalar,
     ) -> async_graphql::Result<Profile> {
         Ok(Profile(services(ctx).profile(&ins).await?))
+    }
+
+    /// Deep verification of the ledger (health-insurer operators): every chain, the content
+    /// hashes recomputed from the stored bytes, and the projections rules depend on (status,
+    /// blocks, masks, first accesses) re-derived from the events. One patient, or everyone.
+    #[graphql(guard = "RoleGuard::new(&[Role::Operator])")]
+    async fn ledger_audit(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only this beneficiary (default: everyone).")] ins: Option<InsScalar>,
+    ) -> async_graphql::Result<LedgerAudit> {
+        let ins = ins.map(|i| i.0);
+        Ok(services(ctx).deep_verification(ins.as_ref()).await?.into())
     }
 
     /// The notification outbox, oldest first (health-insurer operators). Bodies are not shown.
@@ -135,6 +148,34 @@ impl MeProfile {
             |row| Ok(ActivityEvent::from(row)),
         )
         .await
+    }
+
+    /// The inclusion proof of the patient's chain head in the latest signed checkpoint (`null`
+    /// before a checkpoint covers the chain): with the operator's public key, anyone can check
+    /// that the chain was not rewritten since.
+    async fn ledger_proof(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<LedgerProof>> {
+        let (ins, _) = patient(ctx)?;
+        Ok(services(ctx)
+            .ledger_proof(ins)
+            .await?
+            .map(|(checkpoint, proof)| LedgerProof {
+                checkpoint: checkpoint.into(),
+                leaf_index: proof.leaf_index,
+                sequence: proof.sequence,
+                head_hash: proof.head_hash,
+                path: proof.path,
+            }))
+    }
+
+    /// The patient's whole ledger as a JSON text (format `espace-sante/ledger-export/v1`):
+    /// every event, the latest checkpoint and the inclusion proof. Save it and run
+    /// `espace-sante ledger verify-export FILE --public-key KEY`, offline.
+    async fn ledger_export(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        let (ins, _) = patient(ctx)?;
+        let export = services(ctx).ledger_export(ins).await?;
+        serde_json::to_string_pretty(&export).map_err(|e| {
+            crate::services::ServiceError::internal(format!("ledger export: {e}")).into()
+        })
     }
 
     /// Re-verifies the patient's hash chain now.

@@ -335,6 +335,129 @@ impl From<ChainReport> for LedgerIntegrity {
     }
 }
 
+/// A signed checkpoint of the ledger: the Merkle root (RFC 9162) over every patient's chain
+/// head, and the root of the log of checkpoints, signed with the operator's Ed25519 key.
+/// Published without authentication at `GET /ledger/checkpoints` (README, "Verifying a record
+/// without trusting us").
+#[derive(SimpleObject, Debug)]
+pub struct LedgerCheckpoint {
+    /// Position in the log of checkpoints, from 1.
+    pub index: i64,
+    /// When it was made, as the ledger writes times (`2026-11-29T10:00:00.000000Z`).
+    pub time: String,
+    /// Chains covered (leaves of the heads tree).
+    pub tree_size: i64,
+    /// Root of the heads tree, lowercase hex.
+    pub heads_root: String,
+    /// Root of the log of checkpoints 1..=index, lowercase hex.
+    pub log_root: String,
+    /// Ed25519 signature, lowercase hex.
+    pub signature: String,
+    /// The public key that signed, lowercase hex.
+    pub public_key: String,
+}
+
+impl From<crate::services::checkpoints::SignedCheckpoint> for LedgerCheckpoint {
+    fn from(c: crate::services::checkpoints::SignedCheckpoint) -> Self {
+        Self {
+            index: c.index,
+            time: c.time,
+            tree_size: c.tree_size,
+            heads_root: c.heads_root,
+            log_root: c.log_root,
+            signature: c.signature,
+            public_key: c.public_key,
+        }
+    }
+}
+
+/// The proof that the patient's chain, up to `sequence`, is in a signed checkpoint.
+#[derive(SimpleObject, Debug)]
+pub struct LedgerProof {
+    /// The latest checkpoint.
+    pub checkpoint: LedgerCheckpoint,
+    /// The leaf of the patient's chain head in the heads tree (leaves in INS order).
+    pub leaf_index: i64,
+    /// The sequence of the chain's head at the checkpoint.
+    pub sequence: i64,
+    /// The hash of that event.
+    pub head_hash: String,
+    /// The RFC 9162 inclusion path, from the leaf up, lowercase hex.
+    pub path: Vec<String>,
+}
+
+/// A projection or stored content that the ledger's events do not explain.
+#[derive(SimpleObject, Debug)]
+pub struct LedgerDivergence {
+    /// The patient's INS.
+    pub ins: String,
+    /// The event the divergence is about, when there is one.
+    pub sequence: Option<i64>,
+    /// What diverges.
+    pub problem: String,
+}
+
+/// The result of a deep verification (operators): chains, content hashes recomputed from the
+/// stored bytes, projections re-derived from the events.
+#[derive(SimpleObject, Debug)]
+pub struct LedgerAudit {
+    /// Whether every chain verifies and nothing diverges.
+    pub verified: bool,
+    /// Chains read.
+    pub chains: u64,
+    /// Chains that do not verify (see `ledgerIntegrity` for where).
+    pub broken_chains: Vec<LedgerBrokenChain>,
+    /// Every divergence found.
+    pub divergences: Vec<LedgerDivergence>,
+    /// Content events written before content was bound into the chain (encoding v1).
+    pub unbound_events: u64,
+    /// What the signed checkpoints say is wrong: a checkpoint that does not verify, or a
+    /// chain truncated or rewritten since the latest one.
+    pub checkpoint_problems: Vec<String>,
+}
+
+/// A chain that does not verify.
+#[derive(SimpleObject, Debug)]
+pub struct LedgerBrokenChain {
+    /// The patient's INS.
+    pub ins: String,
+    /// The first event that does not verify.
+    pub sequence: i64,
+    /// Why.
+    pub problem: String,
+}
+
+impl From<crate::services::activity::DeepReport> for LedgerAudit {
+    fn from(r: crate::services::activity::DeepReport) -> Self {
+        Self {
+            verified: r.verified(),
+            chains: r.chains.len() as u64,
+            broken_chains: r
+                .chains
+                .iter()
+                .filter_map(|c| {
+                    c.first_broken.map(|(sequence, why)| LedgerBrokenChain {
+                        ins: c.patient_ins.clone(),
+                        sequence,
+                        problem: why.to_owned(),
+                    })
+                })
+                .collect(),
+            divergences: r
+                .divergences
+                .into_iter()
+                .map(|d| LedgerDivergence {
+                    ins: d.patient_ins,
+                    sequence: d.seq,
+                    problem: d.problem,
+                })
+                .collect(),
+            unbound_events: r.unbound_events,
+            checkpoint_problems: r.checkpoint_problems,
+        }
+    }
+}
+
 /// A notice in the outbox, as the operator sees it: what, to whom, on which channel, and its
 /// delivery state. The body is not shown (the creation notice carries an activation code).
 #[derive(SimpleObject, Debug)]

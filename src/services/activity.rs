@@ -10,6 +10,7 @@ use crate::domain::EventKind;
 use crate::domain::Ins;
 use crate::ledger;
 pub use crate::ledger::ChainReport;
+pub use crate::ledger::deep::{DeepReport, Divergence};
 
 /// Filters of the activity history; empty lists mean "any".
 #[derive(Debug, Default, Clone)]
@@ -46,6 +47,28 @@ impl Services {
         }
         let rows = query.limit(limit).all(&self.db).await?;
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Deep verification (operators): the chains, the content hashes recomputed from the
+    /// stored bytes and the projections re-derived from the events; one patient or all.
+    pub async fn deep_verification(&self, ins: Option<&Ins>) -> Result<DeepReport, ServiceError> {
+        let mut report = match ins {
+            Some(ins) => {
+                let (chain, divergences, unbound_events) =
+                    ledger::deep::verify_patient_deep(&self.db, ins.as_str()).await?;
+                DeepReport {
+                    chains: vec![chain],
+                    divergences,
+                    unbound_events,
+                    checkpoint_problems: Vec::new(),
+                }
+            }
+            None => ledger::deep::verify_deep(&self.db).await?,
+        };
+        let key = self.checkpoint_public_key();
+        report.checkpoint_problems =
+            ledger::checkpoint::verify_checkpoints(&self.db, key.as_deref()).await?;
+        Ok(report)
     }
 
     /// Re-verifies the patient's whole chain.

@@ -3,6 +3,7 @@
 //! Services know nothing of GraphQL.
 
 pub mod activity;
+pub mod checkpoints;
 pub mod documents;
 mod error;
 pub mod feeds;
@@ -31,6 +32,8 @@ pub struct Services {
     pub clock: SharedClock,
     pub policy: Policy,
     pub live: LiveHub,
+    /// Signs the ledger's checkpoints; without it, checkpoints are read but none is made.
+    pub checkpoint_signer: Option<crate::ledger::checkpoint::CheckpointSigner>,
 }
 
 impl Services {
@@ -41,6 +44,16 @@ impl Services {
             clock,
             policy,
             live: LiveHub::default(),
+            checkpoint_signer: None,
         }
+    }
+
+    /// These services, signing checkpoints with `signer`.
+    pub fn with_checkpoint_signer(
+        mut self,
+        signer: crate::ledger::checkpoint::CheckpointSigner,
+    ) -> Self {
+        self.checkpoint_signer = Some(signer);
+        self
     }
 }

@@ -16,8 +16,15 @@ const INTEGRITY: &str =
 /// The canonical encoding as README.md states it, written again from the README alone.
 fn readme_hash(ins: &str, event: &Value) -> String {
     let at: DateTime<Utc> = event["occurredAt"].as_str().unwrap().parse().unwrap();
+    // The version is read from the payload: `{"v":2,` (or `{"v":2}`) begins version 2.
+    let payload = event["payload"].as_str().unwrap();
+    let tag = if payload.starts_with(r#"{"v":2,"#) || payload == r#"{"v":2}"# {
+        "espace-sante/ledger/v2"
+    } else {
+        "espace-sante/ledger/v1"
+    };
     let fields = [
-        "espace-sante/ledger/v1".to_owned(),
+        tag.to_owned(),
         ins.to_owned(),
         event["sequence"].as_i64().unwrap().to_string(),
         at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),

@@ -12,6 +12,7 @@ mod helpers;
 mod access;
 mod architecture;
 mod auth;
+mod checkpoints;
 mod cli;
 mod delivery;
 mod documents;

@@ -7,6 +7,7 @@ use serde_json::json;
 use super::{DmpStatus, DocumentInput, Stored, store_document, validate};
 use crate::domain::access::Access;
 use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus, has_dmp, notices, visibility};
+use crate::ledger::ContentDigest;
 use crate::services::views::Document;
 use crate::services::{ServiceError, Services};
 
@@ -64,7 +65,11 @@ impl Services {
         tx.record_and_notify(
             practitioner,
             EventKind::DocumentFed,
-            json!({ "documentId": stored.id, "typeCode": type_code }),
+            json!({
+                "documentId": stored.id,
+                "typeCode": type_code,
+                "content": ContentDigest::known(&stored.sha256, stored.size_bytes).to_json(),
+            }),
             &notice,
         )
         .await?;

@@ -10,6 +10,7 @@ use super::{
 };
 use crate::domain::access::Access;
 use crate::domain::{ActorRef, EventKind, Ins};
+use crate::ledger::ContentDigest;
 use crate::services::patient_tx::Traced;
 use crate::services::views::Document;
 use crate::services::{ServiceError, Services};
@@ -62,7 +63,11 @@ impl Services {
         tx.record(
             patient,
             EventKind::DocumentAdded,
-            json!({ "documentId": stored.id, "typeCode": type_code }),
+            json!({
+                "documentId": stored.id,
+                "typeCode": type_code,
+                "content": ContentDigest::known(&stored.sha256, stored.size_bytes).to_json(),
+            }),
         )
         .await?;
         tx.commit().await?;

@@ -7,15 +7,15 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use espace_sante::clock::{ManualClock, SharedClock};
 use espace_sante::config::{
-    AppEnv, AuthSettings, DatabaseSettings, HttpSettings, LettersSettings, LimitSettings,
-    MailSettings, RelaySettings, RuleSettings, Secret, Settings, WebSocketSettings,
+    AppEnv, AuthSettings, CheckpointSettings, DatabaseSettings, HttpSettings, LettersSettings,
+    LimitSettings, MailSettings, RelaySettings, RuleSettings, Secret, Settings, WebSocketSettings,
 };
 use espace_sante::startup::{Application, StartupError};
 use migration::MigratorTrait;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 
-use super::tokens::{AUDIENCE, ISSUER, SECRET};
+use super::tokens::{AUDIENCE, ISSUER, LEDGER_KEY, SECRET};
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,6 +245,12 @@ impl TestApp {
                 // On, but out of the way of tests that do not test it.
                 rate_limit_per_minute: 60_000,
                 rate_limit_burst: 10_000,
+            },
+            checkpoints: CheckpointSettings {
+                ledger_signing_key: Some(Secret(LEDGER_KEY.to_owned())),
+                ledger_signing_key_file: None,
+                // Tests make checkpoints when they need them.
+                checkpoint_interval_secs: 0,
             },
             creation_sweep_interval_secs: 0,
         };

@@ -22,6 +22,6 @@ pub use fixtures::{
 pub use flows::FEED;
 pub use proxy::DatabaseProxy;
 pub use tokens::{
-    AUDIENCE, ISSUER, SECRET, claims, operator_token, patient_token, practitioner_token,
-    practitioner_token_as, sign,
+    AUDIENCE, ISSUER, LEDGER_KEY, SECRET, claims, operator_token, patient_token,
+    practitioner_token, practitioner_token_as, sign,
 };
