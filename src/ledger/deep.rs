@@ -1,14 +1,15 @@
 //! Deep verification (`ledger verify --deep`, the operator's `ledgerAudit`): beyond the chain,
 //! recompute the content hashes from the stored bytes and re-derive from the events the
 //! projections that rules depend on (status, blocks, masks, first accesses, documents,
-//! messages, medical-profile entries), and report every divergence with its patient and
+//! messages, medical-profile entries, the médecin traitant, the emergency-access setting and
+//! the emergency accesses opened), and report every divergence with its patient and
 //! sequence. The chain says what happened; a table that says otherwise was changed behind it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use entity::{
-    document, document_content, ledger_event, medical_profile_entry, message, message_attachment,
-    practitioner_access, practitioner_block, profile,
+    document, document_content, emergency_access, ledger_event, medical_profile_entry, message,
+    message_attachment, practitioner_access, practitioner_block, profile,
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -76,6 +77,12 @@ pub struct Derived {
     pub documents: BTreeMap<i64, (i64, Option<ContentDigest>)>,
     pub messages: BTreeMap<i64, MessageFacts>,
     pub medical: BTreeMap<i64, (i64, EntryState)>,
+    /// The médecin traitant the last designation or removal leaves (`None` after a removal).
+    pub medecin_traitant: Option<(Option<String>, i64)>,
+    /// The emergency-access setting the last change leaves (on when no event changed it).
+    pub emergency_access_enabled: Option<(bool, i64)>,
+    /// Emergency accesses opened, by id: the opening event and the expiry it declared.
+    pub emergency_accesses: BTreeMap<i64, (i64, Option<String>)>,
     pub unbound: u64,
     /// Documents and messages whose content a retention purge removed (the ledger stays).
     pub purged_documents: BTreeSet<i64>,
@@ -143,6 +150,28 @@ pub fn derive(events: &[ledger_event::Model]) -> Derived {
                 } else {
                     d.blocks.remove(rpps);
                 }
+            }
+            EventKind::MedecinTraitantDesignated | EventKind::MedecinTraitantRemoved => {
+                let Some(rpps) = payload.get("practitionerRpps").and_then(Value::as_str) else {
+                    d.malformed.push((seq, "no practitionerRpps"));
+                    continue;
+                };
+                let designated =
+                    (event.kind == EventKind::MedecinTraitantDesignated).then(|| rpps.to_owned());
+                d.medecin_traitant = Some((designated, seq));
+            }
+            EventKind::EmergencyAccessTurnedOn | EventKind::EmergencyAccessTurnedOff => {
+                d.emergency_access_enabled =
+                    Some((event.kind == EventKind::EmergencyAccessTurnedOn, seq));
+            }
+            EventKind::EmergencyAccessOpened => {
+                let Some(access) = id(&payload, "emergencyAccessId") else {
+                    d.malformed.push((seq, "no emergencyAccessId"));
+                    continue;
+                };
+                let expires = payload.get("expiresAt").and_then(Value::as_str);
+                d.emergency_accesses
+                    .insert(access, (seq, expires.map(str::to_owned)));
             }
             EventKind::FirstAccess => {
                 d.first_accesses
@@ -297,6 +326,69 @@ pub async fn verify_patient_deep(
             ),
         ),
         _ => {}
+    }
+
+    // Who sees masked documents: the médecin traitant, the emergency setting and accesses.
+    if let Some(p) = &profile {
+        let stored = p
+            .medecin_traitant_rpps
+            .as_ref()
+            .map(|r| r.as_str().to_owned());
+        let (derived_mt, seq) = derived.medecin_traitant.clone().unwrap_or((None, 0));
+        if stored != derived_mt {
+            found.add(
+                (seq > 0).then_some(seq),
+                format!(
+                    "médecin traitant is {}, the events say {}",
+                    stored.as_deref().unwrap_or("nobody"),
+                    derived_mt.as_deref().unwrap_or("nobody")
+                ),
+            );
+        }
+        let (enabled, seq) = derived.emergency_access_enabled.unwrap_or((true, 0));
+        if p.emergency_access_enabled != enabled {
+            found.add(
+                (seq > 0).then_some(seq),
+                format!(
+                    "emergency access is {}, the events say {}",
+                    on_off(p.emergency_access_enabled),
+                    on_off(enabled)
+                ),
+            );
+        }
+    }
+    let accesses = emergency_access::Entity::find()
+        .filter(emergency_access::Column::PatientIns.eq(patient_ins))
+        .all(conn)
+        .await?;
+    for access in &accesses {
+        let stored_expiry = access
+            .expires_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        match derived.emergency_accesses.get(&access.id) {
+            None => found.add(
+                None,
+                format!(
+                    "emergency access {} of practitioner {} has no EMERGENCY_ACCESS_OPENED event",
+                    access.id,
+                    access.practitioner_rpps.as_str()
+                ),
+            ),
+            Some((seq, expiry)) if expiry.as_deref() != Some(stored_expiry.as_str()) => found.add(
+                Some(*seq),
+                format!(
+                    "emergency access {} expires at {stored_expiry}, the event says {}",
+                    access.id,
+                    expiry.as_deref().unwrap_or("nothing")
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+    for (id, (seq, _)) in &derived.emergency_accesses {
+        if !accesses.iter().any(|a| a.id == *id) {
+            found.add(Some(*seq), format!("emergency access {id} is missing"));
+        }
     }
 
     // Blocks and first accesses: sets keyed by RPPS.
@@ -493,6 +585,10 @@ pub async fn verify_patient_deep(
         }
     }
     Ok((chain, found.list, derived.unbound))
+}
+
+fn on_off(enabled: bool) -> &'static str {
+    if enabled { "on" } else { "off" }
 }
 
 fn compare_sets(

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::helpers::{
-    Backend, DOCTOR, LEDGER_KEY, PDF, TestApp, document_input, ins, on_both_databases,
-    operator_token, patient_token,
+    Backend, DOCTOR, LEDGER_KEY, NURSE, PDF, TestApp, document_input, ins, on_both_databases,
+    operator_token, patient_token, practitioner_token,
 };
 
 const AUDIT: &str = "query($ins: INS) { ledgerAudit(ins: $ins) { verified chains divergences { ins sequence problem } checkpointProblems brokenChains { ins sequence problem } } }";
@@ -756,8 +756,60 @@ async fn checkpoint_tables_are_append_only(app: TestApp) {
     }
 }
 
+/// Who sees masked documents is a projection too: a médecin traitant written into the profile,
+/// emergency access turned off behind the patient's back, an emergency access lengthened or
+/// granted without its event are each named by the deep verification.
+async fn deep_verification_finds_access_rights_granted_behind_the_ledger(app: TestApp) {
+    let person = ins(303);
+    app.activated_profile(&person, None).await;
+    let opened = app
+        .graphql(
+            Some(&practitioner_token(DOCTOR)),
+            "mutation($ins: INS!, $reason: String!) { openEmergencyAccess(patientIns: $ins, reason: $reason) { id } }",
+            json!({ "ins": person, "reason": "Patient inconscient aux urgences" }),
+        )
+        .await;
+    let access = opened.ok()["openEmergencyAccess"]["id"].clone();
+    let access = access
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| access.to_string());
+    assert_eq!(audit(&app, Some(&person)).await["verified"], true);
+
+    as_owner(
+        &app,
+        &[
+            format!(
+                "UPDATE profiles SET medecin_traitant_rpps = '{NURSE}', \
+                 emergency_access_enabled = false WHERE ins = '{person}'"
+            ),
+            format!(
+                "UPDATE emergency_accesses SET expires_at = '2099-01-01T00:00:00+00:00' \
+                 WHERE id = {access}"
+            ),
+            format!(
+                "INSERT INTO emergency_accesses (patient_ins, practitioner_rpps, \
+                 practitioner_name, practitioner_profession, reason, opened_at, expires_at) \
+                 SELECT patient_ins, '{NURSE}', practitioner_name, practitioner_profession, \
+                 reason, opened_at, expires_at FROM emergency_accesses WHERE id = {access}"
+            ),
+        ],
+    )
+    .await;
+    let report = problems(&audit(&app, Some(&person)).await);
+    for expected in [
+        format!("médecin traitant is {NURSE}, the events say nobody"),
+        "emergency access is off, the events say on".to_owned(),
+        format!("emergency access {access} expires at 2099-01-01"),
+        format!("of practitioner {NURSE} has no EMERGENCY_ACCESS_OPENED event"),
+    ] {
+        assert!(report.contains(&expected), "{expected} not in {report}");
+    }
+}
+
 on_both_databases!(
     deep_verification_finds_a_rewritten_document_content,
+    deep_verification_finds_access_rights_granted_behind_the_ledger,
     deep_verification_finds_a_silently_deleted_block,
     truncating_a_chain_after_a_checkpoint_is_found,
     rewriting_from_k_with_recomputed_hashes_is_found_against_a_checkpoint,
