@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `schema`, `ledger verify`, `token`,
-//! `demo`, `relay`, `letters`. Each subcommand takes the settings it uses, so that its `--help`
+//! `demo`, `relay`, `letters`, `purge`. Each subcommand takes the settings it uses, so that its `--help`
 //! lists those alone; results go to stdout, logs to stderr, and an error is printed once.
 
 use std::process::ExitCode;
@@ -93,6 +93,14 @@ pub enum Command {
         mail: MailSettings,
         #[command(flatten)]
         relay: RelaySettings,
+    },
+    /// Purge the closed profiles whose retention period (RETENTION_YEARS) has ended: delete
+    /// their documents' contents, message bodies and medical profile, keep their ledger.
+    Purge {
+        #[command(flatten)]
+        database: DatabaseSettings,
+        #[command(flatten)]
+        rules: RuleSettings,
     },
     /// Write the postal activity statements: one PDF letter per patient with pending postal
     /// notices, and a manifest, in LETTERS_DIR.
@@ -233,6 +241,15 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
                     () = shutdown_signal() => {},
                 }
             }
+        }
+        Command::Purge { database, rules } => {
+            let services =
+                crate::services::Services::new(migrated(&database).await?, clock, rules.policy());
+            let purged = services
+                .purge_due_profiles()
+                .await
+                .map_err(|err| err.message())?;
+            println!("{} profile(s) purged", purged.len());
         }
         Command::Letters { database, letters } => {
             let run = letters

@@ -75,6 +75,16 @@ pub struct Settings {
         help_heading = "Background tasks"
     )]
     pub creation_sweep_interval_secs: u64,
+
+    /// Seconds between two runs of the background purge sweep, which deletes the contents of
+    /// closed profiles whose retention period has ended (0 disables it).
+    #[arg(
+        long,
+        env = "PURGE_SWEEP_INTERVAL_SECS",
+        default_value_t = 3600,
+        help_heading = "Background tasks"
+    )]
+    pub purge_sweep_interval_secs: u64,
 }
 
 impl Settings {
@@ -308,6 +318,11 @@ pub struct RuleSettings {
     /// Largest document, in bytes (message attachments count together against it).
     #[arg(long, env = "DOCUMENT_MAX_BYTES", default_value_t = 20 * 1024 * 1024)]
     pub document_max_bytes: usize,
+
+    /// How long a closed profile is kept (documents, messages, medical profile), readable by
+    /// its owner's export alone and reopenable, before the purge, in years (real MES: 10).
+    #[arg(long, env = "RETENTION_YEARS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub retention_years: u32,
 }
 
 impl RuleSettings {
@@ -319,6 +334,9 @@ impl RuleSettings {
                 .unwrap_or(i32::MAX),
             activation_lockout: Duration::minutes(i64::from(self.activation_lockout_minutes)),
             max_document_bytes: self.document_max_bytes,
+            retention: crate::domain::lifecycle::Retention {
+                years: self.retention_years,
+            },
         }
     }
 }

@@ -41,6 +41,8 @@ pub struct AppState {
     pub schema: AppSchema,
     pub auth: Arc<Authenticator>,
     pub db: DatabaseConnection,
+    /// The use cases, for the routes that are not GraphQL (the patient's export).
+    pub services: crate::services::Services,
     /// Requests per caller on POST /graphql; `None`: no limit.
     pub rate_limit: Option<Arc<RateLimiter>>,
     /// Whether GET /graphql serves GraphiQL (development only).
@@ -91,6 +93,7 @@ pub fn router(state: AppState, limits: EdgeLimits) -> Router {
         .route("/graphql", get(graphiql).post(graphql))
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/me/export", get(export_record))
         // 503, not tower-http's former 408: the client sent its request in time, we did not
         // answer in time.
         .layer(TimeoutLayer::with_status_code(
@@ -215,6 +218,96 @@ async fn caller(auth: &Authenticator, headers: &HeaderMap) -> Caller {
             Err(reason) => Caller::Refused(reason),
         },
         None => Caller::Refused("the Authorization header must be 'Bearer <token>'".to_owned()),
+    }
+}
+
+/// `GET /me/export`: the signed-in patient (activated, or closed) downloads their whole record
+/// as a zip archive (see [`crate::archive`]). The export is traced in their ledger before a byte
+/// leaves. Errors are JSON, with the codes of the GraphQL API.
+async fn export_record(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let actor = match caller(&state.auth, &headers).await {
+        Caller::Authenticated(actor) => actor,
+        Caller::Refused(reason) => {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                format!("authentication required: {reason}"),
+            );
+        }
+        Caller::Anonymous => {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "authentication required: sign in: send 'Authorization: Bearer <token>'".to_owned(),
+            );
+        }
+    };
+    let crate::domain::Actor::Patient { ins, .. } = &actor else {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "only the patient can download their record".to_owned(),
+        );
+    };
+    if let Some(limiter) = &state.rate_limit {
+        let me = actor.to_ref();
+        if let Err(wait) = limiter.take(&format!("{:?}:{}", me.role, me.id)) {
+            let mut response = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_REQUESTS",
+                format!("too many requests: retry in {wait} s"),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            return response;
+        }
+    }
+    let export = match state.services.export_record(&actor.to_ref(), ins).await {
+        Ok(export) => export.into_inner(),
+        Err(err) => {
+            // The GraphQL mapping gives the code (and logs an internal error, once).
+            let error = async_graphql::Error::from(err);
+            let code = match error.extensions.as_ref().and_then(|e| e.get("code")) {
+                Some(async_graphql::Value::String(code)) => code.clone(),
+                _ => "INTERNAL_SERVER_ERROR".to_owned(),
+            };
+            let status = match code.as_str() {
+                "DMP_NOT_FOUND" | "NOT_FOUND" => StatusCode::NOT_FOUND,
+                "ACTIVATION_REQUIRED" | "FORBIDDEN" => StatusCode::FORBIDDEN,
+                crate::graphql::error::SERVICE_UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            let mut response = refuse(status, &code, error.message);
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(2));
+            }
+            return response;
+        }
+    };
+    match crate::archive::record_zip(&export) {
+        Ok(zip) => (
+            [
+                (header::CONTENT_TYPE, "application/zip"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"mon-espace-sante.zip\"",
+                ),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            zip,
+        )
+            .into_response(),
+        Err(err) => {
+            tracing::error!(error.cause = %err, "export failed");
+            refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_SERVER_ERROR",
+                "an internal error occurred; quote the request id to the support team".to_owned(),
+            )
+        }
     }
 }
 

@@ -26,6 +26,7 @@ pub struct Application {
     services: Services,
     delivery: crate::notify::Delivery,
     sweep_interval: Option<Duration>,
+    purge_interval: Option<Duration>,
     relay_interval: Option<Duration>,
     header_read_timeout: Duration,
 }
@@ -58,6 +59,7 @@ impl Application {
             ),
             auth: Arc::new(auth),
             db,
+            services: services.clone(),
             rate_limit: RateLimiter::new(
                 settings.limits.rate_limit_per_minute,
                 settings.limits.rate_limit_burst,
@@ -80,6 +82,8 @@ impl Application {
             delivery,
             sweep_interval: (settings.creation_sweep_interval_secs > 0)
                 .then(|| Duration::from_secs(settings.creation_sweep_interval_secs)),
+            purge_interval: (settings.purge_sweep_interval_secs > 0)
+                .then(|| Duration::from_secs(settings.purge_sweep_interval_secs)),
             relay_interval: (settings.relay.relay_interval_secs > 0)
                 .then(|| Duration::from_secs(settings.relay.relay_interval_secs)),
             header_read_timeout: Duration::from_secs(settings.http.header_read_timeout_secs),
@@ -102,6 +106,9 @@ impl Application {
         ))];
         if let Some(every) = self.sweep_interval {
             background.push(tokio::spawn(creation_sweep(self.services.clone(), every)));
+        }
+        if let Some(every) = self.purge_interval {
+            background.push(tokio::spawn(purge_sweep(self.services.clone(), every)));
         }
         if let Some(every) = self.relay_interval {
             background.push(tokio::spawn(self.delivery.relay.clone().run(every)));
@@ -259,6 +266,19 @@ async fn creation_sweep(services: Services, every: Duration) {
         ticker.tick().await;
         if let Err(err) = services.create_due_profiles().await {
             tracing::error!(error.cause = %err.message(), "creation sweep failed");
+        }
+    }
+}
+
+/// Purges, periodically, the closed profiles whose retention period has ended (by the services'
+/// clock). A failed run is logged and retried at the next tick.
+async fn purge_sweep(services: Services, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(err) = services.purge_due_profiles().await {
+            tracing::error!(error.cause = %err.message(), "purge sweep failed");
         }
     }
 }

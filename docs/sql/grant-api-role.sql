@@ -12,9 +12,11 @@ GRANT USAGE ON SCHEMA public TO espace_sante_api;
 -- neither disable nor drop the triggers that refuse them to everyone else.
 GRANT SELECT, INSERT ON ledger_events TO espace_sante_api;
 
--- Written once, never changed: stored bodies, messages, first accesses.
-GRANT SELECT, INSERT ON document_contents, messages, message_attachments,
-    practitioner_accesses TO espace_sante_api;
+-- Written once, never changed but by the purge at the end of a closed profile's retention,
+-- which deletes stored bodies and attachments and empties message bodies.
+GRANT SELECT, INSERT ON practitioner_accesses TO espace_sante_api;
+GRANT SELECT, INSERT, DELETE ON document_contents, message_attachments TO espace_sante_api;
+GRANT SELECT, INSERT, UPDATE ON messages TO espace_sante_api;
 
 -- Projections the services update (UPDATE also covers the row locks, SELECT … FOR UPDATE).
 GRANT SELECT, INSERT, UPDATE ON profiles, documents, threads, notifications,

@@ -35,6 +35,10 @@ pub struct Model {
     /// Wrong activation attempts since the last lock or success.
     pub failed_activation_attempts: i32,
     pub activation_locked_until: Option<DateTimeUtc>,
+    /// The status a closure left (CREATED or ACTIVATED): what a reopening restores.
+    pub status_before_closure: Option<ProfileStatus>,
+    /// When the purge sweep removed the closed record's contents (the ledger stays).
+    pub purged_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

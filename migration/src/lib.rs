@@ -15,6 +15,7 @@ mod m20261128_000003_messaging;
 mod m20261128_000004_delivery;
 mod m20261129_000001_profiles_due_for_creation;
 mod m20261130_000001_ledger_guards_always;
+mod m20261201_000001_closure_retention;
 
 /// Applies the migrations of this crate in order.
 #[derive(Debug)]
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_delivery::Migration),
             Box::new(m20261129_000001_profiles_due_for_creation::Migration),
             Box::new(m20261130_000001_ledger_guards_always::Migration),
+            Box::new(m20261201_000001_closure_retention::Migration),
         ]
     }
 }

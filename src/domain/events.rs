@@ -29,6 +29,9 @@ pub fn label(kind: EventKind) -> &'static str {
         EventKind::MessageReceived => "Réception d'un message d'un professionnel de santé",
         EventKind::ThreadRead => "Lecture d'une conversation",
         EventKind::MessageReplied => "Réponse à un professionnel de santé",
+        EventKind::ProfileReopened => "Réouverture du profil",
+        EventKind::ProfilePurged => "Suppression des contenus à la fin de la conservation",
+        EventKind::RecordExported => "Téléchargement de votre dossier complet",
     }
 }
 

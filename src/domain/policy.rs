@@ -2,6 +2,8 @@
 
 use chrono::Duration;
 
+use super::lifecycle::Retention;
+
 /// The tunable rules of the lifecycle.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -13,6 +15,8 @@ pub struct Policy {
     pub activation_lockout: Duration,
     /// Largest document (or message attachments, together), in bytes.
     pub max_document_bytes: usize,
+    /// How long a closed profile is kept before the purge (real MES: 10 years).
+    pub retention: Retention,
 }
 
 impl Default for Policy {
@@ -22,6 +26,7 @@ impl Default for Policy {
             max_activation_attempts: 5,
             activation_lockout: Duration::minutes(15),
             max_document_bytes: 20 * 1024 * 1024,
+            retention: Retention { years: 10 },
         }
     }
 }

@@ -7,6 +7,7 @@ use super::guard::RoleGuard;
 use super::scalars::InsScalar;
 use super::types::{
     BeneficiaryInput, CreationSweepResult, EnrolmentResult, OppositionReceivedVia, Profile,
+    PurgeSweepResult,
 };
 use super::{actor, patient, services};
 use crate::domain::ActorRole as Role;
@@ -125,5 +126,37 @@ impl LifecycleMutation {
     async fn close_profile(&self, ctx: &Context<'_>) -> async_graphql::Result<Profile> {
         let (ins, me) = patient(ctx)?;
         Ok(Profile(services(ctx).close(&me, ins).await?))
+    }
+
+    /// Reopens one's closed profile within its retention period (10 years by default): back to
+    /// the status it had, with a new activation code by notice if it was only created
+    /// (patients). After the retention, `INVALID_TRANSITION`.
+    #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
+    async fn reopen_profile(&self, ctx: &Context<'_>) -> async_graphql::Result<Profile> {
+        let (ins, me) = patient(ctx)?;
+        Ok(Profile(services(ctx).reopen(&me, ins).await?))
+    }
+
+    /// Reopens a closed profile at the person's request, as `reopenProfile` does (operators).
+    #[graphql(guard = "RoleGuard::new(&[Role::Operator])")]
+    async fn reopen_beneficiary_profile(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The person's INS.")] ins: InsScalar,
+    ) -> async_graphql::Result<Profile> {
+        Ok(Profile(
+            services(ctx).reopen(&actor(ctx)?.to_ref(), &ins).await?,
+        ))
+    }
+
+    /// Purges now every closed profile whose retention period has ended, as the background
+    /// sweep does periodically (operators): documents' contents, message bodies and the medical
+    /// profile are deleted; the ledger stays, with a `PROFILE_PURGED` event.
+    #[graphql(guard = "RoleGuard::new(&[Role::Operator])")]
+    async fn run_purge_sweep(&self, ctx: &Context<'_>) -> async_graphql::Result<PurgeSweepResult> {
+        let purged = services(ctx).purge_due_profiles().await?;
+        Ok(PurgeSweepResult {
+            purged: purged.into_iter().map(InsScalar).collect(),
+        })
     }
 }

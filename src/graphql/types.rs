@@ -74,6 +74,13 @@ pub enum ActionKind {
     ThreadRead,
     /// The patient replied to a practitioner.
     MessageReplied,
+    /// The closed profile was reopened (by the patient, or by an operator at their request).
+    ProfileReopened,
+    /// The retention period of the closed profile ended: documents' contents, message bodies
+    /// and the medical profile were deleted; the ledger stays.
+    ProfilePurged,
+    /// The patient downloaded their whole record (`GET /me/export`).
+    RecordExported,
 }
 
 /// Kind of actor: who performed an action.
@@ -378,4 +385,11 @@ pub struct EnrolmentResult {
 pub struct CreationSweepResult {
     /// INS of the profiles created by this run.
     pub created: Vec<InsScalar>,
+}
+
+/// What the purge sweep did.
+#[derive(SimpleObject, Debug)]
+pub struct PurgeSweepResult {
+    /// INS of the closed profiles purged by this run.
+    pub purged: Vec<InsScalar>,
 }

@@ -5,6 +5,7 @@
 pub mod activity;
 pub mod documents;
 mod error;
+pub mod export;
 pub mod feeds;
 mod idempotency;
 pub mod messaging;
@@ -12,6 +13,7 @@ pub mod outbox;
 mod patient_tx;
 pub use crate::ports::{delivery, live};
 pub mod profiles;
+mod retention;
 pub mod views;
 
 pub use error::{InternalError, ServiceError};

@@ -135,12 +135,22 @@ pub async fn lock_profile(
 }
 
 /// What the lifecycle's rules read of a stored profile.
-fn facts_of(profile: &profile::Model) -> Result<lifecycle::ProfileFacts, ServiceError> {
+pub(super) fn facts_of(profile: &profile::Model) -> Result<lifecycle::ProfileFacts, ServiceError> {
     Ok(lifecycle::ProfileFacts {
         status: profile.status,
         opposition_deadline: profile.opposition_deadline,
         failed_activation_attempts: profile.failed_activation_attempts,
         activation_locked_until: profile.activation_locked_until,
+        closed_at: profile.closed_at,
+        // Closed before the column existed: its activation date tells what it was.
+        status_before_closure: profile.status_before_closure.or(Some(
+            if profile.activated_at.is_some() {
+                ProfileStatus::Activated
+            } else {
+                ProfileStatus::Created
+            },
+        )),
+        purged_at: profile.purged_at,
     })
 }
 
@@ -205,6 +215,8 @@ impl Services {
                 personal_email: Set(None),
                 failed_activation_attempts: Set(0),
                 activation_locked_until: Set(None),
+                status_before_closure: Set(None),
+                purged_at: Set(None),
             };
             // Insert-if-absent keeps re-enrolment idempotent, also against a concurrent batch.
             let inserted = profile::Entity::insert(row)
@@ -432,6 +444,7 @@ impl Services {
         let mut row = current.into_active_model();
         row.status = Set(closure.status);
         row.closed_at = Set(Some(closure.closed_at));
+        row.status_before_closure = Set(Some(closure.previous_status));
         // A closed profile cannot be activated: its code goes.
         row.activation_code_hash = Set(None);
         let updated = tx.updated(row.update(tx.conn()).await?)?.clone();
@@ -441,6 +454,47 @@ impl Services {
             json!({ "previousStatus": closure.previous_status.as_str() }),
         )
         .await?;
+        tx.commit().await?;
+        Ok(updated.into())
+    }
+}
+
+impl Services {
+    /// Reopens a closed profile within its retention period, by the patient signing in or by
+    /// an operator at the person's request: back to the status it had. A profile that was only
+    /// created gets a new activation code, sent with a creation notice.
+    #[tracing::instrument(skip_all)]
+    pub async fn reopen(&self, actor: &ActorRef, ins: &Ins) -> Result<Profile, ServiceError> {
+        let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
+        let current = tx.enrolled()?.clone();
+        let reopening = lifecycle::reopen(&facts_of(&current)?, tx.now(), self.policy.retention)?;
+        let mut row = current.into_active_model();
+        row.status = Set(reopening.status);
+        row.closed_at = Set(None);
+        row.status_before_closure = Set(None);
+        let code = reopening.new_activation_code.then(ActivationCode::generate);
+        if let Some(code) = &code {
+            row.activation_code_hash = Set(Some(code.hash_for(ins)));
+            row.failed_activation_attempts = Set(0);
+            row.activation_locked_until = Set(None);
+        }
+        let updated = tx.updated(row.update(tx.conn()).await?)?.clone();
+        let payload = json!({ "restoredStatus": reopening.status.as_str() });
+        match code {
+            Some(code) => {
+                let notice = notices::profile_created(
+                    &updated.first_names,
+                    &updated.birth_name,
+                    &code.display(),
+                );
+                tx.record_and_notify(actor, EventKind::ProfileReopened, payload, &notice)
+                    .await?;
+            }
+            None => {
+                tx.record(actor, EventKind::ProfileReopened, payload)
+                    .await?;
+            }
+        }
         tx.commit().await?;
         Ok(updated.into())
     }

@@ -25,5 +25,6 @@ mod messaging;
 mod migrations;
 mod pagination;
 mod privilege;
+mod retention;
 mod schema;
 mod smtp;

@@ -143,6 +143,9 @@ stored_enum! {
         MessageReceived = "MESSAGE_RECEIVED",
         ThreadRead = "THREAD_READ",
         MessageReplied = "MESSAGE_REPLIED",
+        ProfileReopened = "PROFILE_REOPENED",
+        ProfilePurged = "PROFILE_PURGED",
+        RecordExported = "RECORD_EXPORTED",
     }
 }
 
@@ -197,6 +200,9 @@ mod tests {
                 "MESSAGE_RECEIVED",
                 "THREAD_READ",
                 "MESSAGE_REPLIED",
+                "PROFILE_REOPENED",
+                "PROFILE_PURGED",
+                "RECORD_EXPORTED",
             ]
         );
     }

@@ -213,6 +213,7 @@ impl TestApp {
                 activation_max_attempts: 5,
                 activation_lockout_minutes: 15,
                 document_max_bytes: 64 * 1024,
+                retention_years: 10,
             },
             mail: MailSettings {
                 smtp_url: None,
@@ -246,6 +247,7 @@ impl TestApp {
                 rate_limit_burst: 10_000,
             },
             creation_sweep_interval_secs: 0,
+            purge_sweep_interval_secs: 0,
         };
         configure(&mut settings);
         // On PostgreSQL the server runs as the restricted role an operator gives it (README,
