@@ -13,8 +13,8 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde_json::{Value, json};
 
 use crate::domain::documents::DocumentType;
+use crate::services::activity::HistoryEntry;
 use crate::services::export::RecordExport;
-use crate::services::views::LedgerEvent;
 
 /// The `format` of `index.json`.
 pub const EXPORT_FORMAT: &str = "espace-sante/export/v1";
@@ -142,8 +142,25 @@ fn document_path(id: i64, title: &str, mime_type: &str) -> String {
     }
 }
 
-/// One event of `ledger.json`: every field as stored, as `activityHistory` gives it.
-fn ledger_event(event: &LedgerEvent) -> Value {
+/// One event of `ledger.json`: every field as stored, as `activityHistory` gives it; an event
+/// withheld from the patient (about a document held back from them) has its sequence and hashes
+/// only, and `"withheld": true`.
+fn ledger_event(entry: &HistoryEntry) -> Value {
+    let event = match entry {
+        HistoryEntry::Event(event) => event,
+        HistoryEntry::Withheld {
+            seq,
+            prev_hash,
+            hash,
+        } => {
+            return json!({
+                "sequence": seq,
+                "previousHash": prev_hash,
+                "hash": hash,
+                "withheld": true,
+            });
+        }
+    };
     json!({
         "sequence": event.seq,
         "occurredAt": canonical_time(event.occurred_at),
@@ -237,7 +254,10 @@ pub fn record_zip(export: &RecordExport) -> Result<Vec<u8>, TooLarge> {
         "ledger": {
             "file": "ledger.json",
             "eventCount": export.history.len(),
-            "headHash": head.map(|e| e.hash.clone()),
+            "headHash": head.map(|e| match e {
+                HistoryEntry::Event(event) => event.hash.clone(),
+                HistoryEntry::Withheld { hash, .. } => hash.clone(),
+            }),
         },
     });
     let medical = export

@@ -28,6 +28,11 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Hidden from practitioners other than its author, at the patient's request.
     pub masked: bool,
+    /// Held back from the patient until an announcement consultation: the patient neither
+    /// sees it nor was notified; practitioners see it. False once released.
+    pub held_back: bool,
+    /// When its author released a held-back document to the patient.
+    pub released_at: Option<DateTimeUtc>,
     /// Unique per author: a retried feed returns the first result.
     pub idempotency_key: String,
     /// SHA-256 of the request, to tell a retry from a different payload under the same key.

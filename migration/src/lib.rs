@@ -16,6 +16,7 @@ mod m20261128_000004_delivery;
 mod m20261129_000001_profiles_due_for_creation;
 mod m20261130_000001_ledger_guards_always;
 mod m20261201_000001_closure_retention;
+mod m20261201_000002_held_back_documents;
 
 /// Applies the migrations of this crate in order.
 #[derive(Debug)]
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_profiles_due_for_creation::Migration),
             Box::new(m20261130_000001_ledger_guards_always::Migration),
             Box::new(m20261201_000001_closure_retention::Migration),
+            Box::new(m20261201_000002_held_back_documents::Migration),
         ]
     }
 }

@@ -32,6 +32,9 @@ pub fn label(kind: EventKind) -> &'static str {
         EventKind::ProfileReopened => "Réouverture du profil",
         EventKind::ProfilePurged => "Suppression des contenus à la fin de la conservation",
         EventKind::RecordExported => "Téléchargement de votre dossier complet",
+        EventKind::DocumentReleased => {
+            "Mise à disposition d'un document après une consultation d'annonce"
+        }
     }
 }
 

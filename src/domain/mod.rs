@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod notices;
 mod policy;
 mod routing;
+pub mod visibility;
 
 pub use actor::{Actor, ActorRef, ActorRole};
 pub use events::{EventKind, label};

@@ -18,7 +18,7 @@ use crate::domain::documents::{
 use crate::services::Traced;
 use crate::services::documents::{
     DmpStatus as DomainDmpStatus, DocumentInput, DocumentQuery as Filter, DocumentWithContent,
-    MedicalEntryInput,
+    FeedOptions, MedicalEntryInput,
 };
 use crate::services::views;
 
@@ -102,6 +102,15 @@ impl From<DocumentInputGql> for DocumentInput {
     }
 }
 
+/// Who may see a document a practitioner feeds.
+#[derive(InputObject, Debug, Default)]
+pub struct DocumentVisibilityInput {
+    /// Held back from the patient until an announcement consultation: the patient neither sees
+    /// it nor is notified until its author releases it (`releaseDocument`).
+    #[graphql(default)]
+    pub held_back_until_announced: bool,
+}
+
 /// A document of a DMP. `contentBase64` is given only when one document is read.
 #[derive(Debug)]
 pub struct Document {
@@ -183,6 +192,15 @@ impl Document {
     /// Whether the patient masked it from practitioners other than its author.
     async fn masked(&self) -> bool {
         self.model.masked
+    }
+    /// Whether it is held back from the patient until an announcement consultation (then the
+    /// patient neither sees it nor was notified; its author releases it).
+    async fn held_back(&self) -> bool {
+        self.model.held_back
+    }
+    /// When its author released it to the patient, if it was held back.
+    async fn released_at(&self) -> Option<DateTime<Utc>> {
+        self.model.released_at
     }
     /// The content, base64-encoded: only when one document is read (`null` in lists).
     async fn content_base64(&self) -> Option<String> {
@@ -502,18 +520,44 @@ pub struct DocumentMutation;
 #[Object]
 impl DocumentMutation {
     /// Feeds a document into a patient's DMP (practitioners). The patient is notified by the
-    /// channel their status gives. Without a DMP: `DMP_NOT_FOUND` ("DMP inexistant"), the same
-    /// answer whatever the reason, nothing stored.
+    /// channel their status gives — unless the document is held back until an announcement
+    /// consultation (`visibility.heldBackUntilAnnounced`): then the patient neither sees it nor
+    /// is notified until its author calls `releaseDocument`; practitioners see it. Without a
+    /// DMP: `DMP_NOT_FOUND` ("DMP inexistant"), the same answer whatever the reason, nothing
+    /// stored.
     #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
     async fn feed_document(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The patient's INS.")] patient_ins: InsScalar,
         #[graphql(desc = "The document.")] input: DocumentInputGql,
+        #[graphql(desc = "Who may see it (default: as every document).")] visibility: Option<
+            DocumentVisibilityInput,
+        >,
+    ) -> async_graphql::Result<Document> {
+        let (_, me) = practitioner(ctx)?;
+        let options = FeedOptions {
+            held_back: visibility.is_some_and(|v| v.held_back_until_announced),
+        };
+        Ok(services(ctx)
+            .feed_document(&me, &patient_ins, &input.into(), options)
+            .await?
+            .into())
+    }
+
+    /// Releases to the patient a document held back until an announcement consultation (its
+    /// author): the patient sees it from now on and is notified, once. A document the patient
+    /// already sees is returned unchanged; another practitioner gets `FORBIDDEN`.
+    #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
+    async fn release_document(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The patient's INS.")] patient_ins: InsScalar,
+        #[graphql(desc = "The document's id.")] document_id: ID,
     ) -> async_graphql::Result<Document> {
         let (_, me) = practitioner(ctx)?;
         Ok(services(ctx)
-            .feed_document(&me, &patient_ins, &input.into())
+            .release_document(&me, &patient_ins, id_of(&document_id, "document")?)
             .await?
             .into())
     }

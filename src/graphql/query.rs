@@ -99,7 +99,9 @@ impl MeProfile {
         Ok(Profile(services(ctx).profile(ins).await?))
     }
 
-    /// Every action performed on the profile, by anyone, newest first.
+    /// Every action performed on the profile, by anyone, newest first. An action about a
+    /// document held back until an announcement consultation shows as `withheld` (its sequence
+    /// and hashes only) until the document is released; a filtered page leaves it out.
     async fn activity_history(
         &self,
         ctx: &Context<'_>,
@@ -131,7 +133,7 @@ impl MeProfile {
             |after: Option<HistoryKey>, limit| {
                 services.history(ins, &filter, after.map(|k| k.seq), limit)
             },
-            |event| HistoryKey { seq: event.seq },
+            |entry| HistoryKey { seq: entry.seq() },
             |row| Ok(ActivityEvent::from(row)),
         )
         .await

@@ -7,7 +7,7 @@ use super::scalars::InsScalar;
 use crate::domain::ActorRole as DomainActorRole;
 use crate::domain::EventKind;
 use crate::domain::{AddressLines, ProfileStatus as DomainStatus};
-use crate::services::activity::ChainReport;
+use crate::services::activity::{ChainReport, HistoryEntry};
 use crate::services::views;
 
 /// Where a person stands in the Mon espace santé lifecycle.
@@ -81,6 +81,9 @@ pub enum ActionKind {
     ProfilePurged,
     /// The patient downloaded their whole record (`GET /me/export`).
     RecordExported,
+    /// A practitioner released to the patient a document held back until an announcement
+    /// consultation.
+    DocumentReleased,
 }
 
 /// Kind of actor: who performed an action.
@@ -227,20 +230,26 @@ pub struct Actor {
 }
 
 /// One action on the profile, as the ledger recorded it, with what a third party needs to
-/// re-verify the chain (see README.md, "The ledger's canonical encoding").
+/// re-verify the chain (see README.md, "The ledger's canonical encoding"). An action about a
+/// document held back from the patient until an announcement consultation is `withheld`: only
+/// its sequence and hashes are shown (so that the chain still links), in full once released.
 #[derive(SimpleObject, Debug)]
 #[graphql(complex)]
 pub struct ActivityEvent {
     /// Position in the patient's chain, from 1, without gaps.
     pub sequence: i64,
-    /// When it happened.
-    pub occurred_at: DateTime<Utc>,
-    /// What happened.
-    pub kind: ActionKind,
-    /// Who did it.
-    pub actor: Actor,
-    /// Details of the action as stored (JSON text, hashed byte for byte); no medical content.
-    pub payload: String,
+    /// Whether the action is withheld for now: then only `sequence`, `previousHash` and `hash`
+    /// are given.
+    pub withheld: bool,
+    /// When it happened (`null` when withheld).
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// What happened (`null` when withheld).
+    pub kind: Option<ActionKind>,
+    /// Who did it (`null` when withheld).
+    pub actor: Option<Actor>,
+    /// Details of the action as stored (JSON text, hashed byte for byte); no medical content
+    /// (`null` when withheld).
+    pub payload: Option<String>,
     /// Hash of the previous event.
     pub previous_hash: String,
     /// SHA-256 of this event's canonical encoding.
@@ -249,9 +258,9 @@ pub struct ActivityEvent {
 
 #[ComplexObject]
 impl ActivityEvent {
-    /// A human label of the action, in French.
-    async fn label(&self) -> &'static str {
-        crate::domain::label(self.kind.into())
+    /// A human label of the action, in French (`null` when withheld).
+    async fn label(&self) -> Option<&'static str> {
+        self.kind.map(|kind| crate::domain::label(kind.into()))
     }
 }
 
@@ -260,17 +269,40 @@ impl From<views::LedgerEvent> for ActivityEvent {
         let (kind, role) = (e.kind, e.actor_role);
         Self {
             sequence: e.seq,
-            occurred_at: e.occurred_at,
-            kind: kind.into(),
-            actor: Actor {
+            withheld: false,
+            occurred_at: Some(e.occurred_at),
+            kind: Some(kind.into()),
+            actor: Some(Actor {
                 role: role.into(),
                 id: e.actor_id,
                 name: e.actor_name,
                 profession: Some(e.actor_profession).filter(|p| !p.is_empty()),
-            },
-            payload: e.payload,
+            }),
+            payload: Some(e.payload),
             previous_hash: e.prev_hash,
             hash: e.hash,
+        }
+    }
+}
+
+impl From<HistoryEntry> for ActivityEvent {
+    fn from(entry: HistoryEntry) -> Self {
+        match entry {
+            HistoryEntry::Event(event) => event.into(),
+            HistoryEntry::Withheld {
+                seq,
+                prev_hash,
+                hash,
+            } => Self {
+                sequence: seq,
+                withheld: true,
+                occurred_at: None,
+                kind: None,
+                actor: None,
+                payload: None,
+                previous_hash: prev_hash,
+                hash,
+            },
         }
     }
 }

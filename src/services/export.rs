@@ -12,10 +12,12 @@ use entity::{
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::json;
 
+use super::activity::{HistoryEntry, held_back_documents};
 use super::patient_tx::Traced;
-use super::views::{Attachment, Document, LedgerEvent, MedicalEntry, Message, Profile, Thread};
+use super::views::{Attachment, Document, MedicalEntry, Message, Profile, Thread};
 use super::{ServiceError, Services};
 use crate::domain::access::Access;
+use crate::domain::visibility::Viewer;
 use crate::domain::{ActorRef, EventKind, Ins};
 
 /// A patient's whole record, as exported.
@@ -24,13 +26,14 @@ pub struct RecordExport {
     /// When the export was made (the time of its ledger event).
     pub exported_at: DateTime<Utc>,
     pub profile: Profile,
-    /// The documents the patient sees, oldest first.
+    /// The documents the patient sees (not those held back from them), oldest first.
     pub documents: Vec<ExportedDocument>,
     pub medical_profile: Vec<MedicalEntry>,
     /// The conversations that reached the patient, oldest first.
     pub threads: Vec<ExportedThread>,
-    /// The whole chain, from sequence 1, up to and including the export's own event.
-    pub history: Vec<LedgerEvent>,
+    /// The whole chain, from sequence 1, up to and including the export's own event; the
+    /// events about documents held back from the patient are withheld.
+    pub history: Vec<HistoryEntry>,
 }
 
 /// A document with its bytes.
@@ -63,17 +66,22 @@ impl Services {
             .record(patient, EventKind::RecordExported, json!({}))
             .await?;
         let profile: Profile = tx.enrolled()?.clone().into();
-        let history: Vec<LedgerEvent> = ledger_event::Entity::find()
+        let held_back = held_back_documents(tx.conn(), ins).await?;
+        let history: Vec<HistoryEntry> = ledger_event::Entity::find()
             .filter(ledger_event::Column::PatientIns.eq(ins.as_str()))
             .order_by_asc(ledger_event::Column::Seq)
             .all(tx.conn())
             .await?
             .into_iter()
-            .map(Into::into)
+            .map(|event| HistoryEntry::for_patient(&held_back, event))
             .collect();
         let introduced_by = |id: i64| {
             history
                 .iter()
+                .filter_map(|entry| match entry {
+                    HistoryEntry::Event(event) => Some(event),
+                    HistoryEntry::Withheld { .. } => None,
+                })
                 .filter(|e| matches!(e.kind, EventKind::DocumentFed | EventKind::DocumentAdded))
                 .find(|e| {
                     serde_json::from_str::<serde_json::Value>(&e.payload)
@@ -83,6 +91,7 @@ impl Services {
         };
         let rows = document::Entity::find()
             .filter(document::Column::PatientIns.eq(ins.as_str()))
+            .filter(super::documents::visible_to(Viewer::Patient))
             .order_by_asc(document::Column::Id)
             .all(tx.conn())
             .await?;

@@ -15,6 +15,7 @@ mod cli;
 mod delivery;
 mod documents;
 mod edge;
+mod held_back;
 mod http;
 mod identity;
 mod ledger;

@@ -146,6 +146,7 @@ stored_enum! {
         ProfileReopened = "PROFILE_REOPENED",
         ProfilePurged = "PROFILE_PURGED",
         RecordExported = "RECORD_EXPORTED",
+        DocumentReleased = "DOCUMENT_RELEASED",
     }
 }
 
@@ -203,6 +204,7 @@ mod tests {
                 "PROFILE_REOPENED",
                 "PROFILE_PURGED",
                 "RECORD_EXPORTED",
+                "DOCUMENT_RELEASED",
             ]
         );
     }

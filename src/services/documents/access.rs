@@ -1,13 +1,12 @@
 //! Practitioners consult a DMP: every consultation is in the patient's ledger, committed,
 //! before the data is returned; a blocked practitioner is refused, and the refusal traced.
 
-use entity::document;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use super::{
-    DocumentQuery, DocumentWithContent, document_not_found, list_documents, read_document,
+    DocumentQuery, DocumentWithContent, find_visible_document, list_documents, read_document,
 };
+use crate::domain::visibility::Viewer;
 use crate::domain::{ActorRef, EventKind, Ins};
 use crate::services::patient_tx::Traced;
 use crate::services::views::Document;
@@ -34,7 +33,15 @@ impl Services {
                 }),
             )
             .await?;
-        let documents = list_documents(tx.conn(), ins, Some(&practitioner.id), query).await?;
+        let documents = list_documents(
+            tx.conn(),
+            ins,
+            Viewer::Practitioner {
+                id: &practitioner.id,
+            },
+            query,
+        )
+        .await?;
         tx.commit_traced(receipt, documents).await
     }
 
@@ -48,12 +55,10 @@ impl Services {
         document_id: i64,
     ) -> Result<Traced<DocumentWithContent>, ServiceError> {
         let mut tx = self.consultation(practitioner, ins).await?;
-        let document = document::Entity::find_by_id(document_id)
-            .filter(document::Column::PatientIns.eq(ins.as_str()))
-            .one(tx.conn())
-            .await?
-            .filter(|d| !d.masked || d.author_id == practitioner.id)
-            .ok_or_else(document_not_found)?;
+        let viewer = Viewer::Practitioner {
+            id: &practitioner.id,
+        };
+        let document = find_visible_document(tx.conn(), ins, document_id, viewer).await?;
         let (receipt, read) = read_document(&mut tx, practitioner, document).await?;
         tx.commit_traced(receipt, read).await
     }

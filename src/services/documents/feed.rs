@@ -1,24 +1,37 @@
 //! Practitioners feed a patient's DMP, and ask beforehand whether it exists.
 
 use entity::profile;
-use sea_orm::EntityTrait;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
 use serde_json::json;
 
-use super::{DmpStatus, DocumentInput, Stored, store_document, validate};
+use super::{
+    DmpStatus, DocumentInput, Stored, find_visible_document, flags, store_document, validate,
+};
 use crate::domain::access::Access;
+use crate::domain::visibility::{self, Viewer};
 use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus, has_dmp, notices};
 use crate::services::views::Document;
 use crate::services::{ServiceError, Services};
 
+/// How a practitioner feeds a document, besides the document itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedOptions {
+    /// Held back from the patient until an announcement consultation: not notified, not
+    /// visible to them (practitioners see it) until its author releases it.
+    pub held_back: bool,
+}
+
 impl Services {
     /// Feeds a document into a patient's DMP (practitioners). Stored, traced and notified when
-    /// the patient has a DMP; `DmpNotFound` otherwise, with nothing stored and nobody notified.
+    /// the patient has a DMP (a held-back document is not notified until released);
+    /// `DmpNotFound` otherwise, with nothing stored and nobody notified.
     #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.id))]
     pub async fn feed_document(
         &self,
         practitioner: &ActorRef,
         ins: &Ins,
         input: &DocumentInput,
+        options: FeedOptions,
     ) -> Result<Document, ServiceError> {
         let doc = validate(
             input,
@@ -35,24 +48,69 @@ impl Services {
             Err(other) => return Err(other),
         };
         let type_code = doc.doc_type.code;
-        let stored = match store_document(&tx, practitioner, doc).await? {
+        let stored = match store_document(&tx, practitioner, doc, options.held_back).await? {
             Stored::Before(earlier) => return Ok(earlier.into()),
             Stored::Now(stored) => stored,
         };
+        let payload = json!({ "documentId": stored.id, "typeCode": type_code });
+        if options.held_back {
+            // Traced, as every feed; the patient is told at the release, not now.
+            tx.record(practitioner, EventKind::DocumentFed, payload)
+                .await?;
+        } else {
+            let notice = notices::new_document(
+                &practitioner.name,
+                practitioner.profession.as_deref(),
+                tx.status() == Some(ProfileStatus::Activated),
+            );
+            tx.record_and_notify(practitioner, EventKind::DocumentFed, payload, &notice)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(stored.into())
+    }
+
+    /// Releases a document held back until an announcement consultation (its author): the
+    /// patient sees it from now on, and is notified, once. Releasing a document already
+    /// visible to the patient changes nothing and traces nothing.
+    #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.id))]
+    pub async fn release_document(
+        &self,
+        practitioner: &ActorRef,
+        ins: &Ins,
+        document_id: i64,
+    ) -> Result<Document, ServiceError> {
+        let mut tx = self.patient_tx(ins, Access::Dmp).await?;
+        let viewer = Viewer::Practitioner {
+            id: &practitioner.id,
+        };
+        let document = find_visible_document(tx.conn(), ins, document_id, viewer).await?;
+        if !document.held_back {
+            return Ok(document.into());
+        }
+        visibility::may_release(&practitioner.id, flags(&document)).map_err(|_| {
+            ServiceError::Forbidden(
+                "only the author of a held-back document releases it".to_owned(),
+            )
+        })?;
+        let mut row = document.into_active_model();
+        row.held_back = Set(false);
+        row.released_at = Set(Some(tx.now()));
+        let released = row.update(tx.conn()).await?;
         let notice = notices::new_document(
-            &practitioner.name,
-            practitioner.profession.as_deref(),
+            &released.author_name,
+            released.author_profession.as_deref(),
             tx.status() == Some(ProfileStatus::Activated),
         );
         tx.record_and_notify(
             practitioner,
-            EventKind::DocumentFed,
-            json!({ "documentId": stored.id, "typeCode": type_code }),
+            EventKind::DocumentReleased,
+            json!({ "documentId": released.id }),
             &notice,
         )
         .await?;
         tx.commit().await?;
-        Ok(stored.into())
+        Ok(released.into())
     }
 
     /// Whether a practitioner may feed this INS: the same answer for unknown and opposed.

@@ -7,6 +7,7 @@
 mod access;
 mod blocks;
 mod feed;
+pub use feed::FeedOptions;
 mod medical;
 mod patient;
 
@@ -27,6 +28,7 @@ use crate::domain::documents::{
     ContentError, DocumentType, IdempotencyKey, MedicalCategory, MimeType, decode_content,
     short_text,
 };
+use crate::domain::visibility::{DocumentFlags, Viewer};
 use crate::domain::{ActorRef, EventKind, Ins};
 
 /// A document as sent by its author, before validation.
@@ -154,8 +156,13 @@ async fn store_document(
     tx: &PatientTx<'_>,
     author: &ActorRef,
     doc: ValidDocument,
+    held_back: bool,
 ) -> Result<Stored, ServiceError> {
-    let hash = request_hash(tx.ins(), &doc);
+    let mut hash = request_hash(tx.ins(), &doc);
+    if held_back {
+        // A held-back feed is another request than the same document fed openly.
+        hash = RequestHash::of([hash.as_str(), "held-back"]);
+    }
     let earlier = document::Entity::find()
         .filter(document::Column::AuthorId.eq(author.id.as_str()))
         .filter(document::Column::IdempotencyKey.eq(doc.key.as_str()))
@@ -181,6 +188,8 @@ async fn store_document(
         act_date: Set(doc.act_date),
         created_at: Set(tx.now()),
         masked: Set(false),
+        held_back: Set(held_back),
+        released_at: Set(None),
         idempotency_key: Set(doc.key.as_str().to_owned()),
         request_hash: Set(hash.as_str().to_owned()),
     };
@@ -200,24 +209,37 @@ fn document_not_found() -> ServiceError {
     ServiceError::NotFound("no such document in this record".to_owned())
 }
 
-/// Lists a record's documents, newest first. `visible_to` is a practitioner: masked documents
-/// are then left out unless they wrote them.
+/// The documents `viewer` may see, as a condition on the documents table: the rule of
+/// [`crate::domain::visibility::may_see`], in SQL. The one query filter of that rule.
+pub(crate) fn visible_to(viewer: Viewer<'_>) -> sea_orm::Condition {
+    match viewer {
+        Viewer::Patient => sea_orm::Condition::all().add(document::Column::HeldBack.eq(false)),
+        Viewer::Practitioner { id } => sea_orm::Condition::any()
+            .add(document::Column::Masked.eq(false))
+            .add(document::Column::AuthorId.eq(id)),
+    }
+}
+
+/// What the visibility rule reads of a stored document.
+fn flags(document: &document::Model) -> DocumentFlags<'_> {
+    DocumentFlags {
+        author_id: &document.author_id,
+        masked: document.masked,
+        held_back: document.held_back,
+    }
+}
+
+/// Lists the documents of a record that `viewer` may see, newest first.
 async fn list_documents(
     conn: &impl ConnectionTrait,
     ins: &Ins,
-    visible_to: Option<&str>,
+    viewer: Viewer<'_>,
     query: &DocumentQuery,
 ) -> Result<Vec<Document>, ServiceError> {
     let mut select = document::Entity::find()
         .filter(document::Column::PatientIns.eq(ins.as_str()))
+        .filter(visible_to(viewer))
         .order_by_desc(document::Column::Id);
-    if let Some(practitioner) = visible_to {
-        select = select.filter(
-            sea_orm::Condition::any()
-                .add(document::Column::Masked.eq(false))
-                .add(document::Column::AuthorId.eq(practitioner)),
-        );
-    }
     if let Some(code) = &query.type_code {
         select = select.filter(document::Column::TypeCode.eq(code.as_str()));
     }
@@ -234,15 +256,19 @@ async fn list_documents(
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
-async fn find_own_document(
+/// A document of the record that `viewer` may see; `NotFound` for any other (another
+/// record's, or one hidden from them: the same answer).
+async fn find_visible_document(
     conn: &impl ConnectionTrait,
     ins: &Ins,
     id: i64,
+    viewer: Viewer<'_>,
 ) -> Result<document::Model, ServiceError> {
     document::Entity::find_by_id(id)
         .filter(document::Column::PatientIns.eq(ins.as_str()))
         .one(conn)
         .await?
+        .filter(|d| crate::domain::visibility::may_see(viewer, flags(d)))
         .ok_or_else(document_not_found)
 }
 
