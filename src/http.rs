@@ -311,6 +311,50 @@ async fn export_record(State(state): State<AppState>, headers: HeaderMap) -> Res
     }
 }
 
+/// The header with which a patient who is a minor's legal representative selects the minor's
+/// profile to act on (its INS); without it, or with their own INS, they act on their own.
+const ACTING_FOR: header::HeaderName = header::HeaderName::from_static("x-acting-for");
+
+/// Applies the profile selection of `X-Acting-For`: a patient who is a current legal
+/// representative of that INS acts on it, as themselves; anyone else is refused.
+async fn acting_for(state: &AppState, caller: Caller, headers: &HeaderMap) -> Caller {
+    let Some(value) = headers.get(ACTING_FOR) else {
+        return caller;
+    };
+    let (ins, name) = match caller {
+        Caller::Authenticated(crate::domain::Actor::Patient { ins, name }) => (ins, name),
+        Caller::Authenticated(_) => {
+            return Caller::Refused(
+                "X-Acting-For is for a patient acting on a minor's profile".to_owned(),
+            );
+        }
+        other => return other,
+    };
+    let Some(child) = value
+        .to_str()
+        .ok()
+        .and_then(|v| crate::domain::Ins::parse(v.trim()).ok())
+    else {
+        return Caller::Refused("X-Acting-For must be the INS of the profile to act on".to_owned());
+    };
+    if child == ins {
+        return Caller::Authenticated(crate::domain::Actor::Patient { ins, name });
+    }
+    match state.services.represents(&ins, &child).await {
+        Ok(true) => {
+            Caller::Authenticated(crate::domain::Actor::Representative { child, ins, name })
+        }
+        Ok(false) => Caller::Refused(
+            "you are not a legal representative of this person (or no longer: they are 18)"
+                .to_owned(),
+        ),
+        Err(err) => {
+            tracing::warn!(error.cause = %err.message(), "representation check failed");
+            Caller::Refused("the representation could not be checked: retry".to_owned())
+        }
+    }
+}
+
 /// An error answered before GraphQL runs (the body is too large, or not a GraphQL request).
 fn refuse(status: StatusCode, code: &str, message: String) -> Response {
     let body =
@@ -351,6 +395,7 @@ impl axum::extract::FromRequestParts<AppState> for Admitted {
             ));
         }
         let caller = caller(&state.auth, &parts.headers).await;
+        let caller = acting_for(state, caller, &parts.headers).await;
         if let Some(limiter) = &state.rate_limit {
             let key = match &caller {
                 Caller::Authenticated(actor) => {

@@ -258,7 +258,8 @@ fn development_banner(development_key: bool) -> String {
     )
 }
 
-/// Creates due profiles periodically. A failed run is logged and retried at the next tick.
+/// Creates due profiles and ends the representation of those who turned 18, periodically. A
+/// failed run is logged and retried at the next tick.
 async fn creation_sweep(services: Services, every: Duration) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -266,6 +267,10 @@ async fn creation_sweep(services: Services, every: Duration) {
         ticker.tick().await;
         if let Err(err) = services.create_due_profiles().await {
             tracing::error!(error.cause = %err.message(), "creation sweep failed");
+        }
+        // The same period suits the end of minors' representation (a birthday is a day long).
+        if let Err(err) = services.end_representations_at_majority().await {
+            tracing::error!(error.cause = %err.message(), "majority sweep failed");
         }
     }
 }

@@ -33,6 +33,9 @@ pub struct Model {
     pub held_back: bool,
     /// When its author released a held-back document to the patient.
     pub released_at: Option<DateTimeUtc>,
+    /// Secret from the minor's legal representatives (art. L1111-5 CSP): they never see it nor
+    /// a notice of it.
+    pub secret_from_representatives: bool,
     /// Unique per author: a retried feed returns the first result.
     pub idempotency_key: String,
     /// SHA-256 of the request, to tell a retry from a different payload under the same key.

@@ -4,6 +4,7 @@
 pub mod document;
 pub mod document_content;
 pub mod ledger_event;
+pub mod legal_representative;
 pub mod medical_profile_entry;
 pub mod message;
 pub mod message_attachment;

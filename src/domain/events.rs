@@ -32,6 +32,7 @@ pub fn label(kind: EventKind) -> &'static str {
         EventKind::ProfileReopened => "Réouverture du profil",
         EventKind::ProfilePurged => "Suppression des contenus à la fin de la conservation",
         EventKind::RecordExported => "Téléchargement de votre dossier complet",
+        EventKind::RepresentationEnded => "Fin de l'accès de vos représentants légaux (majorité)",
         EventKind::DocumentReleased => {
             "Mise à disposition d'un document après une consultation d'annonce"
         }

@@ -9,6 +9,7 @@ pub mod documents;
 mod events;
 mod identifiers;
 pub mod lifecycle;
+pub mod minors;
 pub mod notices;
 mod policy;
 mod routing;

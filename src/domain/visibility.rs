@@ -5,6 +5,8 @@
 //! - The patient sees every document of their record but those **held back** until an
 //!   announcement consultation (the author releases them).
 //! - A practitioner sees every document but those the patient **masked**, unless they wrote it.
+//! - A minor's legal representative sees what the patient sees, but the documents **secret from
+//!   representatives** (the minor's right to secrecy, art. L1111-5 CSP).
 //!
 //! Held back documents also withhold what the patient's history says of them: the events about
 //! a document the patient may not see yet show as withheld (sequence and hashes only) until it is
@@ -19,6 +21,19 @@ pub enum Viewer<'a> {
     Patient,
     /// A practitioner, by RPPS number.
     Practitioner { id: &'a str },
+    /// A legal representative acting on a minor's profile.
+    Representative,
+}
+
+impl Viewer<'_> {
+    /// The viewer of the patient's own space, by who acts there: the patient, or a
+    /// representative on their behalf.
+    pub fn in_own_space(actor: &super::ActorRef) -> Self {
+        match actor.role {
+            super::ActorRole::LegalRepresentative => Self::Representative,
+            _ => Self::Patient,
+        }
+    }
 }
 
 /// What the rule reads of a document.
@@ -30,12 +45,15 @@ pub struct DocumentFlags<'a> {
     pub masked: bool,
     /// Held back from the patient until its release.
     pub held_back: bool,
+    /// Secret from the minor's legal representatives.
+    pub secret_from_representatives: bool,
 }
 
 /// Whether `viewer` may see a document with these flags.
 pub fn may_see(viewer: Viewer<'_>, document: DocumentFlags<'_>) -> bool {
     match viewer {
         Viewer::Patient => !document.held_back,
+        Viewer::Representative => !document.held_back && !document.secret_from_representatives,
         Viewer::Practitioner { id } => !document.masked || document.author_id == id,
     }
 }
@@ -57,9 +75,11 @@ pub fn may_release(practitioner: &str, document: DocumentFlags<'_>) -> Result<()
     }
 }
 
-/// Whether an event of the patient's history is withheld from them: it is about a document
-/// still held back (`held_back` lists their ids). The event's payload names the document.
-pub fn withheld_from_patient(held_back: &[i64], kind: EventKind, payload: &str) -> bool {
+/// Whether an event of the patient's history is withheld from its reader: it is about a
+/// document hidden from them (`hidden` lists their ids: held back, and for a representative
+/// secret from them). The event's payload names the document.
+pub fn withheld_from_patient(hidden: &[i64], kind: EventKind, payload: &str) -> bool {
+    let held_back = hidden;
     if held_back.is_empty() || kind == EventKind::DocumentReleased {
         return false;
     }
@@ -78,6 +98,7 @@ mod tests {
             author_id: "10003456786",
             masked,
             held_back,
+            secret_from_representatives: false,
         }
     }
 
@@ -95,6 +116,18 @@ mod tests {
         let other = Viewer::Practitioner { id: "10009876540" };
         assert!(may_see(author, flags(true, false)));
         assert!(!may_see(other, flags(true, false)));
+    }
+
+    #[test]
+    fn a_secret_document_is_hidden_from_representatives_alone() {
+        let secret = DocumentFlags {
+            secret_from_representatives: true,
+            ..flags(false, false)
+        };
+        assert!(!may_see(Viewer::Representative, secret));
+        assert!(may_see(Viewer::Patient, secret));
+        assert!(may_see(Viewer::Practitioner { id: "10009876540" }, secret));
+        assert!(may_see(Viewer::Representative, flags(true, false)));
     }
 
     #[test]

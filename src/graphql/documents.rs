@@ -109,6 +109,10 @@ pub struct DocumentVisibilityInput {
     /// it nor is notified until its author releases it (`releaseDocument`).
     #[graphql(default)]
     pub held_back_until_announced: bool,
+    /// Secret from the minor's legal representatives (the minor's right to secrecy, art.
+    /// L1111-5 CSP): they never see it nor a notice of it (so no notice is sent).
+    #[graphql(default)]
+    pub secret_from_representatives: bool,
 }
 
 /// A document of a DMP. `contentBase64` is given only when one document is read.
@@ -197,6 +201,10 @@ impl Document {
     /// patient neither sees it nor was notified; its author releases it).
     async fn held_back(&self) -> bool {
         self.model.held_back
+    }
+    /// Whether it is secret from the minor's legal representatives.
+    async fn secret_from_representatives(&self) -> bool {
+        self.model.secret_from_representatives
     }
     /// When its author released it to the patient, if it was held back.
     async fn released_at(&self) -> Option<DateTime<Utc>> {
@@ -443,7 +451,8 @@ impl MeDocuments {
             String,
         >,
     ) -> async_graphql::Result<Option<Connection<String, Document>>> {
-        let (ins, _) = patient(ctx)?;
+        let (ins, me) = patient(ctx)?;
+        let me = &me;
         let filter = ListArgs {
             type_code,
             acted_from,
@@ -453,7 +462,7 @@ impl MeDocuments {
         let services = services(ctx);
         documents_page(filter, first, after, |query| async move {
             services
-                .patient_documents(ins, &query)
+                .patient_documents(me, ins, &query)
                 .await
                 .map(Traced::into_inner)
         })
@@ -536,8 +545,10 @@ impl DocumentMutation {
         >,
     ) -> async_graphql::Result<Document> {
         let (_, me) = practitioner(ctx)?;
+        let visibility = visibility.unwrap_or_default();
         let options = FeedOptions {
-            held_back: visibility.is_some_and(|v| v.held_back_until_announced),
+            held_back: visibility.held_back_until_announced,
+            secret_from_representatives: visibility.secret_from_representatives,
         };
         Ok(services(ctx)
             .feed_document(&me, &patient_ins, &input.into(), options)

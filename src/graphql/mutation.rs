@@ -6,12 +6,14 @@ use async_graphql::{Context, Object};
 use super::guard::RoleGuard;
 use super::scalars::InsScalar;
 use super::types::{
-    BeneficiaryInput, CreationSweepResult, EnrolmentResult, OppositionReceivedVia, Profile,
-    PurgeSweepResult,
+    BeneficiaryInput, CreationSweepResult, EnrolmentResult, MajoritySweepResult,
+    OppositionReceivedVia, Profile, PurgeSweepResult,
 };
 use super::{actor, patient, services};
 use crate::domain::ActorRole as Role;
-use crate::services::profiles::{ActivationInput, BeneficiaryRow, OppositionChannel};
+use crate::services::profiles::{
+    ActivationInput, BeneficiaryRow, OppositionChannel, RepresentativeRow,
+};
 
 /// Lifecycle writes.
 #[derive(Debug, Default)]
@@ -38,6 +40,16 @@ impl LifecycleMutation {
                 carte_vitale_serial: b.carte_vitale_serial,
                 insurer_email: b.insurer_email,
                 address_lines: b.address_lines,
+                legal_representatives: b
+                    .legal_representatives
+                    .into_iter()
+                    .map(|r| RepresentativeRow {
+                        ins: r.ins,
+                        birth_name: r.birth_name,
+                        first_names: r.first_names,
+                        email: r.email,
+                    })
+                    .collect(),
             })
             .collect();
         let report = services(ctx).enrol(&actor(ctx)?.to_ref(), &rows).await?;
@@ -147,6 +159,21 @@ impl LifecycleMutation {
         Ok(Profile(
             services(ctx).reopen(&actor(ctx)?.to_ref(), &ins).await?,
         ))
+    }
+
+    /// Ends now the legal representatives' access of every person who turned 18, as the
+    /// background sweep does with the creation sweep (operators). Each end is traced
+    /// (`REPRESENTATION_ENDED`); a profile a representative activated goes back to CREATED, with
+    /// a new activation code for the young adult.
+    #[graphql(guard = "RoleGuard::new(&[Role::Operator])")]
+    async fn run_majority_sweep(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<MajoritySweepResult> {
+        let ended = services(ctx).end_representations_at_majority().await?;
+        Ok(MajoritySweepResult {
+            ended: ended.into_iter().map(InsScalar).collect(),
+        })
     }
 
     /// Purges now every closed profile whose retention period has ended, as the background

@@ -13,6 +13,7 @@ use super::types::{
 };
 use super::{patient, services};
 use crate::domain::ActorRole as Role;
+use crate::domain::visibility::Viewer;
 use crate::services::activity::HistoryFilter;
 use crate::services::outbox::OutboxFilter;
 
@@ -95,8 +96,14 @@ impl LifecycleQuery {
 impl MeProfile {
     /// The patient's profile (`NOT_FOUND` when the insurer never enrolled this INS).
     async fn profile(&self, ctx: &Context<'_>) -> async_graphql::Result<Profile> {
-        let (ins, _) = patient(ctx)?;
-        Ok(Profile(services(ctx).profile(ins).await?))
+        let (ins, me) = patient(ctx)?;
+        let mut profile = services(ctx).profile(ins).await?;
+        if me.role == Role::LegalRepresentative {
+            // Representatives never see each other's personal email (the one given at
+            // activation may be another representative's).
+            profile.personal_email = None;
+        }
+        Ok(Profile(profile))
     }
 
     /// Every action performed on the profile, by anyone, newest first. An action about a
@@ -113,7 +120,8 @@ impl MeProfile {
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last event of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<String, ActivityEvent>> {
-        let (ins, _) = patient(ctx)?;
+        let (ins, me) = patient(ctx)?;
+        let viewer = Viewer::in_own_space(&me);
         let filter = HistoryFilter {
             kinds: kinds
                 .unwrap_or_default()
@@ -131,7 +139,7 @@ impl MeProfile {
             first,
             after,
             |after: Option<HistoryKey>, limit| {
-                services.history(ins, &filter, after.map(|k| k.seq), limit)
+                services.history(ins, viewer, &filter, after.map(|k| k.seq), limit)
             },
             |entry| HistoryKey { seq: entry.seq() },
             |row| Ok(ActivityEvent::from(row)),

@@ -84,6 +84,8 @@ pub enum ActionKind {
     /// A practitioner released to the patient a document held back until an announcement
     /// consultation.
     DocumentReleased,
+    /// The person turned 18: their legal representatives' access ended.
+    RepresentationEnded,
 }
 
 /// Kind of actor: who performed an action.
@@ -98,6 +100,8 @@ pub enum ActorRole {
     Operator,
     /// The service itself.
     System,
+    /// A minor's legal representative, acting on the minor's behalf.
+    LegalRepresentative,
 }
 
 /// How a notice reaches the patient.
@@ -401,6 +405,24 @@ pub struct BeneficiaryInput {
     pub insurer_email: Option<String>,
     /// Postal address below the name: 1 to 5 lines of at most 38 characters (La Poste).
     pub address_lines: Vec<String>,
+    /// For a beneficiary born less than 18 years ago: one or two legal representatives (who act
+    /// on the minor's profile until they turn 18); none for an adult.
+    #[graphql(default)]
+    pub legal_representatives: Vec<LegalRepresentativeInput>,
+}
+
+/// A legal representative of a minor, from the insurer's registry.
+#[derive(InputObject, Debug)]
+pub struct LegalRepresentativeInput {
+    /// The representative's own INS: they sign in with it, and select the minor's profile with
+    /// the `X-Acting-For` header.
+    pub ins: String,
+    /// Birth name.
+    pub birth_name: String,
+    /// First names.
+    pub first_names: String,
+    /// The representative's email, if the insurer knows one.
+    pub email: Option<String>,
 }
 
 /// What an enrolment batch did.
@@ -424,4 +446,11 @@ pub struct CreationSweepResult {
 pub struct PurgeSweepResult {
     /// INS of the closed profiles purged by this run.
     pub purged: Vec<InsScalar>,
+}
+
+/// What the majority sweep did.
+#[derive(SimpleObject, Debug)]
+pub struct MajoritySweepResult {
+    /// INS of the people whose legal representatives' access ended by this run.
+    pub ended: Vec<InsScalar>,
 }

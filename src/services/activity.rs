@@ -8,7 +8,7 @@ use super::{ServiceError, Services};
 use crate::domain::ActorRole;
 use crate::domain::EventKind;
 use crate::domain::Ins;
-use crate::domain::visibility::withheld_from_patient;
+use crate::domain::visibility::{Viewer, withheld_from_patient};
 use crate::ledger;
 pub use crate::ledger::ChainReport;
 
@@ -56,16 +56,18 @@ impl HistoryEntry {
     }
 }
 
-/// The ids of the patient's documents held back from them.
-pub(crate) async fn held_back_documents(
+/// The ids of the patient's documents hidden from `viewer` (held back, and for a representative
+/// secret from them).
+pub(crate) async fn hidden_documents(
     conn: &impl ConnectionTrait,
     ins: &Ins,
+    viewer: Viewer<'_>,
 ) -> Result<Vec<i64>, ServiceError> {
     Ok(document::Entity::find()
         .select_only()
         .column(document::Column::Id)
         .filter(document::Column::PatientIns.eq(ins.as_str()))
-        .filter(document::Column::HeldBack.eq(true))
+        .filter(super::documents::visible_to(viewer).not())
         .into_tuple()
         .all(conn)
         .await?)
@@ -78,11 +80,12 @@ impl Services {
     pub async fn history(
         &self,
         ins: &Ins,
+        viewer: Viewer<'_>,
         filter: &HistoryFilter,
         mut before: Option<i64>,
         limit: u64,
     ) -> Result<Vec<HistoryEntry>, ServiceError> {
-        let held_back = held_back_documents(&self.db, ins).await?;
+        let held_back = hidden_documents(&self.db, ins, viewer).await?;
         let filtered = !filter.kinds.is_empty() || !filter.actor_roles.is_empty();
         let mut entries = Vec::new();
         loop {

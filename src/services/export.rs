@@ -12,7 +12,7 @@ use entity::{
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::json;
 
-use super::activity::{HistoryEntry, held_back_documents};
+use super::activity::{HistoryEntry, hidden_documents};
 use super::patient_tx::Traced;
 use super::views::{Attachment, Document, MedicalEntry, Message, Profile, Thread};
 use super::{ServiceError, Services};
@@ -66,7 +66,7 @@ impl Services {
             .record(patient, EventKind::RecordExported, json!({}))
             .await?;
         let profile: Profile = tx.enrolled()?.clone().into();
-        let held_back = held_back_documents(tx.conn(), ins).await?;
+        let held_back = hidden_documents(tx.conn(), ins, Viewer::Patient).await?;
         let history: Vec<HistoryEntry> = ledger_event::Entity::find()
             .filter(ledger_event::Column::PatientIns.eq(ins.as_str()))
             .order_by_asc(ledger_event::Column::Seq)

@@ -13,6 +13,7 @@ pub mod outbox;
 mod patient_tx;
 pub use crate::ports::{delivery, live};
 pub mod profiles;
+mod representatives;
 mod retention;
 pub mod views;
 

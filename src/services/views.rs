@@ -114,6 +114,8 @@ view! {
         /// Held back from the patient until its author releases it.
         held_back: bool,
         released_at: Option<DateTime<Utc>>,
+        /// Secret from the minor's legal representatives.
+        secret_from_representatives: bool,
     }
 }
 

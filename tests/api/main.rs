@@ -24,6 +24,7 @@ mod limits;
 mod live;
 mod messaging;
 mod migrations;
+mod minors;
 mod pagination;
 mod privilege;
 mod retention;

@@ -77,6 +77,9 @@ stored_enum! {
         Operator = "OPERATOR",
         /// The service itself (the creation sweep, bounces).
         System = "SYSTEM",
+        /// A minor's legal representative, acting as themselves on the minor's profile (the
+        /// chain is the minor's: "on behalf of" them). Never a token's role.
+        LegalRepresentative = "LEGAL_REPRESENTATIVE",
     }
 }
 
@@ -147,6 +150,7 @@ stored_enum! {
         ProfilePurged = "PROFILE_PURGED",
         RecordExported = "RECORD_EXPORTED",
         DocumentReleased = "DOCUMENT_RELEASED",
+        RepresentationEnded = "REPRESENTATION_ENDED",
     }
 }
 
@@ -168,7 +172,13 @@ mod tests {
         );
         assert_eq!(
             names!(ActorRole),
-            ["PATIENT", "PRACTITIONER", "OPERATOR", "SYSTEM"]
+            [
+                "PATIENT",
+                "PRACTITIONER",
+                "OPERATOR",
+                "SYSTEM",
+                "LEGAL_REPRESENTATIVE"
+            ]
         );
         assert_eq!(names!(Channel), ["EMAIL", "POSTAL", "LIVE"]);
         assert_eq!(names!(DeliveryStatus), ["PENDING", "SENT", "FAILED"]);
@@ -205,6 +215,7 @@ mod tests {
                 "PROFILE_PURGED",
                 "RECORD_EXPORTED",
                 "DOCUMENT_RELEASED",
+                "REPRESENTATION_ENDED",
             ]
         );
     }

@@ -19,6 +19,9 @@ pub struct FeedOptions {
     /// Held back from the patient until an announcement consultation: not notified, not
     /// visible to them (practitioners see it) until its author releases it.
     pub held_back: bool,
+    /// Secret from the minor's legal representatives (art. L1111-5 CSP): they never see it nor
+    /// a notice of it. As a minor's notices reach their representatives, it is not notified.
+    pub secret_from_representatives: bool,
 }
 
 impl Services {
@@ -48,13 +51,14 @@ impl Services {
             Err(other) => return Err(other),
         };
         let type_code = doc.doc_type.code;
-        let stored = match store_document(&tx, practitioner, doc, options.held_back).await? {
+        let stored = match store_document(&tx, practitioner, doc, options).await? {
             Stored::Before(earlier) => return Ok(earlier.into()),
             Stored::Now(stored) => stored,
         };
         let payload = json!({ "documentId": stored.id, "typeCode": type_code });
-        if options.held_back {
-            // Traced, as every feed; the patient is told at the release, not now.
+        if options.held_back || options.secret_from_representatives {
+            // Traced, as every feed; a held-back document is told at its release, a secret one
+            // never (its notice would reach the representatives).
             tx.record(practitioner, EventKind::DocumentFed, payload)
                 .await?;
         } else {
@@ -97,6 +101,16 @@ impl Services {
         row.held_back = Set(false);
         row.released_at = Set(Some(tx.now()));
         let released = row.update(tx.conn()).await?;
+        if released.secret_from_representatives {
+            tx.record(
+                practitioner,
+                EventKind::DocumentReleased,
+                json!({ "documentId": released.id }),
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(released.into());
+        }
         let notice = notices::new_document(
             &released.author_name,
             released.author_profession.as_deref(),

@@ -156,12 +156,15 @@ async fn store_document(
     tx: &PatientTx<'_>,
     author: &ActorRef,
     doc: ValidDocument,
-    held_back: bool,
+    options: FeedOptions,
 ) -> Result<Stored, ServiceError> {
     let mut hash = request_hash(tx.ins(), &doc);
-    if held_back {
-        // A held-back feed is another request than the same document fed openly.
+    // A feed restricted to fewer readers is another request than the same document fed openly.
+    if options.held_back {
         hash = RequestHash::of([hash.as_str(), "held-back"]);
+    }
+    if options.secret_from_representatives {
+        hash = RequestHash::of([hash.as_str(), "secret-from-representatives"]);
     }
     let earlier = document::Entity::find()
         .filter(document::Column::AuthorId.eq(author.id.as_str()))
@@ -188,8 +191,9 @@ async fn store_document(
         act_date: Set(doc.act_date),
         created_at: Set(tx.now()),
         masked: Set(false),
-        held_back: Set(held_back),
+        held_back: Set(options.held_back),
         released_at: Set(None),
+        secret_from_representatives: Set(options.secret_from_representatives),
         idempotency_key: Set(doc.key.as_str().to_owned()),
         request_hash: Set(hash.as_str().to_owned()),
     };
@@ -214,6 +218,9 @@ fn document_not_found() -> ServiceError {
 pub(crate) fn visible_to(viewer: Viewer<'_>) -> sea_orm::Condition {
     match viewer {
         Viewer::Patient => sea_orm::Condition::all().add(document::Column::HeldBack.eq(false)),
+        Viewer::Representative => sea_orm::Condition::all()
+            .add(document::Column::HeldBack.eq(false))
+            .add(document::Column::SecretFromRepresentatives.eq(false)),
         Viewer::Practitioner { id } => sea_orm::Condition::any()
             .add(document::Column::Masked.eq(false))
             .add(document::Column::AuthorId.eq(id)),
@@ -226,6 +233,7 @@ fn flags(document: &document::Model) -> DocumentFlags<'_> {
         author_id: &document.author_id,
         masked: document.masked,
         held_back: document.held_back,
+        secret_from_representatives: document.secret_from_representatives,
     }
 }
 

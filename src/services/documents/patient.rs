@@ -19,11 +19,12 @@ impl Services {
     /// The activated patient's documents, masked ones included, held-back ones not.
     pub async fn patient_documents(
         &self,
+        reader: &ActorRef,
         ins: &Ins,
         query: &DocumentQuery,
     ) -> Result<Traced<Vec<Document>>, ServiceError> {
         let tx = self.patient_tx(ins, Access::OwnRecord).await?;
-        let documents = list_documents(tx.conn(), ins, Viewer::Patient, query).await?;
+        let documents = list_documents(tx.conn(), ins, Viewer::in_own_space(reader), query).await?;
         let receipt = tx.owner_view()?;
         tx.commit_traced(receipt, documents).await
     }
@@ -36,7 +37,9 @@ impl Services {
         document_id: i64,
     ) -> Result<Traced<DocumentWithContent>, ServiceError> {
         let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
-        let document = find_visible_document(tx.conn(), ins, document_id, Viewer::Patient).await?;
+        let document =
+            find_visible_document(tx.conn(), ins, document_id, Viewer::in_own_space(patient))
+                .await?;
         let (receipt, read) = read_document(&mut tx, patient, document).await?;
         tx.commit_traced(receipt, read).await
     }
@@ -56,7 +59,7 @@ impl Services {
         )?;
         let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
         let type_code = doc.doc_type.code;
-        let stored = match store_document(&tx, patient, doc, false).await? {
+        let stored = match store_document(&tx, patient, doc, super::FeedOptions::default()).await? {
             Stored::Before(earlier) => return Ok(earlier.into()),
             Stored::Now(stored) => stored,
         };
@@ -81,7 +84,9 @@ impl Services {
         masked: bool,
     ) -> Result<Document, ServiceError> {
         let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
-        let document = find_visible_document(tx.conn(), ins, document_id, Viewer::Patient).await?;
+        let document =
+            find_visible_document(tx.conn(), ins, document_id, Viewer::in_own_space(patient))
+                .await?;
         if document.masked == masked {
             return Ok(document.into());
         }
