@@ -79,14 +79,13 @@ pub fn may_release(practitioner: &str, document: DocumentFlags<'_>) -> Result<()
 /// document hidden from them (`hidden` lists their ids: held back, and for a representative
 /// secret from them). The event's payload names the document.
 pub fn withheld_from_patient(hidden: &[i64], kind: EventKind, payload: &str) -> bool {
-    let held_back = hidden;
-    if held_back.is_empty() || kind == EventKind::DocumentReleased {
+    if hidden.is_empty() || kind == EventKind::DocumentReleased {
         return false;
     }
     serde_json::from_str::<serde_json::Value>(payload)
         .ok()
         .and_then(|p| p["documentId"].as_i64())
-        .is_some_and(|id| held_back.contains(&id))
+        .is_some_and(|id| hidden.contains(&id))
 }
 
 #[cfg(test)]

@@ -48,7 +48,9 @@ pub struct MeProfile;
 #[Object]
 impl LifecycleQuery {
     /// The signed-in patient's space: profile, activity history, ledger integrity, documents,
-    /// messages.
+    /// messages. A minor's legal representative, signed in as themselves, reaches the minor's
+    /// space by sending the header `X-Acting-For: <the minor's INS>` (each act is then traced in
+    /// the minor's ledger as `LEGAL_REPRESENTATIVE`).
     #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
     async fn me(&self) -> super::Me {
         super::Me::default()

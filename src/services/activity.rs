@@ -42,9 +42,10 @@ impl HistoryEntry {
         }
     }
 
-    /// The entry the patient sees for `event`, given the documents held back from them.
-    pub(crate) fn for_patient(held_back: &[i64], event: ledger_event::Model) -> Self {
-        if withheld_from_patient(held_back, event.kind, &event.payload) {
+    /// The entry the reader of the patient's space sees for `event`, given the documents
+    /// hidden from them.
+    pub(crate) fn for_patient(hidden: &[i64], event: ledger_event::Model) -> Self {
+        if withheld_from_patient(hidden, event.kind, &event.payload) {
             Self::Withheld {
                 seq: event.seq,
                 prev_hash: event.prev_hash,
@@ -75,8 +76,9 @@ pub(crate) async fn hidden_documents(
 
 impl Services {
     /// A page of the patient's history, newest first: at most `limit` entries with a sequence
-    /// below `before` (exclusive). Events about a document held back from the patient are
-    /// withheld; a filtered page leaves them out (a filter must not tell what they are).
+    /// below `before` (exclusive), as `viewer` (the patient, or a representative) reads it.
+    /// Events about a document hidden from them are withheld; a filtered page leaves them out
+    /// (a filter must not tell what they are).
     pub async fn history(
         &self,
         ins: &Ins,
@@ -85,7 +87,7 @@ impl Services {
         mut before: Option<i64>,
         limit: u64,
     ) -> Result<Vec<HistoryEntry>, ServiceError> {
-        let held_back = hidden_documents(&self.db, ins, viewer).await?;
+        let hidden = hidden_documents(&self.db, ins, viewer).await?;
         let filtered = !filter.kinds.is_empty() || !filter.actor_roles.is_empty();
         let mut entries = Vec::new();
         loop {
@@ -93,7 +95,7 @@ impl Services {
             let full = rows.len() as u64 == limit;
             for row in rows {
                 before = Some(row.seq);
-                let entry = HistoryEntry::for_patient(&held_back, row);
+                let entry = HistoryEntry::for_patient(&hidden, row);
                 if filtered && matches!(entry, HistoryEntry::Withheld { .. }) {
                     continue;
                 }
