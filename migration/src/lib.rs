@@ -18,6 +18,7 @@ mod m20261130_000001_ledger_guards_always;
 mod m20261201_000001_closure_retention;
 mod m20261201_000002_held_back_documents;
 mod m20261201_000003_legal_representatives;
+mod m20261201_000004_notices_per_recipient;
 
 /// Applies the migrations of this crate in order.
 #[derive(Debug)]
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_closure_retention::Migration),
             Box::new(m20261201_000002_held_back_documents::Migration),
             Box::new(m20261201_000003_legal_representatives::Migration),
+            Box::new(m20261201_000004_notices_per_recipient::Migration),
         ]
     }
 }

@@ -11,23 +11,30 @@ use super::views::Notification;
 use super::{ServiceError, Services};
 pub use entity::values::DeliveryStatus;
 
-use crate::domain::{Channel, Ins, ProfileStatus, notices::Notice, route_notice};
+use crate::domain::{
+    Channel, Ins, ProfileStatus, notices::Notice, route_notice, route_to_representatives,
+};
 
-/// Writes one row per channel that SPEC's routing gives for the patient's current status.
-/// The unique `(ledger_event_id, channel)` constraint makes a second write for the same event
-/// fail, so a notice is never queued twice.
+/// Writes one row per channel (and recipient) that SPEC's routing gives for the patient's
+/// current status — for a minor, to each legal representative's email
+/// (`representatives`). The unique `(ledger_event_id, channel, recipient)` index makes a second
+/// write for the same event and recipient fail, so a notice is never queued twice.
 pub(super) async fn enqueue(
     conn: &impl ConnectionTrait,
     event: &ledger_event::Model,
     routing_status: ProfileStatus,
     profile: &profile::Model,
+    representatives: &[String],
     notice: &Notice,
     now: DateTime<Utc>,
 ) -> Result<Vec<notification::Model>, DbErr> {
-    let deliveries = route_notice(
-        routing_status,
-        profile.insurer_email.as_deref(),
-        profile.personal_email.as_deref(),
+    let deliveries = route_to_representatives(
+        route_notice(
+            routing_status,
+            profile.insurer_email.as_deref(),
+            profile.personal_email.as_deref(),
+        ),
+        representatives,
     );
     let mut rows = Vec::with_capacity(deliveries.len());
     for delivery in deliveries {

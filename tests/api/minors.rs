@@ -1,6 +1,7 @@
 //! Minors and their legal representatives: enrolled with one or two, who act on the minor's
 //! profile as themselves (selecting it with `X-Acting-For`), traced in the minor's ledger as
-//! LEGAL_REPRESENTATIVE; documents secret from them; their access ends at 18, traced.
+//! LEGAL_REPRESENTATIVE; notices go to each of them; documents secret from them; their access
+//! ends at 18, traced.
 
 use chrono::Duration;
 use serde_json::{Value, json};
@@ -122,6 +123,22 @@ async fn representative_activates_and_reads_for_a_child_and_the_ledger_names_the
         .feed(DOCTOR, &child, document_input("minor-1", "Compte rendu"))
         .await;
     let id = fed.ok()["feedDocument"]["id"].clone();
+    // The notice goes to each representative by their own email (and the live event).
+    let notices: Vec<(String, String)> = app
+        .notices(&child)
+        .await
+        .into_iter()
+        .filter(|(kind, _, _)| kind == "NEW_DOCUMENT")
+        .map(|(_, channel, recipient)| (channel, recipient))
+        .collect();
+    assert_eq!(
+        notices,
+        vec![
+            ("EMAIL".to_owned(), "parent0@example.org".to_owned()),
+            ("EMAIL".to_owned(), "parent1@example.org".to_owned()),
+            ("LIVE".to_owned(), String::new()),
+        ]
+    );
     let listed = as_representative(
         &app,
         &father,
