@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `migrate`, `schema`, `ledger verify`, `token`,
+//! The command line: `serve` (the default), `migrate`, `schema`, `matrix`, `ledger verify`, `token`,
 //! `demo`, `relay`, `letters`, `purge`. Each subcommand takes the settings it uses, so that its `--help`
 //! lists those alone; results go to stdout, logs to stderr, and an error is printed once.
 
@@ -48,6 +48,8 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL), as checked in as schema.graphql.
     Schema,
+    /// Print the access matrix: which professions may read and feed which document types.
+    Matrix,
     /// Ledger tools.
     Ledger {
         #[command(subcommand)]
@@ -64,9 +66,14 @@ pub enum Command {
         /// Display name.
         #[arg(long)]
         name: Option<String>,
-        /// Profession, for a practitioner.
+        /// Profession's display name, for a practitioner (default: the nomenclature's name of
+        /// `--profession-code`).
         #[arg(long)]
         profession: Option<String>,
+        /// Profession's code of the RPPS nomenclature, for a practitioner (`10` médecin, `21`
+        /// pharmacien, …; `espace-sante matrix` lists them): the access matrix reads it.
+        #[arg(long)]
+        profession_code: Option<String>,
         /// Validity in hours.
         #[arg(long, default_value_t = 24)]
         hours: u32,
@@ -165,6 +172,7 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
             println!("migrations applied");
         }
         Command::Schema => print!("{}", crate::graphql::sdl()),
+        Command::Matrix => print!("{}", crate::domain::visibility::matrix_table()),
         Command::Ledger {
             command: LedgerCommand::Verify { database },
         } => {
@@ -197,6 +205,7 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
             sub,
             name,
             profession,
+            profession_code,
             hours,
             auth,
         } => {
@@ -208,8 +217,11 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
             let token = auth.authenticator(clock)?.mint_development_token(
                 role,
                 &sub,
-                name,
-                profession,
+                crate::auth::TokenNames {
+                    name,
+                    profession,
+                    profession_code,
+                },
                 chrono::Utc::now(),
                 chrono::Duration::hours(i64::from(hours)),
             )?;

@@ -319,6 +319,10 @@ pub struct RuleSettings {
     #[arg(long, env = "DOCUMENT_MAX_BYTES", default_value_t = 20 * 1024 * 1024)]
     pub document_max_bytes: usize,
 
+    /// How long an emergency access ("bris de glace") to a record lasts, in minutes (at most
+    /// 24 hours).
+    #[arg(long, env = "EMERGENCY_ACCESS_MINUTES", default_value_t = 240, value_parser = clap::value_parser!(u32).range(1..=1440))]
+    pub emergency_access_minutes: u32,
     /// How long a closed profile is kept (documents, messages, medical profile), readable by
     /// its owner's export alone and reopenable, before the purge, in years (real MES: 10).
     #[arg(long, env = "RETENTION_YEARS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -334,6 +338,7 @@ impl RuleSettings {
                 .unwrap_or(i32::MAX),
             activation_lockout: Duration::minutes(i64::from(self.activation_lockout_minutes)),
             max_document_bytes: self.document_max_bytes,
+            emergency_access: Duration::minutes(i64::from(self.emergency_access_minutes)),
             retention: crate::domain::lifecycle::Retention {
                 years: self.retention_years,
             },

@@ -86,9 +86,11 @@ const PATIENTS: [DemoPatient; 5] = [
     },
 ];
 
-const PRACTITIONERS: [(&str, &str, &str); 2] = [
-    ("10003456786", "Dr Anne MOREAU", "Médecin généraliste"),
-    ("10009876540", "Paul GIRARD", "Infirmier"),
+/// RPPS number, name, profession and its code of the RPPS nomenclature.
+const PRACTITIONERS: [(&str, &str, &str, &str); 3] = [
+    ("10003456786", "Dr Anne MOREAU", "Médecin généraliste", "10"),
+    ("10009876540", "Paul GIRARD", "Infirmier", "60"),
+    ("10005555551", "Claire FONTAINE", "Pharmacien", "21"),
 ];
 
 const OPERATOR: (&str, &str) = ("agent-cpam-75", "Agent CPAM de Paris");
@@ -133,6 +135,7 @@ pub async fn load(
         id: OPERATOR.0.to_owned(),
         name: OPERATOR.1.to_owned(),
         profession: None,
+        profession_code: None,
     };
 
     let (old, new): (Vec<&DemoPatient>, Vec<&DemoPatient>) =
@@ -165,6 +168,7 @@ pub async fn load(
                     id: p.ins.to_owned(),
                     name: format!("{} {}", p.first_names, p.birth_name),
                     profession: None,
+                    profession_code: None,
                 };
                 let input = ActivationInput {
                     activation_code: created.activation_code.display(),
@@ -192,15 +196,18 @@ fn print_tour(
     codes: &[(&DemoPatient, String)],
 ) {
     let auth = auth.authenticator(std::sync::Arc::new(crate::clock::SystemClock));
-    let mint = |role, sub: &str, name: &str, profession: Option<&str>| {
+    let mint = |role, sub: &str, name: &str, profession: Option<(&str, &str)>| {
         auth.as_ref()
             .map_err(String::clone)
             .and_then(|auth| {
                 auth.mint_development_token(
                     role,
                     sub,
-                    Some(name.to_owned()),
-                    profession.map(str::to_owned),
+                    crate::auth::TokenNames {
+                        name: Some(name.to_owned()),
+                        profession: profession.map(|(name, _)| name.to_owned()),
+                        profession_code: profession.map(|(_, code)| code.to_owned()),
+                    },
                     now,
                     Duration::hours(24),
                 )
@@ -239,11 +246,16 @@ fn print_tour(
             )
         );
     }
-    for (rpps, name, profession) in PRACTITIONERS {
-        println!("PRACTITIONER {name} ({profession}), RPPS {rpps}:");
+    for (rpps, name, profession, code) in PRACTITIONERS {
+        println!("PRACTITIONER {name} ({profession}, profession code {code}), RPPS {rpps}:");
         println!(
             "  {}\n",
-            mint(ActorRole::Practitioner, rpps, name, Some(profession))
+            mint(
+                ActorRole::Practitioner,
+                rpps,
+                name,
+                Some((profession, code))
+            )
         );
     }
     println!("OPERATOR {}:", OPERATOR.1);

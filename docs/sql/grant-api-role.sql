@@ -12,9 +12,10 @@ GRANT USAGE ON SCHEMA public TO espace_sante_api;
 -- neither disable nor drop the triggers that refuse them to everyone else.
 GRANT SELECT, INSERT ON ledger_events TO espace_sante_api;
 
--- Written once, never changed but by the purge at the end of a closed profile's retention,
--- which deletes stored bodies and attachments and empties message bodies.
-GRANT SELECT, INSERT ON practitioner_accesses TO espace_sante_api;
+-- Written once, never changed (but by the purge at the end of a closed profile's retention,
+-- which deletes stored bodies and attachments and empties message bodies): first accesses,
+-- emergency accesses, stored bodies, messages.
+GRANT SELECT, INSERT ON practitioner_accesses, emergency_accesses TO espace_sante_api;
 GRANT SELECT, INSERT, DELETE ON document_contents, message_attachments TO espace_sante_api;
 GRANT SELECT, INSERT, UPDATE ON messages TO espace_sante_api;
 

@@ -3,6 +3,7 @@
 
 pub mod document;
 pub mod document_content;
+pub mod emergency_access;
 pub mod ledger_event;
 pub mod legal_representative;
 pub mod medical_profile_entry;

@@ -2,7 +2,7 @@
 
 use sea_orm::entity::prelude::*;
 
-use crate::values::{Ins, ProfileStatus};
+use crate::values::{Ins, ProfileStatus, Rpps};
 
 /// One row per enrolled person, keyed by INS.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -35,6 +35,13 @@ pub struct Model {
     /// Wrong activation attempts since the last lock or success.
     pub failed_activation_attempts: i32,
     pub activation_locked_until: Option<DateTimeUtc>,
+    /// The médecin traitant the patient designated (RPPS number): they see masked documents.
+    pub medecin_traitant_rpps: Option<Rpps>,
+    /// Since when.
+    pub medecin_traitant_since: Option<DateTimeUtc>,
+    /// Whether practitioners may open the record in an emergency ("bris de glace"); on unless
+    /// the patient turned it off.
+    pub emergency_access_enabled: bool,
     /// The status a closure left (CREATED or ACTIVATED): what a reopening restores.
     pub status_before_closure: Option<ProfileStatus>,
     /// When the purge sweep removed the closed record's contents (the ledger stays).

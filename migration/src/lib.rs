@@ -15,6 +15,7 @@ mod m20261128_000003_messaging;
 mod m20261128_000004_delivery;
 mod m20261129_000001_profiles_due_for_creation;
 mod m20261130_000001_ledger_guards_always;
+mod m20261201_000001_access_rights;
 mod m20261201_000001_closure_retention;
 mod m20261201_000002_held_back_documents;
 mod m20261201_000003_legal_representatives;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_delivery::Migration),
             Box::new(m20261129_000001_profiles_due_for_creation::Migration),
             Box::new(m20261130_000001_ledger_guards_always::Migration),
+            Box::new(m20261201_000001_access_rights::Migration),
             Box::new(m20261201_000001_closure_retention::Migration),
             Box::new(m20261201_000002_held_back_documents::Migration),
             Box::new(m20261201_000003_legal_representatives::Migration),

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::jwks::{JwksIssuer, JwksKeys, JwksTiming};
 use super::{Actor, ActorRole};
 use crate::clock::SharedClock;
-use crate::domain::{Ins, Rpps};
+use crate::domain::{Ins, ProfessionCode, Rpps};
 
 /// The development signing secret: public on purpose, so that `espace-sante token` and the
 /// demo work with no set-up. A server started with it says so in its log.
@@ -34,9 +34,24 @@ pub struct Claims {
     /// Display name, written into the ledger the patient reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Practitioners only: their profession (médecin, infirmier, …).
+    /// Practitioners only: their profession's display name (Médecin généraliste, Infirmier, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profession: Option<String>,
+    /// Practitioners only: their profession's code of the RPPS nomenclature (`10` médecin,
+    /// `21` pharmacien, …), which the access matrix reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profession_code: Option<String>,
+}
+
+/// What a development token says of its holder besides the subject.
+#[derive(Debug, Clone, Default)]
+pub struct TokenNames {
+    /// Display name.
+    pub name: Option<String>,
+    /// A practitioner's profession, display name (default: the nomenclature's name of the code).
+    pub profession: Option<String>,
+    /// A practitioner's profession code of the RPPS nomenclature.
+    pub profession_code: Option<String>,
 }
 
 /// The claims read from an incoming token. `aud`, `nbf` and `iss` are checked by the
@@ -54,6 +69,8 @@ struct TokenClaims {
     name: Option<String>,
     #[serde(default)]
     profession: Option<String>,
+    #[serde(default)]
+    profession_code: Option<String>,
 }
 
 /// Longest `sub`, `name` or `profession` accepted, in characters: the name is copied into every
@@ -281,8 +298,14 @@ impl Authenticator {
                 role.as_str()
             ));
         }
-        actor_from_claims(role, claims.sub, claims.name, claims.profession)
-            .map(|actor| (actor, claims.exp))
+        actor_from_claims(
+            role,
+            claims.sub,
+            claims.name,
+            claims.profession,
+            claims.profession_code,
+        )
+        .map(|actor| (actor, claims.exp))
     }
 
     /// The lifetime ceiling: a token valid for years is a stolen credential that never expires.
@@ -305,11 +328,15 @@ impl Authenticator {
         &self,
         role: ActorRole,
         sub: &str,
-        name: Option<String>,
-        profession: Option<String>,
+        names: TokenNames,
         now: chrono::DateTime<chrono::Utc>,
         ttl: chrono::Duration,
     ) -> Result<String, String> {
+        let TokenNames {
+            name,
+            profession,
+            profession_code,
+        } = names;
         if !self.is_development() {
             return Err(
                 "a production key source is configured (JWT_SECRET or JWT_ISSUERS): refusing to mint tokens"
@@ -322,6 +349,14 @@ impl Authenticator {
                 self.max_lifetime.num_hours()
             ));
         }
+        // Without a display name, the nomenclature's, as the server would read it.
+        let profession = profession.or_else(|| {
+            profession_code
+                .as_deref()
+                .and_then(|code| ProfessionCode::parse(code).ok())
+                .and_then(ProfessionCode::display)
+                .map(str::to_owned)
+        });
         let claims = Claims {
             sub: sub.to_owned(),
             role,
@@ -330,6 +365,7 @@ impl Authenticator {
             exp: (now + ttl).timestamp(),
             name,
             profession,
+            profession_code,
         };
         // Checked here so that a minted token is one the server accepts.
         actor_from_claims(
@@ -337,6 +373,7 @@ impl Authenticator {
             claims.sub.clone(),
             claims.name.clone(),
             claims.profession.clone(),
+            claims.profession_code.clone(),
         )?;
         let key = EncodingKey::from_secret(DEV_SECRET.as_bytes())
             .map_err(|e| format!("unusable development key: {e}"))?;
@@ -382,6 +419,7 @@ fn actor_from_claims(
     sub: String,
     name: Option<String>,
     profession: Option<String>,
+    profession_code: Option<String>,
 ) -> Result<Actor, String> {
     bounded("sub", &sub)?;
     if let Some(name) = &name {
@@ -400,10 +438,23 @@ fn actor_from_claims(
         ActorRole::Practitioner => {
             let rpps = Rpps::parse(&sub)
                 .map_err(|e| format!("the token's subject is not a valid RPPS number: {e}"))?;
+            let profession_code = profession_code
+                .map(|code| {
+                    ProfessionCode::parse(&code)
+                        .map_err(|e| format!("the token's 'profession_code' is invalid: {e}"))
+                })
+                .transpose()?;
+            // Without a display name, the nomenclature's.
+            let profession = profession.or_else(|| {
+                profession_code
+                    .and_then(ProfessionCode::display)
+                    .map(str::to_owned)
+            });
             Ok(Actor::Practitioner {
                 rpps,
                 name,
                 profession,
+                profession_code,
             })
         }
         ActorRole::Operator if !sub.trim().is_empty() => Ok(Actor::Operator { id: sub, name }),

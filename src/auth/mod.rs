@@ -4,7 +4,9 @@ mod jwks;
 mod keys;
 
 pub use jwks::{JWKS_ALGORITHMS, JwksIssuer, JwksTiming};
-pub use keys::{AuthOptions, Authenticator, Claims, DEV_SECRET, KeySource, MAX_CLAIM_CHARS};
+pub use keys::{
+    AuthOptions, Authenticator, Claims, DEV_SECRET, KeySource, MAX_CLAIM_CHARS, TokenNames,
+};
 
 pub use crate::domain::{Actor, ActorRef, ActorRole};
 

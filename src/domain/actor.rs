@@ -2,7 +2,7 @@
 
 pub use entity::values::ActorRole;
 
-use super::{Ins, Rpps};
+use super::{Ins, ProfessionCode, Rpps};
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -13,7 +13,10 @@ pub enum Actor {
     Practitioner {
         rpps: Rpps,
         name: String,
+        /// Display name of the profession (e.g. `Médecin généraliste`), as the ledger records it.
         profession: Option<String>,
+        /// The profession's code of the RPPS nomenclature, which the access matrix reads.
+        profession_code: Option<ProfessionCode>,
     },
     /// An insurer's back-office agent.
     Operator { id: String, name: String },
@@ -35,15 +38,21 @@ impl Actor {
 
     /// How this actor is written into the ledger.
     pub fn to_ref(&self) -> ActorRef {
-        let (id, name, profession) = match self {
-            Self::Patient { ins, name } => (ins.to_string(), name.clone(), None),
+        let (id, name, profession, profession_code) = match self {
+            Self::Patient { ins, name } => (ins.to_string(), name.clone(), None, None),
             Self::Practitioner {
                 rpps,
                 name,
                 profession,
-            } => (rpps.to_string(), name.clone(), profession.clone()),
-            Self::Operator { id, name } => (id.clone(), name.clone(), None),
-            Self::Representative { ins, name, .. } => (ins.to_string(), name.clone(), None),
+                profession_code,
+            } => (
+                rpps.to_string(),
+                name.clone(),
+                profession.clone(),
+                *profession_code,
+            ),
+            Self::Operator { id, name } => (id.clone(), name.clone(), None, None),
+            Self::Representative { ins, name, .. } => (ins.to_string(), name.clone(), None, None),
         };
         let role = match self {
             // In the minor's chain: the representative, on the minor's behalf.
@@ -55,6 +64,7 @@ impl Actor {
             id,
             name,
             profession,
+            profession_code,
         }
     }
 }
@@ -67,6 +77,9 @@ pub struct ActorRef {
     pub name: String,
     /// For practitioners.
     pub profession: Option<String>,
+    /// For practitioners: the profession's code, which the access matrix reads. Not in the
+    /// ledger's encoding (the display name is).
+    pub profession_code: Option<ProfessionCode>,
 }
 
 impl ActorRef {
@@ -85,6 +98,7 @@ impl ActorRef {
             id: "system".to_owned(),
             name: "Mon espace santé".to_owned(),
             profession: None,
+            profession_code: None,
         }
     }
 }

@@ -29,6 +29,17 @@ pub fn label(kind: EventKind) -> &'static str {
         EventKind::MessageReceived => "Réception d'un message d'un professionnel de santé",
         EventKind::ThreadRead => "Lecture d'une conversation",
         EventKind::MessageReplied => "Réponse à un professionnel de santé",
+        EventKind::FeedRefused => {
+            "Dépôt refusé : type de document non autorisé pour ce professionnel"
+        }
+        EventKind::MedecinTraitantDesignated => "Désignation de votre médecin traitant",
+        EventKind::MedecinTraitantRemoved => "Fin de la désignation de votre médecin traitant",
+        EventKind::EmergencyAccessOpened => "Accès en urgence à votre dossier (bris de glace)",
+        EventKind::EmergencyAccessRefused => "Accès en urgence refusé : vous l'avez désactivé",
+        EventKind::EmergencyAccessTurnedOn => "Autorisation de l'accès en urgence à votre dossier",
+        EventKind::EmergencyAccessTurnedOff => {
+            "Désactivation de l'accès en urgence à votre dossier"
+        }
         EventKind::ProfileReopened => "Réouverture du profil",
         EventKind::ProfilePurged => "Suppression des contenus à la fin de la conservation",
         EventKind::RecordExported => "Téléchargement de votre dossier complet",

@@ -22,4 +22,7 @@ pub use identifiers::{
 };
 pub use lifecycle::{ProfileStatus, has_dmp};
 pub use policy::Policy;
-pub use routing::{Channel, Delivery, may_be_notified, route_notice, route_to_representatives};
+pub use routing::{
+    Channel, Delivery, Reach, may_be_notified, route, route_notice, route_to_representatives,
+};
+pub use visibility::ProfessionCode;

@@ -115,6 +115,35 @@ pub fn first_access(name: &str, profession: Option<&str>, activated: bool) -> No
     }
 }
 
+/// A practitioner opened the record in an emergency ("bris de glace"): an alert, sent on every
+/// channel, distinct from the first-access notice. Neither the reason (the patient reads it in
+/// their history) nor anything of the record.
+pub fn emergency_access(
+    name: &str,
+    profession: Option<&str>,
+    until: DateTime<Utc>,
+    activated: bool,
+) -> Notice {
+    let until = until.format("%d/%m/%Y à %H:%M UTC");
+    Notice {
+        kind: "EMERGENCY_ACCESS",
+        subject: "Alerte : accès en urgence à votre dossier médical".to_owned(),
+        summary: format!(
+            "Accès en urgence (bris de glace) de {} à votre dossier médical, jusqu'au {until}",
+            practitioner(name, profession)
+        ),
+        body: format!(
+            "Bonjour,\n\n{} a ouvert votre dossier médical partagé en urgence (« bris de glace »), \
+             en déclarant un motif. Cet accès lui montre aussi les documents que vous avez \
+             masqués, jusqu'au {until}. Le motif et chaque consultation figurent dans \
+             l'historique d'activité de votre profil, où vous pouvez aussi bloquer ce \
+             professionnel ou désactiver l'accès en urgence.\n\n{}\n\n{SIGN_OFF}\n",
+            practitioner(name, profession),
+            invitation(activated, "consulter votre historique")
+        ),
+    }
+}
+
 /// A practitioner sent a message. Neither its subject nor its body.
 pub fn new_message(name: &str, profession: Option<&str>, activated: bool) -> Notice {
     Notice {

@@ -15,6 +15,8 @@ pub struct Policy {
     pub activation_lockout: Duration,
     /// Largest document (or message attachments, together), in bytes.
     pub max_document_bytes: usize,
+    /// How long an emergency access ("bris de glace") lasts.
+    pub emergency_access: Duration,
     /// How long a closed profile is kept before the purge (real MES: 10 years).
     pub retention: Retention,
 }
@@ -26,6 +28,7 @@ impl Default for Policy {
             max_activation_attempts: 5,
             activation_lockout: Duration::minutes(15),
             max_document_bytes: 20 * 1024 * 1024,
+            emergency_access: Duration::hours(4),
             retention: Retention { years: 10 },
         }
     }

@@ -34,6 +34,37 @@ pub struct Delivery {
     pub email: Option<String>,
 }
 
+/// How far a notice goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The channels of SPEC's table, by status.
+    Status,
+    /// An alert (an emergency access to the record): the channels of the status and the postal
+    /// statement too, since the insurer always knows the address; never to an opposed or
+    /// closed person.
+    Every,
+}
+
+/// Where a notice of `reach` about a patient in `status` goes.
+pub fn route(
+    reach: Reach,
+    status: ProfileStatus,
+    insurer_email: Option<&str>,
+    personal_email: Option<&str>,
+) -> Vec<Delivery> {
+    let mut deliveries = route_notice(status, insurer_email, personal_email);
+    if reach == Reach::Every
+        && may_be_notified(status)
+        && !deliveries.iter().any(|d| d.channel == Channel::Postal)
+    {
+        deliveries.push(Delivery {
+            channel: Channel::Postal,
+            email: None,
+        });
+    }
+    deliveries
+}
+
 /// Where a notice about a patient in `status` goes.
 pub fn route_notice(
     status: ProfileStatus,
@@ -68,9 +99,11 @@ pub fn route_notice(
 
 /// Where a minor's notice goes: to each of their legal representatives by their own email
 /// (`representatives`, the addresses the insurer knows), instead of the email and postal
-/// deliveries of the profile; the live event stays the profile's. Without any representative's
-/// address, the profile's own routing stands.
+/// deliveries of the profile; the live event stays the profile's, and an alert
+/// ([`Reach::Every`]) keeps its postal statement. Without any representative's address, the
+/// profile's own routing stands.
 pub fn route_to_representatives(
+    reach: Reach,
     deliveries: Vec<Delivery>,
     representatives: &[String],
 ) -> Vec<Delivery> {
@@ -84,11 +117,9 @@ pub fn route_to_representatives(
             email: Some(address.clone()),
         })
         .collect();
-    routed.extend(
-        deliveries
-            .into_iter()
-            .filter(|d| d.channel == Channel::Live),
-    );
+    routed.extend(deliveries.into_iter().filter(|d| {
+        d.channel == Channel::Live || (reach == Reach::Every && d.channel == Channel::Postal)
+    }));
     routed
 }
 
@@ -100,21 +131,33 @@ mod tests {
     fn a_minors_notices_go_to_each_representative_by_email() {
         let reps = vec!["a@x.fr".to_owned(), "b@x.fr".to_owned()];
         let routes = route_to_representatives(
+            Reach::Status,
             route_notice(ProfileStatus::Activated, None, Some("a.perso@x.fr")),
             &reps,
         );
         let emails: Vec<_> = routes.iter().filter_map(|d| d.email.as_deref()).collect();
         assert_eq!(emails, ["a@x.fr", "b@x.fr"]);
         assert_eq!(routes.last().map(|d| d.channel), Some(Channel::Live));
-        let postal =
-            route_to_representatives(route_notice(ProfileStatus::Created, None, None), &reps);
+        let postal = route_to_representatives(
+            Reach::Status,
+            route_notice(ProfileStatus::Created, None, None),
+            &reps,
+        );
         assert_eq!(postal.len(), 2, "emails instead of the postal statement");
         assert!(
-            route_to_representatives(route_notice(ProfileStatus::Closed, None, None), &reps)
-                .is_empty()
+            route_to_representatives(
+                Reach::Every,
+                route_notice(ProfileStatus::Closed, None, None),
+                &reps
+            )
+            .is_empty()
         );
         assert_eq!(
-            route_to_representatives(route_notice(ProfileStatus::Created, None, None), &[]),
+            route_to_representatives(
+                Reach::Status,
+                route_notice(ProfileStatus::Created, None, None),
+                &[]
+            ),
             route_notice(ProfileStatus::Created, None, None)
         );
     }
@@ -154,6 +197,29 @@ mod tests {
         let routes = route_notice(ProfileStatus::Announced, None, None);
         assert_eq!(routes.len(), 1);
         assert_eq!(routes[0].channel, Channel::Postal);
+    }
+
+    #[test]
+    fn an_alert_goes_on_every_channel_but_never_to_the_opposed() {
+        let channels = |status, insurer, personal| {
+            route(Reach::Every, status, insurer, personal)
+                .into_iter()
+                .map(|d| d.channel)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            channels(ProfileStatus::Activated, None, Some("me@x.fr")),
+            [Channel::Email, Channel::Live, Channel::Postal]
+        );
+        assert_eq!(
+            channels(ProfileStatus::Created, Some("a@x.fr"), None),
+            [Channel::Email, Channel::Postal]
+        );
+        assert_eq!(
+            channels(ProfileStatus::Created, None, None),
+            [Channel::Postal]
+        );
+        assert!(channels(ProfileStatus::Closed, Some("a@x.fr"), None).is_empty());
     }
 
     #[test]

@@ -193,7 +193,8 @@ impl Document {
             profession: self.model.author_profession.clone(),
         }
     }
-    /// Whether the patient masked it from practitioners other than its author.
+    /// Whether the patient masked it from practitioners other than its author, the médecin
+    /// traitant and an emergency access.
     async fn masked(&self) -> bool {
         self.model.masked
     }
@@ -378,6 +379,9 @@ impl DocumentQuery {
 
     /// A patient's documents, newest first (practitioners). The consultation, and the first
     /// access of each practitioner, are in the patient's ledger before anything is returned.
+    /// Only the documents you may see are listed, pages and `hasNextPage` included: the types
+    /// your profession may read (the access matrix, `espace-sante matrix`) and your own; masked
+    /// ones only as the patient's médecin traitant or under an emergency access.
     /// `DMP_NOT_FOUND` when there is no DMP; `FORBIDDEN` when the patient blocked you.
     #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
     #[expect(
@@ -414,7 +418,8 @@ impl DocumentQuery {
     }
 
     /// One document of a patient's record, with its content (practitioners). Traced like the
-    /// list; an id that is not in this record is `NOT_FOUND`.
+    /// list; an id that is not in this record, or of a document you may not see (as in
+    /// `patientRecord`), is `NOT_FOUND`.
     #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
     async fn patient_document(
         &self,
@@ -529,11 +534,13 @@ pub struct DocumentMutation;
 #[Object]
 impl DocumentMutation {
     /// Feeds a document into a patient's DMP (practitioners). The patient is notified by the
-    /// channel their status gives — unless the document is held back until an announcement
+    /// channel their status gives (and of your first access, if this is your first feed or
+    /// consultation of the record) — unless the document is held back until an announcement
     /// consultation (`visibility.heldBackUntilAnnounced`): then the patient neither sees it nor
     /// is notified until its author calls `releaseDocument`; practitioners see it. Without a
     /// DMP: `DMP_NOT_FOUND` ("DMP inexistant"), the same answer whatever the reason, nothing
-    /// stored.
+    /// stored. A type your profession may not feed (the access matrix): `FORBIDDEN`, nothing
+    /// stored, the refusal in the patient's history.
     #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
     async fn feed_document(
         &self,
@@ -587,7 +594,8 @@ impl DocumentMutation {
             .into())
     }
 
-    /// Masks one of your documents from practitioners (its author still sees it).
+    /// Masks one of your documents from practitioners (its author, your médecin traitant and a
+    /// practitioner in an emergency access still see it).
     #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
     async fn mask_document(
         &self,

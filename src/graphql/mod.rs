@@ -1,6 +1,7 @@
 //! The GraphQL API: schema, roots, types, and the error mapping. Resolvers stay thin: they read
 //! the caller and the arguments, call a service, and map its answer.
 
+mod care;
 mod delivery;
 mod documents;
 pub mod error;
@@ -26,6 +27,7 @@ pub struct QueryRoot(
     documents::DocumentQuery,
     messaging::MessagingQuery,
     subscription::LiveQuery,
+    care::CareQuery,
 );
 
 /// Writes. Each one is traced in the patient's ledger in the same transaction as its effect.
@@ -36,6 +38,7 @@ pub struct MutationRoot(
     documents::DocumentMutation,
     messaging::MessagingMutation,
     delivery::DeliveryMutation,
+    care::CareMutation,
 );
 
 /// The signed-in patient's own space: profile, activity history and ledger integrity,

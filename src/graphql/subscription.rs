@@ -21,7 +21,8 @@ use crate::services::live::{Doorbell, Recipient};
 pub struct LiveNotification {
     /// Pass it as `after` when resubscribing to resume after this event.
     pub cursor: String,
-    /// NEW_DOCUMENT, FIRST_ACCESS or NEW_MESSAGE.
+    /// NEW_DOCUMENT, FIRST_ACCESS, NEW_MESSAGE or EMERGENCY_ACCESS (an alert: someone opened
+    /// the record in an emergency).
     pub kind: String,
     /// What happened and by whom.
     pub summary: String,

@@ -74,6 +74,20 @@ pub enum ActionKind {
     ThreadRead,
     /// The patient replied to a practitioner.
     MessageReplied,
+    /// A practitioner's feed of a document type their profession may not feed was refused.
+    FeedRefused,
+    /// A médecin traitant was designated (by the patient, or an operator on their behalf).
+    MedecinTraitantDesignated,
+    /// The médecin traitant was removed.
+    MedecinTraitantRemoved,
+    /// A practitioner opened the record in an emergency (bris de glace), with a reason.
+    EmergencyAccessOpened,
+    /// An emergency access was refused: the patient turned emergency access off.
+    EmergencyAccessRefused,
+    /// The patient allowed emergency access to their record.
+    EmergencyAccessTurnedOn,
+    /// The patient turned emergency access to their record off.
+    EmergencyAccessTurnedOff,
     /// The closed profile was reopened (by the patient, or by an operator at their request).
     ProfileReopened,
     /// The retention period of the closed profile ended: documents' contents, message bodies
@@ -218,6 +232,31 @@ impl Profile {
     async fn activation_locked_until(&self) -> Option<DateTime<Utc>> {
         self.0.activation_locked_until
     }
+    /// The médecin traitant the patient designated (they also see masked documents); null
+    /// when none is designated.
+    async fn medecin_traitant(&self) -> Option<MedecinTraitant> {
+        self.0
+            .medecin_traitant_rpps
+            .as_ref()
+            .map(|rpps| MedecinTraitant {
+                rpps: rpps.to_string(),
+                since: self.0.medecin_traitant_since,
+            })
+    }
+    /// Whether practitioners may open the record in an emergency ("bris de glace"); true
+    /// unless the patient turned it off.
+    async fn emergency_access_enabled(&self) -> bool {
+        self.0.emergency_access_enabled
+    }
+}
+
+/// The patient's médecin traitant.
+#[derive(SimpleObject, Debug)]
+pub struct MedecinTraitant {
+    /// Their RPPS number.
+    pub rpps: String,
+    /// Since when they are designated.
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// Who performed an action.

@@ -62,13 +62,13 @@ impl HistoryEntry {
 pub(crate) async fn hidden_documents(
     conn: &impl ConnectionTrait,
     ins: &Ins,
-    viewer: Viewer<'_>,
+    viewer: Viewer,
 ) -> Result<Vec<i64>, ServiceError> {
     Ok(document::Entity::find()
         .select_only()
         .column(document::Column::Id)
         .filter(document::Column::PatientIns.eq(ins.as_str()))
-        .filter(super::documents::visible_to(viewer).not())
+        .filter(super::documents::visibility::visible_in_space(viewer).not())
         .into_tuple()
         .all(conn)
         .await?)
@@ -82,7 +82,7 @@ impl Services {
     pub async fn history(
         &self,
         ins: &Ins,
-        viewer: Viewer<'_>,
+        viewer: Viewer,
         filter: &HistoryFilter,
         mut before: Option<i64>,
         limit: u64,

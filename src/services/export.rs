@@ -91,7 +91,9 @@ impl Services {
         };
         let rows = document::Entity::find()
             .filter(document::Column::PatientIns.eq(ins.as_str()))
-            .filter(super::documents::visible_to(Viewer::Patient))
+            .filter(super::documents::visibility::visible_in_space(
+                Viewer::Patient,
+            ))
             .order_by_asc(document::Column::Id)
             .all(tx.conn())
             .await?;

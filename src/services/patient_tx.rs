@@ -26,7 +26,7 @@ use super::profiles::lock_profile;
 use super::{ServiceError, Services, outbox};
 use crate::domain::access::{Access, admit};
 use crate::domain::notices::{self, Notice};
-use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus, Rpps};
+use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus, Reach, Rpps};
 use crate::ledger::{self, NewEvent};
 
 /// An open unit of work on one patient, holding the lock on their profile row.
@@ -115,9 +115,21 @@ impl Services {
         practitioner: &ActorRef,
         ins: &Ins,
     ) -> Result<PatientTx<'_>, ServiceError> {
+        let mut tx = self.unblocked(practitioner, ins).await?;
+        tx.first_access(practitioner).await?;
+        Ok(tx)
+    }
+
+    /// Opens a unit of work on a DMP for a practitioner the patient did not block: a blocked
+    /// practitioner's attempt is traced, committed and refused.
+    pub(crate) async fn unblocked(
+        &self,
+        practitioner: &ActorRef,
+        ins: &Ins,
+    ) -> Result<PatientTx<'_>, ServiceError> {
         let mut tx = self.patient_tx(ins, Access::Dmp).await?;
         let rpps = practitioner_rpps(practitioner)?;
-        let blocked = practitioner_block::Entity::find_by_id((ins.clone(), rpps.clone()))
+        let blocked = practitioner_block::Entity::find_by_id((ins.clone(), rpps))
             .one(tx.conn())
             .await?
             .is_some();
@@ -129,31 +141,6 @@ impl Services {
                     "the patient has blocked your access to their record".to_owned(),
                 ))
                 .await);
-        }
-        let first = practitioner_access::Entity::insert(practitioner_access::ActiveModel {
-            patient_ins: Set(ins.clone()),
-            practitioner_rpps: Set(rpps),
-            first_access_at: Set(tx.now),
-        })
-        .on_conflict(
-            OnConflict::columns([
-                practitioner_access::Column::PatientIns,
-                practitioner_access::Column::PractitionerRpps,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(tx.conn())
-        .await?
-            == 1;
-        if first {
-            let notice = notices::first_access(
-                &practitioner.name,
-                practitioner.profession.as_deref(),
-                tx.status() == Some(ProfileStatus::Activated),
-            );
-            tx.record_and_notify(practitioner, EventKind::FirstAccess, json!({}), &notice)
-                .await?;
         }
         Ok(tx)
     }
@@ -252,6 +239,37 @@ impl<'s> PatientTx<'s> {
         Ok(self.profile.insert(profile))
     }
 
+    /// Traces and notifies the practitioner's first access to this record — their first feed
+    /// or consultation — once per practitioner and record; does nothing after that.
+    pub async fn first_access(&mut self, practitioner: &ActorRef) -> Result<(), ServiceError> {
+        let first = practitioner_access::Entity::insert(practitioner_access::ActiveModel {
+            patient_ins: Set(self.ins.clone()),
+            practitioner_rpps: Set(practitioner_rpps(practitioner)?),
+            first_access_at: Set(self.now),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                practitioner_access::Column::PatientIns,
+                practitioner_access::Column::PractitionerRpps,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(&self.txn)
+        .await?
+            == 1;
+        if first {
+            let notice = notices::first_access(
+                &practitioner.name,
+                practitioner.profession.as_deref(),
+                self.status() == Some(ProfileStatus::Activated),
+            );
+            self.record_and_notify(practitioner, EventKind::FirstAccess, json!({}), &notice)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Appends an event by `actor` to the patient's chain.
     pub async fn record(
         &mut self,
@@ -271,6 +289,32 @@ impl<'s> PatientTx<'s> {
         payload: serde_json::Value,
         notice: &Notice,
     ) -> Result<Receipt, ServiceError> {
+        self.record_and_send(actor, kind, payload, notice, Reach::Status)
+            .await
+    }
+
+    /// Appends an event and queues its alert on every channel the patient has (the status's
+    /// channels and the postal statement): for what the patient must learn whatever their
+    /// habits, an emergency access to their record.
+    pub async fn record_and_alert(
+        &mut self,
+        actor: &ActorRef,
+        kind: EventKind,
+        payload: serde_json::Value,
+        notice: &Notice,
+    ) -> Result<Receipt, ServiceError> {
+        self.record_and_send(actor, kind, payload, notice, Reach::Every)
+            .await
+    }
+
+    async fn record_and_send(
+        &mut self,
+        actor: &ActorRef,
+        kind: EventKind,
+        payload: serde_json::Value,
+        notice: &Notice,
+        reach: Reach,
+    ) -> Result<Receipt, ServiceError> {
         let event = self.append(actor, kind, payload).await?;
         let (profile, status) = match &self.profile {
             Some(profile) => (profile, profile.status),
@@ -281,16 +325,12 @@ impl<'s> PatientTx<'s> {
             }
         };
         let representatives = representatives_emails(&self.txn, profile, self.now).await?;
-        outbox::enqueue(
-            &self.txn,
-            &event,
+        let routing = outbox::Routing {
             status,
-            profile,
-            &representatives,
-            notice,
-            self.now,
-        )
-        .await?;
+            reach,
+            representatives: &representatives,
+        };
+        outbox::enqueue(&self.txn, &event, routing, profile, notice, self.now).await?;
         self.ring_after_commit(Recipient::Patient(self.ins.clone()));
         Ok(Receipt::of(&event))
     }

@@ -269,6 +269,9 @@ impl Services {
                 personal_email: Set(None),
                 failed_activation_attempts: Set(0),
                 activation_locked_until: Set(None),
+                medecin_traitant_rpps: Set(None),
+                medecin_traitant_since: Set(None),
+                emergency_access_enabled: Set(true),
                 status_before_closure: Set(None),
                 purged_at: Set(None),
             };

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{
-    document, ledger_event, medical_profile_entry, message, message_attachment, notification,
-    practitioner_block, profile, thread,
+    document, emergency_access, ledger_event, medical_profile_entry, message, message_attachment,
+    notification, practitioner_block, profile, thread,
 };
 
 use crate::domain::documents::MedicalCategory;
@@ -53,6 +53,9 @@ view! {
         closed_at: Option<DateTime<Utc>>,
         personal_email: Option<String>,
         activation_locked_until: Option<DateTime<Utc>>,
+        medecin_traitant_rpps: Option<Rpps>,
+        medecin_traitant_since: Option<DateTime<Utc>>,
+        emergency_access_enabled: bool,
     }
 }
 
@@ -129,6 +132,21 @@ view! {
         since: Option<NaiveDate>,
         created_at: DateTime<Utc>,
         updated_at: DateTime<Utc>,
+    }
+}
+
+view! {
+    /// An emergency access ("bris de glace"), as practitioners and auditors see it: who, why,
+    /// when, until when; nothing of the record.
+    EmergencyAccess from emergency_access::Model {
+        id: i64,
+        patient_ins: Ins,
+        practitioner_rpps: Rpps,
+        practitioner_name: String,
+        practitioner_profession: Option<String>,
+        reason: String,
+        opened_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
     }
 }
 

@@ -86,6 +86,85 @@ fn token_is_refused_when_a_production_key_is_configured() {
 }
 
 #[test]
+fn the_matrix_command_prints_which_professions_read_and_feed_which_types() {
+    let printed = Command::new(env!("CARGO_BIN_EXE_espace-sante"))
+        .arg("matrix")
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    let text = String::from_utf8(printed.stdout).unwrap();
+    let row = |code: &str| {
+        text.lines()
+            .find(|l| l.starts_with(code))
+            .unwrap_or_else(|| panic!("{code} missing:\n{text}"))
+            .split_whitespace()
+            .take(7)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // Columns: 10 médecin, 21 pharmacien, 40 dentiste, 50 sage-femme, 60 infirmier, 70 kiné.
+    assert_eq!(row("11488-4"), "11488-4 F - F F R R");
+    assert_eq!(row("57833-6"), "57833-6 F F F F R R");
+    assert!(text.contains("21 Pharmacien"), "{text}");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("```text\n{text}```")),
+        "README shows the matrix as `espace-sante matrix` prints it"
+    );
+}
+
+#[test]
+fn a_practitioner_token_carries_the_profession_code() {
+    let minted = Command::new(env!("CARGO_BIN_EXE_espace-sante"))
+        .args([
+            "token",
+            "--role",
+            "PRACTITIONER",
+            "--sub",
+            "10003456786",
+            "--profession-code",
+            "21",
+        ])
+        .env_remove("JWT_SECRET")
+        .env_remove("JWT_ISSUERS")
+        .output()
+        .unwrap();
+    assert!(minted.status.success(), "{minted:?}");
+    let token = String::from_utf8(minted.stdout).unwrap();
+    let payload = token.trim().split('.').nth(1).unwrap();
+    use base64::Engine;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["profession_code"], "21");
+    assert_eq!(
+        claims["profession"], "Pharmacien",
+        "the nomenclature's name by default"
+    );
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_espace-sante"))
+        .args([
+            "token",
+            "--role",
+            "PRACTITIONER",
+            "--sub",
+            "10003456786",
+            "--profession-code",
+            "pharmacien",
+        ])
+        .env_remove("JWT_SECRET")
+        .env_remove("JWT_ISSUERS")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("profession"));
+}
+
+#[test]
 fn token_subject_is_validated() {
     let refused = Command::new(env!("CARGO_BIN_EXE_espace-sante"))
         .args(["token", "--role", "PATIENT", "--sub", "123"])
@@ -108,7 +187,7 @@ const TOKEN_SETTINGS: [&str; 7] = [
 ];
 
 /// Every variable of the configuration, by the concern that reads it.
-const SERVER_SETTINGS: [&str; 23] = [
+const SERVER_SETTINGS: [&str; 24] = [
     "APP_ENV",
     "DATABASE_URL",
     "LISTEN_ADDR",
@@ -124,6 +203,7 @@ const SERVER_SETTINGS: [&str; 23] = [
     "ACTIVATION_MAX_ATTEMPTS",
     "ACTIVATION_LOCKOUT_MINUTES",
     "DOCUMENT_MAX_BYTES",
+    "EMERGENCY_ACCESS_MINUTES",
     "SMTP_URL",
     "MAIL_FROM",
     "EMAIL_DIR",
@@ -157,11 +237,12 @@ fn serve_help_documents_every_setting_and_its_variable() {
 
 #[test]
 fn each_subcommand_help_lists_the_settings_it_uses_and_no_other() {
-    let cases: [(&[&str], &[&str]); 7] = [
+    let cases: [(&[&str], &[&str]); 8] = [
         (&["token"], &TOKEN_SETTINGS),
         (&["migrate"], &["DATABASE_URL"]),
         (&["ledger", "verify"], &["DATABASE_URL"]),
         (&["schema"], &[]),
+        (&["matrix"], &[]),
         (
             &["demo"],
             &[
@@ -177,6 +258,7 @@ fn each_subcommand_help_lists_the_settings_it_uses_and_no_other() {
                 "ACTIVATION_MAX_ATTEMPTS",
                 "ACTIVATION_LOCKOUT_MINUTES",
                 "DOCUMENT_MAX_BYTES",
+                "EMERGENCY_ACCESS_MINUTES",
             ],
         ),
         (

@@ -44,17 +44,18 @@ async fn emails_reach_the_smtp_server(backend: Backend) {
     .await
     .ok();
     let round = deliver(&app).await;
-    // The announcement and the creation notice (insurer email), then the new document
-    // (personal email since activation).
-    assert_eq!(round, json!({ "sent": 3, "retried": 0, "failed": 0 }));
+    // The announcement and the creation notice (insurer email), then the practitioner's first
+    // access (their first feed) and the new document (personal email since activation).
+    assert_eq!(round, json!({ "sent": 4, "retried": 0, "failed": 0 }));
     let mails = smtp.received();
-    assert_eq!(mails.len(), 3);
+    assert_eq!(mails.len(), 4);
     let recipients: Vec<&str> = mails.iter().map(|m| m.to[0].as_str()).collect();
     assert_eq!(
         recipients,
         [
             "insurer@example.org",
             "insurer@example.org",
+            "perso@example.org",
             "perso@example.org"
         ]
     );
@@ -63,7 +64,7 @@ async fn emails_reach_the_smtp_server(backend: Backend) {
             .iter()
             .all(|m| m.from == "ne-pas-repondre@monespacesante.fr")
     );
-    let document = &mails[2];
+    let document = &mails[3];
     assert_eq!(
         document.header("Subject").unwrap(),
         "Un nouveau document dans votre dossier médical"
@@ -98,7 +99,7 @@ async fn emails_reach_the_smtp_server(backend: Backend) {
         json!({ "sent": 0, "retried": 0, "failed": 0 }),
         "never twice"
     );
-    assert_eq!(smtp.received().len(), 3);
+    assert_eq!(smtp.received().len(), 4);
 }
 
 async fn transient_failures_are_retried_with_backoff_and_permanent_ones_listed(backend: Backend) {
@@ -254,8 +255,8 @@ async fn postal_statement_is_one_pdf_letter_per_patient(app: TestApp) {
 
     let marcels = letters
         .iter()
-        .find(|l| l["notifications"] == 3)
-        .expect("announcement, creation, document");
+        .find(|l| l["notifications"] == 4)
+        .expect("announcement, creation, first access (the first feed), document");
     let pdf = app
         .settings
         .letters
@@ -365,7 +366,7 @@ async fn postal_statement_is_one_pdf_letter_per_patient(app: TestApp) {
     );
 
     let sent = app.query_rows("SELECT COUNT(*) FROM notifications WHERE channel = 'POSTAL' AND status = 'SENT' AND letter_id IS NOT NULL").await;
-    assert_eq!(sent[0][0], "4");
+    assert_eq!(sent[0][0], "5", "Marcel's four and Louise's announcement");
     let again = app
         .graphql(Some(&operator_token()), STATEMENTS, json!({}))
         .await;

@@ -347,6 +347,10 @@ async fn subscriptions_per_connection_are_capped_and_others_go_on() {
     let app = TestApp::spawn_with(Backend::Sqlite, |s| s.websocket.ws_max_subscriptions = 2).await;
     let person = ins(965);
     app.activated_profile(&person, None).await;
+    // The doctor's first access, before anyone listens: each feed below is then one event.
+    app.feed(DOCTOR, &person, document_input("cap-0", "Compte rendu"))
+        .await
+        .ok();
     let mut client = RawWs::signed_in(&app, &patient_token(&person)).await;
     client.subscribe("1", NOTIFICATIONS).await;
     client.subscribe("2", NOTIFICATIONS).await;

@@ -103,6 +103,9 @@ async fn patient_resumes_after_a_cursor_without_gap_or_duplicate(app: TestApp) {
     app.feed(DOCTOR, &person, document_input("d-1", "Compte rendu 1"))
         .await
         .ok();
+    // A first feed is the practitioner's first access, told before the document.
+    let first_access = client.next_event("notifications").await;
+    assert_eq!(first_access["kind"], "FIRST_ACCESS");
     let first = client.next_event("notifications").await;
     assert_eq!(first["kind"], "NEW_DOCUMENT");
     assert!(
@@ -114,7 +117,8 @@ async fn patient_resumes_after_a_cursor_without_gap_or_duplicate(app: TestApp) {
     let cursor = first["cursor"].as_str().unwrap().to_owned();
     client.close().await;
 
-    // Missed while disconnected: two documents and a first access.
+    // Missed while disconnected: two documents and a first access (the nurse's first feed;
+    // her consultation after it is no first access).
     app.feed(DOCTOR, &person, document_input("d-2", "Compte rendu 2"))
         .await
         .ok();
@@ -142,7 +146,7 @@ async fn patient_resumes_after_a_cursor_without_gap_or_duplicate(app: TestApp) {
     }
     assert_eq!(
         kinds,
-        ["NEW_DOCUMENT", "NEW_DOCUMENT", "FIRST_ACCESS"],
+        ["NEW_DOCUMENT", "FIRST_ACCESS", "NEW_DOCUMENT"],
         "exactly what was missed"
     );
     // Then live, across the switch from replay to live.
@@ -492,6 +496,9 @@ async fn a_subscription_outlives_the_request_timeout() {
     app.feed(DOCTOR, &person, document_input("late", "Compte rendu"))
         .await
         .ok();
+    // The doctor's first feed: their first access, then the document.
+    let event = client.next_event("notifications").await;
+    assert_eq!(event["kind"], "FIRST_ACCESS");
     let event = client.next_event("notifications").await;
     assert_eq!(event["kind"], "NEW_DOCUMENT");
     client.close().await;

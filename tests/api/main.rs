@@ -9,6 +9,7 @@
 
 mod helpers;
 
+mod access;
 mod architecture;
 mod auth;
 mod cli;

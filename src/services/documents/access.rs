@@ -1,12 +1,15 @@
 //! Practitioners consult a DMP: every consultation is in the patient's ledger, committed,
 //! before the data is returned; a blocked practitioner is refused, and the refusal traced.
 
+use entity::document;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use super::{
-    DocumentQuery, DocumentWithContent, find_visible_document, list_documents, read_document,
+    Audience, DocumentQuery, DocumentWithContent, document_not_found, list_documents,
+    read_document, visibility,
 };
-use crate::domain::visibility::Viewer;
+use crate::domain::visibility::MaskedAccess;
 use crate::domain::{ActorRef, EventKind, Ins};
 use crate::services::patient_tx::Traced;
 use crate::services::views::Document;
@@ -22,31 +25,26 @@ impl Services {
         query: &DocumentQuery,
     ) -> Result<Traced<Vec<Document>>, ServiceError> {
         let mut tx = self.consultation(practitioner, ins).await?;
+        let reader = visibility::reader(&tx, practitioner).await?;
+        let mut payload = json!({
+            "typeCode": query.type_code,
+            "actedFrom": query.acted_from.map(|d| d.to_string()),
+            "actedTo": query.acted_to.map(|d| d.to_string()),
+        });
+        // The patient sees which consultations an emergency access allowed.
+        if reader.masked == MaskedAccess::Emergency {
+            payload["emergency"] = json!(true);
+        }
         let receipt = tx
-            .record(
-                practitioner,
-                EventKind::RecordConsulted,
-                json!({
-                    "typeCode": query.type_code,
-                    "actedFrom": query.acted_from.map(|d| d.to_string()),
-                    "actedTo": query.acted_to.map(|d| d.to_string()),
-                }),
-            )
+            .record(practitioner, EventKind::RecordConsulted, payload)
             .await?;
-        let documents = list_documents(
-            tx.conn(),
-            ins,
-            Viewer::Practitioner {
-                id: &practitioner.id,
-            },
-            query,
-        )
-        .await?;
+        let documents =
+            list_documents(tx.conn(), ins, Audience::Practitioner(&reader), query).await?;
         tx.commit_traced(receipt, documents).await
     }
 
     /// A practitioner reads one document of a record. An id of another record, or of a document
-    /// the patient masked, is `NotFound`.
+    /// they may not see (masked, or of a type their profession may not read), is `NotFound`.
     #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.id))]
     pub async fn consult_document(
         &self,
@@ -55,11 +53,15 @@ impl Services {
         document_id: i64,
     ) -> Result<Traced<DocumentWithContent>, ServiceError> {
         let mut tx = self.consultation(practitioner, ins).await?;
-        let viewer = Viewer::Practitioner {
-            id: &practitioner.id,
-        };
-        let document = find_visible_document(tx.conn(), ins, document_id, viewer).await?;
-        let (receipt, read) = read_document(&mut tx, practitioner, document).await?;
+        let reader = visibility::reader(&tx, practitioner).await?;
+        let document = document::Entity::find_by_id(document_id)
+            .filter(document::Column::PatientIns.eq(ins.as_str()))
+            .filter(visibility::visible_to(&reader))
+            .one(tx.conn())
+            .await?
+            .ok_or_else(document_not_found)?;
+        let emergency = reader.masked == MaskedAccess::Emergency;
+        let (receipt, read) = read_document(&mut tx, practitioner, document, emergency).await?;
         tx.commit_traced(receipt, read).await
     }
 }

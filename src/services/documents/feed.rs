@@ -1,15 +1,14 @@
 //! Practitioners feed a patient's DMP, and ask beforehand whether it exists.
 
-use entity::profile;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
+use entity::{document, profile};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
+};
 use serde_json::json;
 
-use super::{
-    DmpStatus, DocumentInput, Stored, find_visible_document, flags, store_document, validate,
-};
+use super::{DmpStatus, DocumentInput, Stored, space_facts, store_document, validate};
 use crate::domain::access::Access;
-use crate::domain::visibility::{self, Viewer};
-use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus, has_dmp, notices};
+use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus, has_dmp, notices, visibility};
 use crate::services::views::Document;
 use crate::services::{ServiceError, Services};
 
@@ -26,8 +25,10 @@ pub struct FeedOptions {
 
 impl Services {
     /// Feeds a document into a patient's DMP (practitioners). Stored, traced and notified when
-    /// the patient has a DMP (a held-back document is not notified until released);
-    /// `DmpNotFound` otherwise, with nothing stored and nobody notified.
+    /// the patient has a DMP (a held-back or secret document is not notified: see
+    /// [`FeedOptions`]); `DmpNotFound` otherwise, with nothing stored and nobody notified.
+    /// A type the practitioner's profession may not feed (the access matrix) is `Forbidden`,
+    /// and the refusal traced. The first feed of a practitioner is their first access.
     #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.id))]
     pub async fn feed_document(
         &self,
@@ -51,10 +52,25 @@ impl Services {
             Err(other) => return Err(other),
         };
         let type_code = doc.doc_type.code;
+        if !visibility::may_feed(practitioner.profession_code, type_code) {
+            tx.record(
+                practitioner,
+                EventKind::FeedRefused,
+                json!({ "typeCode": type_code }),
+            )
+            .await?;
+            return Err(tx
+                .refuse(ServiceError::Forbidden(format!(
+                    "your profession may not feed documents of type {type_code} (see the access matrix)"
+                )))
+                .await);
+        }
         let stored = match store_document(&tx, practitioner, doc, options).await? {
             Stored::Before(earlier) => return Ok(earlier.into()),
             Stored::Now(stored) => stored,
         };
+        // A first feed is a first access, as a first consultation is.
+        tx.first_access(practitioner).await?;
         let payload = json!({ "documentId": stored.id, "typeCode": type_code });
         if options.held_back || options.secret_from_representatives {
             // Traced, as every feed; a held-back document is told at its release, a secret one
@@ -85,14 +101,17 @@ impl Services {
         document_id: i64,
     ) -> Result<Document, ServiceError> {
         let mut tx = self.patient_tx(ins, Access::Dmp).await?;
-        let viewer = Viewer::Practitioner {
-            id: &practitioner.id,
-        };
-        let document = find_visible_document(tx.conn(), ins, document_id, viewer).await?;
+        let reader = super::visibility::reader(&tx, practitioner).await?;
+        let document = document::Entity::find_by_id(document_id)
+            .filter(document::Column::PatientIns.eq(ins.as_str()))
+            .filter(super::visibility::visible_to(&reader))
+            .one(tx.conn())
+            .await?
+            .ok_or_else(super::document_not_found)?;
         if !document.held_back {
             return Ok(document.into());
         }
-        visibility::may_release(&practitioner.id, flags(&document)).map_err(|_| {
+        visibility::may_release(&practitioner.id, space_facts(&document)).map_err(|_| {
             ServiceError::Forbidden(
                 "only the author of a held-back document releases it".to_owned(),
             )

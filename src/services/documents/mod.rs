@@ -6,10 +6,14 @@
 
 mod access;
 mod blocks;
+mod care;
 mod feed;
 pub use feed::FeedOptions;
 mod medical;
 mod patient;
+pub(crate) mod visibility;
+
+pub use care::{EmergencyAudit, REASON_CHARS};
 
 use chrono::NaiveDate;
 use entity::{document, document_content};
@@ -28,7 +32,7 @@ use crate::domain::documents::{
     ContentError, DocumentType, IdempotencyKey, MedicalCategory, MimeType, decode_content,
     short_text,
 };
-use crate::domain::visibility::{DocumentFlags, Viewer};
+use crate::domain::visibility::{Reader, SpaceFacts, Viewer};
 use crate::domain::{ActorRef, EventKind, Ins};
 
 /// A document as sent by its author, before validation.
@@ -213,41 +217,39 @@ fn document_not_found() -> ServiceError {
     ServiceError::NotFound("no such document in this record".to_owned())
 }
 
-/// The documents `viewer` may see, as a condition on the documents table: the rule of
-/// [`crate::domain::visibility::may_see`], in SQL. The one query filter of that rule.
-pub(crate) fn visible_to(viewer: Viewer<'_>) -> sea_orm::Condition {
-    match viewer {
-        Viewer::Patient => sea_orm::Condition::all().add(document::Column::HeldBack.eq(false)),
-        Viewer::Representative => sea_orm::Condition::all()
-            .add(document::Column::HeldBack.eq(false))
-            .add(document::Column::SecretFromRepresentatives.eq(false)),
-        Viewer::Practitioner { id } => sea_orm::Condition::any()
-            .add(document::Column::Masked.eq(false))
-            .add(document::Column::AuthorId.eq(id)),
-    }
-}
-
-/// What the visibility rule reads of a stored document.
-fn flags(document: &document::Model) -> DocumentFlags<'_> {
-    DocumentFlags {
+/// What the rules of the patient's space read of a stored document.
+fn space_facts(document: &document::Model) -> SpaceFacts<'_> {
+    SpaceFacts {
         author_id: &document.author_id,
-        masked: document.masked,
         held_back: document.held_back,
         secret_from_representatives: document.secret_from_representatives,
     }
 }
 
-/// Lists the documents of a record that `viewer` may see, newest first.
+/// Who a document list is for.
+#[derive(Debug, Clone, Copy)]
+enum Audience<'a> {
+    /// A practitioner ([`visibility::visible_to`]).
+    Practitioner(&'a Reader),
+    /// The patient's own space, read by the patient or a representative
+    /// ([`visibility::visible_in_space`]).
+    Space(Viewer),
+}
+
+/// Lists the documents of a record that `audience` may see, newest first.
 async fn list_documents(
     conn: &impl ConnectionTrait,
     ins: &Ins,
-    viewer: Viewer<'_>,
+    audience: Audience<'_>,
     query: &DocumentQuery,
 ) -> Result<Vec<Document>, ServiceError> {
     let mut select = document::Entity::find()
         .filter(document::Column::PatientIns.eq(ins.as_str()))
-        .filter(visible_to(viewer))
         .order_by_desc(document::Column::Id);
+    select = select.filter(match audience {
+        Audience::Practitioner(reader) => visibility::visible_to(reader),
+        Audience::Space(viewer) => visibility::visible_in_space(viewer),
+    });
     if let Some(code) = &query.type_code {
         select = select.filter(document::Column::TypeCode.eq(code.as_str()));
     }
@@ -264,34 +266,36 @@ async fn list_documents(
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
-/// A document of the record that `viewer` may see; `NotFound` for any other (another
-/// record's, or one hidden from them: the same answer).
+/// A document of the patient's space that `viewer` (the patient or a representative) may see;
+/// `NotFound` for any other (another record's, or one hidden from them: the same answer).
 async fn find_visible_document(
     conn: &impl ConnectionTrait,
     ins: &Ins,
     id: i64,
-    viewer: Viewer<'_>,
+    viewer: Viewer,
 ) -> Result<document::Model, ServiceError> {
     document::Entity::find_by_id(id)
         .filter(document::Column::PatientIns.eq(ins.as_str()))
         .one(conn)
         .await?
-        .filter(|d| crate::domain::visibility::may_see(viewer, flags(d)))
+        .filter(|d| crate::domain::visibility::may_see(viewer, space_facts(d)))
         .ok_or_else(document_not_found)
 }
 
-/// Traces the reading of a document by `reader`, then loads its bytes.
+/// Traces the reading of a document by `reader` (with `emergency: true` when a practitioner
+/// reads it under an emergency access), then loads its bytes.
 async fn read_document(
     tx: &mut PatientTx<'_>,
     reader: &ActorRef,
     document: document::Model,
+    emergency: bool,
 ) -> Result<(Receipt, DocumentWithContent), ServiceError> {
+    let mut payload = json!({ "documentId": document.id });
+    if emergency {
+        payload["emergency"] = json!(true);
+    }
     let receipt = tx
-        .record(
-            reader,
-            EventKind::DocumentConsulted,
-            json!({ "documentId": document.id }),
-        )
+        .record(reader, EventKind::DocumentConsulted, payload)
         .await?;
     let content = document_content::Entity::find_by_id(document.id)
         .one(tx.conn())

@@ -5,7 +5,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
 use serde_json::json;
 
 use super::{
-    DocumentInput, DocumentQuery, DocumentWithContent, Stored, find_visible_document,
+    Audience, DocumentInput, DocumentQuery, DocumentWithContent, Stored, find_visible_document,
     list_documents, read_document, store_document, validate,
 };
 use crate::domain::access::Access;
@@ -24,7 +24,13 @@ impl Services {
         query: &DocumentQuery,
     ) -> Result<Traced<Vec<Document>>, ServiceError> {
         let tx = self.patient_tx(ins, Access::OwnRecord).await?;
-        let documents = list_documents(tx.conn(), ins, Viewer::in_own_space(reader), query).await?;
+        let documents = list_documents(
+            tx.conn(),
+            ins,
+            Audience::Space(Viewer::in_own_space(reader)),
+            query,
+        )
+        .await?;
         let receipt = tx.owner_view()?;
         tx.commit_traced(receipt, documents).await
     }
@@ -40,7 +46,7 @@ impl Services {
         let document =
             find_visible_document(tx.conn(), ins, document_id, Viewer::in_own_space(patient))
                 .await?;
-        let (receipt, read) = read_document(&mut tx, patient, document).await?;
+        let (receipt, read) = read_document(&mut tx, patient, document, false).await?;
         tx.commit_traced(receipt, read).await
     }
 

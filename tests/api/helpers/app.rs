@@ -213,6 +213,7 @@ impl TestApp {
                 activation_max_attempts: 5,
                 activation_lockout_minutes: 15,
                 document_max_bytes: 64 * 1024,
+                emergency_access_minutes: 240,
                 retention_years: 10,
             },
             mail: MailSettings {

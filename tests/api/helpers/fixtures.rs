@@ -36,11 +36,16 @@ pub const NURSE: &str = "10009876540";
 /// A small PDF document.
 pub const PDF: &[u8] = b"%PDF-1.4\n% test document\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n";
 
-/// A document input for `feedDocument`/`addDocument`.
+/// A document input for `feedDocument`/`addDocument`: a consultation report (`11488-4`).
 pub fn document_input(key: &str, title: &str) -> Value {
+    typed_document_input(key, title, "11488-4")
+}
+
+/// A document input of the LOINC type `type_code`.
+pub fn typed_document_input(key: &str, title: &str, type_code: &str) -> Value {
     use base64::Engine;
     json!({
-        "type": { "system": "http://loinc.org", "code": "11488-4" },
+        "type": { "system": "http://loinc.org", "code": type_code },
         "title": title,
         "mimeType": "application/pdf",
         "contentBase64": base64::engine::general_purpose::STANDARD.encode(PDF),

@@ -16,8 +16,12 @@ mod tokens;
 
 pub use app::{Backend, Gql, TestApp, grant_api_role, start_time};
 pub(crate) use app::{on_both_backends, on_both_databases};
-pub use fixtures::{DOCTOR, NURSE, PDF, beneficiary, document_input, ins, serial_of};
+pub use fixtures::{
+    DOCTOR, NURSE, PDF, beneficiary, document_input, ins, serial_of, typed_document_input,
+};
+pub use flows::FEED;
 pub use proxy::DatabaseProxy;
 pub use tokens::{
-    AUDIENCE, ISSUER, SECRET, claims, operator_token, patient_token, practitioner_token, sign,
+    AUDIENCE, ISSUER, SECRET, claims, operator_token, patient_token, practitioner_token,
+    practitioner_token_as, sign,
 };

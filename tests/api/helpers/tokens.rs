@@ -43,8 +43,15 @@ pub fn operator_token() -> String {
     sign(&claims("OPERATOR", OPERATOR))
 }
 
+/// A physician's token (profession code `10`).
 pub fn practitioner_token(rpps: &str) -> String {
+    practitioner_token_as(rpps, "10", "Médecin généraliste")
+}
+
+/// A practitioner's token with this profession code of the RPPS nomenclature and display name.
+pub fn practitioner_token_as(rpps: &str, code: &str, profession: &str) -> String {
     let mut c = claims("PRACTITIONER", rpps);
-    c["profession"] = json!("Médecin généraliste");
+    c["profession"] = json!(profession);
+    c["profession_code"] = json!(code);
     sign(&c)
 }
