@@ -425,7 +425,40 @@ async fn closed_patient_downloads_the_export_and_no_one_else_does(app: TestApp) 
     assert_eq!(status, 404);
 }
 
+async fn purge_runs_from_the_command_line(app: TestApp) {
+    use chrono::TimeZone;
+    // The command reads the real clock: the record is closed years before it.
+    app.clock
+        .set(Utc.with_ymd_and_hms(2019, 3, 4, 9, 0, 0).unwrap());
+    let person = ins(311);
+    app.activated_profile(&person, None).await;
+    close(&app, &person).await;
+    let database_url = app.database_url.clone();
+    let run = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_espace-sante"))
+            .args(["purge", "--retention-years", "1"])
+            .env("DATABASE_URL", database_url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim(),
+        "1 profile(s) purged"
+    );
+    let history = app.history(&person).await;
+    assert_eq!(history.last().unwrap().0, "PROFILE_PURGED");
+}
+
 on_both_databases!(
+    purge_runs_from_the_command_line,
     closure_blocks_practitioners_and_keeps_data,
     reopening_restores_the_status_before_closure,
     operator_reopens_a_created_profile_with_a_new_activation_code,
