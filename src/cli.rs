@@ -1,6 +1,6 @@
 //! The command line: `serve` (the default), `migrate`, `schema`, `matrix`, `ledger` (`verify`,
 //! `checkpoint`, `verify-export`, `verify-checkpoints`), `keys generate`, `token`, `demo`,
-//! `relay`, `letters`. Each subcommand takes the settings it uses, so that its `--help`
+//! `relay`, `letters`, `purge`. Each subcommand takes the settings it uses, so that its `--help`
 //! lists those alone; results go to stdout, logs to stderr, and an error is printed once.
 
 use std::process::ExitCode;
@@ -106,6 +106,14 @@ pub enum Command {
         mail: MailSettings,
         #[command(flatten)]
         relay: RelaySettings,
+    },
+    /// Purge the closed profiles whose retention period (RETENTION_YEARS) has ended: delete
+    /// their documents' contents, message bodies and medical profile, keep their ledger.
+    Purge {
+        #[command(flatten)]
+        database: DatabaseSettings,
+        #[command(flatten)]
+        rules: RuleSettings,
     },
     /// Write the postal activity statements: one PDF letter per patient with pending postal
     /// notices, and a manifest, in LETTERS_DIR.
@@ -390,6 +398,15 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
                     () = shutdown_signal() => {},
                 }
             }
+        }
+        Command::Purge { database, rules } => {
+            let services =
+                crate::services::Services::new(migrated(&database).await?, clock, rules.policy());
+            let purged = services
+                .purge_due_profiles()
+                .await
+                .map_err(|err| err.message())?;
+            println!("{} profile(s) purged", purged.len());
         }
         Command::Letters { database, letters } => {
             let run = letters

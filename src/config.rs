@@ -78,6 +78,16 @@ pub struct Settings {
         help_heading = "Background tasks"
     )]
     pub creation_sweep_interval_secs: u64,
+
+    /// Seconds between two runs of the background purge sweep, which deletes the contents of
+    /// closed profiles whose retention period has ended (0 disables it).
+    #[arg(
+        long,
+        env = "PURGE_SWEEP_INTERVAL_SECS",
+        default_value_t = 3600,
+        help_heading = "Background tasks"
+    )]
+    pub purge_sweep_interval_secs: u64,
 }
 
 impl Settings {
@@ -366,6 +376,10 @@ pub struct RuleSettings {
     /// 24 hours).
     #[arg(long, env = "EMERGENCY_ACCESS_MINUTES", default_value_t = 240, value_parser = clap::value_parser!(u32).range(1..=1440))]
     pub emergency_access_minutes: u32,
+    /// How long a closed profile is kept (documents, messages, medical profile), readable by
+    /// its owner's export alone and reopenable, before the purge, in years (real MES: 10).
+    #[arg(long, env = "RETENTION_YEARS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub retention_years: u32,
 }
 
 impl RuleSettings {
@@ -378,6 +392,9 @@ impl RuleSettings {
             activation_lockout: Duration::minutes(i64::from(self.activation_lockout_minutes)),
             max_document_bytes: self.document_max_bytes,
             emergency_access: Duration::minutes(i64::from(self.emergency_access_minutes)),
+            retention: crate::domain::lifecycle::Retention {
+                years: self.retention_years,
+            },
         }
     }
 }

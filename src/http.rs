@@ -41,12 +41,13 @@ pub struct AppState {
     pub schema: AppSchema,
     pub auth: Arc<Authenticator>,
     pub db: DatabaseConnection,
+    /// The use cases, for the routes beside GraphQL (the patient's export, the published
+    /// checkpoints).
+    pub services: crate::services::Services,
     /// Requests per caller on POST /graphql; `None`: no limit.
     pub rate_limit: Option<Arc<RateLimiter>>,
     /// Whether GET /graphql serves GraphiQL (development only).
     pub graphiql: bool,
-    /// For the routes beside GraphQL (the published checkpoints).
-    pub services: crate::services::Services,
 }
 
 impl std::fmt::Debug for AppState {
@@ -98,6 +99,7 @@ pub fn router(state: AppState, limits: EdgeLimits) -> Router {
             "/ledger/checkpoints/consistency",
             get(ledger_checkpoint_consistency),
         )
+        .route("/me/export", get(export_record))
         // 503, not tower-http's former 408: the client sent its request in time, we did not
         // answer in time.
         .layer(TimeoutLayer::with_status_code(
@@ -225,6 +227,140 @@ async fn caller(auth: &Authenticator, headers: &HeaderMap) -> Caller {
     }
 }
 
+/// `GET /me/export`: the signed-in patient (activated, or closed) downloads their whole record
+/// as a zip archive (see [`crate::archive`]). The export is traced in their ledger before a byte
+/// leaves. Errors are JSON, with the codes of the GraphQL API.
+async fn export_record(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let actor = match caller(&state.auth, &headers).await {
+        Caller::Authenticated(actor) => actor,
+        Caller::Refused(reason) => {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                format!("authentication required: {reason}"),
+            );
+        }
+        Caller::Anonymous => {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "authentication required: sign in: send 'Authorization: Bearer <token>'".to_owned(),
+            );
+        }
+    };
+    let crate::domain::Actor::Patient { ins, .. } = &actor else {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "only the patient can download their record".to_owned(),
+        );
+    };
+    if let Some(limiter) = &state.rate_limit {
+        let me = actor.to_ref();
+        if let Err(wait) = limiter.take(&format!("{:?}:{}", me.role, me.id)) {
+            let mut response = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_REQUESTS",
+                format!("too many requests: retry in {wait} s"),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            return response;
+        }
+    }
+    let export = match state.services.export_record(&actor.to_ref(), ins).await {
+        Ok(export) => export.into_inner(),
+        Err(err) => {
+            // The GraphQL mapping gives the code (and logs an internal error, once).
+            let error = async_graphql::Error::from(err);
+            let code = match error.extensions.as_ref().and_then(|e| e.get("code")) {
+                Some(async_graphql::Value::String(code)) => code.clone(),
+                _ => "INTERNAL_SERVER_ERROR".to_owned(),
+            };
+            let status = match code.as_str() {
+                "DMP_NOT_FOUND" | "NOT_FOUND" => StatusCode::NOT_FOUND,
+                "ACTIVATION_REQUIRED" | "FORBIDDEN" => StatusCode::FORBIDDEN,
+                crate::graphql::error::SERVICE_UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            let mut response = refuse(status, &code, error.message);
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(2));
+            }
+            return response;
+        }
+    };
+    match crate::archive::record_zip(&export) {
+        Ok(zip) => (
+            [
+                (header::CONTENT_TYPE, "application/zip"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"mon-espace-sante.zip\"",
+                ),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            zip,
+        )
+            .into_response(),
+        Err(err) => {
+            tracing::error!(error.cause = %err, "export failed");
+            refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_SERVER_ERROR",
+                "an internal error occurred; quote the request id to the support team".to_owned(),
+            )
+        }
+    }
+}
+
+/// The header with which a patient who is a minor's legal representative selects the minor's
+/// profile to act on (its INS); without it, or with their own INS, they act on their own.
+const ACTING_FOR: header::HeaderName = header::HeaderName::from_static("x-acting-for");
+
+/// Applies the profile selection of `X-Acting-For`: a patient who is a current legal
+/// representative of that INS acts on it, as themselves; anyone else is refused.
+async fn acting_for(state: &AppState, caller: Caller, headers: &HeaderMap) -> Caller {
+    let Some(value) = headers.get(ACTING_FOR) else {
+        return caller;
+    };
+    let (ins, name) = match caller {
+        Caller::Authenticated(crate::domain::Actor::Patient { ins, name }) => (ins, name),
+        Caller::Authenticated(_) => {
+            return Caller::Refused(
+                "X-Acting-For is for a patient acting on a minor's profile".to_owned(),
+            );
+        }
+        other => return other,
+    };
+    let Some(child) = value
+        .to_str()
+        .ok()
+        .and_then(|v| crate::domain::Ins::parse(v.trim()).ok())
+    else {
+        return Caller::Refused("X-Acting-For must be the INS of the profile to act on".to_owned());
+    };
+    if child == ins {
+        return Caller::Authenticated(crate::domain::Actor::Patient { ins, name });
+    }
+    match state.services.represents(&ins, &child).await {
+        Ok(true) => {
+            Caller::Authenticated(crate::domain::Actor::Representative { child, ins, name })
+        }
+        Ok(false) => Caller::Refused(
+            "you are not a legal representative of this person (or no longer: they are 18)"
+                .to_owned(),
+        ),
+        Err(err) => {
+            tracing::warn!(error.cause = %err.message(), "representation check failed");
+            Caller::Refused("the representation could not be checked: retry".to_owned())
+        }
+    }
+}
+
 /// An error answered before GraphQL runs (the body is too large, or not a GraphQL request).
 fn refuse(status: StatusCode, code: &str, message: String) -> Response {
     let body =
@@ -265,6 +401,7 @@ impl axum::extract::FromRequestParts<AppState> for Admitted {
             ));
         }
         let caller = caller(&state.auth, &parts.headers).await;
+        let caller = acting_for(state, caller, &parts.headers).await;
         if let Some(limiter) = &state.rate_limit {
             let key = match &caller {
                 Caller::Authenticated(actor) => {

@@ -26,6 +26,7 @@ pub struct Application {
     services: Services,
     delivery: crate::notify::Delivery,
     sweep_interval: Option<Duration>,
+    purge_interval: Option<Duration>,
     relay_interval: Option<Duration>,
     checkpoint_interval: Option<Duration>,
     header_read_timeout: Duration,
@@ -69,13 +70,13 @@ impl Application {
             ),
             auth: Arc::new(auth),
             db,
+            services: services.clone(),
             rate_limit: RateLimiter::new(
                 settings.limits.rate_limit_per_minute,
                 settings.limits.rate_limit_burst,
             )
             .map(Arc::new),
             graphiql: settings.app_env == AppEnv::Development,
-            services: services.clone(),
         };
         let limits = EdgeLimits {
             // Base64 makes 4 characters of 3 bytes; the rest of a request is small.
@@ -92,6 +93,8 @@ impl Application {
             delivery,
             sweep_interval: (settings.creation_sweep_interval_secs > 0)
                 .then(|| Duration::from_secs(settings.creation_sweep_interval_secs)),
+            purge_interval: (settings.purge_sweep_interval_secs > 0)
+                .then(|| Duration::from_secs(settings.purge_sweep_interval_secs)),
             relay_interval: (settings.relay.relay_interval_secs > 0)
                 .then(|| Duration::from_secs(settings.relay.relay_interval_secs)),
             checkpoint_interval: (settings.checkpoints.checkpoint_interval_secs > 0)
@@ -119,6 +122,9 @@ impl Application {
         }
         if let Some(every) = self.checkpoint_interval {
             background.push(tokio::spawn(checkpoints(self.services.clone(), every)));
+        }
+        if let Some(every) = self.purge_interval {
+            background.push(tokio::spawn(purge_sweep(self.services.clone(), every)));
         }
         if let Some(every) = self.relay_interval {
             background.push(tokio::spawn(self.delivery.relay.clone().run(every)));
@@ -278,7 +284,8 @@ fn development_banner(development_key: bool) -> String {
     )
 }
 
-/// Creates due profiles periodically. A failed run is logged and retried at the next tick.
+/// Creates due profiles and ends the representation of those who turned 18, periodically. A
+/// failed run is logged and retried at the next tick.
 async fn creation_sweep(services: Services, every: Duration) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -286,6 +293,23 @@ async fn creation_sweep(services: Services, every: Duration) {
         ticker.tick().await;
         if let Err(err) = services.create_due_profiles().await {
             tracing::error!(error.cause = %err.message(), "creation sweep failed");
+        }
+        // The same period suits the end of minors' representation (a birthday is a day long).
+        if let Err(err) = services.end_representations_at_majority().await {
+            tracing::error!(error.cause = %err.message(), "majority sweep failed");
+        }
+    }
+}
+
+/// Purges, periodically, the closed profiles whose retention period has ended (by the services'
+/// clock). A failed run is logged and retried at the next tick.
+async fn purge_sweep(services: Services, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(err) = services.purge_due_profiles().await {
+            tracing::error!(error.cause = %err.message(), "purge sweep failed");
         }
     }
 }

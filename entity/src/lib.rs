@@ -7,6 +7,7 @@ pub mod emergency_access;
 pub mod ledger_checkpoint;
 pub mod ledger_checkpoint_head;
 pub mod ledger_event;
+pub mod legal_representative;
 pub mod medical_profile_entry;
 pub mod message;
 pub mod message_attachment;

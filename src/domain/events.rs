@@ -38,7 +38,13 @@ pub fn status_after(kind: EventKind) -> Option<ProfileStatus> {
         | EventKind::EmergencyAccessOpened
         | EventKind::EmergencyAccessRefused
         | EventKind::EmergencyAccessTurnedOn
-        | EventKind::EmergencyAccessTurnedOff => None,
+        | EventKind::EmergencyAccessTurnedOff
+        | EventKind::ProfilePurged
+        | EventKind::RecordExported
+        | EventKind::DocumentReleased => None,
+        // The status these leave is in their payload (`statusAfter`): what the profile was
+        // before its closure, or CREATED when a young adult's representatives had activated it.
+        EventKind::ProfileReopened | EventKind::RepresentationEnded => None,
     }
 }
 
@@ -77,6 +83,13 @@ pub fn label(kind: EventKind) -> &'static str {
         EventKind::EmergencyAccessTurnedOn => "Autorisation de l'accès en urgence à votre dossier",
         EventKind::EmergencyAccessTurnedOff => {
             "Désactivation de l'accès en urgence à votre dossier"
+        }
+        EventKind::ProfileReopened => "Réouverture du profil",
+        EventKind::ProfilePurged => "Suppression des contenus à la fin de la conservation",
+        EventKind::RecordExported => "Téléchargement de votre dossier complet",
+        EventKind::RepresentationEnded => "Fin de l'accès de vos représentants légaux (majorité)",
+        EventKind::DocumentReleased => {
+            "Mise à disposition d'un document après une consultation d'annonce"
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod documents;
 mod events;
 mod identifiers;
 pub mod lifecycle;
+pub mod minors;
 pub mod notices;
 mod policy;
 mod routing;
@@ -21,5 +22,7 @@ pub use identifiers::{
 };
 pub use lifecycle::{ProfileStatus, has_dmp};
 pub use policy::Policy;
-pub use routing::{Channel, Delivery, Reach, may_be_notified, route, route_notice};
+pub use routing::{
+    Channel, Delivery, Reach, may_be_notified, route, route_notice, route_to_representatives,
+};
 pub use visibility::ProfessionCode;

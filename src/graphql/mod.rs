@@ -126,6 +126,8 @@ fn actor<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Actor> {
 fn patient<'a>(ctx: &Context<'a>) -> async_graphql::Result<(&'a Ins, ActorRef)> {
     match actor(ctx)? {
         actor @ Actor::Patient { ins, .. } => Ok((ins, actor.to_ref())),
+        // A legal representative acts on the minor's profile they selected, as themselves.
+        actor @ Actor::Representative { child, .. } => Ok((child, actor.to_ref())),
         _ => Err(error::forbidden("only the patient can do this")),
     }
 }

@@ -7,7 +7,7 @@ use super::scalars::InsScalar;
 use crate::domain::ActorRole as DomainActorRole;
 use crate::domain::EventKind;
 use crate::domain::{AddressLines, ProfileStatus as DomainStatus};
-use crate::services::activity::ChainReport;
+use crate::services::activity::{ChainReport, HistoryEntry};
 use crate::services::views;
 
 /// Where a person stands in the Mon espace santé lifecycle.
@@ -88,6 +88,18 @@ pub enum ActionKind {
     EmergencyAccessTurnedOn,
     /// The patient turned emergency access to their record off.
     EmergencyAccessTurnedOff,
+    /// The closed profile was reopened (by the patient, or by an operator at their request).
+    ProfileReopened,
+    /// The retention period of the closed profile ended: documents' contents, message bodies
+    /// and the medical profile were deleted; the ledger stays.
+    ProfilePurged,
+    /// The patient downloaded their whole record (`GET /me/export`).
+    RecordExported,
+    /// A practitioner released to the patient a document held back until an announcement
+    /// consultation.
+    DocumentReleased,
+    /// The person turned 18: their legal representatives' access ended.
+    RepresentationEnded,
 }
 
 /// Kind of actor: who performed an action.
@@ -102,6 +114,8 @@ pub enum ActorRole {
     Operator,
     /// The service itself.
     System,
+    /// A minor's legal representative, acting on the minor's behalf.
+    LegalRepresentative,
 }
 
 /// How a notice reaches the patient.
@@ -259,20 +273,26 @@ pub struct Actor {
 }
 
 /// One action on the profile, as the ledger recorded it, with what a third party needs to
-/// re-verify the chain (see README.md, "The ledger's canonical encoding").
+/// re-verify the chain (see README.md, "The ledger's canonical encoding"). An action about a
+/// document held back from the patient until an announcement consultation is `withheld`: only
+/// its sequence and hashes are shown (so that the chain still links), in full once released.
 #[derive(SimpleObject, Debug)]
 #[graphql(complex)]
 pub struct ActivityEvent {
     /// Position in the patient's chain, from 1, without gaps.
     pub sequence: i64,
-    /// When it happened.
-    pub occurred_at: DateTime<Utc>,
-    /// What happened.
-    pub kind: ActionKind,
-    /// Who did it.
-    pub actor: Actor,
-    /// Details of the action as stored (JSON text, hashed byte for byte); no medical content.
-    pub payload: String,
+    /// Whether the action is withheld for now: then only `sequence`, `previousHash` and `hash`
+    /// are given.
+    pub withheld: bool,
+    /// When it happened (`null` when withheld).
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// What happened (`null` when withheld).
+    pub kind: Option<ActionKind>,
+    /// Who did it (`null` when withheld).
+    pub actor: Option<Actor>,
+    /// Details of the action as stored (JSON text, hashed byte for byte); no medical content
+    /// (`null` when withheld).
+    pub payload: Option<String>,
     /// Hash of the previous event.
     pub previous_hash: String,
     /// SHA-256 of this event's canonical encoding.
@@ -281,9 +301,9 @@ pub struct ActivityEvent {
 
 #[ComplexObject]
 impl ActivityEvent {
-    /// A human label of the action, in French.
-    async fn label(&self) -> &'static str {
-        crate::domain::label(self.kind.into())
+    /// A human label of the action, in French (`null` when withheld).
+    async fn label(&self) -> Option<&'static str> {
+        self.kind.map(|kind| crate::domain::label(kind.into()))
     }
 }
 
@@ -292,17 +312,40 @@ impl From<views::LedgerEvent> for ActivityEvent {
         let (kind, role) = (e.kind, e.actor_role);
         Self {
             sequence: e.seq,
-            occurred_at: e.occurred_at,
-            kind: kind.into(),
-            actor: Actor {
+            withheld: false,
+            occurred_at: Some(e.occurred_at),
+            kind: Some(kind.into()),
+            actor: Some(Actor {
                 role: role.into(),
                 id: e.actor_id,
                 name: e.actor_name,
                 profession: Some(e.actor_profession).filter(|p| !p.is_empty()),
-            },
-            payload: e.payload,
+            }),
+            payload: Some(e.payload),
             previous_hash: e.prev_hash,
             hash: e.hash,
+        }
+    }
+}
+
+impl From<HistoryEntry> for ActivityEvent {
+    fn from(entry: HistoryEntry) -> Self {
+        match entry {
+            HistoryEntry::Event(event) => event.into(),
+            HistoryEntry::Withheld {
+                seq,
+                prev_hash,
+                hash,
+            } => Self {
+                sequence: seq,
+                withheld: true,
+                occurred_at: None,
+                kind: None,
+                actor: None,
+                payload: None,
+                previous_hash: prev_hash,
+                hash,
+            },
         }
     }
 }
@@ -524,6 +567,24 @@ pub struct BeneficiaryInput {
     pub insurer_email: Option<String>,
     /// Postal address below the name: 1 to 5 lines of at most 38 characters (La Poste).
     pub address_lines: Vec<String>,
+    /// For a beneficiary born less than 18 years ago: one or two legal representatives (who act
+    /// on the minor's profile until they turn 18); none for an adult.
+    #[graphql(default)]
+    pub legal_representatives: Vec<LegalRepresentativeInput>,
+}
+
+/// A legal representative of a minor, from the insurer's registry.
+#[derive(InputObject, Debug)]
+pub struct LegalRepresentativeInput {
+    /// The representative's own INS: they sign in with it, and select the minor's profile with
+    /// the `X-Acting-For` header.
+    pub ins: String,
+    /// Birth name.
+    pub birth_name: String,
+    /// First names.
+    pub first_names: String,
+    /// The representative's email, if the insurer knows one.
+    pub email: Option<String>,
 }
 
 /// What an enrolment batch did.
@@ -540,4 +601,18 @@ pub struct EnrolmentResult {
 pub struct CreationSweepResult {
     /// INS of the profiles created by this run.
     pub created: Vec<InsScalar>,
+}
+
+/// What the purge sweep did.
+#[derive(SimpleObject, Debug)]
+pub struct PurgeSweepResult {
+    /// INS of the closed profiles purged by this run.
+    pub purged: Vec<InsScalar>,
+}
+
+/// What the majority sweep did.
+#[derive(SimpleObject, Debug)]
+pub struct MajoritySweepResult {
+    /// INS of the people whose legal representatives' access ended by this run.
+    pub ended: Vec<InsScalar>,
 }

@@ -106,10 +106,8 @@ pub fn derive(events: &[ledger_event::Model]) -> Derived {
         if let Some(status) = status_after(event.kind) {
             d.status = Some((status, seq));
         }
-        // Kinds of the closure's lifecycle (retention purge, reopening), matched by their
-        // stored names so that this pass needs no change when they are added.
-        match event.kind.as_str() {
-            "PROFILE_PURGED" => {
+        match event.kind {
+            EventKind::ProfilePurged => {
                 let ids = |member: &str| -> Vec<i64> {
                     payload
                         .get(member)
@@ -127,13 +125,16 @@ pub fn derive(events: &[ledger_event::Model]) -> Derived {
                 }
                 continue;
             }
-            "PROFILE_REOPENED" => {
-                let restored = payload.get("restoredStatus").and_then(Value::as_str);
+            // The status a reopening restores, or the one a majority leaves, is in the payload.
+            EventKind::ProfileReopened | EventKind::RepresentationEnded => {
+                let after = payload.get("statusAfter").and_then(Value::as_str);
                 if let Some(status) = ProfileStatus::ALL
                     .iter()
-                    .find(|s| Some(s.as_str()) == restored)
+                    .find(|s| Some(s.as_str()) == after)
                 {
                     d.status = Some((*status, seq));
+                } else if event.kind == EventKind::ProfileReopened {
+                    d.malformed.push((seq, "no statusAfter"));
                 }
                 continue;
             }

@@ -55,6 +55,19 @@ pub struct ExportedEvent {
     pub hash: String,
 }
 
+impl ExportedEvent {
+    /// The entry of an event withheld from the reader: its place in the chain and its hashes.
+    pub fn withheld(e: &ledger_event::Model) -> Self {
+        Self {
+            withheld: true,
+            sequence: e.seq,
+            previous_hash: e.prev_hash.clone(),
+            hash: e.hash.clone(),
+            ..Self::default()
+        }
+    }
+}
+
 impl From<&ledger_event::Model> for ExportedEvent {
     fn from(e: &ledger_event::Model) -> Self {
         Self {

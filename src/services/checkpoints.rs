@@ -4,13 +4,16 @@
 use entity::ledger_event;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
+use super::activity::hidden_documents;
 use super::{ServiceError, Services};
 use crate::domain::Ins;
+use crate::domain::visibility::{Viewer, withheld_from_patient};
 use crate::ledger::checkpoint::{self as cp};
 pub use crate::ledger::checkpoint::{
     CheckpointError, CheckpointOutcome, InclusionProof, SignedCheckpoint,
 };
-pub use crate::ledger::export::LedgerExport;
+use crate::ledger::export::ExportedEvent;
+pub use crate::ledger::export::{ExportedFile, LedgerExport};
 
 /// A consistency proof between two checkpoints of the log.
 #[derive(Debug, Clone)]
@@ -83,16 +86,39 @@ impl Services {
             .map(|proof| (latest, proof)))
     }
 
-    /// The patient's whole chain with its latest checkpoint and inclusion proof: what the
-    /// offline verifier reads (and the patient export carries as `ledger.json`).
-    pub async fn ledger_export(&self, ins: &Ins) -> Result<LedgerExport, ServiceError> {
+    /// The patient's whole chain with its latest checkpoint and inclusion proof, as `viewer`
+    /// may read it (events about documents hidden from them withheld): what the offline
+    /// verifier reads, and the patient export carries as `ledger.json`.
+    pub async fn ledger_export(
+        &self,
+        ins: &Ins,
+        viewer: Viewer,
+    ) -> Result<LedgerExport, ServiceError> {
         // The checkpoint first: events read after it hold every head it covers.
         let anchor = self.ledger_proof(ins).await?;
+        let hidden = hidden_documents(&self.db, ins, viewer).await?;
         let events = ledger_event::Entity::find()
             .filter(ledger_event::Column::PatientIns.eq(ins.as_str()))
             .order_by_asc(ledger_event::Column::Seq)
             .all(&self.db)
             .await?;
-        Ok(LedgerExport::new(ins.as_str(), &events, anchor))
+        Ok(ledger_export_of(ins, &events, &hidden, anchor))
     }
+}
+
+/// The export of `events` (a whole chain, in order) with the events about `hidden` documents
+/// withheld, anchored in the checkpoint when there is one.
+pub(crate) fn ledger_export_of(
+    ins: &Ins,
+    events: &[ledger_event::Model],
+    hidden: &[i64],
+    anchor: Option<(SignedCheckpoint, InclusionProof)>,
+) -> LedgerExport {
+    let mut export = LedgerExport::new(ins.as_str(), events, anchor);
+    for (exported, event) in export.events.iter_mut().zip(events) {
+        if withheld_from_patient(hidden, event.kind, &event.payload) {
+            *exported = ExportedEvent::withheld(event);
+        }
+    }
+    export
 }

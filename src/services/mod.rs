@@ -6,6 +6,7 @@ pub mod activity;
 pub mod checkpoints;
 pub mod documents;
 mod error;
+pub mod export;
 pub mod feeds;
 mod idempotency;
 pub mod messaging;
@@ -13,6 +14,8 @@ pub mod outbox;
 mod patient_tx;
 pub use crate::ports::{delivery, live};
 pub mod profiles;
+mod representatives;
+mod retention;
 pub mod views;
 
 pub use error::{InternalError, ServiceError};

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::helpers::{
     Backend, DOCTOR, LEDGER_KEY, NURSE, PDF, TestApp, document_input, ins, on_both_databases,
-    operator_token, patient_token, practitioner_token,
+    operator_token, patient_token, practitioner_token, readme_hash_exported,
 };
 
 const AUDIT: &str = "query($ins: INS) { ledgerAudit(ins: $ins) { verified chains divergences { ins sequence problem } checkpointProblems brokenChains { ins sequence problem } } }";
@@ -92,36 +92,6 @@ async fn as_owner(app: &TestApp, statements: &[String]) {
         }
     }
     txn.commit().await.unwrap();
-}
-
-/// The README's canonical encoding, written again: the tag by the payload's version.
-fn readme_hash(ins: &str, e: &Value) -> String {
-    let payload = e["payload"].as_str().unwrap();
-    let tag = if payload.starts_with(r#"{"v":2,"#) || payload == r#"{"v":2}"# {
-        "espace-sante/ledger/v2"
-    } else {
-        "espace-sante/ledger/v1"
-    };
-    let seq = e["sequence"].as_i64().unwrap().to_string();
-    let fields = [
-        tag,
-        ins,
-        &seq,
-        e["occurredAt"].as_str().unwrap(),
-        e["kind"].as_str().unwrap(),
-        e["actorRole"].as_str().unwrap(),
-        e["actorId"].as_str().unwrap(),
-        e["actorName"].as_str().unwrap(),
-        e["actorProfession"].as_str().unwrap(),
-        payload,
-        e["previousHash"].as_str().unwrap(),
-    ];
-    let mut hasher = Sha256::new();
-    for field in fields {
-        hasher.update((field.len() as u32).to_be_bytes());
-        hasher.update(field.as_bytes());
-    }
-    format!("{:x}", hasher.finalize())
 }
 
 /// An activated patient with a document fed by a doctor who also read the record.
@@ -307,7 +277,7 @@ async fn rewrite_from(app: &TestApp, person: &str, k: i64) {
             e["payload"] = json!(r#"{"v":2,"rewritten":true}"#);
         }
         e["previousHash"] = json!(previous);
-        let hash = readme_hash(person, e);
+        let hash = readme_hash_exported(person, e);
         statements.push(format!(
             "UPDATE ledger_events SET payload = '{}', prev_hash = '{previous}', hash = '{hash}' WHERE patient_ins = '{person}' AND seq = {}",
             e["payload"].as_str().unwrap(),
@@ -618,7 +588,7 @@ async fn offline_verifier_accepts_a_genuine_export_and_refuses_each_tampered_var
                 e["payload"] = json!(r#"{"v":2,"rewritten":true}"#);
             }
             e["previousHash"] = json!(previous);
-            previous = readme_hash(&person, e);
+            previous = readme_hash_exported(&person, e);
             e["hash"] = json!(previous);
         }
     }
@@ -807,7 +777,76 @@ async fn deep_verification_finds_access_rights_granted_behind_the_ledger(app: Te
     }
 }
 
+/// The patient's own download (`GET /me/export`) is what the offline verifier reads: its
+/// `ledger.json` is anchored in the latest signed checkpoint, binds each document file, and
+/// withholds the events about a document held back from the patient (sequence and hashes
+/// only) — and it still verifies, offline, as does `me { ledgerExport }`.
+async fn the_patients_own_export_verifies_offline_with_a_held_back_document_withheld(app: TestApp) {
+    let (person, _) = patient_with_document(&app, 309).await;
+    let held = app
+        .graphql(
+            Some(&practitioner_token(DOCTOR)),
+            "mutation($ins: INS!, $input: DocumentInput!) { feedDocument(patientIns: $ins, input: $input, visibility: { heldBackUntilAnnounced: true }) { id } }",
+            json!({ "ins": person, "input": document_input("held-309", "Résultats à annoncer") }),
+        )
+        .await;
+    held.ok();
+    checkpoint(&app).await;
+
+    let text = app
+        .graphql(Some(&patient_token(&person)), EXPORT, json!({}))
+        .await
+        .ok()["me"]["ledgerExport"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let export: Value = serde_json::from_str(&text).unwrap();
+    let withheld: Vec<&Value> = export["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["withheld"] == true)
+        .collect();
+    assert_eq!(withheld.len(), 1, "the held-back feed: {text}");
+    assert_eq!(withheld[0]["kind"], "", "a withheld event tells no kind");
+    assert_eq!(withheld[0]["payload"], "", "nor its payload");
+    assert!(!text.contains("held-309") && !text.contains("Résultats à annoncer"));
+
+    let response = reqwest::Client::new()
+        .get(format!("{}/me/export", app.address))
+        .bearer_auth(patient_token(&person))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("export.zip");
+    std::fs::write(&archive, response.bytes().await.unwrap()).unwrap();
+    let ledger = dir.path().join("ledger.json");
+    std::fs::write(&ledger, &text).unwrap();
+    let key = public_key();
+    for file in [&archive, &ledger] {
+        let (ok, out) = offline(&[
+            "ledger",
+            "verify-export",
+            file.to_str().unwrap(),
+            "--public-key",
+            &key,
+        ]);
+        assert!(ok && out.contains("anchored"), "{}: {out}", file.display());
+    }
+    let (_, out) = offline(&[
+        "ledger",
+        "verify-export",
+        archive.to_str().unwrap(),
+        "--public-key",
+        &key,
+    ]);
+    assert!(out.contains("1 file(s) verified"), "{out}");
+}
+
 on_both_databases!(
+    the_patients_own_export_verifies_offline_with_a_held_back_document_withheld,
     deep_verification_finds_a_rewritten_document_content,
     deep_verification_finds_access_rights_granted_behind_the_ledger,
     deep_verification_finds_a_silently_deleted_block,

@@ -214,6 +214,7 @@ impl TestApp {
                 activation_lockout_minutes: 15,
                 document_max_bytes: 64 * 1024,
                 emergency_access_minutes: 240,
+                retention_years: 10,
             },
             mail: MailSettings {
                 smtp_url: None,
@@ -253,6 +254,7 @@ impl TestApp {
                 checkpoint_interval_secs: 0,
             },
             creation_sweep_interval_secs: 0,
+            purge_sweep_interval_secs: 0,
         };
         configure(&mut settings);
         // On PostgreSQL the server runs as the restricted role an operator gives it (README,
