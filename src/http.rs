@@ -233,7 +233,8 @@ async fn caller(auth: &Authenticator, headers: &HeaderMap) -> Caller {
 async fn export_record(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let actor = match caller(&state.auth, &headers).await {
         Caller::Authenticated(actor) => actor,
-        Caller::Refused(reason) => {
+        // `caller` answers no profile selection: the export is the signed-in patient's own.
+        Caller::Refused(reason) | Caller::Forbidden(reason) | Caller::Unavailable(reason) => {
             return refuse(
                 StatusCode::UNAUTHORIZED,
                 "UNAUTHENTICATED",
@@ -330,7 +331,7 @@ async fn acting_for(state: &AppState, caller: Caller, headers: &HeaderMap) -> Ca
     let (ins, name) = match caller {
         Caller::Authenticated(crate::domain::Actor::Patient { ins, name }) => (ins, name),
         Caller::Authenticated(_) => {
-            return Caller::Refused(
+            return Caller::Forbidden(
                 "X-Acting-For is for a patient acting on a minor's profile".to_owned(),
             );
         }
@@ -341,7 +342,9 @@ async fn acting_for(state: &AppState, caller: Caller, headers: &HeaderMap) -> Ca
         .ok()
         .and_then(|v| crate::domain::Ins::parse(v.trim()).ok())
     else {
-        return Caller::Refused("X-Acting-For must be the INS of the profile to act on".to_owned());
+        return Caller::Forbidden(
+            "X-Acting-For must be the INS of the profile to act on".to_owned(),
+        );
     };
     if child == ins {
         return Caller::Authenticated(crate::domain::Actor::Patient { ins, name });
@@ -350,13 +353,13 @@ async fn acting_for(state: &AppState, caller: Caller, headers: &HeaderMap) -> Ca
         Ok(true) => {
             Caller::Authenticated(crate::domain::Actor::Representative { child, ins, name })
         }
-        Ok(false) => Caller::Refused(
+        Ok(false) => Caller::Forbidden(
             "you are not a legal representative of this person (or no longer: they are 18)"
                 .to_owned(),
         ),
         Err(err) => {
             tracing::warn!(error.cause = %err.message(), "representation check failed");
-            Caller::Refused("the representation could not be checked: retry".to_owned())
+            Caller::Unavailable("the representation could not be checked: retry".to_owned())
         }
     }
 }

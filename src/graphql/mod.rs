@@ -115,10 +115,7 @@ fn services<'a>(ctx: &Context<'a>) -> &'a Services {
 fn actor<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Actor> {
     match ctx.data_opt::<Caller>() {
         Some(Caller::Authenticated(actor)) => Ok(actor),
-        Some(Caller::Refused(reason)) => Err(error::unauthenticated(reason)),
-        _ => Err(error::unauthenticated(
-            "sign in: send 'Authorization: Bearer <token>'",
-        )),
+        other => Err(error::refused_caller(other)),
     }
 }
 

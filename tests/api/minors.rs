@@ -195,7 +195,7 @@ async fn representative_activates_and_reads_for_a_child_and_the_ledger_names_the
     );
     // Someone else cannot select the child's profile.
     let refused = as_representative(&app, &stranger, &child, HISTORY, json!({})).await;
-    assert_eq!(refused.code(), "UNAUTHENTICATED");
+    assert_eq!(refused.code(), "FORBIDDEN");
     // Without the header, the representative is on their own profile (none here).
     let own = app
         .graphql(
@@ -314,7 +314,7 @@ async fn representatives_access_ends_at_18(app: TestApp) {
 
     app.advance(Duration::days(33)); // 2027-01-16
     let refused = as_representative(&app, &mother, &child, HISTORY, json!({})).await;
-    assert_eq!(refused.code(), "UNAUTHENTICATED", "ended by the clock");
+    assert_eq!(refused.code(), "FORBIDDEN", "ended by the clock");
     let ended = app
         .graphql(
             Some(&operator_token()),
