@@ -1,5 +1,6 @@
-//! The command line: `serve` (the default), `migrate`, `schema`, `matrix`, `ledger verify`, `token`,
-//! `demo`, `relay`, `letters`. Each subcommand takes the settings it uses, so that its `--help`
+//! The command line: `serve` (the default), `migrate`, `schema`, `matrix`, `ledger` (`verify`,
+//! `checkpoint`, `verify-export`, `verify-checkpoints`), `keys generate`, `token`, `demo`,
+//! `relay`, `letters`, `purge`. Each subcommand takes the settings it uses, so that its `--help`
 //! lists those alone; results go to stdout, logs to stderr, and an error is printed once.
 
 use std::process::ExitCode;
@@ -10,8 +11,8 @@ use sea_orm::DatabaseConnection;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{
-    AuthSettings, DatabaseSettings, LettersSettings, MailSettings, RelaySettings, RuleSettings,
-    Settings,
+    AuthSettings, CheckpointSettings, DatabaseSettings, LettersSettings, MailSettings,
+    RelaySettings, RuleSettings, Settings,
 };
 use crate::domain::ActorRole;
 use crate::startup::{Application, StartupError, shutdown_signal};
@@ -54,6 +55,11 @@ pub enum Command {
     Ledger {
         #[command(subcommand)]
         command: LedgerCommand,
+    },
+    /// Key tools.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
     },
     /// Mint a development token (refused when JWT_SECRET or JWT_ISSUERS is set).
     Token {
@@ -101,6 +107,14 @@ pub enum Command {
         #[command(flatten)]
         relay: RelaySettings,
     },
+    /// Purge the closed profiles whose retention period (RETENTION_YEARS) has ended: delete
+    /// their documents' contents, message bodies and medical profile, keep their ledger.
+    Purge {
+        #[command(flatten)]
+        database: DatabaseSettings,
+        #[command(flatten)]
+        rules: RuleSettings,
+    },
     /// Write the postal activity statements: one PDF letter per patient with pending postal
     /// notices, and a manifest, in LETTERS_DIR.
     Letters {
@@ -117,8 +131,60 @@ pub enum LedgerCommand {
     /// Re-verify every patient's chain; exit 1 and name the first broken event of each chain
     /// that does not verify.
     Verify {
+        /// Also recompute content hashes from the stored bytes and re-derive the projections
+        /// (status, blocks, masks, first accesses, documents, messages, medical profile) from
+        /// the events; name every divergence with its patient and sequence.
+        #[arg(long)]
+        deep: bool,
+        /// The checkpoints' public key (64 hex digits): every checkpoint must be signed by it.
+        /// Without it, each checkpoint is checked against the key it names.
+        #[arg(long)]
+        public_key: Option<String>,
         #[command(flatten)]
         database: DatabaseSettings,
+    },
+    /// Sign a checkpoint now (unless no chain moved since the last one) and print it.
+    Checkpoint {
+        #[command(flatten)]
+        database: DatabaseSettings,
+        #[command(flatten)]
+        checkpoints: CheckpointSettings,
+    },
+    /// Verify a patient's exported history offline (no database, no network): every hash, the
+    /// chain, the content of included files, and the inclusion of the chain in a checkpoint
+    /// signed by KEY. FILE is the export's `ledger.json` (or `me { ledgerExport }` saved).
+    VerifyExport {
+        /// The exported history (JSON).
+        file: std::path::PathBuf,
+        /// The operator's checkpoint public key, 64 hex digits (from `GET /ledger/checkpoints`,
+        /// kept beforehand).
+        #[arg(long)]
+        public_key: String,
+    },
+    /// Verify a copy of the published log of checkpoints offline (the JSON of
+    /// `GET /ledger/checkpoints`): every signature by KEY and every log root; with --known,
+    /// that the log still holds each checkpoint kept from an earlier copy (no fork).
+    VerifyCheckpoints {
+        /// The log (JSON of `GET /ledger/checkpoints`).
+        file: std::path::PathBuf,
+        /// The operator's checkpoint public key, 64 hex digits.
+        #[arg(long)]
+        public_key: String,
+        /// An earlier copy of the log (same JSON), or one checkpoint (JSON) kept before.
+        #[arg(long)]
+        known: Option<std::path::PathBuf>,
+    },
+}
+
+/// Key subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate a ledger signing key (Ed25519): write its seed (64 hex digits) to FILE, readable
+    /// by its owner only, and print the public key to publish.
+    Generate {
+        /// Where to write the key (refused if it exists).
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
 }
 
@@ -166,10 +232,27 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
         Command::Schema => print!("{}", crate::graphql::sdl()),
         Command::Matrix => print!("{}", crate::domain::visibility::matrix_table()),
         Command::Ledger {
-            command: LedgerCommand::Verify { database },
+            command:
+                LedgerCommand::Verify {
+                    deep,
+                    public_key,
+                    database,
+                },
         } => {
             let db = database.connect(None).await?;
-            let reports = crate::ledger::verify_all(&db).await?;
+            let (reports, divergences) = if deep {
+                let report = crate::ledger::deep::verify_deep(&db).await?;
+                if report.unbound_events > 0 {
+                    println!(
+                        "{} content event(s) written before content was bound (encoding v1): \
+                         checked against their tables' own hashes",
+                        report.unbound_events
+                    );
+                }
+                (report.chains, report.divergences)
+            } else {
+                (crate::ledger::verify_all(&db).await?, Vec::new())
+            };
             let mut broken = 0;
             for report in &reports {
                 match report.first_broken {
@@ -183,14 +266,84 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
                     }
                 }
             }
+            for d in &divergences {
+                match d.seq {
+                    Some(seq) => println!(
+                        "{}: DIVERGES at sequence {seq}: {}",
+                        d.patient_ins, d.problem
+                    ),
+                    None => println!("{}: DIVERGES: {}", d.patient_ins, d.problem),
+                }
+            }
             println!(
                 "{} chain(s), {} verified, {broken} broken",
                 reports.len(),
                 reports.len() - broken
             );
-            if broken > 0 {
+            if deep {
+                println!("{} divergence(s)", divergences.len());
+            }
+            let anchored =
+                crate::ledger::checkpoint::verify_checkpoints(&db, public_key.as_deref()).await?;
+            for problem in &anchored {
+                println!("CHECKPOINT: {problem}");
+            }
+            println!(
+                "checkpoints: {}",
+                if anchored.is_empty() {
+                    "verified"
+                } else {
+                    "DO NOT VERIFY"
+                }
+            );
+            if broken > 0 || !divergences.is_empty() || !anchored.is_empty() {
                 return Ok(ExitCode::FAILURE);
             }
+        }
+        Command::Ledger {
+            command:
+                LedgerCommand::Checkpoint {
+                    database,
+                    checkpoints,
+                },
+        } => {
+            let signer = checkpoints.signer()?;
+            let db = database.connect(None).await?;
+            let outcome =
+                crate::ledger::checkpoint::create_checkpoint(&db, &signer, chrono::Utc::now())
+                    .await?;
+            let (word, checkpoint) = match outcome {
+                crate::ledger::checkpoint::CheckpointOutcome::Created(c) => ("signed", c),
+                crate::ledger::checkpoint::CheckpointOutcome::Unchanged(c) => {
+                    ("unchanged since", c)
+                }
+            };
+            println!(
+                "checkpoint {} {word}: {} chain(s), heads root {}",
+                checkpoint.index, checkpoint.tree_size, checkpoint.heads_root
+            );
+        }
+        Command::Ledger {
+            command: LedgerCommand::VerifyExport { file, public_key },
+        } => return verify_export(&file, &public_key),
+        Command::Ledger {
+            command:
+                LedgerCommand::VerifyCheckpoints {
+                    file,
+                    public_key,
+                    known,
+                },
+        } => return verify_checkpoint_log(&file, &public_key, known.as_deref()),
+        Command::Keys {
+            command: KeysCommand::Generate { out },
+        } => {
+            let signer = crate::ledger::checkpoint::CheckpointSigner::generate();
+            write_new_secret(&out, &signer.seed_hex())?;
+            println!("{}", signer.public_key());
+            eprintln!(
+                "key written to {} (set LEDGER_SIGNING_KEY_FILE to it); publish the public key above",
+                out.display()
+            );
         }
         Command::Token {
             role,
@@ -246,6 +399,15 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
                 }
             }
         }
+        Command::Purge { database, rules } => {
+            let services =
+                crate::services::Services::new(migrated(&database).await?, clock, rules.policy());
+            let purged = services
+                .purge_due_profiles()
+                .await
+                .map_err(|err| err.message())?;
+            println!("{} profile(s) purged", purged.len());
+        }
         Command::Letters { database, letters } => {
             let run = letters
                 .statements(migrated(&database).await?, clock)
@@ -268,6 +430,173 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a new file readable by its owner only; refuses to overwrite one.
+fn write_new_secret(path: &std::path::Path, text: &str) -> Result<(), StartupError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    writeln!(file, "{text}")?;
+    Ok(())
+}
+
+/// The bytes of a file named by an export: beside the history file, never outside its folder.
+fn export_file(base: &std::path::Path, name: &str) -> Option<Vec<u8>> {
+    let relative = std::path::Path::new(name);
+    if relative.is_absolute()
+        || relative
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return None;
+    }
+    std::fs::read(base.join(relative)).ok()
+}
+
+/// `ledger verify-export`: prints the verdict; exit 1 unless it verifies. FILE is the export's
+/// zip (its `ledger.json` and the files it names are read inside it) or a `ledger.json` (the
+/// files it names are read beside it).
+fn verify_export(file: &std::path::Path, public_key: &str) -> Result<ExitCode, StartupError> {
+    use crate::ledger::{export, zip};
+    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let archive = if zip::is_zip(&bytes) {
+        Some(zip::stored_entries(&bytes).map_err(|e| format!("{}: {e}", file.display()))?)
+    } else {
+        None
+    };
+    let (history, folder) = match &archive {
+        Some(entries) => {
+            let name = entries
+                .keys()
+                .filter(|n| *n == "ledger.json" || n.ends_with("/ledger.json"))
+                .min_by_key(|n| n.len())
+                .ok_or_else(|| format!("{}: no ledger.json in the archive", file.display()))?;
+            let folder = name.strip_suffix("ledger.json").unwrap_or("").to_owned();
+            (entries[name].as_slice(), folder)
+        }
+        None => (bytes.as_slice(), String::new()),
+    };
+    let export: export::LedgerExport = serde_json::from_slice(history)
+        .map_err(|e| format!("{}: not a ledger export: {e}", file.display()))?;
+    let base = file.parent().unwrap_or(std::path::Path::new("."));
+    let verdict = export::verify_export(&export, public_key.trim(), |p| match &archive {
+        Some(entries) => entries.get(&format!("{folder}{p}")).cloned(),
+        None => export_file(base, p),
+    });
+    if verdict.withheld > 0 {
+        println!(
+            "{} withheld event(s): linked in the chain, their content not shown",
+            verdict.withheld
+        );
+    }
+    println!("patient {}: {} event(s)", export.patient, verdict.events);
+    if let Some(head) = &verdict.head_hash {
+        println!("head hash {head}");
+    }
+    if let Some((checkpoint, seq)) = verdict.anchored {
+        println!("anchored: sequence {seq} is in signed checkpoint {checkpoint}");
+        if verdict.events > u64::try_from(seq).unwrap_or(0) {
+            println!(
+                "events after sequence {seq} are chained to it, not yet covered by a checkpoint"
+            );
+        }
+    }
+    println!("{} file(s) verified", verdict.files_verified);
+    for path in &verdict.files_absent {
+        println!("not included: {path}");
+    }
+    for problem in &verdict.problems {
+        println!("FAILED: {problem}");
+    }
+    if verdict.verified() {
+        println!("verified");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("NOT VERIFIED");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// A published log of checkpoints, or one checkpoint.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum CheckpointFile {
+    Log {
+        checkpoints: Vec<crate::ledger::checkpoint::SignedCheckpoint>,
+    },
+    One(crate::ledger::checkpoint::SignedCheckpoint),
+}
+
+fn read_checkpoints(
+    path: &std::path::Path,
+) -> Result<Vec<crate::ledger::checkpoint::SignedCheckpoint>, StartupError> {
+    let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(
+        match serde_json::from_slice(&text)
+            .map_err(|e| format!("{}: not checkpoints: {e}", path.display()))?
+        {
+            CheckpointFile::Log { checkpoints } => checkpoints,
+            CheckpointFile::One(c) => vec![c],
+        },
+    )
+}
+
+/// `ledger verify-checkpoints`: the log verifies, and holds every checkpoint known before.
+fn verify_checkpoint_log(
+    file: &std::path::Path,
+    public_key: &str,
+    known: Option<&std::path::Path>,
+) -> Result<ExitCode, StartupError> {
+    use crate::ledger::{checkpoint, hex, merkle};
+    let log = read_checkpoints(file)?;
+    let mut problems = Vec::new();
+    if let Err(problem) = checkpoint::verify_log(&log, public_key.trim()) {
+        problems.push(problem);
+    }
+    if let Some(known) = known {
+        let leaves: Vec<merkle::Hash> = log
+            .iter()
+            .map(checkpoint::SignedCheckpoint::log_leaf)
+            .collect();
+        for old in read_checkpoints(known)? {
+            let Some(m) = usize::try_from(old.index)
+                .ok()
+                .filter(|m| (1..=log.len()).contains(m))
+            else {
+                problems.push(format!("known checkpoint {} is not in the log", old.index));
+                continue;
+            };
+            // The consistency proof, made from the log, checked against what was kept.
+            let proof: Vec<String> = merkle::consistency_proof(m, &leaves)
+                .unwrap_or_default()
+                .iter()
+                .map(|h| hex(h))
+                .collect();
+            let newest = &log[log.len() - 1];
+            if let Err(problem) =
+                checkpoint::verify_consistency(&old, newest, &proof, public_key.trim())
+            {
+                problems.push(problem);
+            }
+        }
+    }
+    println!("{} checkpoint(s)", log.len());
+    for problem in &problems {
+        println!("FAILED: {problem}");
+    }
+    if problems.is_empty() {
+        println!("verified");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("NOT VERIFIED");
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 /// The configured database, migrated.

@@ -70,6 +70,9 @@ pub struct Settings {
     #[command(flatten)]
     pub telemetry: TelemetrySettings,
 
+    #[command(flatten)]
+    pub checkpoints: CheckpointSettings,
+
     /// Seconds between two runs of the background creation sweep (0 disables it).
     #[arg(
         long,
@@ -78,6 +81,16 @@ pub struct Settings {
         help_heading = "Background tasks"
     )]
     pub creation_sweep_interval_secs: u64,
+
+    /// Seconds between two runs of the background purge sweep, which deletes the contents of
+    /// closed profiles whose retention period has ended (0 disables it).
+    #[arg(
+        long,
+        env = "PURGE_SWEEP_INTERVAL_SECS",
+        default_value_t = 3600,
+        help_heading = "Background tasks"
+    )]
+    pub purge_sweep_interval_secs: u64,
 }
 
 impl Settings {
@@ -299,6 +312,56 @@ impl AuthSettings {
     }
 }
 
+/// The key that signs the ledger's checkpoints, and how often they are made.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Ledger checkpoints")]
+pub struct CheckpointSettings {
+    /// The Ed25519 signing key of checkpoints, as 64 hex digits (`espace-sante keys
+    /// generate`). Without it nor LEDGER_SIGNING_KEY_FILE, the public development key signs
+    /// (development only: production refuses to start).
+    #[arg(long, env = "LEDGER_SIGNING_KEY", hide_env_values = true)]
+    pub ledger_signing_key: Option<Secret>,
+
+    /// A file holding the signing key (64 hex digits), instead of LEDGER_SIGNING_KEY.
+    #[arg(long, env = "LEDGER_SIGNING_KEY_FILE")]
+    pub ledger_signing_key_file: Option<std::path::PathBuf>,
+
+    /// Seconds between two checkpoints (0: only on demand). A checkpoint is skipped when no
+    /// chain moved since the last one.
+    #[arg(long, env = "CHECKPOINT_INTERVAL_SECS", default_value_t = 3600)]
+    pub checkpoint_interval_secs: u64,
+}
+
+impl CheckpointSettings {
+    /// The signing key these settings give: the development key when none is configured.
+    pub fn signer(&self) -> Result<crate::ledger::checkpoint::CheckpointSigner, String> {
+        use crate::ledger::checkpoint::CheckpointSigner;
+        let signer = match (&self.ledger_signing_key, &self.ledger_signing_key_file) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "set LEDGER_SIGNING_KEY or LEDGER_SIGNING_KEY_FILE, not both".to_owned(),
+                );
+            }
+            (Some(key), None) => CheckpointSigner::from_hex(&key.0)?,
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("LEDGER_SIGNING_KEY_FILE {}: {e}", path.display()))?;
+                CheckpointSigner::from_hex(&text)
+                    .map_err(|e| format!("LEDGER_SIGNING_KEY_FILE {}: {e}", path.display()))?
+            }
+            (None, None) => return Ok(CheckpointSigner::development()),
+        };
+        if signer.is_development() {
+            return Err(
+                "the ledger signing key is the public development key: it is no secret; unset \
+                 it to run with the development key (development only)"
+                    .to_owned(),
+            );
+        }
+        Ok(signer)
+    }
+}
+
 /// The lifecycle rules and the document size.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Rules")]
@@ -323,6 +386,10 @@ pub struct RuleSettings {
     /// 24 hours).
     #[arg(long, env = "EMERGENCY_ACCESS_MINUTES", default_value_t = 240, value_parser = clap::value_parser!(u32).range(1..=1440))]
     pub emergency_access_minutes: u32,
+    /// How long a closed profile is kept (documents, messages, medical profile), readable by
+    /// its owner's export alone and reopenable, before the purge, in years (real MES: 10).
+    #[arg(long, env = "RETENTION_YEARS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub retention_years: u32,
 }
 
 impl RuleSettings {
@@ -335,6 +402,9 @@ impl RuleSettings {
             activation_lockout: Duration::minutes(i64::from(self.activation_lockout_minutes)),
             max_document_bytes: self.document_max_bytes,
             emergency_access: Duration::minutes(i64::from(self.emergency_access_minutes)),
+            retention: crate::domain::lifecycle::Retention {
+                years: self.retention_years,
+            },
         }
     }
 }

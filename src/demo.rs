@@ -105,6 +105,7 @@ fn row(p: &DemoPatient) -> BeneficiaryRow {
         carte_vitale_serial: p.serial.to_owned(),
         insurer_email: p.insurer_email.map(str::to_owned),
         address_lines: p.address.iter().map(|l| (*l).to_owned()).collect(),
+        legal_representatives: Vec::new(),
     }
 }
 

@@ -41,6 +41,9 @@ pub struct AppState {
     pub schema: AppSchema,
     pub auth: Arc<Authenticator>,
     pub db: DatabaseConnection,
+    /// The use cases, for the routes beside GraphQL (the patient's export, the published
+    /// checkpoints).
+    pub services: crate::services::Services,
     /// Requests per caller on POST /graphql; `None`: no limit.
     pub rate_limit: Option<Arc<RateLimiter>>,
     /// Whether GET /graphql serves GraphiQL (development only).
@@ -91,6 +94,12 @@ pub fn router(state: AppState, limits: EdgeLimits) -> Router {
         .route("/graphql", get(graphiql).post(graphql))
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/ledger/checkpoints", get(ledger_checkpoints))
+        .route(
+            "/ledger/checkpoints/consistency",
+            get(ledger_checkpoint_consistency),
+        )
+        .route("/me/export", get(export_record))
         // 503, not tower-http's former 408: the client sent its request in time, we did not
         // answer in time.
         .layer(TimeoutLayer::with_status_code(
@@ -218,6 +227,143 @@ async fn caller(auth: &Authenticator, headers: &HeaderMap) -> Caller {
     }
 }
 
+/// `GET /me/export`: the signed-in patient (activated, or closed) downloads their whole record
+/// as a zip archive (see [`crate::archive`]). The export is traced in their ledger before a byte
+/// leaves. Errors are JSON, with the codes of the GraphQL API.
+async fn export_record(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let actor = match caller(&state.auth, &headers).await {
+        Caller::Authenticated(actor) => actor,
+        // `caller` answers no profile selection: the export is the signed-in patient's own.
+        Caller::Refused(reason) | Caller::Forbidden(reason) | Caller::Unavailable(reason) => {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                format!("authentication required: {reason}"),
+            );
+        }
+        Caller::Anonymous => {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "authentication required: sign in: send 'Authorization: Bearer <token>'".to_owned(),
+            );
+        }
+    };
+    let crate::domain::Actor::Patient { ins, .. } = &actor else {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "only the patient can download their record".to_owned(),
+        );
+    };
+    if let Some(limiter) = &state.rate_limit {
+        let me = actor.to_ref();
+        if let Err(wait) = limiter.take(&format!("{:?}:{}", me.role, me.id)) {
+            let mut response = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_REQUESTS",
+                format!("too many requests: retry in {wait} s"),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            return response;
+        }
+    }
+    let export = match state.services.export_record(&actor.to_ref(), ins).await {
+        Ok(export) => export.into_inner(),
+        Err(err) => {
+            // The GraphQL mapping gives the code (and logs an internal error, once).
+            let error = async_graphql::Error::from(err);
+            let code = match error.extensions.as_ref().and_then(|e| e.get("code")) {
+                Some(async_graphql::Value::String(code)) => code.clone(),
+                _ => "INTERNAL_SERVER_ERROR".to_owned(),
+            };
+            let status = match code.as_str() {
+                "DMP_NOT_FOUND" | "NOT_FOUND" => StatusCode::NOT_FOUND,
+                "ACTIVATION_REQUIRED" | "FORBIDDEN" => StatusCode::FORBIDDEN,
+                crate::graphql::error::SERVICE_UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            let mut response = refuse(status, &code, error.message);
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(2));
+            }
+            return response;
+        }
+    };
+    match crate::archive::record_zip(&export) {
+        Ok(zip) => (
+            [
+                (header::CONTENT_TYPE, "application/zip"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"mon-espace-sante.zip\"",
+                ),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            zip,
+        )
+            .into_response(),
+        Err(err) => {
+            tracing::error!(error.cause = %err, "export failed");
+            refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_SERVER_ERROR",
+                "an internal error occurred; quote the request id to the support team".to_owned(),
+            )
+        }
+    }
+}
+
+/// The header with which a patient who is a minor's legal representative selects the minor's
+/// profile to act on (its INS); without it, or with their own INS, they act on their own.
+const ACTING_FOR: header::HeaderName = header::HeaderName::from_static("x-acting-for");
+
+/// Applies the profile selection of `X-Acting-For`: a patient who is a current legal
+/// representative of that INS acts on it, as themselves; anyone else is refused.
+async fn acting_for(state: &AppState, caller: Caller, headers: &HeaderMap) -> Caller {
+    let Some(value) = headers.get(ACTING_FOR) else {
+        return caller;
+    };
+    let (ins, name) = match caller {
+        Caller::Authenticated(crate::domain::Actor::Patient { ins, name }) => (ins, name),
+        Caller::Authenticated(_) => {
+            return Caller::Forbidden(
+                "X-Acting-For is for a patient acting on a minor's profile".to_owned(),
+            );
+        }
+        other => return other,
+    };
+    let Some(child) = value
+        .to_str()
+        .ok()
+        .and_then(|v| crate::domain::Ins::parse(v.trim()).ok())
+    else {
+        return Caller::Forbidden(
+            "X-Acting-For must be the INS of the profile to act on".to_owned(),
+        );
+    };
+    if child == ins {
+        return Caller::Authenticated(crate::domain::Actor::Patient { ins, name });
+    }
+    match state.services.represents(&ins, &child).await {
+        Ok(true) => {
+            Caller::Authenticated(crate::domain::Actor::Representative { child, ins, name })
+        }
+        Ok(false) => Caller::Forbidden(
+            "you are not a legal representative of this person (or no longer: they are 18)"
+                .to_owned(),
+        ),
+        Err(err) => {
+            tracing::warn!(error.cause = %err.message(), "representation check failed");
+            Caller::Unavailable("the representation could not be checked: retry".to_owned())
+        }
+    }
+}
+
 /// An error answered before GraphQL runs (the body is too large, or not a GraphQL request).
 fn refuse(status: StatusCode, code: &str, message: String) -> Response {
     let body =
@@ -258,6 +404,7 @@ impl axum::extract::FromRequestParts<AppState> for Admitted {
             ));
         }
         let caller = caller(&state.auth, &parts.headers).await;
+        let caller = acting_for(state, caller, &parts.headers).await;
         if let Some(limiter) = &state.rate_limit {
             let key = match &caller {
                 Caller::Authenticated(actor) => {
@@ -767,6 +914,88 @@ fn connection_init_token(payload: &serde_json::Value) -> Option<String> {
 /// How long readiness waits for the database: a load balancer probing every few seconds
 /// needs an answer, and a ping that takes longer than this is as good as none.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A page of the log of checkpoints: `after` an index (default 0), at most `limit` (1 to 1000).
+#[derive(Debug, serde::Deserialize)]
+struct CheckpointPage {
+    after: Option<i64>,
+    limit: Option<usize>,
+}
+
+/// The log of signed checkpoints, oldest first, with the public key that signs them: open to
+/// anyone, without a token, so that third parties can keep copies.
+async fn ledger_checkpoints(
+    State(state): State<AppState>,
+    axum::extract::Query(page): axum::extract::Query<CheckpointPage>,
+) -> Response {
+    let limit = page.limit.unwrap_or(1000).clamp(1, 1000);
+    match state
+        .services
+        .checkpoints(page.after.unwrap_or(0), limit)
+        .await
+    {
+        Ok(checkpoints) => axum::Json(serde_json::json!({
+            "publicKey": state.services.checkpoint_public_key(),
+            "checkpoints": checkpoints,
+        }))
+        .into_response(),
+        Err(err) => service_refusal(&err),
+    }
+}
+
+/// The two checkpoints of a consistency proof.
+#[derive(Debug, serde::Deserialize)]
+struct ConsistencyPair {
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+/// The RFC 9162 consistency proof of the log of checkpoints between `from` and `to`, with both
+/// checkpoints: anyone holding `from` checks that `to` extends it.
+async fn ledger_checkpoint_consistency(
+    State(state): State<AppState>,
+    axum::extract::Query(pair): axum::extract::Query<ConsistencyPair>,
+) -> Response {
+    let (Some(from), Some(to)) = (pair.from, pair.to) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            "give the two checkpoints: ?from=M&to=N".to_owned(),
+        );
+    };
+    match state.services.checkpoint_consistency(from, to).await {
+        Ok(c) => axum::Json(serde_json::json!({
+            "from": c.from,
+            "to": c.to,
+            "proof": c.proof,
+        }))
+        .into_response(),
+        Err(err) => service_refusal(&err),
+    }
+}
+
+/// A service error on a route beside GraphQL, with the same codes.
+fn service_refusal(err: &crate::services::ServiceError) -> Response {
+    use crate::services::ServiceError;
+    match err {
+        ServiceError::NotFound(message) => {
+            refuse(StatusCode::NOT_FOUND, "NOT_FOUND", message.clone())
+        }
+        ServiceError::Unavailable(_) => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "the database is unavailable; try again".to_owned(),
+        ),
+        other => {
+            tracing::error!(error.cause = %other.message(), "checkpoint route failed");
+            refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_SERVER_ERROR",
+                "internal error".to_owned(),
+            )
+        }
+    }
+}
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     match tokio::time::timeout(READINESS_TIMEOUT, state.db.ping()).await {

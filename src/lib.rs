@@ -4,6 +4,7 @@
 //! Data flows one way: GraphQL resolver → service (validates, opens the transaction, appends
 //! to the ledger, updates projections, writes the outbox) → commit.
 
+pub mod archive;
 pub mod auth;
 pub mod cli;
 pub mod clock;

@@ -26,7 +26,9 @@ pub struct Application {
     services: Services,
     delivery: crate::notify::Delivery,
     sweep_interval: Option<Duration>,
+    purge_interval: Option<Duration>,
     relay_interval: Option<Duration>,
+    checkpoint_interval: Option<Duration>,
     header_read_timeout: Duration,
     /// The `/metrics` listener, when METRICS_LISTEN_ADDR is set.
     metrics_listener: Option<TcpListener>,
@@ -38,7 +40,16 @@ impl Application {
     pub async fn build(settings: &Settings, clock: SharedClock) -> Result<Self, StartupError> {
         // Before anything else: a start that must be refused touches no database.
         let auth = settings.auth.authenticator(clock.clone())?;
-        check_key_source(settings, &auth)?;
+        let signer = settings.checkpoints.signer()?;
+        check_key_source(settings, &auth, signer.is_development())?;
+        if settings.app_env == AppEnv::Production && signer.is_development() {
+            return Err(
+                "APP_ENV=production needs a ledger signing key: set LEDGER_SIGNING_KEY \
+                        or LEDGER_SIGNING_KEY_FILE (`espace-sante keys generate`); the public \
+                        development key is never accepted in production"
+                    .into(),
+            );
+        }
         let db = settings
             .database
             .connect(settings.limits.statement_timeout())
@@ -49,7 +60,8 @@ impl Application {
             // `espace-sante migrate` runs as the owner, before.
             AppEnv::Production => crate::db::check_production(&db).await?,
         }
-        let services = Services::new(db.clone(), clock, settings.rules.policy());
+        let services = Services::new(db.clone(), clock, settings.rules.policy())
+            .with_checkpoint_signer(signer);
         let delivery = settings.delivery(&services)?;
         tracing::info!("emails go to {}", delivery.relay.mailer.describe());
         let state = AppState {
@@ -60,6 +72,7 @@ impl Application {
             ),
             auth: Arc::new(auth),
             db,
+            services: services.clone(),
             rate_limit: RateLimiter::new(
                 settings.limits.rate_limit_per_minute,
                 settings.limits.rate_limit_burst,
@@ -90,8 +103,12 @@ impl Application {
             delivery,
             sweep_interval: (settings.creation_sweep_interval_secs > 0)
                 .then(|| Duration::from_secs(settings.creation_sweep_interval_secs)),
+            purge_interval: (settings.purge_sweep_interval_secs > 0)
+                .then(|| Duration::from_secs(settings.purge_sweep_interval_secs)),
             relay_interval: (settings.relay.relay_interval_secs > 0)
                 .then(|| Duration::from_secs(settings.relay.relay_interval_secs)),
+            checkpoint_interval: (settings.checkpoints.checkpoint_interval_secs > 0)
+                .then(|| Duration::from_secs(settings.checkpoints.checkpoint_interval_secs)),
             header_read_timeout: Duration::from_secs(settings.http.header_read_timeout_secs),
             metrics_listener,
         })
@@ -127,6 +144,12 @@ impl Application {
         }
         if let Some(every) = self.sweep_interval {
             background.push(tokio::spawn(creation_sweep(self.services.clone(), every)));
+        }
+        if let Some(every) = self.checkpoint_interval {
+            background.push(tokio::spawn(checkpoints(self.services.clone(), every)));
+        }
+        if let Some(every) = self.purge_interval {
+            background.push(tokio::spawn(purge_sweep(self.services.clone(), every)));
         }
         if let Some(every) = self.relay_interval {
             background.push(tokio::spawn(self.delivery.relay.clone().run(every)));
@@ -227,7 +250,11 @@ async fn serve(
 /// JWT_SECRET or JWT_ISSUERS, and keys fetched over https); development accepts it only on a
 /// loopback address. Development says what it is in a banner on stderr at every start, whatever
 /// RUST_LOG keeps: a log filter must not hide that anyone may sign tokens.
-fn check_key_source(settings: &Settings, auth: &Authenticator) -> Result<(), StartupError> {
+fn check_key_source(
+    settings: &Settings,
+    auth: &Authenticator,
+    development_signing_key: bool,
+) -> Result<(), StartupError> {
     match settings.app_env {
         AppEnv::Production => {
             if auth.is_development() {
@@ -258,6 +285,12 @@ fn check_key_source(settings: &Settings, auth: &Authenticator) -> Result<(), Sta
             }
             // eprintln!, not tracing: RUST_LOG=error must not hide it.
             eprintln!("{}", development_banner(auth.is_development()));
+            if development_signing_key {
+                eprintln!(
+                    "espace-sante: ledger checkpoints are signed with the PUBLIC DEVELOPMENT KEY \
+                     (anyone can forge them); set LEDGER_SIGNING_KEY or LEDGER_SIGNING_KEY_FILE"
+                );
+            }
             Ok(())
         }
     }
@@ -276,7 +309,8 @@ fn development_banner(development_key: bool) -> String {
     )
 }
 
-/// Creates due profiles periodically. A failed run is logged and retried at the next tick.
+/// Creates due profiles and ends the representation of those who turned 18, periodically. A
+/// failed run is logged and retried at the next tick.
 async fn creation_sweep(services: Services, every: Duration) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -284,6 +318,45 @@ async fn creation_sweep(services: Services, every: Duration) {
         ticker.tick().await;
         if let Err(err) = services.create_due_profiles().await {
             tracing::error!(error.cause = %err.message(), "creation sweep failed");
+        }
+        // The same period suits the end of minors' representation (a birthday is a day long).
+        if let Err(err) = services.end_representations_at_majority().await {
+            tracing::error!(error.cause = %err.message(), "majority sweep failed");
+        }
+    }
+}
+
+/// Purges, periodically, the closed profiles whose retention period has ended (by the services'
+/// clock). A failed run is logged and retried at the next tick.
+async fn purge_sweep(services: Services, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(err) = services.purge_due_profiles().await {
+            tracing::error!(error.cause = %err.message(), "purge sweep failed");
+        }
+    }
+}
+
+/// Makes a checkpoint periodically (the first at start). A failed run is logged and tried
+/// again at the next tick; a ledger that diverges from the last checkpoint is logged as an
+/// error and never signed.
+async fn checkpoints(services: Services, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match services.checkpoint_now().await {
+            Ok(crate::services::checkpoints::CheckpointOutcome::Created(c)) => {
+                tracing::info!(
+                    checkpoint.index = c.index,
+                    checkpoint.tree_size = c.tree_size,
+                    "ledger checkpoint signed"
+                );
+            }
+            Ok(crate::services::checkpoints::CheckpointOutcome::Unchanged(_)) => {}
+            Err(err) => tracing::error!(error.cause = %err.message(), "ledger checkpoint failed"),
         }
     }
 }

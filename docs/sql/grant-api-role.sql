@@ -12,13 +12,19 @@ GRANT USAGE ON SCHEMA public TO espace_sante_api;
 -- neither disable nor drop the triggers that refuse them to everyone else.
 GRANT SELECT, INSERT ON ledger_events TO espace_sante_api;
 
--- Written once, never changed: stored bodies, messages, first accesses, emergency accesses.
-GRANT SELECT, INSERT ON document_contents, messages, message_attachments,
-    practitioner_accesses, emergency_accesses TO espace_sante_api;
+-- Signed checkpoints of the ledger and the heads they cover: read and append, the same way.
+GRANT SELECT, INSERT ON ledger_checkpoints, ledger_checkpoint_heads TO espace_sante_api;
+
+-- Written once, never changed (but by the purge at the end of a closed profile's retention,
+-- which deletes stored bodies and attachments and empties message bodies): first accesses,
+-- emergency accesses, stored bodies, messages.
+GRANT SELECT, INSERT ON practitioner_accesses, emergency_accesses TO espace_sante_api;
+GRANT SELECT, INSERT, DELETE ON document_contents, message_attachments TO espace_sante_api;
+GRANT SELECT, INSERT, UPDATE ON messages TO espace_sante_api;
 
 -- Projections the services update (UPDATE also covers the row locks, SELECT … FOR UPDATE).
 GRANT SELECT, INSERT, UPDATE ON profiles, documents, threads, notifications,
-    postal_letters TO espace_sante_api;
+    postal_letters, legal_representatives TO espace_sante_api;
 
 -- Projections with rows that go away: a lifted block, a removed medical-profile entry.
 GRANT SELECT, INSERT, DELETE ON practitioner_blocks TO espace_sante_api;

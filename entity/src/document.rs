@@ -28,6 +28,14 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Hidden from practitioners other than its author, at the patient's request.
     pub masked: bool,
+    /// Held back from the patient until an announcement consultation: the patient neither
+    /// sees it nor was notified; practitioners see it. False once released.
+    pub held_back: bool,
+    /// When its author released a held-back document to the patient.
+    pub released_at: Option<DateTimeUtc>,
+    /// Secret from the minor's legal representatives (art. L1111-5 CSP): they never see it nor
+    /// a notice of it.
+    pub secret_from_representatives: bool,
     /// Unique per author: a retried feed returns the first result.
     pub idempotency_key: String,
     /// SHA-256 of the request, to tell a retry from a different payload under the same key.

@@ -4,7 +4,10 @@
 pub mod document;
 pub mod document_content;
 pub mod emergency_access;
+pub mod ledger_checkpoint;
+pub mod ledger_checkpoint_head;
 pub mod ledger_event;
+pub mod legal_representative;
 pub mod medical_profile_entry;
 pub mod message;
 pub mod message_attachment;

@@ -42,6 +42,10 @@ pub struct Model {
     /// Whether practitioners may open the record in an emergency ("bris de glace"); on unless
     /// the patient turned it off.
     pub emergency_access_enabled: bool,
+    /// The status a closure left (CREATED or ACTIVATED): what a reopening restores.
+    pub status_before_closure: Option<ProfileStatus>,
+    /// When the purge sweep removed the closed record's contents (the ledger stays).
+    pub purged_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -460,5 +460,10 @@ fn actor_from_claims(
         ActorRole::Operator if !sub.trim().is_empty() => Ok(Actor::Operator { id: sub, name }),
         ActorRole::Operator => Err("the token's subject is empty".to_owned()),
         ActorRole::System => Err("the role SYSTEM cannot be claimed by a token".to_owned()),
+        ActorRole::LegalRepresentative => Err(
+            "the role LEGAL_REPRESENTATIVE cannot be claimed by a token: a representative signs \
+             in as PATIENT and selects the minor's profile"
+                .to_owned(),
+        ),
     }
 }

@@ -18,6 +18,9 @@ pub enum Access {
     OwnRecord,
     /// The patient's own mailbox (threads, replies): activated.
     OwnMailbox,
+    /// The patient's export of their whole record: activated, or closed (a closed record is
+    /// readable by its owner's export alone, for the whole retention period).
+    Export,
     /// Anything, profile or not: a message is accepted for any INS (and bounced without a
     /// DMP), a practitioner reads their own thread.
     Any,
@@ -47,7 +50,10 @@ pub fn admit(access: Access, status: Option<ProfileStatus>) -> Result<(), Refusa
         (Access::Enrolment, None) => Err(Refusal::NotEnrolled),
         (Access::Dmp, Some(status)) if has_dmp(status) => Ok(()),
         (Access::Dmp, _) => Err(Refusal::DmpNotFound),
-        (Access::OwnRecord | Access::OwnMailbox, Some(Activated)) => Ok(()),
+        (Access::OwnRecord | Access::OwnMailbox | Access::Export, Some(Activated)) => Ok(()),
+        (Access::Export, Some(ProfileStatus::Closed)) => Ok(()),
+        (Access::Export, Some(Created)) => Err(Refusal::ActivationRequired),
+        (Access::Export, _) => Err(Refusal::DmpNotFound),
         (Access::OwnRecord | Access::OwnMailbox, Some(Created)) => Err(Refusal::ActivationRequired),
         (Access::OwnRecord, _) => Err(Refusal::DmpNotFound),
         (Access::OwnMailbox, None) => Err(Refusal::NoProfile),
@@ -87,6 +93,19 @@ mod tests {
             Err(Refusal::NoMailbox(Closed))
         );
         assert_eq!(admit(Access::OwnMailbox, None), Err(Refusal::NoProfile));
+    }
+
+    #[test]
+    fn the_export_is_open_to_an_activated_or_closed_patient() {
+        assert_eq!(admit(Access::Export, Some(Activated)), Ok(()));
+        assert_eq!(admit(Access::Export, Some(Closed)), Ok(()));
+        assert_eq!(
+            admit(Access::Export, Some(Created)),
+            Err(Refusal::ActivationRequired)
+        );
+        for status in [Some(Announced), Some(Opposed), None] {
+            assert_eq!(admit(Access::Export, status), Err(Refusal::DmpNotFound));
+        }
     }
 
     #[test]

@@ -20,13 +20,17 @@ pub enum Actor {
     },
     /// An insurer's back-office agent.
     Operator { id: String, name: String },
+    /// A legal representative, signed in as themselves (a PATIENT token with their INS), acting
+    /// on the profile of the minor they selected (`child`). Only built once the representation
+    /// was checked.
+    Representative { child: Ins, ins: Ins, name: String },
 }
 
 impl Actor {
-    /// The role of this actor.
+    /// The role of this actor's token (a representative signed in as a patient).
     pub fn role(&self) -> ActorRole {
         match self {
-            Self::Patient { .. } => ActorRole::Patient,
+            Self::Patient { .. } | Self::Representative { .. } => ActorRole::Patient,
             Self::Practitioner { .. } => ActorRole::Practitioner,
             Self::Operator { .. } => ActorRole::Operator,
         }
@@ -48,9 +52,15 @@ impl Actor {
                 *profession_code,
             ),
             Self::Operator { id, name } => (id.clone(), name.clone(), None, None),
+            Self::Representative { ins, name, .. } => (ins.to_string(), name.clone(), None, None),
+        };
+        let role = match self {
+            // In the minor's chain: the representative, on the minor's behalf.
+            Self::Representative { .. } => ActorRole::LegalRepresentative,
+            _ => self.role(),
         };
         ActorRef {
-            role: self.role(),
+            role,
             id,
             name,
             profession,

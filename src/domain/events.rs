@@ -4,6 +4,50 @@
 
 pub use entity::values::EventKind;
 
+use entity::values::ProfileStatus;
+
+/// The profile status an event of this kind leaves behind, for the kinds that change it.
+/// `ledger verify --deep` re-derives each profile's status from its events with this; a new
+/// kind answers here (the match is exhaustive on purpose).
+pub fn status_after(kind: EventKind) -> Option<ProfileStatus> {
+    match kind {
+        EventKind::BeneficiaryEnrolled => Some(ProfileStatus::Announced),
+        EventKind::OppositionRecorded => Some(ProfileStatus::Opposed),
+        EventKind::OppositionWithdrawn | EventKind::ProfileCreated => Some(ProfileStatus::Created),
+        EventKind::ProfileActivated => Some(ProfileStatus::Activated),
+        EventKind::ProfileClosed => Some(ProfileStatus::Closed),
+        EventKind::ActivationFailed
+        | EventKind::ActivationRefusedLocked
+        | EventKind::DocumentFed
+        | EventKind::DocumentAdded
+        | EventKind::RecordConsulted
+        | EventKind::DocumentConsulted
+        | EventKind::FirstAccess
+        | EventKind::AccessRefusedBlocked
+        | EventKind::DocumentMasked
+        | EventKind::DocumentUnmasked
+        | EventKind::PractitionerBlocked
+        | EventKind::PractitionerUnblocked
+        | EventKind::MedicalProfileUpdated
+        | EventKind::MessageReceived
+        | EventKind::ThreadRead
+        | EventKind::MessageReplied
+        | EventKind::FeedRefused
+        | EventKind::MedecinTraitantDesignated
+        | EventKind::MedecinTraitantRemoved
+        | EventKind::EmergencyAccessOpened
+        | EventKind::EmergencyAccessRefused
+        | EventKind::EmergencyAccessTurnedOn
+        | EventKind::EmergencyAccessTurnedOff
+        | EventKind::ProfilePurged
+        | EventKind::RecordExported
+        | EventKind::DocumentReleased => None,
+        // The status these leave is in their payload (`statusAfter`): what the profile was
+        // before its closure, or CREATED when a young adult's representatives had activated it.
+        EventKind::ProfileReopened | EventKind::RepresentationEnded => None,
+    }
+}
+
 /// What the patient reads in the activity history for an event of this kind.
 pub fn label(kind: EventKind) -> &'static str {
     match kind {
@@ -39,6 +83,13 @@ pub fn label(kind: EventKind) -> &'static str {
         EventKind::EmergencyAccessTurnedOn => "Autorisation de l'accès en urgence à votre dossier",
         EventKind::EmergencyAccessTurnedOff => {
             "Désactivation de l'accès en urgence à votre dossier"
+        }
+        EventKind::ProfileReopened => "Réouverture du profil",
+        EventKind::ProfilePurged => "Suppression des contenus à la fin de la conservation",
+        EventKind::RecordExported => "Téléchargement de votre dossier complet",
+        EventKind::RepresentationEnded => "Fin de l'accès de vos représentants légaux (majorité)",
+        EventKind::DocumentReleased => {
+            "Mise à disposition d'un document après une consultation d'annonce"
         }
     }
 }

@@ -13,7 +13,7 @@
 //! [`Refusal`]. The services lock the profile, read its facts, call the function, write what it
 //! says and append the matching ledger event; no status decision is made anywhere else.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, Months, Utc};
 
 pub use entity::values::ProfileStatus;
 
@@ -34,6 +34,12 @@ pub struct ProfileFacts {
     pub failed_activation_attempts: i32,
     /// Activation is refused until then (a past instant is no lock).
     pub activation_locked_until: Option<DateTime<Utc>>,
+    /// When the profile was closed, if it is.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// The status the closure left (CREATED or ACTIVATED): what a reopening restores.
+    pub status_before_closure: Option<ProfileStatus>,
+    /// When the purge removed the closed record's contents.
+    pub purged_at: Option<DateTime<Utc>>,
 }
 
 /// The tunable rules of activation.
@@ -340,6 +346,81 @@ pub fn close(facts: &ProfileFacts, now: DateTime<Utc>) -> Result<Closure, Refusa
     }
 }
 
+/// How long a closed profile is kept, whole, before the purge (real MES: 10 years).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Calendar years after the closure.
+    pub years: u32,
+}
+
+impl Retention {
+    /// The end of the retention of a profile closed at `closed_at`: the same instant, `years`
+    /// calendar years later (a 29 February closure ends on the 28th).
+    pub fn ends(self, closed_at: DateTime<Utc>) -> DateTime<Utc> {
+        closed_at
+            .checked_add_months(Months::new(self.years.saturating_mul(12)))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+}
+
+/// What a reopening writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reopening {
+    /// The status before the closure: CREATED or ACTIVATED.
+    pub status: ProfileStatus,
+    pub reopened_at: DateTime<Utc>,
+    /// A profile that was only created gets a new activation code (the closure discarded the
+    /// old one), sent with a creation notice.
+    pub new_activation_code: bool,
+}
+
+/// Reopening at `now`, by the patient or an operator at the person's request: only a closed
+/// profile, within its retention period (the purge has not run), back to the status it had.
+pub fn reopen(
+    facts: &ProfileFacts,
+    now: DateTime<Utc>,
+    retention: Retention,
+) -> Result<Reopening, Refusal> {
+    match facts.status {
+        ProfileStatus::Closed => {}
+        status => {
+            return Err(invalid(
+                status,
+                format!("only a closed profile can be reopened (the profile is {status})"),
+            ));
+        }
+    }
+    let ended = facts.purged_at.is_some()
+        || facts
+            .closed_at
+            .is_some_and(|closed_at| retention.ends(closed_at) <= now);
+    if ended {
+        return Err(invalid(
+            ProfileStatus::Closed,
+            "the retention period of this closed profile has ended: it can no longer be reopened",
+        ));
+    }
+    let status = match facts.status_before_closure {
+        Some(ProfileStatus::Created) => ProfileStatus::Created,
+        _ => ProfileStatus::Activated,
+    };
+    Ok(Reopening {
+        status,
+        reopened_at: now,
+        new_activation_code: status == ProfileStatus::Created,
+    })
+}
+
+/// Whether the purge is due at `now`: a closed profile whose retention period has ended and
+/// whose contents are still there. The purge keeps the ledger.
+pub fn purge_due(facts: &ProfileFacts, now: DateTime<Utc>, retention: Retention) -> bool {
+    facts.status == ProfileStatus::Closed
+        && facts.purged_at.is_none()
+        && facts
+            .closed_at
+            .is_some_and(|closed_at| retention.ends(closed_at) <= now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,6 +442,9 @@ mod tests {
             opposition_deadline: deadline(),
             failed_activation_attempts: 0,
             activation_locked_until: None,
+            closed_at: None,
+            status_before_closure: None,
+            purged_at: None,
         }
     }
 
@@ -749,5 +833,61 @@ mod tests {
                 has_dmp(status)
             );
         }
+    }
+
+    // reopen and purge
+
+    fn closed(before: ProfileStatus) -> ProfileFacts {
+        ProfileFacts {
+            closed_at: Some(after_deadline()),
+            status_before_closure: Some(before),
+            ..facts(ProfileStatus::Closed)
+        }
+    }
+
+    const TEN_YEARS: Retention = Retention { years: 10 };
+
+    #[test]
+    fn reopening_restores_the_status_before_closure_within_the_retention() {
+        let now = after_deadline() + Duration::days(365 * 9);
+        for before in [ProfileStatus::Created, ProfileStatus::Activated] {
+            assert_eq!(
+                reopen(&closed(before), now, TEN_YEARS),
+                Ok(Reopening {
+                    status: before,
+                    reopened_at: now,
+                    new_activation_code: before == ProfileStatus::Created,
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn reopening_after_the_retention_or_the_purge_is_refused() {
+        let end = TEN_YEARS.ends(after_deadline());
+        assert_eq!(end, at("2036-12-20T10:00:00Z"));
+        assert!(reopen(&closed(ProfileStatus::Activated), end, TEN_YEARS).is_err());
+        let purged = ProfileFacts {
+            purged_at: Some(after_deadline()),
+            ..closed(ProfileStatus::Activated)
+        };
+        assert!(reopen(&purged, after_deadline(), TEN_YEARS).is_err());
+        for status in [ProfileStatus::Created, ProfileStatus::Activated] {
+            assert!(reopen(&facts(status), after_deadline(), TEN_YEARS).is_err());
+        }
+    }
+
+    #[test]
+    fn purge_is_due_once_the_retention_of_a_closed_profile_ends() {
+        let end = TEN_YEARS.ends(after_deadline());
+        let profile = closed(ProfileStatus::Activated);
+        assert!(!purge_due(&profile, end - Duration::seconds(1), TEN_YEARS));
+        assert!(purge_due(&profile, end, TEN_YEARS));
+        let purged = ProfileFacts {
+            purged_at: Some(end),
+            ..profile
+        };
+        assert!(!purge_due(&purged, end, TEN_YEARS));
+        assert!(!purge_due(&facts(ProfileStatus::Activated), end, TEN_YEARS));
     }
 }

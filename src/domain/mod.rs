@@ -9,17 +9,20 @@ pub mod documents;
 mod events;
 mod identifiers;
 pub mod lifecycle;
+pub mod minors;
 pub mod notices;
 mod policy;
 mod routing;
 pub mod visibility;
 
 pub use actor::{Actor, ActorRef, ActorRole};
-pub use events::{EventKind, label};
+pub use events::{EventKind, label, status_after};
 pub use identifiers::{
     ActivationCode, AddressLines, CarteVitaleSerial, Email, Ins, ParseError, PersonName, Rpps,
 };
 pub use lifecycle::{ProfileStatus, has_dmp};
 pub use policy::Policy;
-pub use routing::{Channel, Delivery, Reach, may_be_notified, route, route_notice};
+pub use routing::{
+    Channel, Delivery, Reach, may_be_notified, route, route_notice, route_to_representatives,
+};
 pub use visibility::ProfessionCode;

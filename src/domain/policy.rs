@@ -2,6 +2,8 @@
 
 use chrono::Duration;
 
+use super::lifecycle::Retention;
+
 /// The tunable rules of the lifecycle.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -15,6 +17,8 @@ pub struct Policy {
     pub max_document_bytes: usize,
     /// How long an emergency access ("bris de glace") lasts.
     pub emergency_access: Duration,
+    /// How long a closed profile is kept before the purge (real MES: 10 years).
+    pub retention: Retention,
 }
 
 impl Default for Policy {
@@ -25,6 +29,7 @@ impl Default for Policy {
             activation_lockout: Duration::minutes(15),
             max_document_bytes: 20 * 1024 * 1024,
             emergency_access: Duration::hours(4),
+            retention: Retention { years: 10 },
         }
     }
 }

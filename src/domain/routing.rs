@@ -97,9 +97,70 @@ pub fn route_notice(
     }
 }
 
+/// Where a minor's notice goes: to each of their legal representatives by their own email
+/// (`representatives`, the addresses the insurer knows), instead of the email and postal
+/// deliveries of the profile; the live event stays the profile's, and an alert
+/// ([`Reach::Every`]) keeps its postal statement. Without any representative's address, the
+/// profile's own routing stands.
+pub fn route_to_representatives(
+    reach: Reach,
+    deliveries: Vec<Delivery>,
+    representatives: &[String],
+) -> Vec<Delivery> {
+    if representatives.is_empty() || deliveries.is_empty() {
+        return deliveries;
+    }
+    let mut routed: Vec<Delivery> = representatives
+        .iter()
+        .map(|address| Delivery {
+            channel: Channel::Email,
+            email: Some(address.clone()),
+        })
+        .collect();
+    routed.extend(deliveries.into_iter().filter(|d| {
+        d.channel == Channel::Live || (reach == Reach::Every && d.channel == Channel::Postal)
+    }));
+    routed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_minors_notices_go_to_each_representative_by_email() {
+        let reps = vec!["a@x.fr".to_owned(), "b@x.fr".to_owned()];
+        let routes = route_to_representatives(
+            Reach::Status,
+            route_notice(ProfileStatus::Activated, None, Some("a.perso@x.fr")),
+            &reps,
+        );
+        let emails: Vec<_> = routes.iter().filter_map(|d| d.email.as_deref()).collect();
+        assert_eq!(emails, ["a@x.fr", "b@x.fr"]);
+        assert_eq!(routes.last().map(|d| d.channel), Some(Channel::Live));
+        let postal = route_to_representatives(
+            Reach::Status,
+            route_notice(ProfileStatus::Created, None, None),
+            &reps,
+        );
+        assert_eq!(postal.len(), 2, "emails instead of the postal statement");
+        assert!(
+            route_to_representatives(
+                Reach::Every,
+                route_notice(ProfileStatus::Closed, None, None),
+                &reps
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            route_to_representatives(
+                Reach::Status,
+                route_notice(ProfileStatus::Created, None, None),
+                &[]
+            ),
+            route_notice(ProfileStatus::Created, None, None)
+        );
+    }
 
     #[test]
     fn activated_goes_to_personal_email_and_live() {

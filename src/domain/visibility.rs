@@ -1,5 +1,8 @@
 //! Who may read and feed which documents of a DMP: the profession × document-type matrix, and
-//! the rule that decides whether one practitioner sees one document.
+//! the rule that decides whether one practitioner sees one document; and, for the patient's own
+//! space, which documents the patient or their legal representative sees (held back until an
+//! announcement consultation, secret from representatives) and which history events are then
+//! withheld.
 //!
 //! The matrix follows the shape of the DMP's *matrice d'habilitations* (the access rights of
 //! health professionals by profession and document type that the Code de la santé publique,
@@ -11,8 +14,8 @@
 //! query of the services builds the same rule as a filter, so that a document a practitioner
 //! may not read is absent from lists, counts and pages, and unknown when asked by id.
 
-use super::ParseError;
 use super::documents::DOCUMENT_TYPES;
+use super::{ActorRef, ActorRole, EventKind, ParseError};
 
 /// A profession code of the RPPS nomenclature (two digits, e.g. `10` médecin).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -198,6 +201,80 @@ pub fn matrix_table() -> String {
     out
 }
 
+// The patient's own space. Practitioners see held-back and secret documents ([`may_read`] does
+// not read those flags); these rules are for the patient and their legal representatives. The
+// services apply [`may_see`] as one query filter too (`visible_in_space` in
+// `services/documents/visibility.rs`).
+
+/// Who reads the patient's own space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer {
+    /// The patient, in their own space (or their export).
+    Patient,
+    /// A minor's legal representative acting on the minor's profile.
+    Representative,
+}
+
+impl Viewer {
+    /// The viewer of the patient's own space, by who acts there: the patient, or a
+    /// representative on their behalf.
+    pub fn in_own_space(actor: &ActorRef) -> Self {
+        match actor.role {
+            ActorRole::LegalRepresentative => Self::Representative,
+            _ => Self::Patient,
+        }
+    }
+}
+
+/// What the rules of the patient's space read of a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpaceFacts<'a> {
+    /// RPPS number or INS of its author.
+    pub author_id: &'a str,
+    /// Held back from the patient until an announcement consultation (false once released).
+    pub held_back: bool,
+    /// Secret from the minor's legal representatives (art. L1111-5 CSP).
+    pub secret_from_representatives: bool,
+}
+
+/// Whether `viewer` sees a document of the patient's space: the patient every one but those
+/// held back; a representative neither those nor the ones secret from them.
+pub fn may_see(viewer: Viewer, document: SpaceFacts<'_>) -> bool {
+    match viewer {
+        Viewer::Patient => !document.held_back,
+        Viewer::Representative => !document.held_back && !document.secret_from_representatives,
+    }
+}
+
+/// Why a release is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseRefusal {
+    /// Only the document's author releases it.
+    NotTheAuthor,
+}
+
+/// Whether `practitioner` may release a held-back document: its author alone.
+pub fn may_release(practitioner: &str, document: SpaceFacts<'_>) -> Result<(), ReleaseRefusal> {
+    if document.author_id == practitioner {
+        Ok(())
+    } else {
+        Err(ReleaseRefusal::NotTheAuthor)
+    }
+}
+
+/// Whether an event of the patient's history is withheld from its reader: it is about a
+/// document hidden from them (`hidden` lists their ids: held back, and for a representative
+/// secret from them). The event's payload names the document.
+pub fn withheld_from_patient(hidden: &[i64], kind: EventKind, payload: &str) -> bool {
+    if hidden.is_empty() || kind == EventKind::DocumentReleased {
+        return false;
+    }
+    serde_json::from_str::<serde_json::Value>(payload)
+        .ok()
+        .and_then(|p| p["documentId"].as_i64())
+        .is_some_and(|id| hidden.contains(&id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,5 +347,58 @@ mod tests {
         // The author always sees their document.
         reader.rpps = "10003456786".to_owned();
         assert!(may_read(&reader, doc));
+    }
+
+    fn space(held_back: bool, secret: bool) -> SpaceFacts<'static> {
+        SpaceFacts {
+            author_id: "10003456786",
+            held_back,
+            secret_from_representatives: secret,
+        }
+    }
+
+    #[test]
+    fn a_held_back_document_is_hidden_from_the_patient_and_representatives() {
+        assert!(!may_see(Viewer::Patient, space(true, false)));
+        assert!(!may_see(Viewer::Representative, space(true, false)));
+        assert!(may_see(Viewer::Patient, space(false, false)));
+    }
+
+    #[test]
+    fn a_secret_document_is_hidden_from_representatives_alone() {
+        assert!(!may_see(Viewer::Representative, space(false, true)));
+        assert!(may_see(Viewer::Patient, space(false, true)));
+    }
+
+    #[test]
+    fn only_the_author_releases() {
+        assert_eq!(may_release("10003456786", space(true, false)), Ok(()));
+        assert_eq!(
+            may_release("10009876540", space(true, false)),
+            Err(ReleaseRefusal::NotTheAuthor)
+        );
+    }
+
+    #[test]
+    fn events_about_a_hidden_document_are_withheld() {
+        let fed = r#"{"documentId":7,"typeCode":"11488-4"}"#;
+        assert!(withheld_from_patient(&[7], EventKind::DocumentFed, fed));
+        assert!(withheld_from_patient(
+            &[7],
+            EventKind::DocumentConsulted,
+            r#"{"documentId":7}"#
+        ));
+        assert!(!withheld_from_patient(&[8], EventKind::DocumentFed, fed));
+        assert!(!withheld_from_patient(&[], EventKind::DocumentFed, fed));
+        assert!(!withheld_from_patient(
+            &[7],
+            EventKind::RecordConsulted,
+            "{}"
+        ));
+        assert!(!withheld_from_patient(
+            &[7],
+            EventKind::DocumentReleased,
+            r#"{"documentId":7}"#
+        ));
     }
 }

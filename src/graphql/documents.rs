@@ -18,7 +18,7 @@ use crate::domain::documents::{
 use crate::services::Traced;
 use crate::services::documents::{
     DmpStatus as DomainDmpStatus, DocumentInput, DocumentQuery as Filter, DocumentWithContent,
-    MedicalEntryInput,
+    FeedOptions, MedicalEntryInput,
 };
 use crate::services::views;
 
@@ -100,6 +100,19 @@ impl From<DocumentInputGql> for DocumentInput {
             idempotency_key: input.idempotency_key,
         }
     }
+}
+
+/// Who may see a document a practitioner feeds.
+#[derive(InputObject, Debug, Default)]
+pub struct DocumentVisibilityInput {
+    /// Held back from the patient until an announcement consultation: the patient neither sees
+    /// it nor is notified until its author releases it (`releaseDocument`).
+    #[graphql(default)]
+    pub held_back_until_announced: bool,
+    /// Secret from the minor's legal representatives (the minor's right to secrecy, art.
+    /// L1111-5 CSP): they never see it nor a notice of it (so no notice is sent).
+    #[graphql(default)]
+    pub secret_from_representatives: bool,
 }
 
 /// A document of a DMP. `contentBase64` is given only when one document is read.
@@ -184,6 +197,19 @@ impl Document {
     /// traitant and an emergency access.
     async fn masked(&self) -> bool {
         self.model.masked
+    }
+    /// Whether it is held back from the patient until an announcement consultation (then the
+    /// patient neither sees it nor was notified; its author releases it).
+    async fn held_back(&self) -> bool {
+        self.model.held_back
+    }
+    /// Whether it is secret from the minor's legal representatives.
+    async fn secret_from_representatives(&self) -> bool {
+        self.model.secret_from_representatives
+    }
+    /// When its author released it to the patient, if it was held back.
+    async fn released_at(&self) -> Option<DateTime<Utc>> {
+        self.model.released_at
     }
     /// The content, base64-encoded: only when one document is read (`null` in lists).
     async fn content_base64(&self) -> Option<String> {
@@ -430,7 +456,8 @@ impl MeDocuments {
             String,
         >,
     ) -> async_graphql::Result<Option<Connection<String, Document>>> {
-        let (ins, _) = patient(ctx)?;
+        let (ins, me) = patient(ctx)?;
+        let me = &me;
         let filter = ListArgs {
             type_code,
             acted_from,
@@ -440,7 +467,7 @@ impl MeDocuments {
         let services = services(ctx);
         documents_page(filter, first, after, |query| async move {
             services
-                .patient_documents(ins, &query)
+                .patient_documents(me, ins, &query)
                 .await
                 .map(Traced::into_inner)
         })
@@ -508,19 +535,47 @@ pub struct DocumentMutation;
 impl DocumentMutation {
     /// Feeds a document into a patient's DMP (practitioners). The patient is notified by the
     /// channel their status gives (and of your first access, if this is your first feed or
-    /// consultation of the record). Without a DMP: `DMP_NOT_FOUND` ("DMP inexistant"), the same
-    /// answer whatever the reason, nothing stored. A type your profession may not feed (the
-    /// access matrix): `FORBIDDEN`, nothing stored, the refusal in the patient's history.
+    /// consultation of the record) — unless the document is held back until an announcement
+    /// consultation (`visibility.heldBackUntilAnnounced`): then the patient neither sees it nor
+    /// is notified until its author calls `releaseDocument`; practitioners see it. Without a
+    /// DMP: `DMP_NOT_FOUND` ("DMP inexistant"), the same answer whatever the reason, nothing
+    /// stored. A type your profession may not feed (the access matrix): `FORBIDDEN`, nothing
+    /// stored, the refusal in the patient's history.
     #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
     async fn feed_document(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The patient's INS.")] patient_ins: InsScalar,
         #[graphql(desc = "The document.")] input: DocumentInputGql,
+        #[graphql(desc = "Who may see it (default: as every document).")] visibility: Option<
+            DocumentVisibilityInput,
+        >,
+    ) -> async_graphql::Result<Document> {
+        let (_, me) = practitioner(ctx)?;
+        let visibility = visibility.unwrap_or_default();
+        let options = FeedOptions {
+            held_back: visibility.held_back_until_announced,
+            secret_from_representatives: visibility.secret_from_representatives,
+        };
+        Ok(services(ctx)
+            .feed_document(&me, &patient_ins, &input.into(), options)
+            .await?
+            .into())
+    }
+
+    /// Releases to the patient a document held back until an announcement consultation (its
+    /// author): the patient sees it from now on and is notified, once. A document the patient
+    /// already sees is returned unchanged; another practitioner gets `FORBIDDEN`.
+    #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
+    async fn release_document(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The patient's INS.")] patient_ins: InsScalar,
+        #[graphql(desc = "The document's id.")] document_id: ID,
     ) -> async_graphql::Result<Document> {
         let (_, me) = practitioner(ctx)?;
         Ok(services(ctx)
-            .feed_document(&me, &patient_ins, &input.into())
+            .release_document(&me, &patient_ins, id_of(&document_id, "document")?)
             .await?
             .into())
     }

@@ -37,6 +37,19 @@ pub fn unauthenticated(reason: &str) -> Error {
 }
 
 /// Authenticated, but not allowed.
+/// What a refused caller (no valid token, or a profile selection they may not make) gets.
+pub fn refused_caller(caller: Option<&crate::auth::Caller>) -> Error {
+    use crate::auth::Caller;
+    match caller {
+        Some(Caller::Refused(reason)) => unauthenticated(reason),
+        Some(Caller::Forbidden(reason)) => forbidden(reason),
+        Some(Caller::Unavailable(reason)) => coded(SERVICE_UNAVAILABLE, reason.clone()),
+        Some(Caller::Authenticated(_) | Caller::Anonymous) | None => {
+            unauthenticated("sign in: send 'Authorization: Bearer <token>'")
+        }
+    }
+}
+
 pub fn forbidden(reason: &str) -> Error {
     coded("FORBIDDEN", reason.to_owned())
 }

@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, Guard, Result};
 
-use super::error::{forbidden, unauthenticated};
+use super::error::{forbidden, refused_caller};
 use crate::auth::Caller;
 use crate::domain::ActorRole;
 
@@ -25,10 +25,7 @@ impl Guard for RoleGuard {
                 "this operation is not open to the role {}",
                 actor.role().as_str()
             ))),
-            Some(Caller::Refused(reason)) => Err(unauthenticated(reason)),
-            Some(Caller::Anonymous) | None => Err(unauthenticated(
-                "sign in: send 'Authorization: Bearer <token>'",
-            )),
+            other => Err(refused_caller(other)),
         }
     }
 }

@@ -37,6 +37,9 @@ pub const TRACED_FIELDS: &[&str] = &[
     "patientDocument",
     "document",
     "ledgerIntegrity",
+    "ledgerAudit",
+    "ledgerProof",
+    "ledgerExport",
 ];
 
 /// Deepest nesting of selection sets, spreads and inline fragments: async-graphql's own default,

@@ -119,10 +119,7 @@ fn services<'a>(ctx: &Context<'a>) -> &'a Services {
 fn actor<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Actor> {
     match ctx.data_opt::<Caller>() {
         Some(Caller::Authenticated(actor)) => Ok(actor),
-        Some(Caller::Refused(reason)) => Err(error::unauthenticated(reason)),
-        _ => Err(error::unauthenticated(
-            "sign in: send 'Authorization: Bearer <token>'",
-        )),
+        other => Err(error::refused_caller(other)),
     }
 }
 
@@ -130,6 +127,8 @@ fn actor<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Actor> {
 fn patient<'a>(ctx: &Context<'a>) -> async_graphql::Result<(&'a Ins, ActorRef)> {
     match actor(ctx)? {
         actor @ Actor::Patient { ins, .. } => Ok((ins, actor.to_ref())),
+        // A legal representative acts on the minor's profile they selected, as themselves.
+        actor @ Actor::Representative { child, .. } => Ok((child, actor.to_ref())),
         _ => Err(error::forbidden("only the patient can do this")),
     }
 }

@@ -6,11 +6,14 @@ use async_graphql::{Context, Object};
 use super::guard::RoleGuard;
 use super::scalars::InsScalar;
 use super::types::{
-    BeneficiaryInput, CreationSweepResult, EnrolmentResult, OppositionReceivedVia, Profile,
+    BeneficiaryInput, CreationSweepResult, EnrolmentResult, LedgerCheckpoint, MajoritySweepResult,
+    OppositionReceivedVia, Profile, PurgeSweepResult,
 };
 use super::{actor, patient, services};
 use crate::domain::ActorRole as Role;
-use crate::services::profiles::{ActivationInput, BeneficiaryRow, OppositionChannel};
+use crate::services::profiles::{
+    ActivationInput, BeneficiaryRow, OppositionChannel, RepresentativeRow,
+};
 
 /// Lifecycle writes.
 #[derive(Debug, Default)]
@@ -18,6 +21,20 @@ pub struct LifecycleMutation;
 
 #[Object]
 impl LifecycleMutation {
+    /// Signs a checkpoint of the ledger now (operators), unless no chain moved since the last
+    /// one, which is then returned. `CONFLICT` when the ledger no longer holds what the last
+    /// checkpoint signed (a chain truncated or rewritten): it is never signed over.
+    #[graphql(guard = "RoleGuard::new(&[Role::Operator])")]
+    async fn create_ledger_checkpoint(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<LedgerCheckpoint> {
+        use crate::services::checkpoints::CheckpointOutcome;
+        Ok(match services(ctx).checkpoint_now().await? {
+            CheckpointOutcome::Created(c) | CheckpointOutcome::Unchanged(c) => c.into(),
+        })
+    }
+
     /// Enrols beneficiaries from the insurer's registry (operators). Each new INS is ANNOUNCED
     /// with an opposition deadline and an announcement notice; a known INS is left unchanged.
     /// A malformed row fails the whole batch with `BAD_USER_INPUT` and its `index`.
@@ -37,6 +54,16 @@ impl LifecycleMutation {
                 carte_vitale_serial: b.carte_vitale_serial,
                 insurer_email: b.insurer_email,
                 address_lines: b.address_lines,
+                legal_representatives: b
+                    .legal_representatives
+                    .into_iter()
+                    .map(|r| RepresentativeRow {
+                        ins: r.ins,
+                        birth_name: r.birth_name,
+                        first_names: r.first_names,
+                        email: r.email,
+                    })
+                    .collect(),
             })
             .collect();
         let report = services(ctx).enrol(&actor(ctx)?.to_ref(), &rows).await?;
@@ -125,5 +152,52 @@ impl LifecycleMutation {
     async fn close_profile(&self, ctx: &Context<'_>) -> async_graphql::Result<Profile> {
         let (ins, me) = patient(ctx)?;
         Ok(Profile(services(ctx).close(&me, ins).await?))
+    }
+
+    /// Reopens one's closed profile within its retention period (10 years by default): back to
+    /// the status it had, with a new activation code by notice if it was only created
+    /// (patients). After the retention, `INVALID_TRANSITION`.
+    #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
+    async fn reopen_profile(&self, ctx: &Context<'_>) -> async_graphql::Result<Profile> {
+        let (ins, me) = patient(ctx)?;
+        Ok(Profile(services(ctx).reopen(&me, ins).await?))
+    }
+
+    /// Reopens a closed profile at the person's request, as `reopenProfile` does (operators).
+    #[graphql(guard = "RoleGuard::new(&[Role::Operator])")]
+    async fn reopen_beneficiary_profile(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The person's INS.")] ins: InsScalar,
+    ) -> async_graphql::Result<Profile> {
+        Ok(Profile(
+            services(ctx).reopen(&actor(ctx)?.to_ref(), &ins).await?,
+        ))
+    }
+
+    /// Ends now the legal representatives' access of every person who turned 18, as the
+    /// background sweep does with the creation sweep (operators). Each end is traced
+    /// (`REPRESENTATION_ENDED`); a profile a representative activated goes back to CREATED, with
+    /// a new activation code for the young adult.
+    #[graphql(guard = "RoleGuard::new(&[Role::Operator])")]
+    async fn run_majority_sweep(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<MajoritySweepResult> {
+        let ended = services(ctx).end_representations_at_majority().await?;
+        Ok(MajoritySweepResult {
+            ended: ended.into_iter().map(InsScalar).collect(),
+        })
+    }
+
+    /// Purges now every closed profile whose retention period has ended, as the background
+    /// sweep does periodically (operators): documents' contents, message bodies and the medical
+    /// profile are deleted; the ledger stays, with a `PROFILE_PURGED` event.
+    #[graphql(guard = "RoleGuard::new(&[Role::Operator])")]
+    async fn run_purge_sweep(&self, ctx: &Context<'_>) -> async_graphql::Result<PurgeSweepResult> {
+        let purged = services(ctx).purge_due_profiles().await?;
+        Ok(PurgeSweepResult {
+            purged: purged.into_iter().map(InsScalar).collect(),
+        })
     }
 }

@@ -7,7 +7,7 @@ use super::scalars::InsScalar;
 use crate::domain::ActorRole as DomainActorRole;
 use crate::domain::EventKind;
 use crate::domain::{AddressLines, ProfileStatus as DomainStatus};
-use crate::services::activity::ChainReport;
+use crate::services::activity::{ChainReport, HistoryEntry};
 use crate::services::views;
 
 /// Where a person stands in the Mon espace santé lifecycle.
@@ -88,6 +88,18 @@ pub enum ActionKind {
     EmergencyAccessTurnedOn,
     /// The patient turned emergency access to their record off.
     EmergencyAccessTurnedOff,
+    /// The closed profile was reopened (by the patient, or by an operator at their request).
+    ProfileReopened,
+    /// The retention period of the closed profile ended: documents' contents, message bodies
+    /// and the medical profile were deleted; the ledger stays.
+    ProfilePurged,
+    /// The patient downloaded their whole record (`GET /me/export`).
+    RecordExported,
+    /// A practitioner released to the patient a document held back until an announcement
+    /// consultation.
+    DocumentReleased,
+    /// The person turned 18: their legal representatives' access ended.
+    RepresentationEnded,
 }
 
 /// Kind of actor: who performed an action.
@@ -102,6 +114,8 @@ pub enum ActorRole {
     Operator,
     /// The service itself.
     System,
+    /// A minor's legal representative, acting on the minor's behalf.
+    LegalRepresentative,
 }
 
 /// How a notice reaches the patient.
@@ -259,20 +273,26 @@ pub struct Actor {
 }
 
 /// One action on the profile, as the ledger recorded it, with what a third party needs to
-/// re-verify the chain (see README.md, "The ledger's canonical encoding").
+/// re-verify the chain (see README.md, "The ledger's canonical encoding"). An action about a
+/// document held back from the patient until an announcement consultation is `withheld`: only
+/// its sequence and hashes are shown (so that the chain still links), in full once released.
 #[derive(SimpleObject, Debug)]
 #[graphql(complex)]
 pub struct ActivityEvent {
     /// Position in the patient's chain, from 1, without gaps.
     pub sequence: i64,
-    /// When it happened.
-    pub occurred_at: DateTime<Utc>,
-    /// What happened.
-    pub kind: ActionKind,
-    /// Who did it.
-    pub actor: Actor,
-    /// Details of the action as stored (JSON text, hashed byte for byte); no medical content.
-    pub payload: String,
+    /// Whether the action is withheld for now: then only `sequence`, `previousHash` and `hash`
+    /// are given.
+    pub withheld: bool,
+    /// When it happened (`null` when withheld).
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// What happened (`null` when withheld).
+    pub kind: Option<ActionKind>,
+    /// Who did it (`null` when withheld).
+    pub actor: Option<Actor>,
+    /// Details of the action as stored (JSON text, hashed byte for byte); no medical content
+    /// (`null` when withheld).
+    pub payload: Option<String>,
     /// Hash of the previous event.
     pub previous_hash: String,
     /// SHA-256 of this event's canonical encoding.
@@ -281,9 +301,9 @@ pub struct ActivityEvent {
 
 #[ComplexObject]
 impl ActivityEvent {
-    /// A human label of the action, in French.
-    async fn label(&self) -> &'static str {
-        crate::domain::label(self.kind.into())
+    /// A human label of the action, in French (`null` when withheld).
+    async fn label(&self) -> Option<&'static str> {
+        self.kind.map(|kind| crate::domain::label(kind.into()))
     }
 }
 
@@ -292,17 +312,40 @@ impl From<views::LedgerEvent> for ActivityEvent {
         let (kind, role) = (e.kind, e.actor_role);
         Self {
             sequence: e.seq,
-            occurred_at: e.occurred_at,
-            kind: kind.into(),
-            actor: Actor {
+            withheld: false,
+            occurred_at: Some(e.occurred_at),
+            kind: Some(kind.into()),
+            actor: Some(Actor {
                 role: role.into(),
                 id: e.actor_id,
                 name: e.actor_name,
                 profession: Some(e.actor_profession).filter(|p| !p.is_empty()),
-            },
-            payload: e.payload,
+            }),
+            payload: Some(e.payload),
             previous_hash: e.prev_hash,
             hash: e.hash,
+        }
+    }
+}
+
+impl From<HistoryEntry> for ActivityEvent {
+    fn from(entry: HistoryEntry) -> Self {
+        match entry {
+            HistoryEntry::Event(event) => event.into(),
+            HistoryEntry::Withheld {
+                seq,
+                prev_hash,
+                hash,
+            } => Self {
+                sequence: seq,
+                withheld: true,
+                occurred_at: None,
+                kind: None,
+                actor: None,
+                payload: None,
+                previous_hash: prev_hash,
+                hash,
+            },
         }
     }
 }
@@ -331,6 +374,129 @@ impl From<ChainReport> for LedgerIntegrity {
             first_broken_sequence: r.first_broken.map(|(seq, _)| seq),
             problem: r.first_broken.map(|(_, why)| why.to_owned()),
             head_hash: r.head_hash,
+        }
+    }
+}
+
+/// A signed checkpoint of the ledger: the Merkle root (RFC 9162) over every patient's chain
+/// head, and the root of the log of checkpoints, signed with the operator's Ed25519 key.
+/// Published without authentication at `GET /ledger/checkpoints` (README, "Verifying a record
+/// without trusting us").
+#[derive(SimpleObject, Debug)]
+pub struct LedgerCheckpoint {
+    /// Position in the log of checkpoints, from 1.
+    pub index: i64,
+    /// When it was made, as the ledger writes times (`2026-11-29T10:00:00.000000Z`).
+    pub time: String,
+    /// Chains covered (leaves of the heads tree).
+    pub tree_size: i64,
+    /// Root of the heads tree, lowercase hex.
+    pub heads_root: String,
+    /// Root of the log of checkpoints 1..=index, lowercase hex.
+    pub log_root: String,
+    /// Ed25519 signature, lowercase hex.
+    pub signature: String,
+    /// The public key that signed, lowercase hex.
+    pub public_key: String,
+}
+
+impl From<crate::services::checkpoints::SignedCheckpoint> for LedgerCheckpoint {
+    fn from(c: crate::services::checkpoints::SignedCheckpoint) -> Self {
+        Self {
+            index: c.index,
+            time: c.time,
+            tree_size: c.tree_size,
+            heads_root: c.heads_root,
+            log_root: c.log_root,
+            signature: c.signature,
+            public_key: c.public_key,
+        }
+    }
+}
+
+/// The proof that the patient's chain, up to `sequence`, is in a signed checkpoint.
+#[derive(SimpleObject, Debug)]
+pub struct LedgerProof {
+    /// The latest checkpoint.
+    pub checkpoint: LedgerCheckpoint,
+    /// The leaf of the patient's chain head in the heads tree (leaves in INS order).
+    pub leaf_index: i64,
+    /// The sequence of the chain's head at the checkpoint.
+    pub sequence: i64,
+    /// The hash of that event.
+    pub head_hash: String,
+    /// The RFC 9162 inclusion path, from the leaf up, lowercase hex.
+    pub path: Vec<String>,
+}
+
+/// A projection or stored content that the ledger's events do not explain.
+#[derive(SimpleObject, Debug)]
+pub struct LedgerDivergence {
+    /// The patient's INS.
+    pub ins: String,
+    /// The event the divergence is about, when there is one.
+    pub sequence: Option<i64>,
+    /// What diverges.
+    pub problem: String,
+}
+
+/// The result of a deep verification (operators): chains, content hashes recomputed from the
+/// stored bytes, projections re-derived from the events.
+#[derive(SimpleObject, Debug)]
+pub struct LedgerAudit {
+    /// Whether every chain verifies and nothing diverges.
+    pub verified: bool,
+    /// Chains read.
+    pub chains: u64,
+    /// Chains that do not verify (see `ledgerIntegrity` for where).
+    pub broken_chains: Vec<LedgerBrokenChain>,
+    /// Every divergence found.
+    pub divergences: Vec<LedgerDivergence>,
+    /// Content events written before content was bound into the chain (encoding v1).
+    pub unbound_events: u64,
+    /// What the signed checkpoints say is wrong: a checkpoint that does not verify, or a
+    /// chain truncated or rewritten since the latest one.
+    pub checkpoint_problems: Vec<String>,
+}
+
+/// A chain that does not verify.
+#[derive(SimpleObject, Debug)]
+pub struct LedgerBrokenChain {
+    /// The patient's INS.
+    pub ins: String,
+    /// The first event that does not verify.
+    pub sequence: i64,
+    /// Why.
+    pub problem: String,
+}
+
+impl From<crate::services::activity::DeepReport> for LedgerAudit {
+    fn from(r: crate::services::activity::DeepReport) -> Self {
+        Self {
+            verified: r.verified(),
+            chains: r.chains.len() as u64,
+            broken_chains: r
+                .chains
+                .iter()
+                .filter_map(|c| {
+                    c.first_broken.map(|(sequence, why)| LedgerBrokenChain {
+                        ins: c.patient_ins.clone(),
+                        sequence,
+                        problem: why.to_owned(),
+                    })
+                })
+                .collect(),
+            divergences: r
+                .divergences
+                .into_iter()
+                .map(|d| LedgerDivergence {
+                    ins: d.patient_ins,
+                    sequence: d.seq,
+                    problem: d.problem,
+                })
+                .collect(),
+            unbound_events: r.unbound_events,
+            checkpoint_problems: r.checkpoint_problems,
         }
     }
 }
@@ -401,6 +567,24 @@ pub struct BeneficiaryInput {
     pub insurer_email: Option<String>,
     /// Postal address below the name: 1 to 5 lines of at most 38 characters (La Poste).
     pub address_lines: Vec<String>,
+    /// For a beneficiary born less than 18 years ago: one or two legal representatives (who act
+    /// on the minor's profile until they turn 18); none for an adult.
+    #[graphql(default)]
+    pub legal_representatives: Vec<LegalRepresentativeInput>,
+}
+
+/// A legal representative of a minor, from the insurer's registry.
+#[derive(InputObject, Debug)]
+pub struct LegalRepresentativeInput {
+    /// The representative's own INS: they sign in with it, and select the minor's profile with
+    /// the `X-Acting-For` header.
+    pub ins: String,
+    /// Birth name.
+    pub birth_name: String,
+    /// First names.
+    pub first_names: String,
+    /// The representative's email, if the insurer knows one.
+    pub email: Option<String>,
 }
 
 /// What an enrolment batch did.
@@ -417,4 +601,18 @@ pub struct EnrolmentResult {
 pub struct CreationSweepResult {
     /// INS of the profiles created by this run.
     pub created: Vec<InsScalar>,
+}
+
+/// What the purge sweep did.
+#[derive(SimpleObject, Debug)]
+pub struct PurgeSweepResult {
+    /// INS of the closed profiles purged by this run.
+    pub purged: Vec<InsScalar>,
+}
+
+/// What the majority sweep did.
+#[derive(SimpleObject, Debug)]
+pub struct MajoritySweepResult {
+    /// INS of the people whose legal representatives' access ended by this run.
+    pub ended: Vec<InsScalar>,
 }

@@ -4,7 +4,7 @@
 //! The encoding is the concatenation, in this order, of eleven fields, each written as its
 //! length in bytes (4 bytes, unsigned, big-endian) followed by its UTF-8 bytes:
 //!
-//! 1. the domain tag `espace-sante/ledger/v1`
+//! 1. the domain tag: `espace-sante/ledger/v1` or `espace-sante/ledger/v2` (see below)
 //! 2. the patient's INS (15 characters)
 //! 3. the sequence number, in decimal without leading zeros
 //! 4. the time, RFC 3339 in UTC with exactly six fractional digits and `Z`
@@ -18,35 +18,113 @@
 //! 11. the previous event's hash, 64 lowercase hex digits (64 `0` for sequence 1)
 //!
 //! The hash is SHA-256 over those bytes, written as 64 lowercase hex digits.
+//!
+//! **Versions.** An event's version is read from its payload: a payload that begins with the
+//! seven bytes `{"v":2,` (or is exactly `{"v":2}`) is version 2, any other version 1. The
+//! version names the domain tag (field 1), so a payload cannot be moved from one version to
+//! the other without changing the hash. Version 1 is every event written before content was
+//! bound into the chain; version 2 events that store content carry its SHA-256 and size in
+//! their payload (`content`, `body`, `attachments`: see [`super::content`]). The fields, their
+//! order and the kinds are the same in both: a new kind is a new string in field 5, nothing
+//! more.
 
+use chrono::{DateTime, Utc};
 use entity::ledger_event;
 use sha2::{Digest, Sha256};
 
 /// The previous hash of the first event of a chain.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-const DOMAIN_TAG: &str = "espace-sante/ledger/v1";
+const DOMAIN_TAG_V1: &str = "espace-sante/ledger/v1";
+const DOMAIN_TAG_V2: &str = "espace-sante/ledger/v2";
 
-/// The bytes the hash of `event` covers (its `id` and `hash` are not part of them).
-pub fn canonical_bytes(event: &ledger_event::Model) -> Vec<u8> {
+/// The version that the events written now use.
+pub const CURRENT_VERSION: u8 = 2;
+
+/// The version of an event, read from the beginning of its stored payload.
+pub fn encoding_version(payload: &str) -> u8 {
+    if payload.starts_with("{\"v\":2,") || payload == "{\"v\":2}" {
+        2
+    } else {
+        1
+    }
+}
+
+/// The payload text of a new event: the object's members after `"v":2`, compact.
+pub fn versioned_payload(payload: &serde_json::Value) -> String {
+    let text = payload.to_string();
+    match text.strip_prefix('{') {
+        Some("}") => "{\"v\":2}".to_owned(),
+        Some(members) => format!("{{\"v\":2,{members}"),
+        // Payloads are objects; a bare value would keep version 1's meaning.
+        None => text,
+    }
+}
+
+/// The fields of one event that its hash covers, borrowed from wherever the event comes from
+/// (a row, or an export's JSON).
+#[derive(Debug, Clone, Copy)]
+pub struct EventFields<'a> {
+    pub patient: &'a str,
+    pub seq: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub kind: &'a str,
+    pub actor_role: &'a str,
+    pub actor_id: &'a str,
+    pub actor_name: &'a str,
+    pub actor_profession: &'a str,
+    pub payload: &'a str,
+    pub prev_hash: &'a str,
+}
+
+impl<'a> From<&'a ledger_event::Model> for EventFields<'a> {
+    fn from(event: &'a ledger_event::Model) -> Self {
+        Self {
+            patient: event.patient_ins.as_str(),
+            seq: event.seq,
+            occurred_at: event.occurred_at,
+            kind: event.kind.as_str(),
+            actor_role: event.actor_role.as_str(),
+            actor_id: &event.actor_id,
+            actor_name: &event.actor_name,
+            actor_profession: &event.actor_profession,
+            payload: &event.payload,
+            prev_hash: &event.prev_hash,
+        }
+    }
+}
+
+/// The time as field 4 writes it.
+pub fn canonical_time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// The bytes the hash of an event covers.
+pub fn encode(event: EventFields<'_>) -> Vec<u8> {
     let seq = event.seq.to_string();
-    let at = event
-        .occurred_at
-        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string();
+    let at = canonical_time(event.occurred_at);
+    let tag = match encoding_version(event.payload) {
+        2 => DOMAIN_TAG_V2,
+        _ => DOMAIN_TAG_V1,
+    };
     let fields: [&str; 11] = [
-        DOMAIN_TAG,
-        event.patient_ins.as_str(),
+        tag,
+        event.patient,
         &seq,
         &at,
-        event.kind.as_str(),
-        event.actor_role.as_str(),
-        &event.actor_id,
-        &event.actor_name,
-        &event.actor_profession,
-        &event.payload,
-        &event.prev_hash,
+        event.kind,
+        event.actor_role,
+        event.actor_id,
+        event.actor_name,
+        event.actor_profession,
+        event.payload,
+        event.prev_hash,
     ];
+    length_prefixed(&fields)
+}
+
+/// Each field as its length (4 bytes, big-endian) then its bytes.
+pub(crate) fn length_prefixed(fields: &[&str]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(fields.iter().map(|f| f.len() + 4).sum());
     for field in fields {
         let len = u32::try_from(field.len()).unwrap_or(u32::MAX);
@@ -56,9 +134,29 @@ pub fn canonical_bytes(event: &ledger_event::Model) -> Vec<u8> {
     bytes
 }
 
+/// The bytes the hash of `event` covers (its `id` and `hash` are not part of them).
+pub fn canonical_bytes(event: &ledger_event::Model) -> Vec<u8> {
+    encode(event.into())
+}
+
 /// SHA-256 of the canonical encoding, in lowercase hex.
 pub fn event_hash(event: &ledger_event::Model) -> String {
-    format!("{:x}", Sha256::digest(canonical_bytes(event)))
+    fields_hash(event.into())
+}
+
+/// SHA-256 of the canonical encoding of `fields`, in lowercase hex.
+pub fn fields_hash(fields: EventFields<'_>) -> String {
+    hex(&Sha256::digest(encode(fields)))
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -93,6 +191,24 @@ mod tests {
         let at = b"2026-11-28T10:15:00.000000Z";
         assert!(bytes.windows(at.len()).any(|w| w == at));
         assert!(bytes.ends_with(GENESIS_HASH.as_bytes()));
+    }
+
+    #[test]
+    fn version_is_read_from_the_payload_and_names_the_tag() {
+        let payload = versioned_payload(&serde_json::json!({ "documentId": 3 }));
+        assert_eq!(payload, r#"{"v":2,"documentId":3}"#);
+        assert_eq!(versioned_payload(&serde_json::json!({})), r#"{"v":2}"#);
+        assert_eq!(encoding_version(&payload), 2);
+        assert_eq!(encoding_version(r#"{"v":2}"#), 2);
+        assert_eq!(encoding_version(r#"{"documentId":3}"#), 1);
+        assert_eq!(encoding_version(r#"{"v":20}"#), 1);
+        let mut event = sample();
+        event.payload = payload;
+        assert_eq!(&canonical_bytes(&event)[4..26], b"espace-sante/ledger/v2");
+        assert_eq!(
+            &canonical_bytes(&sample())[4..26],
+            b"espace-sante/ledger/v1"
+        );
     }
 
     #[test]
@@ -148,7 +264,7 @@ mod tests {
             event.occurred_at = chrono::DateTime::from_timestamp_micros(micros).unwrap();
             let fields = decode(&canonical_bytes(&event)).unwrap();
             proptest::prop_assert_eq!(fields.len(), 11);
-            proptest::prop_assert_eq!(&fields[0], DOMAIN_TAG);
+            proptest::prop_assert_eq!(&fields[0], DOMAIN_TAG_V1);
             proptest::prop_assert_eq!(&fields[2], &seq.to_string());
             proptest::prop_assert_eq!(
                 chrono::DateTime::parse_from_rfc3339(&fields[3]).unwrap(),

@@ -4,10 +4,20 @@
 //! profile row, so that the event and the projection it explains commit together or not at all.
 
 mod canonical;
+pub mod checkpoint;
+pub mod content;
+pub mod deep;
+pub mod export;
+pub mod merkle;
 mod verify;
+pub mod zip;
 
-pub use canonical::{GENESIS_HASH, canonical_bytes, event_hash};
-pub use verify::{ChainReport, verify_all, verify_chain};
+pub use canonical::{
+    CURRENT_VERSION, EventFields, GENESIS_HASH, canonical_bytes, canonical_time, encode,
+    encoding_version, event_hash, fields_hash, hex, versioned_payload,
+};
+pub use content::ContentDigest;
+pub use verify::{ChainChecker, ChainReport, verify_all, verify_chain, verify_rows};
 
 use chrono::{DateTime, Utc};
 use entity::ledger_event;
@@ -109,7 +119,7 @@ pub async fn append(
         actor_id: event.actor.id.clone(),
         actor_name: event.actor.name.clone(),
         actor_profession: event.actor.profession.clone().unwrap_or_default(),
-        payload: event.payload.to_string(),
+        payload: versioned_payload(&event.payload),
         prev_hash,
         hash: String::new(),
     };

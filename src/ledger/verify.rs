@@ -5,7 +5,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use super::{GENESIS_HASH, event_hash};
+use super::{EventFields, GENESIS_HASH, fields_hash};
 
 /// The result of checking one patient's chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,16 +26,18 @@ impl ChainReport {
     }
 }
 
-/// Folds events, in sequence order, into a report.
+/// Folds events, in sequence order, into a report: what every verification runs, from rows
+/// (`verify_rows`) or from an export's JSON (`push_fields`).
 #[derive(Debug)]
-struct ChainChecker {
+pub struct ChainChecker {
     report: ChainReport,
     expected_seq: i64,
     prev_hash: String,
 }
 
 impl ChainChecker {
-    fn new(patient_ins: &str) -> Self {
+    /// A checker for the chain of `patient_ins`, from sequence 1.
+    pub fn new(patient_ins: &str) -> Self {
         Self {
             report: ChainReport {
                 patient_ins: patient_ins.to_owned(),
@@ -48,14 +50,22 @@ impl ChainChecker {
         }
     }
 
-    fn push(&mut self, event: &ledger_event::Model) {
+    /// The next event, as a row.
+    pub fn push(&mut self, event: &ledger_event::Model) {
+        self.push_fields(event.into(), &event.hash);
+    }
+
+    /// The next event, as its hashed fields and its stated hash.
+    pub fn push_fields(&mut self, event: EventFields<'_>, hash: &str) {
         self.report.events += 1;
         if self.report.first_broken.is_none() {
-            let problem = if event.seq != self.expected_seq {
+            let problem = if event.patient != self.report.patient_ins {
+                Some("event of another patient")
+            } else if event.seq != self.expected_seq {
                 Some("sequence gap or reordering")
             } else if event.prev_hash != self.prev_hash {
                 Some("previous hash does not match the previous event")
-            } else if event_hash(event) != event.hash {
+            } else if fields_hash(event) != hash {
                 Some("content does not match its hash")
             } else {
                 None
@@ -65,9 +75,45 @@ impl ChainChecker {
             }
         }
         self.expected_seq = event.seq + 1;
-        self.prev_hash = event.hash.clone();
-        self.report.head_hash = Some(event.hash.clone());
+        hash.clone_into(&mut self.prev_hash);
+        self.report.head_hash = Some(hash.to_owned());
     }
+
+    /// The next event, known only by its sequence and hashes (withheld from its reader): its
+    /// place and link are checked, its own hash cannot be; the next event's hash covers it.
+    pub fn push_linked(&mut self, seq: i64, prev_hash: &str, hash: &str) {
+        self.report.events += 1;
+        if self.report.first_broken.is_none() {
+            let problem = if seq != self.expected_seq {
+                Some("sequence gap or reordering")
+            } else if prev_hash != self.prev_hash {
+                Some("previous hash does not match the previous event")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                self.report.first_broken = Some((self.expected_seq.min(seq), problem));
+            }
+        }
+        self.expected_seq = seq + 1;
+        hash.clone_into(&mut self.prev_hash);
+        self.report.head_hash = Some(hash.to_owned());
+    }
+
+    /// The report so far.
+    pub fn finish(self) -> ChainReport {
+        self.report
+    }
+}
+
+/// Verifies one patient's chain from its rows, in sequence order: no database (what the
+/// benchmark measures).
+pub fn verify_rows(patient_ins: &str, events: &[ledger_event::Model]) -> ChainReport {
+    let mut checker = ChainChecker::new(patient_ins);
+    for event in events {
+        checker.push(event);
+    }
+    checker.finish()
 }
 
 /// Verifies one patient's chain.
@@ -80,11 +126,7 @@ pub async fn verify_chain(
         .order_by_asc(ledger_event::Column::Seq)
         .all(conn)
         .await?;
-    let mut checker = ChainChecker::new(patient_ins);
-    for event in &events {
-        checker.push(event);
-    }
-    Ok(checker.report)
+    Ok(verify_rows(patient_ins, &events))
 }
 
 /// Verifies every chain, one patient at a time.

@@ -1,15 +1,17 @@
 //! What the patient sees of their ledger: the activity history and the chain's integrity.
 
-use entity::ledger_event;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use entity::{document, ledger_event};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::views::LedgerEvent;
 use super::{ServiceError, Services};
 use crate::domain::ActorRole;
 use crate::domain::EventKind;
 use crate::domain::Ins;
+use crate::domain::visibility::{Viewer, withheld_from_patient};
 use crate::ledger;
 pub use crate::ledger::ChainReport;
+pub use crate::ledger::deep::{DeepReport, Divergence};
 
 /// Filters of the activity history; empty lists mean "any".
 #[derive(Debug, Default, Clone)]
@@ -18,16 +20,104 @@ pub struct HistoryFilter {
     pub actor_roles: Vec<ActorRole>,
 }
 
+/// One entry of the patient's history.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HistoryEntry {
+    /// An event, every field shown.
+    Event(LedgerEvent),
+    /// An event about a document held back from the patient until its release: its place in
+    /// the chain and its hashes only, so that the chain still links; in full once released.
+    Withheld {
+        seq: i64,
+        prev_hash: String,
+        hash: String,
+    },
+}
+
+impl HistoryEntry {
+    /// The event's sequence.
+    pub fn seq(&self) -> i64 {
+        match self {
+            Self::Event(event) => event.seq,
+            Self::Withheld { seq, .. } => *seq,
+        }
+    }
+
+    /// The entry the reader of the patient's space sees for `event`, given the documents
+    /// hidden from them.
+    pub(crate) fn for_patient(hidden: &[i64], event: ledger_event::Model) -> Self {
+        if withheld_from_patient(hidden, event.kind, &event.payload) {
+            Self::Withheld {
+                seq: event.seq,
+                prev_hash: event.prev_hash,
+                hash: event.hash,
+            }
+        } else {
+            Self::Event(event.into())
+        }
+    }
+}
+
+/// The ids of the patient's documents hidden from `viewer` (held back, and for a representative
+/// secret from them).
+pub(crate) async fn hidden_documents(
+    conn: &impl ConnectionTrait,
+    ins: &Ins,
+    viewer: Viewer,
+) -> Result<Vec<i64>, ServiceError> {
+    Ok(document::Entity::find()
+        .select_only()
+        .column(document::Column::Id)
+        .filter(document::Column::PatientIns.eq(ins.as_str()))
+        .filter(super::documents::visibility::visible_in_space(viewer).not())
+        .into_tuple()
+        .all(conn)
+        .await?)
+}
+
 impl Services {
-    /// A page of the patient's events, newest first: at most `limit` events with a sequence
-    /// below `before` (exclusive).
+    /// A page of the patient's history, newest first: at most `limit` entries with a sequence
+    /// below `before` (exclusive), as `viewer` (the patient, or a representative) reads it.
+    /// Events about a document hidden from them are withheld; a filtered page leaves them out
+    /// (a filter must not tell what they are).
     pub async fn history(
+        &self,
+        ins: &Ins,
+        viewer: Viewer,
+        filter: &HistoryFilter,
+        mut before: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<HistoryEntry>, ServiceError> {
+        let hidden = hidden_documents(&self.db, ins, viewer).await?;
+        let filtered = !filter.kinds.is_empty() || !filter.actor_roles.is_empty();
+        let mut entries = Vec::new();
+        loop {
+            let rows = self.events_page(ins, filter, before, limit).await?;
+            let full = rows.len() as u64 == limit;
+            for row in rows {
+                before = Some(row.seq);
+                let entry = HistoryEntry::for_patient(&hidden, row);
+                if filtered && matches!(entry, HistoryEntry::Withheld { .. }) {
+                    continue;
+                }
+                entries.push(entry);
+                if entries.len() as u64 == limit {
+                    return Ok(entries);
+                }
+            }
+            if !full {
+                return Ok(entries);
+            }
+        }
+    }
+
+    async fn events_page(
         &self,
         ins: &Ins,
         filter: &HistoryFilter,
         before: Option<i64>,
         limit: u64,
-    ) -> Result<Vec<LedgerEvent>, ServiceError> {
+    ) -> Result<Vec<ledger_event::Model>, ServiceError> {
         let mut query = ledger_event::Entity::find()
             .filter(ledger_event::Column::PatientIns.eq(ins.as_str()))
             .order_by_desc(ledger_event::Column::Seq);
@@ -44,8 +134,29 @@ impl Services {
         if let Some(before) = before {
             query = query.filter(ledger_event::Column::Seq.lt(before));
         }
-        let rows = query.limit(limit).all(&self.db).await?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        Ok(query.limit(limit).all(&self.db).await?)
+    }
+
+    /// Deep verification (operators): the chains, the content hashes recomputed from the
+    /// stored bytes and the projections re-derived from the events; one patient or all.
+    pub async fn deep_verification(&self, ins: Option<&Ins>) -> Result<DeepReport, ServiceError> {
+        let mut report = match ins {
+            Some(ins) => {
+                let (chain, divergences, unbound_events) =
+                    ledger::deep::verify_patient_deep(&self.db, ins.as_str()).await?;
+                DeepReport {
+                    chains: vec![chain],
+                    divergences,
+                    unbound_events,
+                    checkpoint_problems: Vec::new(),
+                }
+            }
+            None => ledger::deep::verify_deep(&self.db).await?,
+        };
+        let key = self.checkpoint_public_key();
+        report.checkpoint_problems =
+            ledger::checkpoint::verify_checkpoints(&self.db, key.as_deref()).await?;
+        Ok(report)
     }
 
     /// Re-verifies the patient's whole chain.

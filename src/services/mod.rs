@@ -3,8 +3,10 @@
 //! Services know nothing of GraphQL.
 
 pub mod activity;
+pub mod checkpoints;
 pub mod documents;
 mod error;
+pub mod export;
 pub mod feeds;
 mod idempotency;
 pub mod messaging;
@@ -12,6 +14,8 @@ pub mod outbox;
 mod patient_tx;
 pub use crate::ports::{delivery, live};
 pub mod profiles;
+mod representatives;
+mod retention;
 pub mod views;
 
 pub use error::{InternalError, ServiceError};
@@ -31,6 +35,8 @@ pub struct Services {
     pub clock: SharedClock,
     pub policy: Policy,
     pub live: LiveHub,
+    /// Signs the ledger's checkpoints; without it, checkpoints are read but none is made.
+    pub checkpoint_signer: Option<crate::ledger::checkpoint::CheckpointSigner>,
 }
 
 impl Services {
@@ -41,6 +47,16 @@ impl Services {
             clock,
             policy,
             live: LiveHub::default(),
+            checkpoint_signer: None,
         }
+    }
+
+    /// These services, signing checkpoints with `signer`.
+    pub fn with_checkpoint_signer(
+        mut self,
+        signer: crate::ledger::checkpoint::CheckpointSigner,
+    ) -> Self {
+        self.checkpoint_signer = Some(signer);
+        self
     }
 }

@@ -11,26 +11,41 @@ use super::views::Notification;
 use super::{ServiceError, Services};
 pub use entity::values::DeliveryStatus;
 
-use crate::domain::{Channel, Ins, ProfileStatus, Reach, notices::Notice, route};
+use crate::domain::{
+    Channel, Ins, ProfileStatus, Reach, notices::Notice, route, route_to_representatives,
+};
 
-/// Writes one row per channel that SPEC's routing gives for the patient's current status (and,
-/// for an alert, the postal statement too).
-/// The unique `(ledger_event_id, channel)` constraint makes a second write for the same event
-/// fail, so a notice is never queued twice.
+/// What routes a notice: the status it is routed by, how far it goes, and a minor's
+/// representatives' emails.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Routing<'a> {
+    pub status: ProfileStatus,
+    pub reach: Reach,
+    pub representatives: &'a [String],
+}
+
+/// Writes one row per channel (and recipient) that SPEC's routing gives for the patient's
+/// current status (and, for an alert, the postal statement too) — for a minor, to each legal
+/// representative's email (`representatives`). The unique `(ledger_event_id, channel,
+/// recipient)` index makes a second write for the same event and recipient fail, so a notice
+/// is never queued twice.
 pub(super) async fn enqueue(
     conn: &impl ConnectionTrait,
     event: &ledger_event::Model,
-    routing_status: ProfileStatus,
+    routing: Routing<'_>,
     profile: &profile::Model,
     notice: &Notice,
-    reach: Reach,
     now: DateTime<Utc>,
 ) -> Result<Vec<notification::Model>, DbErr> {
-    let deliveries = route(
-        reach,
-        routing_status,
-        profile.insurer_email.as_deref(),
-        profile.personal_email.as_deref(),
+    let deliveries = route_to_representatives(
+        routing.reach,
+        route(
+            routing.reach,
+            routing.status,
+            profile.insurer_email.as_deref(),
+            profile.personal_email.as_deref(),
+        ),
+        routing.representatives,
     );
     let mut rows = Vec::with_capacity(deliveries.len());
     for delivery in deliveries {

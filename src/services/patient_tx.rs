@@ -12,10 +12,12 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
-use entity::{ledger_event, practitioner_access, practitioner_block, profile};
+use entity::{
+    ledger_event, legal_representative, practitioner_access, practitioner_block, profile,
+};
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, Statement,
-    TransactionTrait, sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, Statement, TransactionTrait, sea_query::OnConflict,
 };
 use serde_json::json;
 
@@ -444,7 +446,13 @@ impl<'s> PatientTx<'s> {
                 ));
             }
         };
-        outbox::enqueue(&self.txn, &event, status, profile, notice, reach, self.now).await?;
+        let representatives = representatives_emails(&self.txn, profile, self.now).await?;
+        let routing = outbox::Routing {
+            status,
+            reach,
+            representatives: &representatives,
+        };
+        outbox::enqueue(&self.txn, &event, routing, profile, notice, self.now).await?;
         self.ring_after_commit(Recipient::Patient(self.ins.clone()));
         Ok(Receipt::of(&event))
     }
@@ -523,6 +531,27 @@ impl<'s> PatientTx<'s> {
         });
         Ok(event)
     }
+}
+
+/// The emails of a minor's current legal representatives (none for an adult): where their
+/// notices go.
+async fn representatives_emails(
+    conn: &DatabaseTransaction,
+    profile: &profile::Model,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, ServiceError> {
+    if !crate::domain::minors::is_minor(profile.birth_date, now.date_naive()) {
+        return Ok(Vec::new());
+    }
+    Ok(legal_representative::Entity::find()
+        .filter(legal_representative::Column::ChildIns.eq(profile.ins.as_str()))
+        .filter(legal_representative::Column::EndedAt.is_null())
+        .order_by_asc(legal_representative::Column::Id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter_map(|r| r.email)
+        .collect())
 }
 
 impl Receipt {

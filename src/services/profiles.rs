@@ -1,7 +1,7 @@
 //! The profile lifecycle: enrolment, opposition, creation, activation, closing.
 
 use chrono::NaiveDate;
-use entity::profile;
+use entity::{legal_representative, profile};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
     QueryFilter, QuerySelect, sea_query::OnConflict,
@@ -13,6 +13,7 @@ use super::views::Profile;
 use super::{ServiceError, Services};
 use crate::domain::access::Access;
 use crate::domain::lifecycle::{self, ActivationOutcome, ActivationPolicy, Credentials};
+use crate::domain::minors;
 use crate::domain::{
     ActivationCode, ActorRef, AddressLines, CarteVitaleSerial, Email, EventKind, Ins, PersonName,
     ProfileStatus, notices,
@@ -31,6 +32,26 @@ pub struct BeneficiaryRow {
     pub carte_vitale_serial: String,
     pub insurer_email: Option<String>,
     pub address_lines: Vec<String>,
+    /// For a minor: one or two legal representatives; for an adult: none.
+    pub legal_representatives: Vec<RepresentativeRow>,
+}
+
+/// A legal representative of a minor, as received.
+#[derive(Debug, Clone)]
+pub struct RepresentativeRow {
+    pub ins: String,
+    pub birth_name: String,
+    pub first_names: String,
+    pub email: Option<String>,
+}
+
+/// A representative once parsed.
+#[derive(Debug)]
+struct Representative {
+    ins: Ins,
+    birth_name: PersonName,
+    first_names: PersonName,
+    email: Option<Email>,
 }
 
 /// A row once parsed.
@@ -43,6 +64,7 @@ struct Beneficiary {
     carte_vitale_serial: CarteVitaleSerial,
     insurer_email: Option<Email>,
     address: AddressLines,
+    representatives: Vec<Representative>,
 }
 
 /// What an enrolment batch did.
@@ -101,8 +123,40 @@ fn parse_row(row: &BeneficiaryRow, today: NaiveDate) -> Result<Beneficiary, Serv
             "the birth date must be between 1880-01-01 and today",
         ));
     }
+    minors::check_representatives(row.birth_date, today, row.legal_representatives.len())
+        .map_err(|message| ServiceError::bad_input("legalRepresentatives", message))?;
+    let ins = Ins::parse(&row.ins).map_err(field("ins"))?;
+    let mut representatives = Vec::with_capacity(row.legal_representatives.len());
+    for rep in &row.legal_representatives {
+        let representative = Representative {
+            ins: Ins::parse(&rep.ins).map_err(field("legalRepresentatives"))?,
+            birth_name: PersonName::parse(&rep.birth_name, "the birth name")
+                .map_err(field("legalRepresentatives"))?,
+            first_names: PersonName::parse(&rep.first_names, "the first names")
+                .map_err(field("legalRepresentatives"))?,
+            email: rep
+                .email
+                .as_deref()
+                .filter(|e| !e.trim().is_empty())
+                .map(Email::parse)
+                .transpose()
+                .map_err(field("legalRepresentatives"))?,
+        };
+        if representative.ins == ins
+            || representatives
+                .iter()
+                .any(|r: &Representative| r.ins == representative.ins)
+        {
+            return Err(ServiceError::bad_input(
+                "legalRepresentatives",
+                "a representative is another person than the minor, and given once",
+            ));
+        }
+        representatives.push(representative);
+    }
     Ok(Beneficiary {
-        ins: Ins::parse(&row.ins).map_err(field("ins"))?,
+        ins,
+        representatives,
         birth_name: PersonName::parse(&row.birth_name, "the birth name")
             .map_err(field("birthName"))?,
         first_names: PersonName::parse(&row.first_names, "the first names")
@@ -135,12 +189,22 @@ pub async fn lock_profile(
 }
 
 /// What the lifecycle's rules read of a stored profile.
-fn facts_of(profile: &profile::Model) -> Result<lifecycle::ProfileFacts, ServiceError> {
+pub(super) fn facts_of(profile: &profile::Model) -> Result<lifecycle::ProfileFacts, ServiceError> {
     Ok(lifecycle::ProfileFacts {
         status: profile.status,
         opposition_deadline: profile.opposition_deadline,
         failed_activation_attempts: profile.failed_activation_attempts,
         activation_locked_until: profile.activation_locked_until,
+        closed_at: profile.closed_at,
+        // Closed before the column existed: its activation date tells what it was.
+        status_before_closure: profile.status_before_closure.or(Some(
+            if profile.activated_at.is_some() {
+                ProfileStatus::Activated
+            } else {
+                ProfileStatus::Created
+            },
+        )),
+        purged_at: profile.purged_at,
     })
 }
 
@@ -208,6 +272,8 @@ impl Services {
                 medecin_traitant_rpps: Set(None),
                 medecin_traitant_since: Set(None),
                 emergency_access_enabled: Set(true),
+                status_before_closure: Set(None),
+                purged_at: Set(None),
             };
             // Insert-if-absent keeps re-enrolment idempotent, also against a concurrent batch.
             let inserted = profile::Entity::insert(row)
@@ -226,6 +292,20 @@ impl Services {
             let profile = lock_profile(tx.conn(), &person.ins)
                 .await?
                 .ok_or_else(no_profile)?;
+            for rep in &person.representatives {
+                legal_representative::Entity::insert(legal_representative::ActiveModel {
+                    id: sea_orm::ActiveValue::NotSet,
+                    child_ins: Set(person.ins.clone()),
+                    representative_ins: Set(rep.ins.clone()),
+                    birth_name: Set(rep.birth_name.as_str().to_owned()),
+                    first_names: Set(rep.first_names.as_str().to_owned()),
+                    email: Set(rep.email.as_ref().map(|e| e.as_str().to_owned())),
+                    enrolled_at: Set(now),
+                    ended_at: Set(None),
+                })
+                .exec_without_returning(tx.conn())
+                .await?;
+            }
             let notice = notices::announcement(&profile.first_names, &profile.birth_name, deadline);
             let profile = tx.updated(profile)?.clone();
             tx.record_and_notify(
@@ -435,6 +515,7 @@ impl Services {
         let mut row = current.into_active_model();
         row.status = Set(closure.status);
         row.closed_at = Set(Some(closure.closed_at));
+        row.status_before_closure = Set(Some(closure.previous_status));
         // A closed profile cannot be activated: its code goes.
         row.activation_code_hash = Set(None);
         let updated = tx.updated(row.update(tx.conn()).await?)?.clone();
@@ -444,6 +525,47 @@ impl Services {
             json!({ "previousStatus": closure.previous_status.as_str() }),
         )
         .await?;
+        tx.commit().await?;
+        Ok(updated.into())
+    }
+}
+
+impl Services {
+    /// Reopens a closed profile within its retention period, by the patient signing in or by
+    /// an operator at the person's request: back to the status it had. A profile that was only
+    /// created gets a new activation code, sent with a creation notice.
+    #[tracing::instrument(skip_all)]
+    pub async fn reopen(&self, actor: &ActorRef, ins: &Ins) -> Result<Profile, ServiceError> {
+        let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
+        let current = tx.enrolled()?.clone();
+        let reopening = lifecycle::reopen(&facts_of(&current)?, tx.now(), self.policy.retention)?;
+        let mut row = current.into_active_model();
+        row.status = Set(reopening.status);
+        row.closed_at = Set(None);
+        row.status_before_closure = Set(None);
+        let code = reopening.new_activation_code.then(ActivationCode::generate);
+        if let Some(code) = &code {
+            row.activation_code_hash = Set(Some(code.hash_for(ins)));
+            row.failed_activation_attempts = Set(0);
+            row.activation_locked_until = Set(None);
+        }
+        let updated = tx.updated(row.update(tx.conn()).await?)?.clone();
+        let payload = json!({ "statusAfter": reopening.status.as_str() });
+        match code {
+            Some(code) => {
+                let notice = notices::profile_created(
+                    &updated.first_names,
+                    &updated.birth_name,
+                    &code.display(),
+                );
+                tx.record_and_notify(actor, EventKind::ProfileReopened, payload, &notice)
+                    .await?;
+            }
+            None => {
+                tx.record(actor, EventKind::ProfileReopened, payload)
+                    .await?;
+            }
+        }
         tx.commit().await?;
         Ok(updated.into())
     }

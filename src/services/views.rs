@@ -114,6 +114,11 @@ view! {
         act_date: NaiveDate,
         created_at: DateTime<Utc>,
         masked: bool,
+        /// Held back from the patient until its author releases it.
+        held_back: bool,
+        released_at: Option<DateTime<Utc>>,
+        /// Secret from the minor's legal representatives.
+        secret_from_representatives: bool,
     }
 }
 

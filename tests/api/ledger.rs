@@ -2,43 +2,17 @@
 //! README's canonical encoding), tampering is detected at the right sequence, the database
 //! refuses UPDATE/DELETE/TRUNCATE, and a failed append fails the operation.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
-use crate::helpers::{Backend, TestApp, beneficiary, ins, on_both_databases, patient_token};
+use crate::helpers::{
+    Backend, TestApp, beneficiary, ins, on_both_databases, patient_token, readme_hash,
+};
 
 const HISTORY: &str = "{ me { activityHistory(first: 100) { edges { node { sequence occurredAt kind actor { role id name profession } payload previousHash hash } } } } }";
 const INTEGRITY: &str =
     "{ me { ledgerIntegrity { verified eventCount firstBrokenSequence problem headHash } } }";
-
-/// The canonical encoding as README.md states it, written again from the README alone.
-fn readme_hash(ins: &str, event: &Value) -> String {
-    let at: DateTime<Utc> = event["occurredAt"].as_str().unwrap().parse().unwrap();
-    let fields = [
-        "espace-sante/ledger/v1".to_owned(),
-        ins.to_owned(),
-        event["sequence"].as_i64().unwrap().to_string(),
-        at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-        event["kind"].as_str().unwrap().to_owned(),
-        event["actor"]["role"].as_str().unwrap().to_owned(),
-        event["actor"]["id"].as_str().unwrap().to_owned(),
-        event["actor"]["name"].as_str().unwrap().to_owned(),
-        event["actor"]["profession"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned(),
-        event["payload"].as_str().unwrap().to_owned(),
-        event["previousHash"].as_str().unwrap().to_owned(),
-    ];
-    let mut hasher = Sha256::new();
-    for field in fields {
-        hasher.update((field.len() as u32).to_be_bytes());
-        hasher.update(field.as_bytes());
-    }
-    format!("{:x}", hasher.finalize())
-}
 
 /// A patient with a few events: enrolled, created, one failed and one good activation.
 async fn patient_with_history(app: &TestApp, n: u32) -> String {

@@ -173,7 +173,10 @@ async fn operator_records_an_opposition_received_by_phone(app: TestApp) {
     let payload = app
         .query_rows(&format!("SELECT payload, actor_role FROM ledger_events WHERE patient_ins = '{person}' AND kind = 'OPPOSITION_RECORDED'"))
         .await;
-    assert_eq!(payload, vec![vec![r#"{"channel":"PHONE"}"#, "OPERATOR"]]);
+    assert_eq!(
+        payload,
+        vec![vec![r#"{"v":2,"channel":"PHONE"}"#, "OPERATOR"]]
+    );
 }
 
 async fn opposition_after_the_window_is_refused(app: TestApp) {

@@ -77,6 +77,9 @@ stored_enum! {
         Operator = "OPERATOR",
         /// The service itself (the creation sweep, bounces).
         System = "SYSTEM",
+        /// A minor's legal representative, acting as themselves on the minor's profile (the
+        /// chain is the minor's: "on behalf of" them). Never a token's role.
+        LegalRepresentative = "LEGAL_REPRESENTATIVE",
     }
 }
 
@@ -150,6 +153,11 @@ stored_enum! {
         EmergencyAccessRefused = "EMERGENCY_ACCESS_REFUSED",
         EmergencyAccessTurnedOn = "EMERGENCY_ACCESS_TURNED_ON",
         EmergencyAccessTurnedOff = "EMERGENCY_ACCESS_TURNED_OFF",
+        ProfileReopened = "PROFILE_REOPENED",
+        ProfilePurged = "PROFILE_PURGED",
+        RecordExported = "RECORD_EXPORTED",
+        DocumentReleased = "DOCUMENT_RELEASED",
+        RepresentationEnded = "REPRESENTATION_ENDED",
     }
 }
 
@@ -171,7 +179,13 @@ mod tests {
         );
         assert_eq!(
             names!(ActorRole),
-            ["PATIENT", "PRACTITIONER", "OPERATOR", "SYSTEM"]
+            [
+                "PATIENT",
+                "PRACTITIONER",
+                "OPERATOR",
+                "SYSTEM",
+                "LEGAL_REPRESENTATIVE"
+            ]
         );
         assert_eq!(names!(Channel), ["EMAIL", "POSTAL", "LIVE"]);
         assert_eq!(names!(DeliveryStatus), ["PENDING", "SENT", "FAILED"]);
@@ -211,6 +225,11 @@ mod tests {
                 "EMERGENCY_ACCESS_REFUSED",
                 "EMERGENCY_ACCESS_TURNED_ON",
                 "EMERGENCY_ACCESS_TURNED_OFF",
+                "PROFILE_REOPENED",
+                "PROFILE_PURGED",
+                "RECORD_EXPORTED",
+                "DOCUMENT_RELEASED",
+                "REPRESENTATION_ENDED",
             ]
         );
     }

@@ -6,8 +6,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use super::{
-    DocumentQuery, DocumentWithContent, document_not_found, list_documents, read_document,
-    visibility,
+    Audience, DocumentQuery, DocumentWithContent, document_not_found, list_documents,
+    read_document, visibility,
 };
 use crate::domain::visibility::MaskedAccess;
 use crate::domain::{ActorRef, EventKind, Ins};
@@ -38,7 +38,8 @@ impl Services {
         let receipt = tx
             .record(practitioner, EventKind::RecordConsulted, payload)
             .await?;
-        let documents = list_documents(tx.conn(), ins, Some(&reader), query).await?;
+        let documents =
+            list_documents(tx.conn(), ins, Audience::Practitioner(&reader), query).await?;
         tx.commit_traced(receipt, documents).await
     }
 

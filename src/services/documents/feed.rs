@@ -1,18 +1,33 @@
 //! Practitioners feed a patient's DMP, and ask beforehand whether it exists.
 
-use entity::profile;
-use sea_orm::EntityTrait;
+use entity::{document, profile};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
+};
 use serde_json::json;
 
-use super::{DmpStatus, DocumentInput, Stored, store_document, validate};
+use super::{DmpStatus, DocumentInput, Stored, space_facts, store_document, validate};
 use crate::domain::access::Access;
 use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus, has_dmp, notices, visibility};
+use crate::ledger::ContentDigest;
 use crate::services::views::Document;
 use crate::services::{ServiceError, Services};
 
+/// How a practitioner feeds a document, besides the document itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedOptions {
+    /// Held back from the patient until an announcement consultation: not notified, not
+    /// visible to them (practitioners see it) until its author releases it.
+    pub held_back: bool,
+    /// Secret from the minor's legal representatives (art. L1111-5 CSP): they never see it nor
+    /// a notice of it. As a minor's notices reach their representatives, it is not notified.
+    pub secret_from_representatives: bool,
+}
+
 impl Services {
     /// Feeds a document into a patient's DMP (practitioners). Stored, traced and notified when
-    /// the patient has a DMP; `DmpNotFound` otherwise, with nothing stored and nobody notified.
+    /// the patient has a DMP (a held-back or secret document is not notified: see
+    /// [`FeedOptions`]); `DmpNotFound` otherwise, with nothing stored and nobody notified.
     /// A type the practitioner's profession may not feed (the access matrix) is `Forbidden`,
     /// and the refusal traced. The first feed of a practitioner is their first access.
     #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.id))]
@@ -21,6 +36,7 @@ impl Services {
         practitioner: &ActorRef,
         ins: &Ins,
         input: &DocumentInput,
+        options: FeedOptions,
     ) -> Result<Document, ServiceError> {
         let doc = validate(
             input,
@@ -50,26 +66,89 @@ impl Services {
                 )))
                 .await);
         }
-        let stored = match store_document(&tx, practitioner, doc).await? {
+        let stored = match store_document(&tx, practitioner, doc, options).await? {
             Stored::Before(earlier) => return Ok(earlier.into()),
             Stored::Now(stored) => stored,
         };
         // A first feed is a first access, as a first consultation is.
         tx.first_access(practitioner).await?;
+        let payload = json!({
+            "documentId": stored.id,
+            "typeCode": type_code,
+            "content": ContentDigest::known(&stored.sha256, stored.size_bytes).to_json(),
+        });
+        if options.held_back || options.secret_from_representatives {
+            // Traced, as every feed; a held-back document is told at its release, a secret one
+            // never (its notice would reach the representatives).
+            tx.record(practitioner, EventKind::DocumentFed, payload)
+                .await?;
+        } else {
+            let notice = notices::new_document(
+                &practitioner.name,
+                practitioner.profession.as_deref(),
+                tx.status() == Some(ProfileStatus::Activated),
+            );
+            tx.record_and_notify(practitioner, EventKind::DocumentFed, payload, &notice)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(stored.into())
+    }
+
+    /// Releases a document held back until an announcement consultation (its author): the
+    /// patient sees it from now on, and is notified, once. Releasing a document already
+    /// visible to the patient changes nothing and traces nothing.
+    #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.id))]
+    pub async fn release_document(
+        &self,
+        practitioner: &ActorRef,
+        ins: &Ins,
+        document_id: i64,
+    ) -> Result<Document, ServiceError> {
+        let mut tx = self.patient_tx(ins, Access::Dmp).await?;
+        let reader = super::visibility::reader(&tx, practitioner).await?;
+        let document = document::Entity::find_by_id(document_id)
+            .filter(document::Column::PatientIns.eq(ins.as_str()))
+            .filter(super::visibility::visible_to(&reader))
+            .one(tx.conn())
+            .await?
+            .ok_or_else(super::document_not_found)?;
+        if !document.held_back {
+            return Ok(document.into());
+        }
+        visibility::may_release(&practitioner.id, space_facts(&document)).map_err(|_| {
+            ServiceError::Forbidden(
+                "only the author of a held-back document releases it".to_owned(),
+            )
+        })?;
+        let mut row = document.into_active_model();
+        row.held_back = Set(false);
+        row.released_at = Set(Some(tx.now()));
+        let released = row.update(tx.conn()).await?;
+        if released.secret_from_representatives {
+            tx.record(
+                practitioner,
+                EventKind::DocumentReleased,
+                json!({ "documentId": released.id }),
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(released.into());
+        }
         let notice = notices::new_document(
-            &practitioner.name,
-            practitioner.profession.as_deref(),
+            &released.author_name,
+            released.author_profession.as_deref(),
             tx.status() == Some(ProfileStatus::Activated),
         );
         tx.record_and_notify(
             practitioner,
-            EventKind::DocumentFed,
-            json!({ "documentId": stored.id, "typeCode": type_code }),
+            EventKind::DocumentReleased,
+            json!({ "documentId": released.id }),
             &notice,
         )
         .await?;
         tx.commit().await?;
-        Ok(stored.into())
+        Ok(released.into())
     }
 
     /// Whether a practitioner may feed this INS: the same answer for unknown and opposed.

@@ -14,6 +14,8 @@ use super::{MedicalEntryInput, earliest_date};
 use crate::domain::access::Access;
 use crate::domain::documents::short_text;
 use crate::domain::{ActorRef, EventKind, Ins};
+use crate::ledger::ContentDigest;
+use crate::ledger::content::medical_entry_bytes;
 use crate::services::patient_tx::Traced;
 use crate::services::views::MedicalEntry;
 use crate::services::{ServiceError, Services};
@@ -100,7 +102,18 @@ impl Services {
         tx.record(
             patient,
             EventKind::MedicalProfileUpdated,
-            json!({ "action": action, "entryId": saved.id, "category": saved.category.as_str() }),
+            json!({
+                "action": action,
+                "entryId": saved.id,
+                "category": saved.category.as_str(),
+                "content": ContentDigest::of(&medical_entry_bytes(
+                    saved.category.as_str(),
+                    &saved.label,
+                    saved.details.as_deref(),
+                    saved.since,
+                ))
+                .to_json(),
+            }),
         )
         .await?;
         tx.commit().await?;

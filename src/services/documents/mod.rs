@@ -8,6 +8,7 @@ mod access;
 mod blocks;
 mod care;
 mod feed;
+pub use feed::FeedOptions;
 mod medical;
 mod patient;
 pub(crate) mod visibility;
@@ -32,7 +33,7 @@ use crate::domain::documents::{
     ContentError, DocumentType, IdempotencyKey, MedicalCategory, MimeType, decode_content,
     short_text,
 };
-use crate::domain::visibility::Reader;
+use crate::domain::visibility::{Reader, SpaceFacts, Viewer};
 use crate::domain::{ActorRef, EventKind, Ins};
 
 /// A document as sent by its author, before validation.
@@ -160,8 +161,16 @@ async fn store_document(
     tx: &PatientTx<'_>,
     author: &ActorRef,
     doc: ValidDocument,
+    options: FeedOptions,
 ) -> Result<Stored, ServiceError> {
-    let hash = request_hash(tx.ins(), &doc);
+    let mut hash = request_hash(tx.ins(), &doc);
+    // A feed restricted to fewer readers is another request than the same document fed openly.
+    if options.held_back {
+        hash = RequestHash::of([hash.as_str(), "held-back"]);
+    }
+    if options.secret_from_representatives {
+        hash = RequestHash::of([hash.as_str(), "secret-from-representatives"]);
+    }
     let row = document::ActiveModel {
         id: NotSet,
         patient_ins: Set(tx.ins().clone()),
@@ -177,6 +186,9 @@ async fn store_document(
         act_date: Set(doc.act_date),
         created_at: Set(tx.now()),
         masked: Set(false),
+        held_back: Set(options.held_back),
+        released_at: Set(None),
+        secret_from_representatives: Set(options.secret_from_representatives),
         idempotency_key: Set(doc.key.as_str().to_owned()),
         request_hash: Set(hash.as_str().to_owned()),
     };
@@ -222,20 +234,39 @@ fn document_not_found() -> ServiceError {
     ServiceError::NotFound("no such document in this record".to_owned())
 }
 
-/// Lists a record's documents, newest first. `reader` is a practitioner: only the documents
-/// they may see are listed ([`visibility::visible_to`]).
+/// What the rules of the patient's space read of a stored document.
+fn space_facts(document: &document::Model) -> SpaceFacts<'_> {
+    SpaceFacts {
+        author_id: &document.author_id,
+        held_back: document.held_back,
+        secret_from_representatives: document.secret_from_representatives,
+    }
+}
+
+/// Who a document list is for.
+#[derive(Debug, Clone, Copy)]
+enum Audience<'a> {
+    /// A practitioner ([`visibility::visible_to`]).
+    Practitioner(&'a Reader),
+    /// The patient's own space, read by the patient or a representative
+    /// ([`visibility::visible_in_space`]).
+    Space(Viewer),
+}
+
+/// Lists the documents of a record that `audience` may see, newest first.
 async fn list_documents(
     conn: &impl ConnectionTrait,
     ins: &Ins,
-    reader: Option<&Reader>,
+    audience: Audience<'_>,
     query: &DocumentQuery,
 ) -> Result<Vec<Document>, ServiceError> {
     let mut select = document::Entity::find()
         .filter(document::Column::PatientIns.eq(ins.as_str()))
         .order_by_desc(document::Column::Id);
-    if let Some(reader) = reader {
-        select = select.filter(visibility::visible_to(reader));
-    }
+    select = select.filter(match audience {
+        Audience::Practitioner(reader) => visibility::visible_to(reader),
+        Audience::Space(viewer) => visibility::visible_in_space(viewer),
+    });
     if let Some(code) = &query.type_code {
         select = select.filter(document::Column::TypeCode.eq(code.as_str()));
     }
@@ -252,15 +283,19 @@ async fn list_documents(
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
-async fn find_own_document(
+/// A document of the patient's space that `viewer` (the patient or a representative) may see;
+/// `NotFound` for any other (another record's, or one hidden from them: the same answer).
+async fn find_visible_document(
     conn: &impl ConnectionTrait,
     ins: &Ins,
     id: i64,
+    viewer: Viewer,
 ) -> Result<document::Model, ServiceError> {
     document::Entity::find_by_id(id)
         .filter(document::Column::PatientIns.eq(ins.as_str()))
         .one(conn)
         .await?
+        .filter(|d| crate::domain::visibility::may_see(viewer, space_facts(d)))
         .ok_or_else(document_not_found)
 }
 

@@ -5,24 +5,33 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
 use serde_json::json;
 
 use super::{
-    DocumentInput, DocumentQuery, DocumentWithContent, Stored, find_own_document, list_documents,
-    read_document, store_document, validate,
+    Audience, DocumentInput, DocumentQuery, DocumentWithContent, Stored, find_visible_document,
+    list_documents, read_document, store_document, validate,
 };
 use crate::domain::access::Access;
+use crate::domain::visibility::Viewer;
 use crate::domain::{ActorRef, EventKind, Ins};
+use crate::ledger::ContentDigest;
 use crate::services::patient_tx::Traced;
 use crate::services::views::Document;
 use crate::services::{ServiceError, Services};
 
 impl Services {
-    /// The activated patient's documents, masked ones included.
+    /// The activated patient's documents, masked ones included, held-back ones not.
     pub async fn patient_documents(
         &self,
+        reader: &ActorRef,
         ins: &Ins,
         query: &DocumentQuery,
     ) -> Result<Traced<Vec<Document>>, ServiceError> {
         let tx = self.patient_tx(ins, Access::OwnRecord).await?;
-        let documents = list_documents(tx.conn(), ins, None, query).await?;
+        let documents = list_documents(
+            tx.conn(),
+            ins,
+            Audience::Space(Viewer::in_own_space(reader)),
+            query,
+        )
+        .await?;
         let receipt = tx.owner_view()?;
         tx.commit_traced(receipt, documents).await
     }
@@ -35,7 +44,9 @@ impl Services {
         document_id: i64,
     ) -> Result<Traced<DocumentWithContent>, ServiceError> {
         let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
-        let document = find_own_document(tx.conn(), ins, document_id).await?;
+        let document =
+            find_visible_document(tx.conn(), ins, document_id, Viewer::in_own_space(patient))
+                .await?;
         let (receipt, read) = read_document(&mut tx, patient, document, false).await?;
         tx.commit_traced(receipt, read).await
     }
@@ -55,14 +66,18 @@ impl Services {
         )?;
         let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
         let type_code = doc.doc_type.code;
-        let stored = match store_document(&tx, patient, doc).await? {
+        let stored = match store_document(&tx, patient, doc, super::FeedOptions::default()).await? {
             Stored::Before(earlier) => return Ok(earlier.into()),
             Stored::Now(stored) => stored,
         };
         tx.record(
             patient,
             EventKind::DocumentAdded,
-            json!({ "documentId": stored.id, "typeCode": type_code }),
+            json!({
+                "documentId": stored.id,
+                "typeCode": type_code,
+                "content": ContentDigest::known(&stored.sha256, stored.size_bytes).to_json(),
+            }),
         )
         .await?;
         tx.commit().await?;
@@ -80,7 +95,9 @@ impl Services {
         masked: bool,
     ) -> Result<Document, ServiceError> {
         let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
-        let document = find_own_document(tx.conn(), ins, document_id).await?;
+        let document =
+            find_visible_document(tx.conn(), ins, document_id, Viewer::in_own_space(patient))
+                .await?;
         if document.masked == masked {
             return Ok(document.into());
         }

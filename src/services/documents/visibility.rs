@@ -1,6 +1,7 @@
 //! Which documents of a record a practitioner sees: the rule of [`domain::visibility`] as one
 //! query filter, and the reader it applies to (their profession, and whether they see masked
-//! documents as the médecin traitant or in an emergency access).
+//! documents as the médecin traitant or in an emergency access); and which the patient's own
+//! space shows to the patient or their legal representative ([`visible_in_space`]).
 //!
 //! Every practitioner read of documents filters with [`visible_to`]: lists, pages and reads by
 //! id, so that a document they may not read is absent, exactly as if it did not exist.
@@ -11,7 +12,7 @@ use entity::{document, emergency_access};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::domain::ActorRef;
-use crate::domain::visibility::{MaskedAccess, Reader, readable_types};
+use crate::domain::visibility::{MaskedAccess, Reader, Viewer, readable_types};
 use crate::services::ServiceError;
 use crate::services::patient_tx::{PatientTx, practitioner_rpps};
 
@@ -68,4 +69,17 @@ pub(crate) fn visible_to(reader: &Reader) -> Condition {
     Condition::any()
         .add(document::Column::AuthorId.eq(reader.rpps.as_str()))
         .add(by_right)
+}
+
+/// The documents of the patient's own space that `viewer` sees, as a query filter:
+/// [`crate::domain::visibility::may_see`] (not held back; for a representative, not secret
+/// from them either).
+pub(crate) fn visible_in_space(viewer: Viewer) -> Condition {
+    let condition = Condition::all().add(document::Column::HeldBack.eq(false));
+    match viewer {
+        Viewer::Patient => condition,
+        Viewer::Representative => {
+            condition.add(document::Column::SecretFromRepresentatives.eq(false))
+        }
+    }
 }

@@ -10,6 +10,7 @@ use super::{
 use crate::domain::access::Access;
 use crate::domain::documents::{IdempotencyKey, short_text};
 use crate::domain::{ActorRef, ActorRole, EventKind, Ins, ProfileStatus, has_dmp, notices};
+use crate::ledger::ContentDigest;
 use crate::services::idempotency::RequestHash;
 use crate::services::live::{self, Recipient};
 use crate::services::patient_tx::practitioner_rpps;
@@ -71,7 +72,16 @@ impl Services {
             tx.record_and_notify(
                 practitioner,
                 EventKind::MessageReceived,
-                json!({ "threadId": thread.id, "messageId": sent.message.id }),
+                json!({
+                    "threadId": thread.id,
+                    "messageId": sent.message.id,
+                    "body": ContentDigest::of(body.as_bytes()).to_json(),
+                    "attachments": sent
+                        .attachments
+                        .iter()
+                        .map(|a| json!({ "id": a.id, "sha256": a.sha256, "size": a.size_bytes }))
+                        .collect::<Vec<_>>(),
+                }),
                 &notice,
             )
             .await?;
@@ -142,7 +152,11 @@ impl Services {
         tx.record(
             patient,
             EventKind::MessageReplied,
-            json!({ "threadId": thread_id, "messageId": sent.message.id }),
+            json!({
+                "threadId": thread_id,
+                "messageId": sent.message.id,
+                "body": ContentDigest::of(body.as_bytes()).to_json(),
+            }),
         )
         .await?;
         live::notify_in_transaction(tx.conn(), 'm', sent.message.id).await?;

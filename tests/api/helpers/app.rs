@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use espace_sante::clock::{ManualClock, SharedClock};
 use espace_sante::config::{
-    AppEnv, AuthSettings, DatabaseSettings, HttpSettings, LettersSettings, LimitSettings,
-    MailSettings, RelaySettings, RuleSettings, Secret, Settings, TelemetrySettings,
+    AppEnv, AuthSettings, CheckpointSettings, DatabaseSettings, HttpSettings, LettersSettings,
+    LimitSettings, MailSettings, RelaySettings, RuleSettings, Secret, Settings, TelemetrySettings,
     WebSocketSettings,
 };
 use espace_sante::startup::{Application, StartupError};
@@ -16,7 +16,7 @@ use migration::MigratorTrait;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 
-use super::tokens::{AUDIENCE, ISSUER, SECRET};
+use super::tokens::{AUDIENCE, ISSUER, LEDGER_KEY, SECRET};
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,6 +218,7 @@ impl TestApp {
                 activation_lockout_minutes: 15,
                 document_max_bytes: 64 * 1024,
                 emergency_access_minutes: 240,
+                retention_years: 10,
             },
             mail: MailSettings {
                 smtp_url: None,
@@ -253,7 +254,14 @@ impl TestApp {
             telemetry: TelemetrySettings {
                 metrics_listen: None,
             },
+            checkpoints: CheckpointSettings {
+                ledger_signing_key: Some(Secret(LEDGER_KEY.to_owned())),
+                ledger_signing_key_file: None,
+                // Tests make checkpoints when they need them.
+                checkpoint_interval_secs: 0,
+            },
             creation_sweep_interval_secs: 0,
+            purge_sweep_interval_secs: 0,
         };
         configure(&mut settings);
         // On PostgreSQL the server runs as the restricted role an operator gives it (README,

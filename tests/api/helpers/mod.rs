@@ -4,13 +4,15 @@
 //!   macros that run a test on both databases;
 //! - [`tokens`]: the JWTs the test server accepts, per role;
 //! - [`fixtures`]: the data of the tests (INS numbers, enrolment rows, practitioners, documents);
-//! - [`flows`]: steps through the API (enrol, sweep, activate, feed) and what they leave to read.
+//! - [`flows`]: steps through the API (enrol, sweep, activate, feed) and what they leave to read;
+//! - [`ledger`]: the README's canonical encoding, written again, to check the server's hashes.
 //!
 //! Tests import everything from here, as `crate::helpers::X`.
 
 mod app;
 mod fixtures;
 mod flows;
+mod ledger;
 mod proxy;
 mod tokens;
 
@@ -20,8 +22,9 @@ pub use fixtures::{
     DOCTOR, NURSE, PDF, beneficiary, document_input, ins, serial_of, typed_document_input,
 };
 pub use flows::FEED;
+pub use ledger::{readme_hash, readme_hash_exported};
 pub use proxy::DatabaseProxy;
 pub use tokens::{
-    AUDIENCE, ISSUER, SECRET, claims, operator_token, patient_token, practitioner_token,
-    practitioner_token_as, sign,
+    AUDIENCE, ISSUER, LEDGER_KEY, SECRET, claims, operator_token, patient_token,
+    practitioner_token, practitioner_token_as, sign,
 };

@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 pub const SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
 pub const ISSUER: &str = "espace-sante-test";
 pub const AUDIENCE: &str = "espace-sante-api";
+/// The ledger signing key of the test server (an Ed25519 seed, 64 hex digits).
+pub const LEDGER_KEY: &str = "7e57000000000000000000000000000000000000000000000000000000000001";
 
 /// The operator every test enrols with.
 pub const OPERATOR: &str = "agent-test";

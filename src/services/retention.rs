@@ -1,0 +1,116 @@
+//! The end of a closed profile's retention: the purge sweep deletes the record's contents —
+//! documents' bytes, message bodies and attachments, the medical profile — and keeps the ledger
+//! (which never held medical content), so that the chain still verifies. The purge is itself a
+//! ledger event.
+
+use entity::{
+    document, document_content, medical_profile_entry, message, message_attachment, profile, thread,
+};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QuerySelect, sea_query::Expr,
+};
+use serde_json::json;
+
+use super::profiles::facts_of;
+use super::{ServiceError, Services};
+use crate::domain::access::Access;
+use crate::domain::lifecycle;
+use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus};
+
+impl Services {
+    /// Purges every closed profile whose retention period has ended (by the services' clock),
+    /// each in its own transaction. Returns the INS purged.
+    #[tracing::instrument(skip_all)]
+    pub async fn purge_due_profiles(&self) -> Result<Vec<Ins>, ServiceError> {
+        let now = self.clock.now();
+        let closed: Vec<String> = profile::Entity::find()
+            .select_only()
+            .column(profile::Column::Ins)
+            .filter(profile::Column::Status.eq(ProfileStatus::Closed.as_str()))
+            .filter(profile::Column::PurgedAt.is_null())
+            .filter(profile::Column::ClosedAt.lte(now))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut purged = Vec::new();
+        for ins in closed {
+            let ins = Ins::parse(&ins)
+                .map_err(|e| ServiceError::internal_from("stored INS is invalid", e))?;
+            if self.purge(&ins).await? {
+                purged.push(ins);
+            }
+        }
+        if !purged.is_empty() {
+            tracing::info!(
+                purged = purged.len(),
+                "closed profiles purged at the end of their retention"
+            );
+        }
+        Ok(purged)
+    }
+
+    /// Purges one profile if, under its lock, the purge is due; whether it was.
+    async fn purge(&self, ins: &Ins) -> Result<bool, ServiceError> {
+        let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
+        let current = tx.enrolled()?.clone();
+        // Re-read under the lock: a reopening may have landed since the listing.
+        if !lifecycle::purge_due(&facts_of(&current)?, tx.now(), self.policy.retention) {
+            return Ok(false);
+        }
+        let document_ids: Vec<i64> = document::Entity::find()
+            .select_only()
+            .column(document::Column::Id)
+            .filter(document::Column::PatientIns.eq(ins.as_str()))
+            .into_tuple()
+            .all(tx.conn())
+            .await?;
+        document_content::Entity::delete_many()
+            .filter(document_content::Column::DocumentId.is_in(document_ids.clone()))
+            .exec(tx.conn())
+            .await?;
+        let thread_ids: Vec<i64> = thread::Entity::find()
+            .select_only()
+            .column(thread::Column::Id)
+            .filter(thread::Column::PatientIns.eq(ins.as_str()))
+            .into_tuple()
+            .all(tx.conn())
+            .await?;
+        let message_ids: Vec<i64> = message::Entity::find()
+            .select_only()
+            .column(message::Column::Id)
+            .filter(message::Column::ThreadId.is_in(thread_ids.clone()))
+            .into_tuple()
+            .all(tx.conn())
+            .await?;
+        message_attachment::Entity::delete_many()
+            .filter(message_attachment::Column::MessageId.is_in(message_ids.clone()))
+            .exec(tx.conn())
+            .await?;
+        message::Entity::update_many()
+            .col_expr(message::Column::Body, Expr::value(""))
+            .filter(message::Column::ThreadId.is_in(thread_ids))
+            .exec(tx.conn())
+            .await?;
+        let entries = medical_profile_entry::Entity::delete_many()
+            .filter(medical_profile_entry::Column::PatientIns.eq(ins.as_str()))
+            .exec(tx.conn())
+            .await?
+            .rows_affected;
+        let mut row = current.into_active_model();
+        row.purged_at = Set(Some(tx.now()));
+        tx.updated(row.update(tx.conn()).await?)?;
+        tx.record(
+            &ActorRef::system(),
+            EventKind::ProfilePurged,
+            json!({
+                "documentIds": document_ids,
+                "messageIds": message_ids,
+                "medicalProfileEntries": entries,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
