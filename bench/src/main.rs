@@ -274,7 +274,9 @@ pub fn token(role: &str, sub: &str) -> String {
         "name": format!("{role} {sub}"),
     });
     if role == "PRACTITIONER" {
+        // A physician (RPPS profession code 10): reads and feeds every document type.
         claims["profession"] = json!("Médecin généraliste");
+        claims["profession_code"] = json!("10");
     }
     jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
