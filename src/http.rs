@@ -256,43 +256,13 @@ async fn export_record(State(state): State<AppState>, headers: HeaderMap) -> Res
             "only the patient can download their record".to_owned(),
         );
     };
-    if let Some(limiter) = &state.rate_limit {
-        let me = actor.to_ref();
-        if let Err(wait) = limiter.take(&format!("{:?}:{}", me.role, me.id)) {
-            let mut response = refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TOO_MANY_REQUESTS",
-                format!("too many requests: retry in {wait} s"),
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-            return response;
-        }
+    let me = actor.to_ref();
+    if let Some(refused) = over_rate(&state, &format!("{:?}:{}", me.role, me.id)) {
+        return refused;
     }
     let export = match state.services.export_record(&actor.to_ref(), ins).await {
         Ok(export) => export.into_inner(),
-        Err(err) => {
-            // The GraphQL mapping gives the code (and logs an internal error, once).
-            let error = async_graphql::Error::from(err);
-            let code = match error.extensions.as_ref().and_then(|e| e.get("code")) {
-                Some(async_graphql::Value::String(code)) => code.clone(),
-                _ => "INTERNAL_SERVER_ERROR".to_owned(),
-            };
-            let status = match code.as_str() {
-                "DMP_NOT_FOUND" | "NOT_FOUND" => StatusCode::NOT_FOUND,
-                "ACTIVATION_REQUIRED" | "FORBIDDEN" => StatusCode::FORBIDDEN,
-                crate::graphql::error::SERVICE_UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            let mut response = refuse(status, &code, error.message);
-            if status == StatusCode::SERVICE_UNAVAILABLE {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(2));
-            }
-            return response;
-        }
+        Err(err) => return service_refusal(err),
     };
     match crate::archive::record_zip(&export) {
         Ok(zip) => (
@@ -364,6 +334,23 @@ async fn acting_for(state: &AppState, caller: Caller, headers: &HeaderMap) -> Ca
     }
 }
 
+/// Takes one request of `key`'s rate; over it, the refusal: `TOO_MANY_REQUESTS` with
+/// `Retry-After`.
+fn over_rate(state: &AppState, key: &str) -> Option<Response> {
+    let limiter = state.rate_limit.as_ref()?;
+    limiter.take(key).err().map(|wait| {
+        let mut response = refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_REQUESTS",
+            format!("too many requests: retry in {wait} s"),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        response
+    })
+}
+
 /// An error answered before GraphQL runs (the body is too large, or not a GraphQL request).
 fn refuse(status: StatusCode, code: &str, message: String) -> Response {
     let body =
@@ -405,7 +392,7 @@ impl axum::extract::FromRequestParts<AppState> for Admitted {
         }
         let caller = caller(&state.auth, &parts.headers).await;
         let caller = acting_for(state, caller, &parts.headers).await;
-        if let Some(limiter) = &state.rate_limit {
+        if state.rate_limit.is_some() {
             let key = match &caller {
                 Caller::Authenticated(actor) => {
                     let actor = actor.to_ref();
@@ -416,16 +403,8 @@ impl axum::extract::FromRequestParts<AppState> for Admitted {
                     .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                     .map_or_else(|| "ip:?".to_owned(), |info| format!("ip:{}", info.0.ip())),
             };
-            if let Err(wait) = limiter.take(&key) {
-                let mut response = refuse(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "TOO_MANY_REQUESTS",
-                    format!("too many requests: retry in {wait} s"),
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-                return Err(response);
+            if let Some(refused) = over_rate(state, &key) {
+                return Err(refused);
             }
         }
         Ok(Self(caller))
@@ -939,7 +918,7 @@ async fn ledger_checkpoints(
             "checkpoints": checkpoints,
         }))
         .into_response(),
-        Err(err) => service_refusal(&err),
+        Err(err) => service_refusal(err),
     }
 }
 
@@ -970,31 +949,32 @@ async fn ledger_checkpoint_consistency(
             "proof": c.proof,
         }))
         .into_response(),
-        Err(err) => service_refusal(&err),
+        Err(err) => service_refusal(err),
     }
 }
 
-/// A service error on a route beside GraphQL, with the same codes.
-fn service_refusal(err: &crate::services::ServiceError) -> Response {
-    use crate::services::ServiceError;
-    match err {
-        ServiceError::NotFound(message) => {
-            refuse(StatusCode::NOT_FOUND, "NOT_FOUND", message.clone())
-        }
-        ServiceError::Unavailable(_) => refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SERVICE_UNAVAILABLE",
-            "the database is unavailable; try again".to_owned(),
-        ),
-        other => {
-            tracing::error!(error.cause = %other.message(), "checkpoint route failed");
-            refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_SERVER_ERROR",
-                "internal error".to_owned(),
-            )
-        }
+/// A service error on a route beside GraphQL: the code and message the GraphQL API gives it
+/// (its mapping logs an internal error, once), with the HTTP status that fits.
+fn service_refusal(err: crate::services::ServiceError) -> Response {
+    let error = async_graphql::Error::from(err);
+    let code = match error.extensions.as_ref().and_then(|e| e.get("code")) {
+        Some(async_graphql::Value::String(code)) => code.clone(),
+        _ => "INTERNAL_SERVER_ERROR".to_owned(),
+    };
+    let status = match code.as_str() {
+        "DMP_NOT_FOUND" | "NOT_FOUND" => StatusCode::NOT_FOUND,
+        "ACTIVATION_REQUIRED" | "FORBIDDEN" => StatusCode::FORBIDDEN,
+        "BAD_USER_INPUT" => StatusCode::BAD_REQUEST,
+        crate::graphql::error::SERVICE_UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let mut response = refuse(status, &code, error.message);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(2));
     }
+    response
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
