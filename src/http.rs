@@ -292,10 +292,15 @@ async fn export_record(State(state): State<AppState>, headers: HeaderMap) -> Res
 /// profile to act on (its INS); without it, or with their own INS, they act on their own.
 const ACTING_FOR: header::HeaderName = header::HeaderName::from_static("x-acting-for");
 
-/// Applies the profile selection of `X-Acting-For`: a patient who is a current legal
-/// representative of that INS acts on it, as themselves; anyone else is refused.
-async fn acting_for(state: &AppState, caller: Caller, headers: &HeaderMap) -> Caller {
-    let Some(value) = headers.get(ACTING_FOR) else {
+/// Applies the profile selection of `X-Acting-For` (a header over HTTP, `actingFor` in a
+/// websocket's `connection_init`): a patient who is a current legal representative of that INS
+/// acts on it, as themselves; anyone else is refused.
+async fn acting_for(
+    services: &crate::services::Services,
+    caller: Caller,
+    selected: Option<&str>,
+) -> Caller {
+    let Some(selected) = selected else {
         return caller;
     };
     let (ins, name) = match caller {
@@ -307,11 +312,7 @@ async fn acting_for(state: &AppState, caller: Caller, headers: &HeaderMap) -> Ca
         }
         other => return other,
     };
-    let Some(child) = value
-        .to_str()
-        .ok()
-        .and_then(|v| crate::domain::Ins::parse(v.trim()).ok())
-    else {
+    let Ok(child) = crate::domain::Ins::parse(selected.trim()) else {
         return Caller::Forbidden(
             "X-Acting-For must be the INS of the profile to act on".to_owned(),
         );
@@ -319,7 +320,7 @@ async fn acting_for(state: &AppState, caller: Caller, headers: &HeaderMap) -> Ca
     if child == ins {
         return Caller::Authenticated(crate::domain::Actor::Patient { ins, name });
     }
-    match state.services.represents(&ins, &child).await {
+    match services.represents(&ins, &child).await {
         Ok(true) => {
             Caller::Authenticated(crate::domain::Actor::Representative { child, ins, name })
         }
@@ -332,6 +333,14 @@ async fn acting_for(state: &AppState, caller: Caller, headers: &HeaderMap) -> Ca
             Caller::Unavailable("the representation could not be checked: retry".to_owned())
         }
     }
+}
+
+/// The profile an HTTP request selects with `X-Acting-For` (an unreadable header selects one
+/// that does not exist, and is refused).
+fn selected_profile(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(ACTING_FOR)
+        .map(|value| value.to_str().unwrap_or("?"))
 }
 
 /// Takes one request of `key`'s rate; over it, the refusal: `TOO_MANY_REQUESTS` with
@@ -391,7 +400,7 @@ impl axum::extract::FromRequestParts<AppState> for Admitted {
             ));
         }
         let caller = caller(&state.auth, &parts.headers).await;
-        let caller = acting_for(state, caller, &parts.headers).await;
+        let caller = acting_for(&state.services, caller, selected_profile(&parts.headers)).await;
         if state.rate_limit.is_some() {
             let key = match &caller {
                 Caller::Authenticated(actor) => {
@@ -596,7 +605,8 @@ fn close_frame(code: u16, reason: &str) -> Message {
 }
 
 /// Runs one websocket connection. The token comes in the `connection_init` payload, as
-/// `{"Authorization": "Bearer …"}` or `{"token": "…"}`; a missing or refused token closes the
+/// `{"Authorization": "Bearer …"}` or `{"token": "…"}` (and a legal representative's
+/// selection of a minor's profile as `"actingFor": "<INS>"`); a missing or refused token closes the
 /// connection with 4403 (async-graphql's own glue would close with 1002, which tells a client
 /// "protocol error" rather than "sign in again").
 ///
@@ -618,6 +628,7 @@ async fn serve_websocket(
     // The close code of a refused connection_init, 0 while there is none.
     let refusal = Arc::new(AtomicU16::new(0));
     let auth = state.auth.clone();
+    let services = state.services.clone();
     let refusal_by_init = refusal.clone();
     let subjects = edge.subjects.clone();
     let max_per_subject = edge.limits.max_connections_per_subject;
@@ -638,6 +649,24 @@ async fn serve_websocket(
                         )));
                     }
                 };
+                // A legal representative selects the minor's profile as over HTTP.
+                let selected = payload.get("actingFor").map(|v| v.as_str().unwrap_or("?"));
+                let actor =
+                    match acting_for(&services, Caller::Authenticated(actor), selected).await {
+                        Caller::Authenticated(actor) => actor,
+                        refused => {
+                            let reason = match refused {
+                                Caller::Refused(reason)
+                                | Caller::Forbidden(reason)
+                                | Caller::Unavailable(reason) => reason,
+                                _ => "not allowed".to_owned(),
+                            };
+                            refusal_by_init.store(CLOSE_FORBIDDEN, Ordering::Relaxed);
+                            return Err(async_graphql::Error::new(format!(
+                                "profile selection refused: {reason}"
+                            )));
+                        }
+                    };
                 let Some(slot) = subjects.take(&actor, max_per_subject) else {
                     refusal_by_init.store(CLOSE_TOO_MANY_CONNECTIONS, Ordering::Relaxed);
                     return Err(async_graphql::Error::new(format!(
