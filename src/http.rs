@@ -256,43 +256,13 @@ async fn export_record(State(state): State<AppState>, headers: HeaderMap) -> Res
             "only the patient can download their record".to_owned(),
         );
     };
-    if let Some(limiter) = &state.rate_limit {
-        let me = actor.to_ref();
-        if let Err(wait) = limiter.take(&format!("{:?}:{}", me.role, me.id)) {
-            let mut response = refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TOO_MANY_REQUESTS",
-                format!("too many requests: retry in {wait} s"),
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-            return response;
-        }
+    let me = actor.to_ref();
+    if let Some(refused) = over_rate(&state, &format!("{:?}:{}", me.role, me.id)) {
+        return refused;
     }
     let export = match state.services.export_record(&actor.to_ref(), ins).await {
         Ok(export) => export.into_inner(),
-        Err(err) => {
-            // The GraphQL mapping gives the code (and logs an internal error, once).
-            let error = async_graphql::Error::from(err);
-            let code = match error.extensions.as_ref().and_then(|e| e.get("code")) {
-                Some(async_graphql::Value::String(code)) => code.clone(),
-                _ => "INTERNAL_SERVER_ERROR".to_owned(),
-            };
-            let status = match code.as_str() {
-                "DMP_NOT_FOUND" | "NOT_FOUND" => StatusCode::NOT_FOUND,
-                "ACTIVATION_REQUIRED" | "FORBIDDEN" => StatusCode::FORBIDDEN,
-                crate::graphql::error::SERVICE_UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            let mut response = refuse(status, &code, error.message);
-            if status == StatusCode::SERVICE_UNAVAILABLE {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(2));
-            }
-            return response;
-        }
+        Err(err) => return service_refusal(err),
     };
     match crate::archive::record_zip(&export) {
         Ok(zip) => (
@@ -322,10 +292,15 @@ async fn export_record(State(state): State<AppState>, headers: HeaderMap) -> Res
 /// profile to act on (its INS); without it, or with their own INS, they act on their own.
 const ACTING_FOR: header::HeaderName = header::HeaderName::from_static("x-acting-for");
 
-/// Applies the profile selection of `X-Acting-For`: a patient who is a current legal
-/// representative of that INS acts on it, as themselves; anyone else is refused.
-async fn acting_for(state: &AppState, caller: Caller, headers: &HeaderMap) -> Caller {
-    let Some(value) = headers.get(ACTING_FOR) else {
+/// Applies the profile selection of `X-Acting-For` (a header over HTTP, `actingFor` in a
+/// websocket's `connection_init`): a patient who is a current legal representative of that INS
+/// acts on it, as themselves; anyone else is refused.
+async fn acting_for(
+    services: &crate::services::Services,
+    caller: Caller,
+    selected: Option<&str>,
+) -> Caller {
+    let Some(selected) = selected else {
         return caller;
     };
     let (ins, name) = match caller {
@@ -337,11 +312,7 @@ async fn acting_for(state: &AppState, caller: Caller, headers: &HeaderMap) -> Ca
         }
         other => return other,
     };
-    let Some(child) = value
-        .to_str()
-        .ok()
-        .and_then(|v| crate::domain::Ins::parse(v.trim()).ok())
-    else {
+    let Ok(child) = crate::domain::Ins::parse(selected.trim()) else {
         return Caller::Forbidden(
             "X-Acting-For must be the INS of the profile to act on".to_owned(),
         );
@@ -349,7 +320,7 @@ async fn acting_for(state: &AppState, caller: Caller, headers: &HeaderMap) -> Ca
     if child == ins {
         return Caller::Authenticated(crate::domain::Actor::Patient { ins, name });
     }
-    match state.services.represents(&ins, &child).await {
+    match services.represents(&ins, &child).await {
         Ok(true) => {
             Caller::Authenticated(crate::domain::Actor::Representative { child, ins, name })
         }
@@ -362,6 +333,31 @@ async fn acting_for(state: &AppState, caller: Caller, headers: &HeaderMap) -> Ca
             Caller::Unavailable("the representation could not be checked: retry".to_owned())
         }
     }
+}
+
+/// The profile an HTTP request selects with `X-Acting-For` (an unreadable header selects one
+/// that does not exist, and is refused).
+fn selected_profile(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(ACTING_FOR)
+        .map(|value| value.to_str().unwrap_or("?"))
+}
+
+/// Takes one request of `key`'s rate; over it, the refusal: `TOO_MANY_REQUESTS` with
+/// `Retry-After`.
+fn over_rate(state: &AppState, key: &str) -> Option<Response> {
+    let limiter = state.rate_limit.as_ref()?;
+    limiter.take(key).err().map(|wait| {
+        let mut response = refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_REQUESTS",
+            format!("too many requests: retry in {wait} s"),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        response
+    })
 }
 
 /// An error answered before GraphQL runs (the body is too large, or not a GraphQL request).
@@ -404,8 +400,8 @@ impl axum::extract::FromRequestParts<AppState> for Admitted {
             ));
         }
         let caller = caller(&state.auth, &parts.headers).await;
-        let caller = acting_for(state, caller, &parts.headers).await;
-        if let Some(limiter) = &state.rate_limit {
+        let caller = acting_for(&state.services, caller, selected_profile(&parts.headers)).await;
+        if state.rate_limit.is_some() {
             let key = match &caller {
                 Caller::Authenticated(actor) => {
                     let actor = actor.to_ref();
@@ -416,16 +412,8 @@ impl axum::extract::FromRequestParts<AppState> for Admitted {
                     .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                     .map_or_else(|| "ip:?".to_owned(), |info| format!("ip:{}", info.0.ip())),
             };
-            if let Err(wait) = limiter.take(&key) {
-                let mut response = refuse(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "TOO_MANY_REQUESTS",
-                    format!("too many requests: retry in {wait} s"),
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-                return Err(response);
+            if let Some(refused) = over_rate(state, &key) {
+                return Err(refused);
             }
         }
         Ok(Self(caller))
@@ -617,7 +605,8 @@ fn close_frame(code: u16, reason: &str) -> Message {
 }
 
 /// Runs one websocket connection. The token comes in the `connection_init` payload, as
-/// `{"Authorization": "Bearer …"}` or `{"token": "…"}`; a missing or refused token closes the
+/// `{"Authorization": "Bearer …"}` or `{"token": "…"}` (and a legal representative's
+/// selection of a minor's profile as `"actingFor": "<INS>"`); a missing or refused token closes the
 /// connection with 4403 (async-graphql's own glue would close with 1002, which tells a client
 /// "protocol error" rather than "sign in again").
 ///
@@ -639,6 +628,7 @@ async fn serve_websocket(
     // The close code of a refused connection_init, 0 while there is none.
     let refusal = Arc::new(AtomicU16::new(0));
     let auth = state.auth.clone();
+    let services = state.services.clone();
     let refusal_by_init = refusal.clone();
     let subjects = edge.subjects.clone();
     let max_per_subject = edge.limits.max_connections_per_subject;
@@ -659,6 +649,24 @@ async fn serve_websocket(
                         )));
                     }
                 };
+                // A legal representative selects the minor's profile as over HTTP.
+                let selected = payload.get("actingFor").map(|v| v.as_str().unwrap_or("?"));
+                let actor =
+                    match acting_for(&services, Caller::Authenticated(actor), selected).await {
+                        Caller::Authenticated(actor) => actor,
+                        refused => {
+                            let reason = match refused {
+                                Caller::Refused(reason)
+                                | Caller::Forbidden(reason)
+                                | Caller::Unavailable(reason) => reason,
+                                _ => "not allowed".to_owned(),
+                            };
+                            refusal_by_init.store(CLOSE_FORBIDDEN, Ordering::Relaxed);
+                            return Err(async_graphql::Error::new(format!(
+                                "profile selection refused: {reason}"
+                            )));
+                        }
+                    };
                 let Some(slot) = subjects.take(&actor, max_per_subject) else {
                     refusal_by_init.store(CLOSE_TOO_MANY_CONNECTIONS, Ordering::Relaxed);
                     return Err(async_graphql::Error::new(format!(
@@ -939,7 +947,7 @@ async fn ledger_checkpoints(
             "checkpoints": checkpoints,
         }))
         .into_response(),
-        Err(err) => service_refusal(&err),
+        Err(err) => service_refusal(err),
     }
 }
 
@@ -970,31 +978,32 @@ async fn ledger_checkpoint_consistency(
             "proof": c.proof,
         }))
         .into_response(),
-        Err(err) => service_refusal(&err),
+        Err(err) => service_refusal(err),
     }
 }
 
-/// A service error on a route beside GraphQL, with the same codes.
-fn service_refusal(err: &crate::services::ServiceError) -> Response {
-    use crate::services::ServiceError;
-    match err {
-        ServiceError::NotFound(message) => {
-            refuse(StatusCode::NOT_FOUND, "NOT_FOUND", message.clone())
-        }
-        ServiceError::Unavailable(_) => refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SERVICE_UNAVAILABLE",
-            "the database is unavailable; try again".to_owned(),
-        ),
-        other => {
-            tracing::error!(error.cause = %other.message(), "checkpoint route failed");
-            refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_SERVER_ERROR",
-                "internal error".to_owned(),
-            )
-        }
+/// A service error on a route beside GraphQL: the code and message the GraphQL API gives it
+/// (its mapping logs an internal error, once), with the HTTP status that fits.
+fn service_refusal(err: crate::services::ServiceError) -> Response {
+    let error = async_graphql::Error::from(err);
+    let code = match error.extensions.as_ref().and_then(|e| e.get("code")) {
+        Some(async_graphql::Value::String(code)) => code.clone(),
+        _ => "INTERNAL_SERVER_ERROR".to_owned(),
+    };
+    let status = match code.as_str() {
+        "DMP_NOT_FOUND" | "NOT_FOUND" => StatusCode::NOT_FOUND,
+        "ACTIVATION_REQUIRED" | "FORBIDDEN" => StatusCode::FORBIDDEN,
+        "BAD_USER_INPUT" => StatusCode::BAD_REQUEST,
+        crate::graphql::error::SERVICE_UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let mut response = refuse(status, &code, error.message);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(2));
     }
+    response
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {

@@ -15,7 +15,7 @@ use crate::helpers::{
     on_both_databases, patient_token, practitioner_token, sign,
 };
 
-const NOTIFICATIONS: &str =
+pub(crate) const NOTIFICATIONS: &str =
     "subscription($after: String) { notifications(after: $after) { cursor kind summary } }";
 const INBOX: &str = "subscription($after: String) { inbox(after: $after) { cursor threadId patientIns message { body isBounce sender { role } } } }";
 
@@ -23,13 +23,30 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A graphql-transport-ws client.
-struct WsClient {
+pub(crate) struct WsClient {
     socket: Socket,
 }
 
 impl WsClient {
     /// Connects to `address` and authenticates with `token`, waiting for the ack.
-    async fn connect(address: &str, token: &str) -> Self {
+    pub(crate) async fn connect(address: &str, token: &str) -> Self {
+        Self::connect_with(
+            address,
+            json!({ "Authorization": format!("Bearer {token}") }),
+        )
+        .await
+    }
+
+    /// Connects with `payload` in `connection_init`, waiting for the ack.
+    pub(crate) async fn connect_with(address: &str, payload: Value) -> Self {
+        let (client, ack) = Self::init(address, payload).await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        client
+    }
+
+    /// Connects and sends `connection_init` with `payload`: the client and the server's answer
+    /// (the ack, or `{"close": code}`).
+    pub(crate) async fn init(address: &str, payload: Value) -> (Self, Value) {
         let url = format!("{}/graphql/ws", address.replacen("http", "ws", 1));
         let mut request = url.into_client_request().unwrap();
         request.headers_mut().insert(
@@ -37,15 +54,17 @@ impl WsClient {
             "graphql-transport-ws".parse().unwrap(),
         );
         let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-        let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+        let init = json!({ "type": "connection_init", "payload": payload });
         socket.send(Message::text(init.to_string())).await.unwrap();
         let mut client = Self { socket };
-        let ack = client.receive().await.expect("connection_ack");
-        assert_eq!(ack["type"], "connection_ack", "{ack}");
-        client
+        let answer = client
+            .receive()
+            .await
+            .expect("an answer to connection_init");
+        (client, answer)
     }
 
-    async fn subscribe(&mut self, query: &str, variables: Value) {
+    pub(crate) async fn subscribe(&mut self, query: &str, variables: Value) {
         let message = json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } });
         self.socket
             .send(Message::text(message.to_string()))
@@ -72,7 +91,7 @@ impl WsClient {
     }
 
     /// The data of the next `next` message.
-    async fn next_event(&mut self, field: &str) -> Value {
+    pub(crate) async fn next_event(&mut self, field: &str) -> Value {
         let message = self.receive().await.expect("an event within 10 s");
         assert_eq!(message["type"], "next", "{message}");
         assert!(message["payload"]["errors"].is_null(), "{message}");

@@ -10,6 +10,7 @@ use crate::helpers::{
     DOCTOR, Gql, TestApp, document_input, ins, on_both_databases, operator_token, patient_token,
     practitioner_token, serial_of,
 };
+use crate::live::{NOTIFICATIONS, WsClient};
 
 const FEED_SECRET: &str = "mutation($ins: INS!, $input: DocumentInput!) { feedDocument(patientIns: $ins, input: $input, visibility: { secretFromRepresentatives: true }) { id secretFromRepresentatives } }";
 const HISTORY: &str = "{ me { activityHistory(first: 100) { edges { node { sequence withheld kind actor { role id } } } } } }";
@@ -339,7 +340,31 @@ async fn representatives_access_ends_at_18(app: TestApp) {
     assert_eq!(app.status(&child).await, "ACTIVATED");
 }
 
+/// A representative follows the minor's live notifications as they act over HTTP, selecting
+/// the profile with `actingFor` in the websocket's `connection_init`; a patient who does not
+/// represent the minor is refused (4403) before any subscription.
+async fn representative_receives_the_childs_live_notifications(app: TestApp) {
+    let (child, mother, stranger) = (ins(530), ins(531), ins(532));
+    let code = created_minor(&app, &child, "2015-06-01", &[&mother]).await;
+    activate_as(&app, &mother, &child, &code).await.ok();
+    let acting = |who: &str| json!({ "Authorization": format!("Bearer {}", patient_token(who)), "actingFor": child });
+    let mut live = WsClient::connect_with(&app.address, acting(&mother)).await;
+    live.subscribe(NOTIFICATIONS, json!({ "after": "0" })).await;
+    app.feed(DOCTOR, &child, document_input("minor-live", "Compte rendu"))
+        .await
+        .ok();
+    let mut kinds = Vec::new();
+    while kinds.len() < 2 {
+        kinds.push(live.next_event("notifications").await["kind"].clone());
+    }
+    assert!(kinds.contains(&json!("NEW_DOCUMENT")), "{kinds:?}");
+
+    let (_, refused) = WsClient::init(&app.address, acting(&stranger)).await;
+    assert_eq!(refused["close"], 4403, "{refused}");
+}
+
 on_both_databases!(
+    representative_receives_the_childs_live_notifications,
     minor_is_enrolled_with_one_or_two_legal_representatives,
     representative_activates_and_reads_for_a_child_and_the_ledger_names_them,
     representative_opposes_for_a_child,
