@@ -68,6 +68,9 @@ pub struct Settings {
     pub limits: LimitSettings,
 
     #[command(flatten)]
+    pub telemetry: TelemetrySettings,
+
+    #[command(flatten)]
     pub checkpoints: CheckpointSettings,
 
     /// Seconds between two runs of the background creation sweep (0 disables it).
@@ -130,6 +133,12 @@ pub struct DatabaseSettings {
     /// after it with SERVICE_UNAVAILABLE (HTTP 503, Retry-After) instead of hanging.
     #[arg(long, env = "DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
     pub db_acquire_timeout_secs: u64,
+
+    /// Most PostgreSQL connections the API holds (SQLite always has one). More connections
+    /// than the database server has cores to run them only queue inside PostgreSQL instead of
+    /// in the pool; README's "Performance" has the measures behind the default.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_max_connections: u32,
 }
 
 impl DatabaseSettings {
@@ -141,6 +150,7 @@ impl DatabaseSettings {
         crate::db::connect_with(
             &self.database_url,
             std::time::Duration::from_secs(self.db_acquire_timeout_secs),
+            self.db_max_connections,
             statement_timeout,
         )
         .await
@@ -553,6 +563,19 @@ impl LimitSettings {
         (self.statement_timeout_secs > 0)
             .then(|| std::time::Duration::from_secs(self.statement_timeout_secs))
     }
+}
+
+/// Metrics and traces for the operator. Both are off unless configured: the metrics say how
+/// busy the service is and which errors it gives (no patient data), which is still not for
+/// the public, so they are served on a listener of their own that nobody reaches by accident
+/// through the API's address.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Telemetry")]
+pub struct TelemetrySettings {
+    /// Address of the Prometheus `/metrics` listener (e.g. `127.0.0.1:9464`); unset: no
+    /// metrics are served. Never the API's own address: put it on a private interface.
+    #[arg(long, env = "METRICS_LISTEN_ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// A secret string: `Debug` and `Display` print nothing of it.

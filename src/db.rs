@@ -23,6 +23,7 @@ use sea_orm::{
 pub async fn connect_with(
     url: &str,
     acquire_timeout: Duration,
+    max_connections: u32,
     statement_timeout: Option<Duration>,
 ) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
@@ -33,7 +34,13 @@ pub async fn connect_with(
     if url.starts_with("sqlite:") {
         options.max_connections(1).min_connections(1);
     } else {
-        options.max_connections(20);
+        // sqlx pings every connection it hands out (a round trip before each request's first
+        // statement) unless told otherwise; a connection in use a moment ago needs no ping, and
+        // one idle for a while (which a proxy or the server may have dropped) still gets it.
+        // Measured by the benchmark: one round trip fewer per request (README, "Performance").
+        options
+            .max_connections(max_connections)
+            .test_before_acquire_if_idle_for(Duration::from_secs(30));
         if let Some(timeout) = statement_timeout {
             options.statement_timeout(timeout);
         }

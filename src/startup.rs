@@ -30,6 +30,8 @@ pub struct Application {
     relay_interval: Option<Duration>,
     checkpoint_interval: Option<Duration>,
     header_read_timeout: Duration,
+    /// The `/metrics` listener, when METRICS_LISTEN_ADDR is set.
+    metrics_listener: Option<TcpListener>,
 }
 
 impl Application {
@@ -86,6 +88,14 @@ impl Application {
             websocket: settings.websocket.limits(),
         };
         let listener = TcpListener::bind(settings.http.listen).await?;
+        let metrics_listener = match settings.telemetry.metrics_listen {
+            Some(address) => {
+                // Installed before the first request, so that nothing measured is lost.
+                crate::telemetry::metrics::prometheus();
+                Some(TcpListener::bind(address).await?)
+            }
+            None => None,
+        };
         Ok(Self {
             listener,
             router: router(state, limits),
@@ -100,12 +110,21 @@ impl Application {
             checkpoint_interval: (settings.checkpoints.checkpoint_interval_secs > 0)
                 .then(|| Duration::from_secs(settings.checkpoints.checkpoint_interval_secs)),
             header_read_timeout: Duration::from_secs(settings.http.header_read_timeout_secs),
+            metrics_listener,
         })
     }
 
     /// The port actually bound (useful with port 0).
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The port of the `/metrics` listener, if metrics are served.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests.
@@ -117,6 +136,12 @@ impl Application {
             self.services.db.clone(),
             self.services.live.clone(),
         ))];
+        if let Some(listener) = self.metrics_listener {
+            background.push(tokio::spawn(crate::telemetry::metrics::serve(
+                listener,
+                self.services.clone(),
+            )));
+        }
         if let Some(every) = self.sweep_interval {
             background.push(tokio::spawn(creation_sweep(self.services.clone(), every)));
         }

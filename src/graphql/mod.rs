@@ -8,6 +8,7 @@ pub mod error;
 mod guard;
 pub mod limits;
 mod messaging;
+pub mod metrics;
 mod mutation;
 mod pagination;
 mod query;
@@ -80,6 +81,9 @@ pub fn build_schema(
     .data(services)
     .data(delivery)
     .extension(error::ErrorCodes)
+    // Inside ErrorCodes (the first is outermost): an error without a code yet counts as
+    // BAD_USER_INPUT, which ErrorCodes then gives it. Outside the guard, to count its refusals.
+    .extension(metrics::RequestMetrics)
     // The guard measures fields, aliases and cost (the complexity async-graphql would count,
     // and more) without expanding fragments; async-graphql's own depth check stays, as a
     // second look at the same limit.

@@ -38,6 +38,16 @@ pub struct NewEvent<'a> {
     pub kind: EventKind,
     /// Kind-specific details; never medical content.
     pub payload: serde_json::Value,
+    /// The chain's head when the caller already knows it (read after taking the lock, or the
+    /// event it appended last in the same transaction): [`append`] then skips its own read.
+    pub head: Option<ChainHead>,
+}
+
+/// The last event of a patient's chain: where the next one attaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    pub seq: i64,
+    pub hash: String,
 }
 
 impl<'a> NewEvent<'a> {
@@ -55,8 +65,32 @@ impl<'a> NewEvent<'a> {
             actor,
             kind,
             payload,
+            head: None,
         }
     }
+
+    /// The event attaches after `head` (`None`: after whatever the chain's head is, read by
+    /// [`append`]). A wrong head cannot fork the chain: the unique `(patient_ins, seq)`
+    /// refuses it, and the transaction fails.
+    pub fn after(mut self, head: Option<ChainHead>) -> Self {
+        self.head = head;
+        self
+    }
+}
+
+/// The head of `patient`'s chain, `None` for an empty chain. Read it after taking the
+/// patient's lock, or another transaction may append behind it.
+pub async fn head(conn: &impl ConnectionTrait, patient: &Ins) -> Result<Option<ChainHead>, DbErr> {
+    Ok(ledger_event::Entity::find()
+        .filter(ledger_event::Column::PatientIns.eq(patient.as_str()))
+        .order_by_desc(ledger_event::Column::Seq)
+        .limit(1)
+        .one(conn)
+        .await?
+        .map(|e| ChainHead {
+            seq: e.seq,
+            hash: e.hash,
+        }))
 }
 
 /// Appends one event at the end of the patient's chain, on `conn` (the caller's transaction).
@@ -67,12 +101,10 @@ pub async fn append(
     conn: &impl ConnectionTrait,
     event: NewEvent<'_>,
 ) -> Result<ledger_event::Model, DbErr> {
-    let head = ledger_event::Entity::find()
-        .filter(ledger_event::Column::PatientIns.eq(event.patient.as_str()))
-        .order_by_desc(ledger_event::Column::Seq)
-        .limit(1)
-        .one(conn)
-        .await?;
+    let head = match event.head {
+        Some(head) => Some(head),
+        None => head(conn, event.patient).await?,
+    };
     let (seq, prev_hash) = match head {
         Some(head) => (head.seq + 1, head.hash),
         None => (1, GENESIS_HASH.to_owned()),

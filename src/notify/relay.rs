@@ -62,11 +62,22 @@ impl Relay {
                 continue;
             };
             let (outcome, lease) = self.deliver_renewing(&row, lease).await?;
-            match outcome {
-                Outcome::Sent => report.sent += 1,
-                Outcome::Retry { .. } => report.retried += 1,
-                Outcome::Failed { .. } => report.failed += 1,
-            }
+            // `relay_emails_total{outcome}`: the operator's view of the relay (README, "Metrics").
+            let counted = match outcome {
+                Outcome::Sent => {
+                    report.sent += 1;
+                    "sent"
+                }
+                Outcome::Retry { .. } => {
+                    report.retried += 1;
+                    "retried"
+                }
+                Outcome::Failed { .. } => {
+                    report.failed += 1;
+                    "failed"
+                }
+            };
+            metrics::counter!("relay_emails_total", "outcome" => counted).increment(1);
             self.record(row.id, lease, outcome).await?;
         }
         Ok(report)

@@ -105,6 +105,16 @@ impl LiveHub {
         }
     }
 
+    /// How many subscribers this process holds (the `live_subscribers` gauge).
+    pub fn subscriber_count(&self) -> usize {
+        self.doorbells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .map(Vec::len)
+            .sum()
+    }
+
     /// Rings every doorbell: after the listener lost notifications, everyone re-reads.
     pub fn wake_all(&self) {
         let doorbells = self

@@ -19,7 +19,8 @@ use chrono::NaiveDate;
 use entity::{document, document_content};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TryInsertResult,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -170,16 +171,6 @@ async fn store_document(
     if options.secret_from_representatives {
         hash = RequestHash::of([hash.as_str(), "secret-from-representatives"]);
     }
-    let earlier = document::Entity::find()
-        .filter(document::Column::AuthorId.eq(author.id.as_str()))
-        .filter(document::Column::IdempotencyKey.eq(doc.key.as_str()))
-        .one(tx.conn())
-        .await?;
-    if let Some(earlier) =
-        idempotency::replay(earlier, |d| Some(&d.request_hash), &hash, "document")?
-    {
-        return Ok(Stored::Before(earlier));
-    }
     let row = document::ActiveModel {
         id: NotSet,
         patient_ins: Set(tx.ins().clone()),
@@ -201,9 +192,35 @@ async fn store_document(
         idempotency_key: Set(doc.key.as_str().to_owned()),
         request_hash: Set(hash.as_str().to_owned()),
     };
-    let stored = document::Entity::insert(row)
+    // Insert first, look for the earlier document only when the key is taken: a new feed (the
+    // common case) costs one round trip instead of a look-up and an insert (README,
+    // "Performance"). A concurrent feed with the same key is waited for by the insert, then
+    // read back here and replayed or refused like any earlier one.
+    let inserted = document::Entity::insert(row)
+        .on_conflict_do_nothing_on([document::Column::AuthorId, document::Column::IdempotencyKey])
         .exec_with_returning(tx.conn())
-        .await?;
+        .await;
+    let stored = match inserted {
+        Ok(TryInsertResult::Inserted(stored)) => stored,
+        // No row came back: the key is taken. (SeaORM 2.0.4 says so on PostgreSQL as
+        // `RecordNotFound`, "failed to find inserted item", rather than `Conflicted`.)
+        Ok(TryInsertResult::Conflicted | TryInsertResult::Empty)
+        | Err(DbErr::RecordNotFound(_)) => {
+            let earlier = document::Entity::find()
+                .filter(document::Column::AuthorId.eq(author.id.as_str()))
+                .filter(document::Column::IdempotencyKey.eq(doc.key.as_str()))
+                .one(tx.conn())
+                .await?;
+            return match idempotency::replay(earlier, |d| Some(&d.request_hash), &hash, "document")?
+            {
+                Some(earlier) => Ok(Stored::Before(earlier)),
+                None => Err(ServiceError::internal(
+                    "a document key in conflict, and no document under it",
+                )),
+            };
+        }
+        Err(err) => return Err(err.into()),
+    };
     document_content::Entity::insert(document_content::ActiveModel {
         document_id: Set(stored.id),
         content: Set(doc.content),

@@ -42,6 +42,11 @@ pub(crate) async fn emergency_holder(
     tx: &PatientTx<'_>,
     practitioner: &ActorRef,
 ) -> Result<bool, ServiceError> {
+    // A consultation read it with its admission, in the same round trip (README,
+    // "Performance").
+    if let Some(known) = tx.known_emergency_holder() {
+        return Ok(known);
+    }
     Ok(emergency_access::Entity::find()
         .select_only()
         .column(emergency_access::Column::Id)

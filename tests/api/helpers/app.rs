@@ -8,7 +8,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use espace_sante::clock::{ManualClock, SharedClock};
 use espace_sante::config::{
     AppEnv, AuthSettings, CheckpointSettings, DatabaseSettings, HttpSettings, LettersSettings,
-    LimitSettings, MailSettings, RelaySettings, RuleSettings, Secret, Settings, WebSocketSettings,
+    LimitSettings, MailSettings, RelaySettings, RuleSettings, Secret, Settings, TelemetrySettings,
+    WebSocketSettings,
 };
 use espace_sante::startup::{Application, StartupError};
 use migration::MigratorTrait;
@@ -75,6 +76,8 @@ pub(crate) use on_both_backends;
 /// A running server on its own database.
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:PORT` of the `/metrics` listener, when the test configured one.
+    pub metrics_address: Option<String>,
     pub backend: Backend,
     pub settings: Settings,
     pub clock: Arc<ManualClock>,
@@ -187,6 +190,7 @@ impl TestApp {
             database: DatabaseSettings {
                 database_url: database_url.clone(),
                 db_acquire_timeout_secs: 2,
+                db_max_connections: 20,
             },
             http: HttpSettings {
                 listen: "127.0.0.1:0".parse().unwrap(),
@@ -247,6 +251,9 @@ impl TestApp {
                 rate_limit_per_minute: 60_000,
                 rate_limit_burst: 10_000,
             },
+            telemetry: TelemetrySettings {
+                metrics_listen: None,
+            },
             checkpoints: CheckpointSettings {
                 ledger_signing_key: Some(Secret(LEDGER_KEY.to_owned())),
                 ledger_signing_key_file: None,
@@ -279,12 +286,16 @@ impl TestApp {
         let shared: SharedClock = clock.clone();
         let app = Application::build(&settings, shared).await?;
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = app
+            .metrics_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
         }));
         Ok(Self {
             address,
+            metrics_address,
             backend,
             settings,
             clock,

@@ -16,6 +16,9 @@ pub struct DatabaseProxy {
     held: Arc<Mutex<Vec<TcpStream>>>,
     /// Bytes sent to the database since the proxy started: every statement is some.
     sent: Arc<AtomicU64>,
+    /// Round trips to the database: `Sync` (the end of an extended-protocol statement) and
+    /// `Query` (a simple one) messages sent.
+    round_trips: Arc<AtomicU64>,
 }
 
 impl DatabaseProxy {
@@ -27,12 +30,14 @@ impl DatabaseProxy {
             pipes: Arc::default(),
             held: Arc::default(),
             sent: Arc::default(),
+            round_trips: Arc::default(),
         };
-        let (down, pipes, held, sent) = (
+        let (down, pipes, held, sent, round_trips) = (
             proxy.down.clone(),
             proxy.pipes.clone(),
             proxy.held.clone(),
             proxy.sent.clone(),
+            proxy.round_trips.clone(),
         );
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
@@ -40,7 +45,8 @@ impl DatabaseProxy {
                     held.lock().unwrap().push(client);
                     continue;
                 }
-                let (target, sent) = (target.clone(), sent.clone());
+                let (target, sent, round_trips) =
+                    (target.clone(), sent.clone(), round_trips.clone());
                 let pipe = tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(&target).await else {
                         return;
@@ -49,7 +55,9 @@ impl DatabaseProxy {
                     let (mut from_server, mut to_server) = server.into_split();
                     let upstream = async {
                         let mut buffer = [0u8; 8192];
+                        let mut frames = Frames::default();
                         while let Ok(n @ 1..) = from_client.read(&mut buffer).await {
+                            round_trips.fetch_add(frames.feed(&buffer[..n]), Ordering::SeqCst);
                             sent.fetch_add(n as u64, Ordering::SeqCst);
                             if to_server.write_all(&buffer[..n]).await.is_err() {
                                 break;
@@ -94,8 +102,62 @@ impl DatabaseProxy {
         }
     }
 
+    /// Round trips the server made to the database so far (connect with `sslmode=disable`:
+    /// the proxy reads the protocol's messages).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::SeqCst)
+    }
+
     /// Bytes the server sent to the database so far.
     pub fn sent(&self) -> u64 {
         self.sent.load(Ordering::SeqCst)
+    }
+}
+
+/// Splits what a PostgreSQL client sends into protocol messages and counts the round trips:
+/// `Sync` ends an extended-protocol statement (parse, bind, execute), `Query` is a simple one.
+#[derive(Default)]
+struct Frames {
+    started: bool,
+    pending: Vec<u8>,
+}
+
+impl Frames {
+    fn feed(&mut self, bytes: &[u8]) -> u64 {
+        self.pending.extend_from_slice(bytes);
+        let (mut count, mut at) = (0, 0);
+        loop {
+            let rest = &self.pending[at..];
+            if !self.started {
+                // The startup message (and an SSLRequest before it) has no type byte.
+                let Some(len) = rest
+                    .get(..4)
+                    .map(|l| u32::from_be_bytes(l.try_into().unwrap()))
+                else {
+                    break;
+                };
+                if rest.len() < len as usize {
+                    break;
+                }
+                self.started = rest.get(4..8) != Some(&80_877_103_u32.to_be_bytes()[..]);
+                at += len as usize;
+                continue;
+            }
+            let Some(len) = rest
+                .get(1..5)
+                .map(|l| u32::from_be_bytes(l.try_into().unwrap()))
+            else {
+                break;
+            };
+            if rest.len() < 1 + len as usize {
+                break;
+            }
+            if matches!(rest[0], b'S' | b'Q') {
+                count += 1;
+            }
+            at += 1 + len as usize;
+        }
+        self.pending.drain(..at);
+        count
     }
 }

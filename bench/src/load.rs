@@ -1,0 +1,494 @@
+//! The population: generated in Rust (valid INS and RPPS numbers, hash chains that
+//! `espace-sante ledger verify` accepts, computed with the API's own canonical encoding) and
+//! bulk-loaded with `COPY`, which takes minutes for a million documents where the API would
+//! take hours.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use entity::ledger_event;
+use entity::values::{ActorRole, EventKind};
+use espace_sante::domain::{Ins, Rpps};
+use espace_sante::ledger::{GENESIS_HASH, event_hash};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use sha2::{Digest, Sha256};
+use sqlx::postgres::PgPoolCopyExt;
+
+use crate::BenchError;
+
+/// Who is in the database, as the load generator needs to know them.
+#[derive(Debug)]
+pub struct Population {
+    /// Activated patients (they read their documents and subscribe).
+    pub activated: Vec<String>,
+    /// Created, not activated patients.
+    pub created: Vec<String>,
+    /// Announced, opposed and closed patients (no reads: their records are not open).
+    pub others: Vec<String>,
+    pub practitioners: Vec<String>,
+    pub documents: u64,
+    /// A document of each activated patient (id), for `patientDocument`.
+    pub a_document_of: Vec<i64>,
+    /// The practitioner (index) who wrote it: their consultations are not first accesses, as
+    /// most consultations in a steady state are not.
+    pub author_of: Vec<usize>,
+    pub events: u64,
+    document_bytes: usize,
+    seed: u64,
+}
+
+/// A valid INS, different for each `n`.
+pub fn ins(n: u64) -> String {
+    let nir = format!("1{:02}{:02}75{:06}", 40 + n % 60, 1 + n % 12, n % 1_000_000);
+    let key = Ins::key_of(&nir).expect("a 13-digit NIR has a key");
+    format!("{nir}{key:02}")
+}
+
+/// A valid RPPS number, different for each `n`.
+fn rpps(n: u64) -> String {
+    let body = format!("1{:09}", n);
+    (0..10)
+        .map(|d| format!("{body}{d}"))
+        .find(|candidate| Rpps::parse(candidate).is_ok())
+        .expect("one Luhn digit completes ten digits")
+}
+
+/// The statuses of the population, in proportions of the real service: most profiles are
+/// created, about half activated, a few opposed or closed.
+fn status_of(n: u64) -> &'static str {
+    match n % 100 {
+        0..=49 => "ACTIVATED",
+        50..=84 => "CREATED",
+        85..=92 => "ANNOUNCED",
+        93..=97 => "OPPOSED",
+        _ => "CLOSED",
+    }
+}
+
+/// The content of a bulk document: text, `bytes` long, naming its id.
+fn content(id: i64, bytes: usize) -> Vec<u8> {
+    let mut text = format!("Compte rendu de consultation n° {id}. ");
+    while text.len() < bytes {
+        text.push_str("Examen clinique sans particularité. ");
+    }
+    let mut content = text.into_bytes();
+    content.truncate(bytes);
+    content
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+impl Population {
+    /// The population at `scale` (1.0: 100,000 patients, 2,000 practitioners, 1,000,000
+    /// documents).
+    pub fn generate(scale: f64, document_bytes: usize) -> Self {
+        let patients = ((100_000.0 * scale) as u64).max(100);
+        let practitioners = ((2_000.0 * scale) as u64).max(20);
+        let documents = ((1_000_000.0 * scale) as u64).max(1_000);
+        let (mut activated, mut created, mut others) = (Vec::new(), Vec::new(), Vec::new());
+        for n in 0..patients {
+            match status_of(n) {
+                "ACTIVATED" => activated.push(ins(n)),
+                "CREATED" => created.push(ins(n)),
+                _ => others.push(ins(n)),
+            }
+        }
+        Self {
+            activated,
+            created,
+            others,
+            practitioners: (0..practitioners).map(rpps).collect(),
+            documents,
+            a_document_of: Vec::new(),
+            author_of: Vec::new(),
+            events: 0,
+            document_bytes,
+            seed: 42,
+        }
+    }
+
+    pub fn patients(&self) -> usize {
+        self.activated.len() + self.created.len() + self.others.len()
+    }
+
+    /// Writes the population with `COPY`, one table after the other, in chunks.
+    pub async fn load(&mut self, url: &str) -> Result<(), BenchError> {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect(url)
+            .await?;
+        let mut rng = SmallRng::seed_from_u64(self.seed);
+        let epoch = Utc
+            .with_ymd_and_hms(2025, 1, 6, 8, 0, 0)
+            .single()
+            .expect("a valid date");
+        let patients = self.patients() as u64;
+        // Documents go to the patients who have a DMP (created or activated), evenly.
+        let holders: Vec<u64> = (0..patients)
+            .filter(|n| matches!(status_of(*n), "ACTIVATED" | "CREATED"))
+            .collect();
+        let per_holder = self.documents / holders.len() as u64;
+        let extra = self.documents % holders.len() as u64;
+
+        let mut profiles = Copy::new(
+            "profiles (ins, status, birth_name, first_names, birth_date, carte_vitale_serial, insurer_email, postal_address, enrolled_at, opposition_deadline, opposed_at, created_at, activated_at, closed_at, activation_code_hash, personal_email, failed_activation_attempts, activation_locked_until)",
+        );
+        let mut documents = Copy::new(
+            "documents (id, patient_ins, author_role, author_id, author_name, author_profession, type_code, title, mime_type, size_bytes, sha256, act_date, created_at, masked, idempotency_key, request_hash)",
+        );
+        let mut contents = BinaryCopy::new("document_contents (document_id, content)");
+        let mut events = Copy::new(
+            "ledger_events (id, patient_ins, seq, occurred_at, kind, actor_role, actor_id, actor_name, actor_profession, payload, prev_hash, hash)",
+        );
+        let mut accesses =
+            Copy::new("practitioner_accesses (patient_ins, practitioner_rpps, first_access_at)");
+        let (mut document_id, mut event_id) = (0_i64, 0_i64);
+        let mut holder_index = 0_u64;
+        self.a_document_of.clear();
+        self.author_of.clear();
+        for n in 0..patients {
+            let patient = ins(n);
+            let status = status_of(n);
+            let enrolled = epoch + Duration::seconds(n as i64);
+            let deadline = enrolled + Duration::days(42);
+            let created_at = deadline + Duration::minutes(1);
+            let activated_at = created_at + Duration::days(3);
+            let null = String::from("\\N");
+            let opt = |cond: bool, t: DateTime<Utc>| if cond { stamp(t) } else { null.clone() };
+            let has_profile = matches!(status, "CREATED" | "ACTIVATED" | "CLOSED");
+            profiles.row(&[
+                &patient,
+                status,
+                "MARTIN",
+                "Camille",
+                "1980-04-12",
+                &format!("CV{}", &patient[..10]),
+                &format!("p{n}@example.org"),
+                "12 rue des Lilas\\n75011 PARIS",
+                &stamp(enrolled),
+                &stamp(deadline),
+                &opt(status == "OPPOSED", enrolled + Duration::days(1)),
+                &opt(has_profile, created_at),
+                &opt(matches!(status, "ACTIVATED" | "CLOSED"), activated_at),
+                &opt(status == "CLOSED", activated_at + Duration::days(30)),
+                if status == "ANNOUNCED" || status == "CREATED" {
+                    "0000000000000000000000000000000000000000000000000000000000000000"
+                } else {
+                    "\\N"
+                },
+                &if matches!(status, "ACTIVATED" | "CLOSED") {
+                    format!("perso{n}@example.org")
+                } else {
+                    null.clone()
+                },
+                "0",
+                "\\N",
+            ]);
+
+            let mut chain = Chain::new(&patient);
+            let operator = ("OPERATOR", "agent-bench", "Agent BENCH", "");
+            let system = ("SYSTEM", "system", "Mon espace santé", "");
+            let owner = ("PATIENT", patient.as_str(), "Camille MARTIN", "");
+            chain.push(
+                &mut events,
+                &mut event_id,
+                enrolled,
+                EventKind::BeneficiaryEnrolled,
+                operator,
+                "{}",
+            );
+            match status {
+                "OPPOSED" => chain.push(
+                    &mut events,
+                    &mut event_id,
+                    enrolled + Duration::days(1),
+                    EventKind::OppositionRecorded,
+                    operator,
+                    "{\"via\":\"PHONE\"}",
+                ),
+                "ANNOUNCED" => {}
+                _ => chain.push(
+                    &mut events,
+                    &mut event_id,
+                    created_at,
+                    EventKind::ProfileCreated,
+                    system,
+                    "{}",
+                ),
+            }
+            if matches!(status, "ACTIVATED" | "CLOSED") {
+                chain.push(
+                    &mut events,
+                    &mut event_id,
+                    activated_at,
+                    EventKind::ProfileActivated,
+                    owner,
+                    "{}",
+                );
+            }
+            if status == "CLOSED" {
+                chain.push(
+                    &mut events,
+                    &mut event_id,
+                    activated_at + Duration::days(30),
+                    EventKind::ProfileClosed,
+                    owner,
+                    "{}",
+                );
+            }
+            if matches!(status, "ACTIVATED" | "CREATED") {
+                let count = per_holder + u64::from(holder_index < extra);
+                holder_index += 1;
+                let mut seen: Vec<usize> = Vec::new();
+                let mut first_listed = false;
+                let mut at = activated_at + Duration::hours(1);
+                for _ in 0..count {
+                    document_id += 1;
+                    at += Duration::minutes(rng.random_range(1..600));
+                    let author = rng.random_range(0..self.practitioners.len());
+                    let rpps = self.practitioners[author].as_str();
+                    let name = format!("PRACTITIONER {rpps}");
+                    let actor = ("PRACTITIONER", rpps, name.as_str(), "Médecin généraliste");
+                    if !seen.contains(&author) {
+                        seen.push(author);
+                        accesses.row(&[&patient, rpps, &stamp(at)]);
+                        chain.push(
+                            &mut events,
+                            &mut event_id,
+                            at,
+                            EventKind::FirstAccess,
+                            actor,
+                            "{}",
+                        );
+                    }
+                    let body = content(document_id, self.document_bytes);
+                    let sha = hex(&Sha256::digest(&body));
+                    documents.row(&[
+                        &document_id.to_string(),
+                        &patient,
+                        "PRACTITIONER",
+                        rpps,
+                        &name,
+                        "Médecin généraliste",
+                        "11488-4",
+                        &format!("Compte rendu de consultation {document_id}"),
+                        "text/plain",
+                        &body.len().to_string(),
+                        &sha,
+                        "2026-10-30",
+                        &stamp(at),
+                        "f",
+                        &format!("bulk-{document_id}"),
+                        &sha,
+                    ]);
+                    contents.row(document_id, &body);
+                    chain.push(
+                        &mut events,
+                        &mut event_id,
+                        at,
+                        EventKind::DocumentFed,
+                        actor,
+                        &format!("{{\"documentId\":{document_id},\"typeCode\":\"11488-4\"}}"),
+                    );
+                    if status == "ACTIVATED" && !first_listed {
+                        first_listed = true;
+                        self.a_document_of.push(document_id);
+                        self.author_of.push(author);
+                    }
+                }
+            }
+            // In the order of the foreign keys: a content after its document, and so on.
+            let buffered = profiles.buffer.len()
+                + documents.buffer.len()
+                + contents.buffer.len()
+                + events.buffer.len()
+                + accesses.buffer.len();
+            if buffered > 32 << 20 {
+                profiles.flush(&pool).await?;
+                documents.flush(&pool).await?;
+                contents.flush(&pool).await?;
+                events.flush(&pool).await?;
+                accesses.flush(&pool).await?;
+            }
+        }
+        profiles.flush(&pool).await?;
+        documents.flush(&pool).await?;
+        contents.flush(&pool).await?;
+        events.flush(&pool).await?;
+        accesses.flush(&pool).await?;
+        self.events = u64::try_from(event_id).unwrap_or(0);
+        for sql in [
+            "SELECT setval(pg_get_serial_sequence('documents', 'id'), (SELECT max(id) FROM documents))",
+            "SELECT setval(pg_get_serial_sequence('ledger_events', 'id'), (SELECT max(id) FROM ledger_events))",
+            "ANALYZE",
+        ] {
+            sqlx::raw_sql(sql).execute(&pool).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The chain of one patient being generated.
+struct Chain {
+    patient: Ins,
+    seq: i64,
+    prev: String,
+}
+
+impl Chain {
+    fn new(patient: &str) -> Self {
+        Self {
+            patient: Ins::parse(patient).expect("generated INS numbers are valid"),
+            seq: 0,
+            prev: GENESIS_HASH.to_owned(),
+        }
+    }
+
+    /// Appends an event, hashed by the API's own canonical encoding.
+    fn push(
+        &mut self,
+        copy: &mut Copy,
+        id: &mut i64,
+        at: DateTime<Utc>,
+        kind: EventKind,
+        (role, actor_id, actor_name, profession): (&str, &str, &str, &str),
+        payload: &str,
+    ) {
+        self.seq += 1;
+        *id += 1;
+        let mut row = ledger_event::Model {
+            id: *id,
+            patient_ins: self.patient.clone(),
+            seq: self.seq,
+            occurred_at: at,
+            kind,
+            actor_role: match role {
+                "OPERATOR" => ActorRole::Operator,
+                "SYSTEM" => ActorRole::System,
+                "PATIENT" => ActorRole::Patient,
+                _ => ActorRole::Practitioner,
+            },
+            actor_id: actor_id.to_owned(),
+            actor_name: actor_name.to_owned(),
+            actor_profession: profession.to_owned(),
+            payload: payload.to_owned(),
+            prev_hash: self.prev.clone(),
+            hash: String::new(),
+        };
+        row.hash = event_hash(&row);
+        copy.row(&[
+            &id.to_string(),
+            self.patient.as_str(),
+            &self.seq.to_string(),
+            &stamp(at),
+            kind.as_str(),
+            role,
+            actor_id,
+            actor_name,
+            profession,
+            payload,
+            &row.prev_hash,
+            &row.hash,
+        ]);
+        self.prev = row.hash;
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Rows for `COPY … FROM STDIN` in text format. The generated values hold no tab, newline or
+/// backslash but the `\N` and `\n` written on purpose.
+struct Copy {
+    target: &'static str,
+    buffer: String,
+}
+
+impl Copy {
+    fn new(target: &'static str) -> Self {
+        Self {
+            target,
+            buffer: String::new(),
+        }
+    }
+
+    fn row(&mut self, fields: &[&str]) {
+        self.buffer.push_str(&fields.join("\t"));
+        self.buffer.push('\n');
+    }
+
+    async fn flush(&mut self, pool: &sqlx::PgPool) -> Result<(), BenchError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let mut copy = pool
+            .copy_in_raw(&format!("COPY {} FROM STDIN", self.target))
+            .await?;
+        copy.send(std::mem::take(&mut self.buffer).into_bytes())
+            .await?;
+        copy.finish().await?;
+        Ok(())
+    }
+}
+
+/// Rows of `(bigint, bytea)` for `COPY … FROM STDIN (FORMAT binary)`: contents go as bytes,
+/// not as hex text twice their size.
+struct BinaryCopy {
+    target: &'static str,
+    buffer: Vec<u8>,
+}
+
+impl BinaryCopy {
+    fn new(target: &'static str) -> Self {
+        Self {
+            target,
+            buffer: Vec::new(),
+        }
+    }
+
+    fn row(&mut self, id: i64, bytes: &[u8]) {
+        self.buffer.extend_from_slice(&2_i16.to_be_bytes());
+        self.buffer.extend_from_slice(&8_i32.to_be_bytes());
+        self.buffer.extend_from_slice(&id.to_be_bytes());
+        let len = i32::try_from(bytes.len()).expect("a document under 2 GiB");
+        self.buffer.extend_from_slice(&len.to_be_bytes());
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    async fn flush(&mut self, pool: &sqlx::PgPool) -> Result<(), BenchError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let mut data = b"PGCOPY\n\xff\r\n\0".to_vec();
+        data.extend_from_slice(&0_i32.to_be_bytes());
+        data.extend_from_slice(&0_i32.to_be_bytes());
+        data.append(&mut self.buffer);
+        data.extend_from_slice(&(-1_i16).to_be_bytes());
+        let mut copy = pool
+            .copy_in_raw(&format!("COPY {} FROM STDIN (FORMAT binary)", self.target))
+            .await?;
+        copy.send(data).await?;
+        copy.finish().await?;
+        Ok(())
+    }
+}
+
+/// The baselines' tables: copies of the API's (columns, defaults, indexes; no triggers or
+/// foreign keys, which the API's writes pay and the baseline does not, in its favour).
+pub async fn prepare_baselines(pool: &sqlx::PgPool) -> Result<(), BenchError> {
+    sqlx::raw_sql(
+        "CREATE TABLE bench_documents (LIKE documents INCLUDING ALL);
+         CREATE TABLE bench_ledger_events (LIKE ledger_events INCLUDING ALL);
+         CREATE TABLE bench_notifications (LIKE notifications INCLUDING ALL);",
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,288 @@
+//! The espace-sante benchmark (README, "Performance"): starts the API on a fresh PostgreSQL
+//! database, bulk-loads a population, drives the API over real HTTP and websockets, and runs
+//! each figure's database baseline in the same run, on the same server. Writes
+//! `bench/results/latest.md` (the table) and `bench/results/latest.svg` (the plot).
+//!
+//! ```sh
+//! cargo run --release -p bench               # the full population, ~10 minutes
+//! cargo run --release -p bench -- --scale 0.02 # a quick run
+//! ```
+//!
+//! The API runs in a child process (this binary again, with [`SERVE`] as its argument), so
+//! that its memory is its own and the load generator's work is not counted in it.
+
+#![expect(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "a benchmark turns counts into rates and back; precision loss is immaterial"
+)]
+
+mod drive;
+mod fanout;
+mod load;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use serde_json::json;
+
+/// The argument that makes this binary the API server (the benchmark's child).
+const SERVE: &str = "__serve";
+
+/// The secret the benchmark's server accepts, and its tokens are signed with.
+const SECRET: &str = "bench-secret-bench-secret-bench-secret-01234";
+const ISSUER: &str = "espace-sante-bench";
+const AUDIENCE: &str = "espace-sante-api";
+
+/// Benchmark espace-sante against its database baselines.
+#[derive(Debug, Parser)]
+#[command(name = "bench")]
+struct Args {
+    /// Population scale: 1.0 is 100,000 patients, 2,000 practitioners, 1,000,000 documents and
+    /// 10,000 subscriptions; 0.02 is a quick run.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+
+    /// Seconds measured per point (after a one-second warm-up).
+    #[arg(long, default_value_t = 6)]
+    seconds: u64,
+
+    /// A PostgreSQL URL with the right to create databases; the benchmark creates its own and
+    /// drops it at the end.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    admin_url: String,
+
+    /// Where the table and the plot go.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+
+    /// Keep the database afterwards (its name is printed).
+    #[arg(long)]
+    keep: bool,
+
+    /// Who consults a record: `author` (its author, as in a steady state) or `any` (a
+    /// practitioner who mostly never saw it: first accesses, each notified).
+    #[arg(long, default_value = "author", value_parser = ["author", "any"])]
+    consult_as: String,
+
+    /// Bytes of each document's content.
+    #[arg(long, default_value_t = 1024)]
+    document_bytes: usize,
+}
+
+fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some(SERVE) {
+        // The API as `espace-sante` serves it, its settings from the environment.
+        let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+        return runtime.block_on(espace_sante::cli::run(espace_sante::cli::Cli::parse_from(
+            ["espace-sante"],
+        )));
+    }
+    let args = Args::parse();
+    drive::CONSULT_AS_ANY.store(
+        args.consult_as == "any",
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("bench: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Any failure of the benchmark.
+type BenchError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn run(args: Args) -> Result<(), BenchError> {
+    let started = std::time::Instant::now();
+    let name = format!("espace_sante_bench_{:08x}", rand::random::<u32>());
+    let base = args
+        .admin_url
+        .rsplit_once('/')
+        .map_or(args.admin_url.as_str(), |(b, _)| b)
+        .to_owned();
+    let url = format!("{base}/{name}");
+    admin(&args.admin_url, &format!("CREATE DATABASE {name}")).await?;
+    eprintln!("bench: database {name}");
+    let result = measure(&args, &url, started).await;
+    if !args.keep {
+        admin(
+            &args.admin_url,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )
+        .await?;
+    }
+    result
+}
+
+async fn admin(url: &str, sql: &str) -> Result<(), BenchError> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await?;
+    Ok(())
+}
+
+async fn measure(args: &Args, url: &str, started: std::time::Instant) -> Result<(), BenchError> {
+    let server = Server::start(url).await?;
+    eprintln!("bench: server up on {} (pid {})", server.api, server.pid);
+    let mut population = load::Population::generate(args.scale, args.document_bytes);
+    let timer = std::time::Instant::now();
+    population.load(url).await?;
+    let load_secs = timer.elapsed().as_secs_f64();
+    eprintln!("bench: population loaded in {load_secs:.0} s");
+
+    let pool_size = 64;
+    let pg = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(pool_size)
+        .connect(url)
+        .await?;
+    load::prepare_baselines(&pg).await?;
+    let http = drive::Http::new(&server.api);
+    let mut report = report::Report::new(args.scale, &population, load_secs);
+    let seconds = Duration::from_secs(args.seconds);
+
+    drive::figures(&mut report, &http, &pg, &population, seconds).await?;
+    report.fanout = Some(fanout::run(&server, &http, &population, args.scale).await?);
+    drop(server);
+    // The pool size, on servers of their own: the default's figures are those above.
+    for size in [4, 8] {
+        let server = Server::start_with(url, &[("DB_MAX_CONNECTIONS", &size.to_string())]).await?;
+        let http = drive::Http::new(&server.api);
+        report
+            .pool
+            .push(drive::pool_point(size, &http, &population, seconds).await);
+    }
+    report.ledger = Some(drive::ledger(url).await?);
+    report.statements = drive::statements_per_request(url, &population).await?;
+    report.total_secs = started.elapsed().as_secs_f64();
+    report.write(&args.out)?;
+    eprintln!(
+        "bench: wrote {} in {:.0} s",
+        args.out.join("latest.md").display(),
+        report.total_secs
+    );
+    Ok(())
+}
+
+/// The API, in a child process.
+#[derive(Debug)]
+pub struct Server {
+    child: std::process::Child,
+    pub pid: u32,
+    pub api: String,
+    pub metrics: String,
+}
+
+impl Server {
+    async fn start(url: &str) -> Result<Self, BenchError> {
+        Self::start_with(url, &[]).await
+    }
+
+    /// The server with settings of its own (`env`: variable, value).
+    async fn start_with(url: &str, env: &[(&str, &str)]) -> Result<Self, BenchError> {
+        let api_port = free_port()?;
+        let metrics_port = free_port()?;
+        let scratch = std::env::temp_dir().join(format!("espace-sante-bench-{api_port}"));
+        let child = std::process::Command::new(std::env::current_exe()?)
+            .arg(SERVE)
+            .env("DATABASE_URL", url)
+            .env("LISTEN_ADDR", format!("127.0.0.1:{api_port}"))
+            .env("METRICS_LISTEN_ADDR", format!("127.0.0.1:{metrics_port}"))
+            .env("JWT_SECRET", SECRET)
+            .env("JWT_ISSUER", ISSUER)
+            .env("JWT_AUDIENCE", AUDIENCE)
+            .env("RATE_LIMIT_PER_MINUTE", "0")
+            .env("CREATION_SWEEP_INTERVAL_SECS", "0")
+            .env("RELAY_INTERVAL_SECS", "0")
+            .env("WS_MAX_CONNECTIONS_PER_SUBJECT", "8")
+            .env("EMAIL_DIR", scratch.join("emails"))
+            .env("LETTERS_DIR", scratch.join("letters"))
+            // Under overload a request waits for a connection rather than failing after the
+            // production default of 2 s: the benchmark measures latency, not refusals.
+            .env("DB_ACQUIRE_TIMEOUT_SECS", "10")
+            .env("RUST_LOG", "error")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        let server = Self {
+            pid: child.id(),
+            child,
+            api: format!("http://127.0.0.1:{api_port}"),
+            metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..600 {
+            if let Ok(response) = client.get(format!("{}/readyz", server.api)).send().await
+                && response.status().is_success()
+            {
+                return Ok(server);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err("the server did not become ready within a minute".into())
+    }
+
+    /// The server's resident memory, in bytes.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
+    /// One sample of the server's `/metrics`.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let text = reqwest::get(&self.metrics).await.ok()?.text().await.ok()?;
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A token the benchmark's server accepts.
+pub fn token(role: &str, sub: &str) -> String {
+    let mut claims = json!({
+        "sub": sub,
+        "role": role,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "exp": (chrono::Utc::now() + chrono::Duration::hours(6)).timestamp(),
+        "name": format!("{role} {sub}"),
+    });
+    if role == "PRACTITIONER" {
+        // A physician (RPPS profession code 10): reads and feeds every document type.
+        claims["profession"] = json!("Médecin généraliste");
+        claims["profession_code"] = json!("10");
+    }
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes())
+            .expect("an HMAC key of any length"),
+    )
+    .expect("HS256 signs any claims")
+}

@@ -1,0 +1,101 @@
+//! What a request costs the database, in round trips, counted by a proxy between the server
+//! and PostgreSQL: the benchmark (README, "Performance") measured where the time goes, these
+//! keep what was saved.
+
+use serde_json::json;
+
+use crate::helpers::{
+    Backend, DOCTOR, DatabaseProxy, TestApp, document_input, ins, practitioner_token,
+};
+
+const RECORD: &str =
+    "query($ins: INS!) { patientRecord(patientIns: $ins, first: 20) { edges { node { id } } } }";
+
+async fn through_proxy() -> (TestApp, DatabaseProxy) {
+    let proxy = DatabaseProxy::start("127.0.0.1:5432".to_owned()).await;
+    let through = proxy.address.clone();
+    let app = TestApp::spawn_with(Backend::Postgres, |settings| {
+        settings.database.database_url = format!(
+            "{}?sslmode=disable",
+            settings
+                .database
+                .database_url
+                .replace("127.0.0.1:5432", &through)
+        );
+    })
+    .await;
+    (app, proxy)
+}
+
+/// Round trips per request of `times` runs of `request`, once the statements are prepared on
+/// the pool's connections and background work has settled.
+async fn round_trips<F, Fut>(proxy: &DatabaseProxy, times: u64, mut request: F) -> f64
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for i in 0..times {
+        request(i).await;
+    }
+    proxy.quiet().await;
+    let before = proxy.round_trips();
+    for i in times..2 * times {
+        request(i).await;
+    }
+    proxy.quiet().await;
+    (proxy.round_trips() - before) as f64 / times as f64
+}
+
+/// A consultation is BEGIN, the lock, one statement for the block, the first access, an
+/// emergency access and the chain's head, the ledger insert, the select, COMMIT (and the Sync
+/// sqlx sends after it): 7 round trips. It was 11: a ping of the pooled connection, and four
+/// statements where there is one now.
+#[tokio::test]
+async fn a_consultation_costs_seven_round_trips() {
+    let (app, proxy) = through_proxy().await;
+    let person = ins(801);
+    app.activated_profile(&person, None).await;
+    app.feed(DOCTOR, &person, document_input("k-1", "Compte rendu"))
+        .await
+        .ok();
+    let doctor = practitioner_token(DOCTOR);
+    let per_request = round_trips(&proxy, 25, |_| {
+        let (app, doctor, person) = (&app, &doctor, &person);
+        async move {
+            app.graphql(Some(doctor), RECORD, json!({ "ins": person }))
+                .await
+                .ok();
+        }
+    })
+    .await;
+    assert!(
+        per_request <= 7.0,
+        "{per_request} round trips per consultation"
+    );
+}
+
+/// A feed (that notifies by email and live) is BEGIN, the lock, the document, its content,
+/// the first access (already recorded), the chain's head, the ledger insert, two outbox rows,
+/// the live NOTIFY, COMMIT, the live listener's read of the notified row, and two Syncs of
+/// sqlx: 14 round trips. It was 17: a ping of each pooled connection taken (the request's and
+/// the listener's) and an idempotency look-up before the insert.
+#[tokio::test]
+async fn a_feed_costs_fourteen_round_trips() {
+    let (app, proxy) = through_proxy().await;
+    let person = ins(802);
+    app.activated_profile(&person, None).await;
+    let per_request = round_trips(&proxy, 25, |i| {
+        let (app, person) = (&app, &person);
+        async move {
+            app.feed(
+                DOCTOR,
+                person,
+                document_input(&format!("k-{i}"), "Compte rendu"),
+            )
+            .await
+            .ok();
+        }
+    })
+    .await;
+    assert!(per_request <= 14.0, "{per_request} round trips per feed");
+}
