@@ -94,24 +94,70 @@ impl<'a> From<&'a ledger_event::Model> for EventFields<'a> {
     }
 }
 
-/// The time as field 4 writes it.
+/// The time as field 4 writes it: `chrono`'s `%Y-%m-%dT%H:%M:%S%.6fZ`, written digit by digit
+/// (verification formats one per event; a format string is parsed at every call).
 pub fn canonical_time(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    let mut buffer = [0u8; 27];
+    match write_canonical_time(at, &mut buffer) {
+        Some(text) => text.to_owned(),
+        None => at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+    }
 }
 
-/// The bytes the hash of an event covers.
-pub fn encode(event: EventFields<'_>) -> Vec<u8> {
-    let seq = event.seq.to_string();
-    let at = canonical_time(event.occurred_at);
+/// Writes `at` as `YYYY-MM-DDTHH:MM:SS.ffffffZ` into `buffer`; `None` for the times this fixed
+/// width does not hold (years outside 0–9999, a leap second), which `chrono` writes.
+fn write_canonical_time(at: DateTime<Utc>, buffer: &mut [u8; 27]) -> Option<&str> {
+    use chrono::{Datelike, Timelike};
+    let nanos = at.nanosecond();
+    let year = u32::try_from(at.year()).ok().filter(|y| *y <= 9999)?;
+    if nanos >= 1_000_000_000 {
+        return None;
+    }
+    let digits = |out: &mut [u8], mut value: u32| {
+        for slot in out.iter_mut().rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    digits(&mut buffer[0..4], year);
+    buffer[4] = b'-';
+    digits(&mut buffer[5..7], at.month());
+    buffer[7] = b'-';
+    digits(&mut buffer[8..10], at.day());
+    buffer[10] = b'T';
+    digits(&mut buffer[11..13], at.hour());
+    buffer[13] = b':';
+    digits(&mut buffer[14..16], at.minute());
+    buffer[16] = b':';
+    digits(&mut buffer[17..19], at.second());
+    buffer[19] = b'.';
+    digits(&mut buffer[20..26], nanos / 1000);
+    buffer[26] = b'Z';
+    std::str::from_utf8(buffer).ok()
+}
+
+/// Feeds the bytes the hash of an event covers to `sink`, field by field.
+fn write_fields(event: EventFields<'_>, mut sink: impl FnMut(&[u8])) {
+    let mut seq = [0u8; 20];
+    let seq = format_i64(event.seq, &mut seq);
+    let mut time = [0u8; 27];
+    let owned_time;
+    let at = match write_canonical_time(event.occurred_at, &mut time) {
+        Some(text) => text,
+        None => {
+            owned_time = canonical_time(event.occurred_at);
+            &owned_time
+        }
+    };
     let tag = match encoding_version(event.payload) {
         2 => DOMAIN_TAG_V2,
         _ => DOMAIN_TAG_V1,
     };
-    let fields: [&str; 11] = [
+    for field in [
         tag,
         event.patient,
-        &seq,
-        &at,
+        seq,
+        at,
         event.kind,
         event.actor_role,
         event.actor_id,
@@ -119,8 +165,37 @@ pub fn encode(event: EventFields<'_>) -> Vec<u8> {
         event.actor_profession,
         event.payload,
         event.prev_hash,
-    ];
-    length_prefixed(&fields)
+    ] {
+        let len = u32::try_from(field.len()).unwrap_or(u32::MAX);
+        sink(&len.to_be_bytes());
+        sink(field.as_bytes());
+    }
+}
+
+/// `value` in decimal, as `to_string` writes it, without allocating.
+fn format_i64(value: i64, buffer: &mut [u8; 20]) -> &str {
+    let mut magnitude = value.unsigned_abs();
+    let mut start = buffer.len();
+    loop {
+        start -= 1;
+        buffer[start] = b'0' + (magnitude % 10) as u8;
+        magnitude /= 10;
+        if magnitude == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        start -= 1;
+        buffer[start] = b'-';
+    }
+    std::str::from_utf8(&buffer[start..]).unwrap_or("")
+}
+
+/// The bytes the hash of an event covers.
+pub fn encode(event: EventFields<'_>) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(192 + event.payload.len());
+    write_fields(event, |part| bytes.extend_from_slice(part));
+    bytes
 }
 
 /// Each field as its length (4 bytes, big-endian) then its bytes.
@@ -146,15 +221,18 @@ pub fn event_hash(event: &ledger_event::Model) -> String {
 
 /// SHA-256 of the canonical encoding of `fields`, in lowercase hex.
 pub fn fields_hash(fields: EventFields<'_>) -> String {
-    hex(&Sha256::digest(encode(fields)))
+    let mut hasher = Sha256::new();
+    write_fields(fields, |part| hasher.update(part));
+    hex(&hasher.finalize())
 }
 
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for byte in bytes {
-        let _ = write!(out, "{byte:02x}");
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
     }
     out
 }
@@ -162,6 +240,41 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_time_and_the_sequence_are_written_as_chrono_and_to_string_write_them() {
+        use chrono::TimeZone;
+        let times = [
+            Utc.with_ymd_and_hms(2026, 11, 28, 10, 15, 0).unwrap(),
+            Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap()
+                + chrono::Duration::nanoseconds(999_999_999),
+            Utc.with_ymd_and_hms(2024, 2, 29, 7, 8, 9).unwrap()
+                + chrono::Duration::microseconds(123_456)
+                + chrono::Duration::nanoseconds(789),
+            Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-5, 6, 7, 8, 9, 10).unwrap(),
+        ];
+        for at in times {
+            assert_eq!(
+                canonical_time(at),
+                at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+            );
+        }
+        for value in [0, 1, 9, 10, 12_345, i64::MAX, -1, i64::MIN] {
+            assert_eq!(format_i64(value, &mut [0u8; 20]), value.to_string());
+        }
+    }
+
+    #[test]
+    fn the_hash_is_sha256_of_the_encoding_in_lowercase_hex() {
+        let event = sample();
+        let expected: String = Sha256::digest(encode((&event).into()))
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(fields_hash((&event).into()), expected);
+    }
     use chrono::TimeZone;
 
     fn sample() -> ledger_event::Model {

@@ -17,7 +17,9 @@ pub use canonical::{
     encoding_version, event_hash, fields_hash, hex, versioned_payload,
 };
 pub use content::ContentDigest;
-pub use verify::{ChainChecker, ChainReport, verify_all, verify_chain, verify_rows};
+pub use verify::{
+    ChainChecker, ChainReport, verify_all, verify_all_in_pages, verify_chain, verify_rows,
+};
 
 use chrono::{DateTime, Utc};
 use entity::ledger_event;

@@ -1,8 +1,10 @@
 //! Re-verification of chains: what `ledgerIntegrity` and `espace-sante ledger verify` run.
 
+use crate::domain::Ins;
 use entity::ledger_event;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use super::{EventFields, GENESIS_HASH, fields_hash};
@@ -76,7 +78,6 @@ impl ChainChecker {
         }
         self.expected_seq = event.seq + 1;
         hash.clone_into(&mut self.prev_hash);
-        self.report.head_hash = Some(hash.to_owned());
     }
 
     /// The next event, known only by its sequence and hashes (withheld from its reader): its
@@ -97,11 +98,18 @@ impl ChainChecker {
         }
         self.expected_seq = seq + 1;
         hash.clone_into(&mut self.prev_hash);
-        self.report.head_hash = Some(hash.to_owned());
     }
 
-    /// The report so far.
-    pub fn finish(self) -> ChainReport {
+    /// The patient whose chain this is.
+    pub fn patient(&self) -> &str {
+        &self.report.patient_ins
+    }
+
+    /// The report so far (the head is the last hash pushed).
+    pub fn finish(mut self) -> ChainReport {
+        if self.report.events > 0 {
+            self.report.head_hash = Some(self.prev_hash);
+        }
         self.report
     }
 }
@@ -129,19 +137,61 @@ pub async fn verify_chain(
     Ok(verify_rows(patient_ins, &events))
 }
 
-/// Verifies every chain, one patient at a time.
+/// Rows [`verify_all`] reads per query.
+const PAGE: u64 = 10_000;
+
+/// Verifies every chain. The events stream in (patient, sequence) order, a page at a time on
+/// the ledger's unique index, rather than one query per patient: a million events are a hundred
+/// queries, not one per chain.
 pub async fn verify_all(conn: &impl ConnectionTrait) -> Result<Vec<ChainReport>, DbErr> {
-    let patients: Vec<String> = ledger_event::Entity::find()
-        .select_only()
-        .column(ledger_event::Column::PatientIns)
-        .distinct()
-        .order_by_asc(ledger_event::Column::PatientIns)
-        .into_tuple()
-        .all(conn)
-        .await?;
-    let mut reports = Vec::with_capacity(patients.len());
-    for patient in patients {
-        reports.push(verify_chain(conn, &patient).await?);
+    verify_all_in_pages(conn, PAGE).await
+}
+
+/// [`verify_all`], reading `page` rows per query (the tests make chains cross pages).
+pub async fn verify_all_in_pages(
+    conn: &impl ConnectionTrait,
+    page: u64,
+) -> Result<Vec<ChainReport>, DbErr> {
+    let page_size = page.max(1);
+    let mut reports = Vec::new();
+    let mut chain: Option<ChainChecker> = None;
+    let mut after: Option<(Ins, i64)> = None;
+    loop {
+        let mut page = ledger_event::Entity::find()
+            .order_by_asc(ledger_event::Column::PatientIns)
+            .order_by_asc(ledger_event::Column::Seq)
+            .limit(page_size);
+        if let Some((patient, seq)) = &after {
+            page = page.filter(
+                Condition::any()
+                    .add(ledger_event::Column::PatientIns.gt(patient.clone()))
+                    .add(
+                        Condition::all()
+                            .add(ledger_event::Column::PatientIns.eq(patient.clone()))
+                            .add(ledger_event::Column::Seq.gt(*seq)),
+                    ),
+            );
+        }
+        let rows = page.all(conn).await?;
+        for row in &rows {
+            if chain
+                .as_ref()
+                .is_none_or(|c| c.patient() != row.patient_ins.as_str())
+            {
+                reports.extend(chain.take().map(ChainChecker::finish));
+                chain = Some(ChainChecker::new(row.patient_ins.as_str()));
+            }
+            if let Some(chain) = chain.as_mut() {
+                chain.push(row);
+            }
+        }
+        match rows.last() {
+            Some(last) if rows.len() as u64 == page_size => {
+                after = Some((last.patient_ins.clone(), last.seq));
+            }
+            _ => break,
+        }
     }
+    reports.extend(chain.map(ChainChecker::finish));
     Ok(reports)
 }

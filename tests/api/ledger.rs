@@ -183,7 +183,36 @@ async fn failed_ledger_append_fails_the_operation(app: TestApp) {
     );
 }
 
+/// `ledger verify` reads every chain a page at a time: chains that cross pages, and a broken
+/// one among them, get the same reports as verifying each chain alone.
+async fn verifying_every_chain_in_pages_reports_each_chain_as_alone(app: TestApp) {
+    let people: Vec<String> =
+        futures_util::future::join_all((210..214).map(|n| patient_with_history(&app, n))).await;
+    tamper(&app, &people[2], 3).await;
+    let db = app.db().await;
+    let mut alone = Vec::new();
+    for person in {
+        let mut sorted = people.clone();
+        sorted.sort();
+        sorted
+    } {
+        alone.push(
+            espace_sante::ledger::verify_chain(&db, &person)
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(alone.iter().any(|r| r.first_broken.is_some()));
+    for page in [1, 3, 4, 1000] {
+        let paged = espace_sante::ledger::verify_all_in_pages(&db, page)
+            .await
+            .unwrap();
+        assert_eq!(paged, alone, "page of {page}");
+    }
+}
+
 on_both_databases!(
+    verifying_every_chain_in_pages_reports_each_chain_as_alone,
     ledger_chain_verifies_by_the_documented_encoding,
     altered_row_is_detected_at_its_sequence,
     update_delete_and_truncate_on_the_ledger_are_refused,
