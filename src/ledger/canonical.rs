@@ -221,9 +221,26 @@ pub fn event_hash(event: &ledger_event::Model) -> String {
 
 /// SHA-256 of the canonical encoding of `fields`, in lowercase hex.
 pub fn fields_hash(fields: EventFields<'_>) -> String {
+    hex(&fields_digest(fields))
+}
+
+/// SHA-256 of the canonical encoding of `fields`, as bytes.
+pub fn fields_digest(fields: EventFields<'_>) -> [u8; 32] {
     let mut hasher = Sha256::new();
     write_fields(fields, |part| hasher.update(part));
-    hex(&hasher.finalize())
+    hasher.finalize().into()
+}
+
+/// Whether `text` is `digest` in lowercase hex (what a verification compares, per event,
+/// without writing the hex).
+pub fn is_hex_of(text: &str, digest: &[u8; 32]) -> bool {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let text = text.as_bytes();
+    text.len() == 64
+        && digest.iter().enumerate().all(|(i, byte)| {
+            text[2 * i] == DIGITS[usize::from(byte >> 4)]
+                && text[2 * i + 1] == DIGITS[usize::from(byte & 0x0f)]
+        })
 }
 
 /// Lowercase hex of `bytes`.
@@ -274,6 +291,18 @@ mod tests {
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(fields_hash((&event).into()), expected);
+    }
+
+    #[test]
+    fn a_stated_hash_is_compared_as_lowercase_hex_of_the_digest() {
+        let digest = fields_digest((&sample()).into());
+        let text = hex(&digest);
+        assert!(is_hex_of(&text, &digest));
+        assert!(!is_hex_of(&text.to_uppercase(), &digest));
+        assert!(!is_hex_of(&text[..63], &digest));
+        let mut other = digest;
+        other[31] ^= 1;
+        assert!(!is_hex_of(&text, &other));
     }
     use chrono::TimeZone;
 

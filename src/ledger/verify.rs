@@ -7,7 +7,8 @@ use sea_orm::{
     QuerySelect,
 };
 
-use super::{EventFields, GENESIS_HASH, fields_hash};
+use super::canonical::{fields_digest, is_hex_of};
+use super::{EventFields, GENESIS_HASH};
 
 /// The result of checking one patient's chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +68,7 @@ impl ChainChecker {
                 Some("sequence gap or reordering")
             } else if event.prev_hash != self.prev_hash {
                 Some("previous hash does not match the previous event")
-            } else if fields_hash(event) != hash {
+            } else if !is_hex_of(hash, &fields_digest(event)) {
                 Some("content does not match its hash")
             } else {
                 None
