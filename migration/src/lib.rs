@@ -21,6 +21,7 @@ mod m20261201_000002_held_back_documents;
 mod m20261201_000003_legal_representatives;
 mod m20261201_000004_notices_per_recipient;
 mod m20261202_000001_ledger_checkpoints;
+mod m20261203_000001_live_notifications_by_patient;
 
 /// Applies the migrations of this crate in order.
 #[derive(Debug)]
@@ -36,11 +37,12 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_profiles_due_for_creation::Migration),
             Box::new(m20261130_000001_ledger_guards_always::Migration),
             Box::new(m20261201_000001_access_rights::Migration),
-            Box::new(m20261202_000001_ledger_checkpoints::Migration),
             Box::new(m20261201_000001_closure_retention::Migration),
             Box::new(m20261201_000002_held_back_documents::Migration),
             Box::new(m20261201_000003_legal_representatives::Migration),
             Box::new(m20261201_000004_notices_per_recipient::Migration),
+            Box::new(m20261202_000001_ledger_checkpoints::Migration),
+            Box::new(m20261203_000001_live_notifications_by_patient::Migration),
         ]
     }
 }

@@ -2,9 +2,9 @@
 
 use crate::domain::Ins;
 use entity::ledger_event;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::canonical::{fields_digest, is_hex_of};
@@ -153,7 +153,9 @@ pub async fn verify_all_in_pages(
     conn: &impl ConnectionTrait,
     page: u64,
 ) -> Result<Vec<ChainReport>, DbErr> {
-    let page_size = page.max(1);
+    // `gt` on expressions, in this function only: the trait also gives integers `min`/`max`.
+    use sea_orm::sea_query::ExprTrait as _;
+    let page_size = Ord::max(page, 1);
     let mut reports = Vec::new();
     let mut chain: Option<ChainChecker> = None;
     let mut after: Option<(Ins, i64)> = None;
@@ -163,14 +165,17 @@ pub async fn verify_all_in_pages(
             .order_by_asc(ledger_event::Column::Seq)
             .limit(page_size);
         if let Some((patient, seq)) = &after {
+            // A row-value comparison, which both databases answer with a range scan of the
+            // (patient_ins, seq) index; the same test spelled with OR scans the table.
             page = page.filter(
-                Condition::any()
-                    .add(ledger_event::Column::PatientIns.gt(patient.clone()))
-                    .add(
-                        Condition::all()
-                            .add(ledger_event::Column::PatientIns.eq(patient.clone()))
-                            .add(ledger_event::Column::Seq.gt(*seq)),
-                    ),
+                Expr::tuple([
+                    Expr::col(ledger_event::Column::PatientIns),
+                    Expr::col(ledger_event::Column::Seq),
+                ])
+                .gt(Expr::tuple([
+                    Expr::value(patient.as_str()),
+                    Expr::value(*seq),
+                ])),
             );
         }
         let rows = page.all(conn).await?;
