@@ -201,7 +201,11 @@ impl Server {
             .env("JWT_ISSUER", ISSUER)
             .env("JWT_AUDIENCE", AUDIENCE)
             .env("RATE_LIMIT_PER_MINUTE", "0")
+            // No background work while measuring: the sweeps, the signed checkpoints (the first
+            // would run at start, over every chain head) and the relay are off.
             .env("CREATION_SWEEP_INTERVAL_SECS", "0")
+            .env("PURGE_SWEEP_INTERVAL_SECS", "0")
+            .env("CHECKPOINT_INTERVAL_SECS", "0")
             .env("RELAY_INTERVAL_SECS", "0")
             .env("WS_MAX_CONNECTIONS_PER_SUBJECT", "8")
             .env("EMAIL_DIR", scratch.join("emails"))
