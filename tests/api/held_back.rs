@@ -6,8 +6,8 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    DOCTOR, NURSE, TestApp, document_input, ins, on_both_databases, patient_token,
-    practitioner_token, readme_hash,
+    DOCTOR, NURSE, TestApp, document_input, history_oldest_first, ins, on_both_databases,
+    patient_token, practitioner_token, readme_hash,
 };
 
 const FEED_HELD_BACK: &str = "mutation($ins: INS!, $input: DocumentInput!) { feedDocument(patientIns: $ins, input: $input, visibility: { heldBackUntilAnnounced: true }) { id heldBack } }";
@@ -122,17 +122,10 @@ async fn held_back_document_is_invisible_and_unnotified_until_released_then_noti
 }
 
 async fn history(app: &TestApp, person: &str) -> Vec<Value> {
-    let mut events: Vec<Value> = app
+    let answer = app
         .graphql(Some(&patient_token(person)), HISTORY, json!({}))
-        .await
-        .ok()["me"]["activityHistory"]["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["node"].clone())
-        .collect();
-    events.reverse();
-    events
+        .await;
+    history_oldest_first(answer.ok())
 }
 
 async fn withheld_history_entry_verifies(app: TestApp) {

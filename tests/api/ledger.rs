@@ -4,10 +4,11 @@
 
 use chrono::Duration;
 use sea_orm::{ConnectionTrait, TransactionTrait};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::{
-    Backend, TestApp, beneficiary, ins, on_both_databases, patient_token, readme_hash,
+    Backend, TestApp, beneficiary, history_oldest_first, ins, on_both_databases, patient_token,
+    readme_hash,
 };
 
 const HISTORY: &str = "{ me { activityHistory(first: 100) { edges { node { sequence occurredAt kind actor { role id name profession } payload previousHash hash } } } } }";
@@ -28,13 +29,7 @@ async fn ledger_chain_verifies_by_the_documented_encoding(app: TestApp) {
     let answer = app
         .graphql(Some(&patient_token(&person)), HISTORY, json!({}))
         .await;
-    let mut events: Vec<Value> = answer.ok()["me"]["activityHistory"]["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["node"].clone())
-        .collect();
-    events.reverse();
+    let events = history_oldest_first(answer.ok());
     assert_eq!(events.len(), 4);
     let mut previous = "0".repeat(64);
     for (i, event) in events.iter().enumerate() {

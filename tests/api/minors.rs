@@ -7,8 +7,8 @@ use chrono::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    DOCTOR, Gql, TestApp, document_input, ins, on_both_databases, operator_token, patient_token,
-    practitioner_token, serial_of,
+    DOCTOR, Gql, TestApp, document_input, history_oldest_first, ins, on_both_databases,
+    operator_token, patient_token, practitioner_token, serial_of,
 };
 use crate::live::{NOTIFICATIONS, WsClient};
 
@@ -86,14 +86,7 @@ async fn activate_as(app: &TestApp, representative: &str, child: &str, code: &st
 
 async fn history_as(app: &TestApp, representative: &str, child: &str) -> Vec<Value> {
     let answer = as_representative(app, representative, child, HISTORY, json!({})).await;
-    let mut events: Vec<Value> = answer.ok()["me"]["activityHistory"]["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["node"].clone())
-        .collect();
-    events.reverse();
-    events
+    history_oldest_first(answer.ok())
 }
 
 async fn minor_is_enrolled_with_one_or_two_legal_representatives(app: TestApp) {

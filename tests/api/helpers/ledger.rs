@@ -87,3 +87,16 @@ pub fn readme_hash_exported(ins: &str, event: &Value) -> String {
         &text("previousHash"),
     )
 }
+
+/// The nodes of `me { activityHistory }` in an answer's data, oldest first (the API pages
+/// newest first).
+pub fn history_oldest_first(data: &Value) -> Vec<Value> {
+    let mut events: Vec<Value> = data["me"]["activityHistory"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect();
+    events.reverse();
+    events
+}

@@ -22,7 +22,7 @@ pub use fixtures::{
     DOCTOR, NURSE, PDF, beneficiary, document_input, ins, serial_of, typed_document_input,
 };
 pub use flows::FEED;
-pub use ledger::{readme_hash, readme_hash_exported};
+pub use ledger::{history_oldest_first, readme_hash, readme_hash_exported};
 pub use proxy::DatabaseProxy;
 pub use tokens::{
     AUDIENCE, ISSUER, LEDGER_KEY, SECRET, claims, operator_token, patient_token,
