@@ -66,6 +66,28 @@ async fn run_script(
     Ok(())
 }
 
+/// Adds one column to `table`: SQLite takes one change per ALTER TABLE.
+async fn add_column(
+    manager: &SchemaManager<'_>,
+    table: impl IntoTableRef,
+    column: impl IntoColumnDef,
+) -> Result<(), DbErr> {
+    manager
+        .alter_table(Table::alter().table(table).add_column(column).take())
+        .await
+}
+
+/// Drops one column of `table`, one change per ALTER TABLE as for [`add_column`].
+async fn drop_column(
+    manager: &SchemaManager<'_>,
+    table: impl IntoTableRef,
+    column: impl IntoIden,
+) -> Result<(), DbErr> {
+    manager
+        .alter_table(Table::alter().table(table).drop_column(column).take())
+        .await
+}
+
 /// An auto-increment id, the primary key: `bigserial` on PostgreSQL, and on SQLite an alias of
 /// the rowid with `AUTOINCREMENT` (an id is never reused, even after the last row is deleted).
 ///

@@ -3,7 +3,7 @@
 
 use sea_orm_migration::{prelude::*, schema::*, sea_orm::DbBackend};
 
-use crate::id;
+use crate::{add_column, id};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -72,18 +72,6 @@ fn postal_letters() -> TableCreateStatement {
                 .to(Profiles::Table, Profiles::Ins),
         )
         .take()
-}
-
-/// Adds one column: SQLite takes one change per ALTER TABLE.
-async fn add_column(manager: &SchemaManager<'_>, column: impl IntoColumnDef) -> Result<(), DbErr> {
-    manager
-        .alter_table(
-            Table::alter()
-                .table(Notifications::Table)
-                .add_column(column)
-                .take(),
-        )
-        .await
 }
 
 /// The outbox as the foundation created it, before this migration's columns.
@@ -203,14 +191,21 @@ async fn rebuild_notifications_before_delivery(manager: &SchemaManager<'_>) -> R
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        add_column(manager, text(Notifications::Summary).default("")).await?;
         add_column(
             manager,
+            Notifications::Table,
+            text(Notifications::Summary).default(""),
+        )
+        .await?;
+        add_column(
+            manager,
+            Notifications::Table,
             timestamp_with_time_zone_null(Notifications::NextAttemptAt),
         )
         .await?;
         add_column(
             manager,
+            Notifications::Table,
             timestamp_with_time_zone_null(Notifications::ClaimedUntil),
         )
         .await?;
@@ -219,6 +214,7 @@ impl MigrationTrait for Migration {
         // sea-query's column definition cannot say: the clause is spelled out.
         add_column(
             manager,
+            Notifications::Table,
             big_integer_null(Notifications::LetterId).extra("REFERENCES postal_letters (id)"),
         )
         .await?;

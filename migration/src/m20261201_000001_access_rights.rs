@@ -4,7 +4,7 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::id;
+use crate::{add_column, drop_column, id};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -46,14 +46,7 @@ fn profile_columns() -> [ColumnDef; 3] {
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for column in profile_columns() {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Profiles::Table)
-                        .add_column(column)
-                        .take(),
-                )
-                .await?;
+            add_column(manager, Profiles::Table, column).await?;
         }
         manager
             .create_table(
@@ -108,14 +101,7 @@ impl MigrationTrait for Migration {
             Profiles::MedecinTraitantSince,
             Profiles::MedecinTraitantRpps,
         ] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Profiles::Table)
-                        .drop_column(column)
-                        .take(),
-                )
-                .await?;
+            drop_column(manager, Profiles::Table, column).await?;
         }
         Ok(())
     }

@@ -5,6 +5,8 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::{add_column, drop_column};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -18,40 +20,22 @@ enum Profiles {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Profiles::Table)
-                    .add_column(text_null(Profiles::StatusBeforeClosure))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Profiles::Table)
-                    .add_column(timestamp_with_time_zone_null(Profiles::PurgedAt))
-                    .to_owned(),
-            )
-            .await
+        add_column(
+            manager,
+            Profiles::Table,
+            text_null(Profiles::StatusBeforeClosure),
+        )
+        .await?;
+        add_column(
+            manager,
+            Profiles::Table,
+            timestamp_with_time_zone_null(Profiles::PurgedAt),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Profiles::Table)
-                    .drop_column(Profiles::PurgedAt)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Profiles::Table)
-                    .drop_column(Profiles::StatusBeforeClosure)
-                    .to_owned(),
-            )
-            .await
+        drop_column(manager, Profiles::Table, Profiles::PurgedAt).await?;
+        drop_column(manager, Profiles::Table, Profiles::StatusBeforeClosure).await
     }
 }

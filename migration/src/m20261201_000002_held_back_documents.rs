@@ -5,6 +5,8 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::{add_column, drop_column};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -18,40 +20,22 @@ enum Documents {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Documents::Table)
-                    .add_column(boolean(Documents::HeldBack).default(false))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Documents::Table)
-                    .add_column(timestamp_with_time_zone_null(Documents::ReleasedAt))
-                    .to_owned(),
-            )
-            .await
+        add_column(
+            manager,
+            Documents::Table,
+            boolean(Documents::HeldBack).default(false),
+        )
+        .await?;
+        add_column(
+            manager,
+            Documents::Table,
+            timestamp_with_time_zone_null(Documents::ReleasedAt),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Documents::Table)
-                    .drop_column(Documents::ReleasedAt)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Documents::Table)
-                    .drop_column(Documents::HeldBack)
-                    .to_owned(),
-            )
-            .await
+        drop_column(manager, Documents::Table, Documents::ReleasedAt).await?;
+        drop_column(manager, Documents::Table, Documents::HeldBack).await
     }
 }

@@ -4,7 +4,7 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::id;
+use crate::{add_column, drop_column, id};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -80,25 +80,21 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Documents::Table)
-                    .add_column(boolean(Documents::SecretFromRepresentatives).default(false))
-                    .to_owned(),
-            )
-            .await
+        add_column(
+            manager,
+            Documents::Table,
+            boolean(Documents::SecretFromRepresentatives).default(false),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Documents::Table)
-                    .drop_column(Documents::SecretFromRepresentatives)
-                    .to_owned(),
-            )
-            .await?;
+        drop_column(
+            manager,
+            Documents::Table,
+            Documents::SecretFromRepresentatives,
+        )
+        .await?;
         manager
             .drop_table(Table::drop().table(LegalRepresentatives::Table).to_owned())
             .await
