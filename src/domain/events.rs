@@ -41,7 +41,9 @@ pub fn status_after(kind: EventKind) -> Option<ProfileStatus> {
         | EventKind::EmergencyAccessTurnedOff
         | EventKind::ProfilePurged
         | EventKind::RecordExported
-        | EventKind::DocumentReleased => None,
+        | EventKind::DocumentReleased
+        | EventKind::MedicalProfileConsulted
+        | EventKind::MailboxConsulted => None,
         // The status these leave is in their payload (`statusAfter`): what the profile was
         // before its closure, or CREATED when a young adult's representatives had activated it.
         EventKind::ProfileReopened | EventKind::RepresentationEnded => None,
@@ -91,6 +93,8 @@ pub fn label(kind: EventKind) -> &'static str {
         EventKind::DocumentReleased => {
             "Mise à disposition d'un document après une consultation d'annonce"
         }
+        EventKind::MedicalProfileConsulted => "Consultation de votre profil médical",
+        EventKind::MailboxConsulted => "Consultation de la liste de vos conversations",
     }
 }
 

@@ -246,22 +246,6 @@ pub fn may_see(viewer: Viewer, document: SpaceFacts<'_>) -> bool {
     }
 }
 
-/// Why a release is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReleaseRefusal {
-    /// Only the document's author releases it.
-    NotTheAuthor,
-}
-
-/// Whether `practitioner` may release a held-back document: its author alone.
-pub fn may_release(practitioner: &str, document: SpaceFacts<'_>) -> Result<(), ReleaseRefusal> {
-    if document.author_id == practitioner {
-        Ok(())
-    } else {
-        Err(ReleaseRefusal::NotTheAuthor)
-    }
-}
-
 /// Whether an event of the patient's history is withheld from its reader: it is about a
 /// document hidden from them (`hidden` lists their ids: held back, and for a representative
 /// secret from them). The event's payload names the document.
@@ -368,15 +352,6 @@ mod tests {
     fn a_secret_document_is_hidden_from_representatives_alone() {
         assert!(!may_see(Viewer::Representative, space(false, true)));
         assert!(may_see(Viewer::Patient, space(false, true)));
-    }
-
-    #[test]
-    fn only_the_author_releases() {
-        assert_eq!(may_release("10003456786", space(true, false)), Ok(()));
-        assert_eq!(
-            may_release("10009876540", space(true, false)),
-            Err(ReleaseRefusal::NotTheAuthor)
-        );
     }
 
     #[test]

@@ -442,7 +442,8 @@ pub struct MeDocuments;
 
 #[Object]
 impl MeDocuments {
-    /// Your documents, newest first, masked ones included.
+    /// Your documents, newest first, masked ones included. A legal representative's reading
+    /// is in the minor's history (`RECORD_CONSULTED`); the patient's own is not.
     /// Null, with an `ACTIVATION_REQUIRED` error on this field, until the profile is activated;
     /// the other fields of `me` still answer.
     async fn documents(
@@ -493,17 +494,18 @@ impl MeDocuments {
         ))
     }
 
-    /// Your medical profile: allergies, treatments, history, vaccinations.
+    /// Your medical profile: allergies, treatments, history, vaccinations. A legal
+    /// representative's reading is in the minor's history (`MEDICAL_PROFILE_CONSULTED`).
     /// Null, with an `ACTIVATION_REQUIRED` error on this field, until the profile is activated;
     /// the other fields of `me` still answer.
     async fn medical_profile(
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<Vec<MedicalProfileEntry>>> {
-        let (ins, _) = patient(ctx)?;
+        let (ins, me) = patient(ctx)?;
         Ok(Some(
             services(ctx)
-                .medical_profile(ins)
+                .medical_profile(&me, ins)
                 .await?
                 .into_inner()
                 .into_iter()
@@ -563,9 +565,12 @@ impl DocumentMutation {
             .into())
     }
 
-    /// Releases to the patient a document held back until an announcement consultation (its
-    /// author): the patient sees it from now on and is notified, once. A document the patient
-    /// already sees is returned unchanged; another practitioner gets `FORBIDDEN`.
+    /// Releases to the patient a document you fed held back until an announcement
+    /// consultation: the patient sees it from now on and is notified, once (and of your first
+    /// access, if that feed was it). Your document the patient already sees is returned
+    /// unchanged. A practitioner the patient blocked gets `FORBIDDEN`, and the attempt is in the
+    /// patient's history; any id that is not a document of yours in this record gets
+    /// `FORBIDDEN` too, the same answer whatever it names, with nothing of it.
     #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
     async fn release_document(
         &self,

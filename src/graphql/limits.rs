@@ -29,18 +29,26 @@ use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, ValidationR
 use async_graphql_value::{ConstValue, Value};
 
 use crate::auth::Caller;
+use crate::domain::Actor;
 
 /// The fields whose every occurrence writes to a patient's ledger (a consultation is traced) or
-/// re-verifies a whole hash chain. `document` is `me.document`, the only field of that name.
+/// re-verifies a whole hash chain. `document` is `me.document`, the only field of that name;
+/// `thread` and `inboxThread` read a conversation, which is traced.
 pub const TRACED_FIELDS: &[&str] = &[
     "patientRecord",
     "patientDocument",
     "document",
+    "thread",
+    "inboxThread",
     "ledgerIntegrity",
     "ledgerAudit",
     "ledgerProof",
     "ledgerExport",
 ];
+
+/// The lists of the patient's own space (`me`'s), traced when a legal representative reads them
+/// (the patient's own view of their space is not): traced fields for a representative alone.
+pub const SPACE_LISTS: &[&str] = &["documents", "medicalProfile", "threads"];
 
 /// Deepest nesting of selection sets, spreads and inline fragments: async-graphql's own default,
 /// which this check replaces (see [`QueryGuard`]), and a bound on the recursion of its
@@ -80,6 +88,8 @@ pub struct Tally {
     pub aliases: u64,
     /// Traced fields ([`TRACED_FIELDS`]).
     pub traced: u64,
+    /// Lists of the patient's space ([`SPACE_LISTS`]): traced fields for a representative.
+    pub space_lists: u64,
     /// Introspection fields (`__schema`, `__type`).
     pub introspection: u64,
     /// Deepest field nesting.
@@ -96,12 +106,19 @@ impl Tally {
             .saturating_add(self.traced.saturating_mul(TRACED_FIELD_COST - 1))
     }
 
+    /// The cost for a legal representative, whose reads of the space's lists are traced.
+    pub fn representative_cost(&self) -> u64 {
+        self.cost()
+            .saturating_add(self.space_lists.saturating_mul(TRACED_FIELD_COST - 1))
+    }
+
     /// This and `other` side by side (two selections of one set).
     fn add(self, other: Self) -> Self {
         Self {
             fields: self.fields.saturating_add(other.fields),
             aliases: self.aliases.saturating_add(other.aliases),
             traced: self.traced.saturating_add(other.traced),
+            space_lists: self.space_lists.saturating_add(other.space_lists),
             introspection: self.introspection.saturating_add(other.introspection),
             depth: self.depth.max(other.depth),
             nesting: self.nesting.max(other.nesting),
@@ -114,6 +131,7 @@ impl Tally {
             fields: self.fields.max(other.fields),
             aliases: self.aliases.max(other.aliases),
             traced: self.traced.max(other.traced),
+            space_lists: self.space_lists.max(other.space_lists),
             introspection: self.introspection.max(other.introspection),
             depth: self.depth.max(other.depth),
             nesting: self.nesting.max(other.nesting),
@@ -188,19 +206,30 @@ impl Refusal {
 }
 
 impl QueryLimits {
-    /// Measures `doc` (the worst of its operations) and checks every limit but the size.
-    /// `open` is whether the caller may use introspection.
-    pub fn check(&self, doc: &ExecutableDocument, open: bool) -> Result<Tally, Refusal> {
+    /// Measures `doc` (the worst of its operations) and checks every limit but the size, for
+    /// `caller`: whether they may use introspection, and whether their reads of the space's
+    /// lists are traced (a legal representative's).
+    pub fn check(
+        &self,
+        doc: &ExecutableDocument,
+        caller: Option<&Caller>,
+    ) -> Result<Tally, Refusal> {
         let tally = measure(doc, self.max_list_items)?;
-        if tally.introspection > 0 && !open {
+        if tally.introspection > 0 && !self.open_to(caller) {
             return Err(Refusal::Introspection);
         }
+        let cost = match caller {
+            Some(Caller::Authenticated(Actor::Representative { .. })) => {
+                tally.representative_cost()
+            }
+            _ => tally.cost(),
+        };
         let checks = [
             ("nesting", tally.nesting, MAX_NESTING),
             ("depth", tally.depth, self.max_depth),
             ("field count", tally.fields, self.max_fields),
             ("alias count", tally.aliases, self.max_aliases),
-            ("cost", tally.cost(), self.max_cost),
+            ("cost", cost, self.max_cost),
         ];
         for (limit, value, max) in checks {
             if value > max {
@@ -329,6 +358,7 @@ fn measure_set(
                     fields: 1,
                     aliases: u64::from(field.alias.is_some()),
                     traced: u64::from(TRACED_FIELDS.contains(&name)),
+                    space_lists: u64::from(SPACE_LISTS.contains(&name)),
                     introspection: u64::from(name == "__schema" || name == "__type"),
                     depth: 0,
                     nesting: 0,
@@ -434,7 +464,7 @@ impl Extension for QueryGuard {
         // (`MAX_NESTING`) without expanding. No extension after this one parses queries.
         let document = async_graphql::parser::parse_query(query)?;
         limits
-            .check(&document, limits.open_to(ctx.data_opt::<Caller>()))
+            .check(&document, ctx.data_opt::<Caller>())
             .map_err(Refusal::into_server_error)?;
         Ok(document)
     }
@@ -510,12 +540,21 @@ mod tests {
                 fields: 9,
                 aliases: 4,
                 traced: 4,
+                space_lists: 0,
                 introspection: 0,
                 depth: 3,
                 nesting: 3,
             }
         );
         assert_eq!(tally.cost(), 9 + 4 * (TRACED_FIELD_COST - 1));
+    }
+
+    #[test]
+    fn the_space_lists_are_traced_fields_for_a_representative_alone() {
+        let tally = tally_of("{ me { documents { totalCount } threads { totalCount } } }").unwrap();
+        assert_eq!(tally.space_lists, 2);
+        assert_eq!(tally.cost(), 5);
+        assert_eq!(tally.representative_cost(), 5 + 2 * (TRACED_FIELD_COST - 1));
     }
 
     #[test]
@@ -541,9 +580,9 @@ mod tests {
             parse_query(query).expect("a valid document")
         };
         // 15 levels of spread and inline fragment, and the spread of the operation: 31.
-        assert_eq!(limits.check(&chain(15), false).map(|t| t.nesting), Ok(31));
+        assert_eq!(limits.check(&chain(15), None).map(|t| t.nesting), Ok(31));
         assert_eq!(
-            limits.check(&chain(16), false),
+            limits.check(&chain(16), None),
             Err(Refusal::Exceeds {
                 limit: "nesting",
                 value: 33,
@@ -707,6 +746,7 @@ mod tests {
                         fields: below.fields + 1,
                         aliases: below.aliases + u64::from(*alias),
                         traced: below.traced + u64::from(TRACED_FIELDS.contains(name)),
+                        space_lists: below.space_lists + u64::from(SPACE_LISTS.contains(name)),
                         introspection: below.introspection
                             + u64::from(*name == "__schema" || *name == "__type"),
                         depth: below.depth + 1,

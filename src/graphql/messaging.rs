@@ -106,9 +106,11 @@ impl Message {
     async fn subject(&self) -> &str {
         &self.model.subject
     }
-    /// Plain-text body.
-    async fn body(&self) -> &str {
-        &self.model.body
+    /// Plain-text body. Null for a patient's message in what a practitioner receives without
+    /// a trace — the `inbox` list's `lastMessage` and the `inbox` subscription —: reading the
+    /// thread (`inboxThread`), which is in the patient's ledger, gives it.
+    async fn body(&self) -> Option<&str> {
+        self.model.body.as_deref()
     }
     /// Whether this is the system's answer that a message could not be delivered.
     async fn is_bounce(&self) -> bool {
@@ -316,7 +318,8 @@ pub struct MeMessages;
 
 #[Object]
 impl MeMessages {
-    /// Your conversations with practitioners, most recent first.
+    /// Your conversations with practitioners, most recent first. A legal representative's
+    /// reading is in the minor's history (`MAILBOX_CONSULTED`).
     /// Null, with an `ACTIVATION_REQUIRED` error on this field, until the profile is activated;
     /// the other fields of `me` still answer.
     async fn threads(
@@ -325,14 +328,15 @@ impl MeMessages {
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last thread of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<Option<Connection<String, Thread>>> {
-        let (ins, _) = patient(ctx)?;
+        let (ins, me) = patient(ctx)?;
         let services = services(ctx);
+        let me = &me;
         pagination::page(
             first,
             after,
             |after, limit| async move {
                 Ok(services
-                    .patient_threads(ins, after, limit)
+                    .patient_threads(me, ins, after, limit)
                     .await?
                     .into_inner())
             },

@@ -100,6 +100,10 @@ pub enum ActionKind {
     DocumentReleased,
     /// The person turned 18: their legal representatives' access ended.
     RepresentationEnded,
+    /// A legal representative read the minor's medical profile.
+    MedicalProfileConsulted,
+    /// A legal representative read the list of the minor's conversations.
+    MailboxConsulted,
 }
 
 /// Kind of actor: who performed an action.

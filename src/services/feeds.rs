@@ -47,7 +47,8 @@ impl Services {
     }
 
     /// A practitioner's inbox events after `after` (messages from patients and the system in its
-    /// threads), oldest first, with their threads.
+    /// threads), oldest first, with their threads; without what a patient wrote, which only
+    /// the traced reading of the thread gives.
     pub async fn inbox_events_after(
         &self,
         rpps: &Rpps,
@@ -76,7 +77,7 @@ impl Services {
                     .ok_or_else(|| {
                         ServiceError::internal(format!("message {} has no thread", m.id))
                     })?;
-                Ok((m.into(), thread.into()))
+                Ok((Message::from(m).without_patient_text(), thread.into()))
             })
             .collect()
     }

@@ -26,7 +26,7 @@ use super::profiles::lock_profile;
 use super::{ServiceError, Services, outbox};
 use crate::domain::access::{Access, admit};
 use crate::domain::notices::{self, Notice};
-use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus, Reach, Rpps};
+use crate::domain::{ActorRef, ActorRole, EventKind, Ins, ProfileStatus, Reach, Rpps};
 use crate::ledger::{self, ChainHead, NewEvent};
 
 /// An open unit of work on one patient, holding the lock on their profile row.
@@ -58,6 +58,16 @@ pub(crate) struct Batch<'s> {
     services: &'s Services,
     txn: DatabaseTransaction,
     ring: Arc<Mutex<Vec<Recipient>>>,
+}
+
+/// What brought a practitioner into a record for the first time ([`PatientTx::first_access`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FirstAccessBy {
+    /// A consultation, an emergency access or an open feed: traced and notified now.
+    Open,
+    /// The feed of this document, hidden from the patient's space (held back, or secret from
+    /// the representatives): the first access is as hidden as the feed.
+    HiddenFeed(i64),
 }
 
 /// Proof that a reading was traced in this unit of work (or is the owner's own view).
@@ -346,16 +356,61 @@ impl<'s> PatientTx<'s> {
         Ok(self.profile.insert(profile))
     }
 
-    /// Traces and notifies the practitioner's first access to this record — their first feed
-    /// or consultation — once per practitioner and record; does nothing after that.
-    pub async fn first_access(&mut self, practitioner: &ActorRef) -> Result<(), ServiceError> {
-        if self
+    /// Traces the practitioner's first access to this record — their first feed or
+    /// consultation — once per practitioner and record, and notifies it unless `by` is hidden;
+    /// does nothing after that.
+    pub async fn first_access(
+        &mut self,
+        practitioner: &ActorRef,
+        by: FirstAccessBy,
+    ) -> Result<(), ServiceError> {
+        if !self
             .insert_first_access(&practitioner_rpps(practitioner)?)
             .await?
         {
-            self.notify_first_access(practitioner).await?;
+            return Ok(());
         }
-        Ok(())
+        match by {
+            FirstAccessBy::Open => self.notify_first_access(practitioner).await,
+            // As hidden as the feed: the event names the document, so the history withholds it
+            // from whoever the document is hidden from, and no notice goes now.
+            FirstAccessBy::HiddenFeed(document_id) => self
+                .record(
+                    practitioner,
+                    EventKind::FirstAccess,
+                    json!({ "documentId": document_id }),
+                )
+                .await
+                .map(drop),
+        }
+    }
+
+    /// At the release of a held-back document: the notice of its author's first access, if
+    /// the feed of this document was that first access (withheld until now, like the feed).
+    pub async fn notify_withheld_first_access(
+        &mut self,
+        author: &Rpps,
+        document_id: i64,
+    ) -> Result<(), ServiceError> {
+        let candidates = ledger_event::Entity::find()
+            .filter(ledger_event::Column::PatientIns.eq(self.ins.as_str()))
+            .filter(ledger_event::Column::Kind.eq(EventKind::FirstAccess))
+            .filter(ledger_event::Column::ActorId.eq(author.as_str()))
+            .all(&self.txn)
+            .await?;
+        let Some(event) = candidates.into_iter().find(|event| {
+            serde_json::from_str::<serde_json::Value>(&event.payload)
+                .is_ok_and(|payload| payload["documentId"].as_i64() == Some(document_id))
+        }) else {
+            return Ok(());
+        };
+        let profession = Some(event.actor_profession.as_str()).filter(|p| !p.is_empty());
+        let notice = notices::first_access(
+            &event.actor_name,
+            profession,
+            self.status() == Some(ProfileStatus::Activated),
+        );
+        self.send(&event, &notice, Reach::Status).await
     }
 
     /// Records the practitioner's first access to this record; `false` if they had one.
@@ -438,6 +493,18 @@ impl<'s> PatientTx<'s> {
         reach: Reach,
     ) -> Result<Receipt, ServiceError> {
         let event = self.append(actor, kind, payload).await?;
+        self.send(&event, notice, reach).await?;
+        Ok(Receipt::of(&event))
+    }
+
+    /// Queues the notice of `event` on the channels of `reach`; live subscribers are rung after
+    /// the commit.
+    async fn send(
+        &mut self,
+        event: &ledger_event::Model,
+        notice: &Notice,
+        reach: Reach,
+    ) -> Result<(), ServiceError> {
         let (profile, status) = match &self.profile {
             Some(profile) => (profile, profile.status),
             None => {
@@ -452,20 +519,32 @@ impl<'s> PatientTx<'s> {
             reach,
             representatives: &representatives,
         };
-        outbox::enqueue(&self.txn, &event, routing, profile, notice, self.now).await?;
+        outbox::enqueue(&self.txn, event, routing, profile, notice, self.now).await?;
         self.ring_after_commit(Recipient::Patient(self.ins.clone()));
-        Ok(Receipt::of(&event))
+        Ok(())
     }
 
-    /// The receipt of the patient's own view of their record: only a unit of work opened for
-    /// the owner's access ([`Access::OwnRecord`], [`Access::OwnMailbox`]) gives one.
-    pub fn owner_view(&self) -> Result<Receipt, ServiceError> {
-        match self.access {
-            Access::OwnRecord | Access::OwnMailbox => Ok(Receipt(Trace::OwnerView)),
-            _ => Err(ServiceError::internal(
-                "an untraced reading outside the patient's own space",
-            )),
+    /// The receipt of `reader`'s reading of a list of the patient's own space: untraced when
+    /// the reader is the patient themselves (SPEC traces what others do to the record, not the
+    /// owner looking at their own space); for anyone else let in (a minor's legal
+    /// representative), an event of `kind` by them, like any reading of someone else's record.
+    /// Only a unit of work opened for the owner's access ([`Access::OwnRecord`],
+    /// [`Access::OwnMailbox`]) gives one.
+    pub async fn space_read(
+        &mut self,
+        reader: &ActorRef,
+        kind: EventKind,
+        payload: serde_json::Value,
+    ) -> Result<Receipt, ServiceError> {
+        if !matches!(self.access, Access::OwnRecord | Access::OwnMailbox) {
+            return Err(ServiceError::internal(
+                "a reading of the patient's space outside the patient's own access",
+            ));
         }
+        if reader.role == ActorRole::Patient && reader.id == self.ins.as_str() {
+            return Ok(Receipt(Trace::OwnerView));
+        }
+        self.record(reader, kind, payload).await
     }
 
     /// Rings `recipient`'s live subscribers once committed.

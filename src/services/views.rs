@@ -176,18 +176,50 @@ view! {
     }
 }
 
-view! {
-    /// A message of a thread, without its attachments.
-    Message from message::Model {
-        id: i64,
-        thread_id: i64,
-        sender_role: ActorRole,
-        sender_id: String,
-        sender_name: String,
-        subject: String,
-        body: String,
-        bounce: bool,
-        sent_at: DateTime<Utc>,
+/// A message of a thread, without its attachments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub id: i64,
+    pub thread_id: i64,
+    pub sender_role: ActorRole,
+    pub sender_id: String,
+    pub sender_name: String,
+    pub subject: String,
+    /// `None`: text a patient (or their representative) wrote, left out of what a practitioner
+    /// receives untraced (the inbox list, the live inbox); reading the thread, which the
+    /// patient's ledger traces, carries it.
+    pub body: Option<String>,
+    pub bounce: bool,
+    pub sent_at: DateTime<Utc>,
+}
+
+impl From<message::Model> for Message {
+    fn from(row: message::Model) -> Self {
+        Self {
+            id: row.id,
+            thread_id: row.thread_id,
+            sender_role: row.sender_role,
+            sender_id: row.sender_id,
+            sender_name: row.sender_name,
+            subject: row.subject,
+            body: Some(row.body),
+            bounce: row.bounce,
+            sent_at: row.sent_at,
+        }
+    }
+}
+
+impl Message {
+    /// The message as a practitioner may receive it without a trace: without what a patient
+    /// or their representative wrote.
+    pub fn without_patient_text(mut self) -> Self {
+        if matches!(
+            self.sender_role,
+            ActorRole::Patient | ActorRole::LegalRepresentative
+        ) {
+            self.body = None;
+        }
+        self
     }
 }
 

@@ -14,6 +14,7 @@ mod architecture;
 mod auth;
 mod checkpoints;
 mod cli;
+mod composition;
 mod delivery;
 mod documents;
 mod edge;

@@ -301,7 +301,12 @@ async fn patient_replies_within_a_thread_and_the_reply_reaches_the_inbox_unread_
         "the thread with a reply comes first"
     );
     assert_eq!(edges[0]["node"]["unreadCount"], 1);
-    assert_eq!(edges[0]["node"]["lastMessage"]["body"], "Merci docteur !");
+    assert_eq!(edges[0]["node"]["lastMessage"]["sender"]["role"], "PATIENT");
+    assert_eq!(
+        edges[0]["node"]["lastMessage"]["body"],
+        Value::Null,
+        "a patient's text comes with the traced reading of the thread"
+    );
     assert_eq!(edges[1]["node"]["unreadCount"], 0);
 
     let again = app

@@ -12,7 +12,7 @@ use crate::helpers::{
 };
 use crate::live::{NOTIFICATIONS, WsClient};
 
-const FEED_SECRET: &str = "mutation($ins: INS!, $input: DocumentInput!) { feedDocument(patientIns: $ins, input: $input, visibility: { secretFromRepresentatives: true }) { id secretFromRepresentatives } }";
+pub(crate) const FEED_SECRET: &str = "mutation($ins: INS!, $input: DocumentInput!) { feedDocument(patientIns: $ins, input: $input, visibility: { secretFromRepresentatives: true }) { id secretFromRepresentatives } }";
 const HISTORY: &str = "{ me { activityHistory(first: 100) { edges { node { sequence withheld kind actor { role id } } } } } }";
 
 fn minor(child: &str, birth_date: &str, representatives: &[&str]) -> Value {
@@ -34,7 +34,7 @@ fn minor(child: &str, birth_date: &str, representatives: &[&str]) -> Value {
 }
 
 /// A GraphQL request as `token`, acting for `child`.
-async fn as_representative(
+pub(crate) async fn as_representative(
     app: &TestApp,
     representative: &str,
     child: &str,
@@ -66,14 +66,24 @@ async fn enrol(app: &TestApp, row: Value) -> Gql {
 }
 
 /// A minor, enrolled with two representatives and created; returns the activation code.
-async fn created_minor(app: &TestApp, child: &str, birth_date: &str, reps: &[&str]) -> String {
+pub(crate) async fn created_minor(
+    app: &TestApp,
+    child: &str,
+    birth_date: &str,
+    reps: &[&str],
+) -> String {
     enrol(app, minor(child, birth_date, reps)).await.ok();
     app.advance(Duration::days(42));
     app.sweep().await;
     app.activation_code(child).await
 }
 
-async fn activate_as(app: &TestApp, representative: &str, child: &str, code: &str) -> Gql {
+pub(crate) async fn activate_as(
+    app: &TestApp,
+    representative: &str,
+    child: &str,
+    code: &str,
+) -> Gql {
     as_representative(
         app,
         representative,
@@ -84,7 +94,7 @@ async fn activate_as(app: &TestApp, representative: &str, child: &str, code: &st
     .await
 }
 
-async fn history_as(app: &TestApp, representative: &str, child: &str) -> Vec<Value> {
+pub(crate) async fn history_as(app: &TestApp, representative: &str, child: &str) -> Vec<Value> {
     let answer = as_representative(app, representative, child, HISTORY, json!({})).await;
     history_oldest_first(answer.ok())
 }
@@ -266,9 +276,9 @@ async fn secret_document_is_invisible_to_representatives_and_to_their_notices(ap
     assert_eq!(read.code(), "NOT_FOUND");
     let events = history_as(&app, &mother, &child).await;
     assert_eq!(
-        events.last().unwrap()["withheld"],
-        true,
-        "the feed is withheld from the representative's history"
+        events.iter().filter(|e| e["withheld"] == true).count(),
+        2,
+        "the feed, and the first access it was, are withheld from the representative's history"
     );
     // The minor sees it, and practitioners do.
     let own = app

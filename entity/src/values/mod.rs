@@ -158,6 +158,8 @@ stored_enum! {
         RecordExported = "RECORD_EXPORTED",
         DocumentReleased = "DOCUMENT_RELEASED",
         RepresentationEnded = "REPRESENTATION_ENDED",
+        MedicalProfileConsulted = "MEDICAL_PROFILE_CONSULTED",
+        MailboxConsulted = "MAILBOX_CONSULTED",
     }
 }
 
@@ -230,6 +232,8 @@ mod tests {
                 "RECORD_EXPORTED",
                 "DOCUMENT_RELEASED",
                 "REPRESENTATION_ENDED",
+                "MEDICAL_PROFILE_CONSULTED",
+                "MAILBOX_CONSULTED",
             ]
         );
     }

@@ -26,11 +26,7 @@ impl Services {
     ) -> Result<Traced<Vec<Document>>, ServiceError> {
         let mut tx = self.consultation(practitioner, ins).await?;
         let reader = visibility::reader(&tx, practitioner).await?;
-        let mut payload = json!({
-            "typeCode": query.type_code,
-            "actedFrom": query.acted_from.map(|d| d.to_string()),
-            "actedTo": query.acted_to.map(|d| d.to_string()),
-        });
+        let mut payload = query.traced();
         // The patient sees which consultations an emergency access allowed.
         if reader.masked == MaskedAccess::Emergency {
             payload["emergency"] = json!(true);

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::domain::access::Access;
 use crate::domain::documents::short_text;
 use crate::domain::{ActorRef, ActorRole, EventKind, Ins, ProfileStatus, Rpps, notices};
-use crate::services::patient_tx::practitioner_rpps;
+use crate::services::patient_tx::{FirstAccessBy, practitioner_rpps};
 use crate::services::views::{EmergencyAccess, Profile};
 use crate::services::{ServiceError, Services};
 
@@ -121,7 +121,7 @@ impl Services {
                 ))
                 .await);
         }
-        tx.first_access(practitioner).await?;
+        tx.first_access(practitioner, FirstAccessBy::Open).await?;
         let now = tx.now();
         let expires_at = now + self.policy.emergency_access;
         let opened = emergency_access::Entity::insert(emergency_access::ActiveModel {

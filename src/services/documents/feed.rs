@@ -6,10 +6,11 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use super::{DmpStatus, DocumentInput, Stored, space_facts, store_document, validate};
+use super::{DmpStatus, DocumentInput, Stored, store_document, validate};
 use crate::domain::access::Access;
 use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus, has_dmp, notices, visibility};
 use crate::ledger::ContentDigest;
+use crate::services::patient_tx::{FirstAccessBy, practitioner_rpps};
 use crate::services::views::Document;
 use crate::services::{ServiceError, Services};
 
@@ -70,14 +71,20 @@ impl Services {
             Stored::Before(earlier) => return Ok(earlier.into()),
             Stored::Now(stored) => stored,
         };
-        // A first feed is a first access, as a first consultation is.
-        tx.first_access(practitioner).await?;
+        // A first feed is a first access, as a first consultation is; as hidden as the feed.
+        let hidden = options.held_back || options.secret_from_representatives;
+        let by = if hidden {
+            FirstAccessBy::HiddenFeed(stored.id)
+        } else {
+            FirstAccessBy::Open
+        };
+        tx.first_access(practitioner, by).await?;
         let payload = json!({
             "documentId": stored.id,
             "typeCode": type_code,
             "content": ContentDigest::known(&stored.sha256, stored.size_bytes).to_json(),
         });
-        if options.held_back || options.secret_from_representatives {
+        if hidden {
             // Traced, as every feed; a held-back document is told at its release, a secret one
             // never (its notice would reach the representatives).
             tx.record(practitioner, EventKind::DocumentFed, payload)
@@ -96,7 +103,11 @@ impl Services {
     }
 
     /// Releases a document held back until an announcement consultation (its author): the
-    /// patient sees it from now on, and is notified, once. Releasing a document already
+    /// patient sees it from now on, and is notified, once — of the document, and of the
+    /// author's first access if the held-back feed was it. Opens as a consultation does: a
+    /// practitioner the patient blocked is refused, and the refusal traced. Only the author's
+    /// own documents are looked at: for any other id (another's document, or none) the answer
+    /// is one refusal that reads and tells nothing. Releasing the author's document already
     /// visible to the patient changes nothing and traces nothing.
     #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.id))]
     pub async fn release_document(
@@ -105,22 +116,23 @@ impl Services {
         ins: &Ins,
         document_id: i64,
     ) -> Result<Document, ServiceError> {
-        let mut tx = self.patient_tx(ins, Access::Dmp).await?;
-        let reader = super::visibility::reader(&tx, practitioner).await?;
+        let mut tx = self.unblocked(practitioner, ins).await?;
+        let rpps = practitioner_rpps(practitioner)?;
         let document = document::Entity::find_by_id(document_id)
             .filter(document::Column::PatientIns.eq(ins.as_str()))
-            .filter(super::visibility::visible_to(&reader))
+            .filter(document::Column::AuthorId.eq(rpps.as_str()))
             .one(tx.conn())
             .await?
-            .ok_or_else(super::document_not_found)?;
+            .ok_or_else(|| {
+                ServiceError::Forbidden(
+                    "only the author of a held-back document releases it, and this record holds \
+                     none of yours with this id"
+                        .to_owned(),
+                )
+            })?;
         if !document.held_back {
             return Ok(document.into());
         }
-        visibility::may_release(&practitioner.id, space_facts(&document)).map_err(|_| {
-            ServiceError::Forbidden(
-                "only the author of a held-back document releases it".to_owned(),
-            )
-        })?;
         let mut row = document.into_active_model();
         row.held_back = Set(false);
         row.released_at = Set(Some(tx.now()));
@@ -135,6 +147,8 @@ impl Services {
             tx.commit().await?;
             return Ok(released.into());
         }
+        // The first access comes before the document, as it did in the chain.
+        tx.notify_withheld_first_access(&rpps, released.id).await?;
         let notice = notices::new_document(
             &released.author_name,
             released.author_profession.as_deref(),

@@ -21,12 +21,17 @@ use crate::services::views::MedicalEntry;
 use crate::services::{ServiceError, Services};
 
 impl Services {
-    /// The activated patient's medical profile.
+    /// The activated patient's medical profile, read by `reader` (the patient, or a legal
+    /// representative: then traced as theirs).
     pub async fn medical_profile(
         &self,
+        reader: &ActorRef,
         ins: &Ins,
     ) -> Result<Traced<Vec<MedicalEntry>>, ServiceError> {
-        let tx = self.patient_tx(ins, Access::OwnRecord).await?;
+        let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
+        let receipt = tx
+            .space_read(reader, EventKind::MedicalProfileConsulted, json!({}))
+            .await?;
         let entries = medical_profile_entry::Entity::find()
             .filter(medical_profile_entry::Column::PatientIns.eq(ins.as_str()))
             .order_by_asc(medical_profile_entry::Column::Id)
@@ -35,7 +40,6 @@ impl Services {
             .into_iter()
             .map(Into::into)
             .collect();
-        let receipt = tx.owner_view()?;
         tx.commit_traced(receipt, entries).await
     }
 

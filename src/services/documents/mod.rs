@@ -71,6 +71,17 @@ pub struct DocumentQuery {
     pub limit: u64,
 }
 
+impl DocumentQuery {
+    /// What the ledger records of a list's reading: its filters.
+    fn traced(&self) -> serde_json::Value {
+        json!({
+            "typeCode": self.type_code,
+            "actedFrom": self.acted_from.map(|d| d.to_string()),
+            "actedTo": self.acted_to.map(|d| d.to_string()),
+        })
+    }
+}
+
 /// A document with its bytes.
 #[derive(Debug)]
 pub struct DocumentWithContent {

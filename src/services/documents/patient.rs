@@ -24,7 +24,10 @@ impl Services {
         ins: &Ins,
         query: &DocumentQuery,
     ) -> Result<Traced<Vec<Document>>, ServiceError> {
-        let tx = self.patient_tx(ins, Access::OwnRecord).await?;
+        let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
+        let receipt = tx
+            .space_read(reader, EventKind::RecordConsulted, query.traced())
+            .await?;
         let documents = list_documents(
             tx.conn(),
             ins,
@@ -32,7 +35,6 @@ impl Services {
             query,
         )
         .await?;
-        let receipt = tx.owner_view()?;
         tx.commit_traced(receipt, documents).await
     }
 

@@ -15,6 +15,7 @@ use super::{
 use crate::domain::access::Access;
 use crate::domain::{ActorRef, EventKind, Ins, Rpps};
 use crate::services::patient_tx::Traced;
+use crate::services::views::Message;
 use crate::services::{ServiceError, Services};
 
 /// A thread as its practitioner reads it.
@@ -29,14 +30,19 @@ pub enum PractitionerThread {
 
 impl Services {
     /// The activated patient's threads, most recent first, `limit` of them after `after`
-    /// (`ActivationRequired` before activation).
+    /// (`ActivationRequired` before activation), read by `reader` (the patient, or a legal
+    /// representative: then traced as theirs).
     pub async fn patient_threads(
         &self,
+        reader: &ActorRef,
         ins: &Ins,
         after: Option<ThreadKey>,
         limit: u64,
     ) -> Result<Traced<Vec<ListedThread>>, ServiceError> {
-        let tx = self.patient_tx(ins, Access::OwnMailbox).await?;
+        let mut tx = self.patient_tx(ins, Access::OwnMailbox).await?;
+        let receipt = tx
+            .space_read(reader, EventKind::MailboxConsulted, json!({}))
+            .await?;
         let threads = thread::Entity::find()
             .filter(thread::Column::PatientIns.eq(ins.as_str()))
             .filter(thread::Column::Delivered.eq(true))
@@ -47,7 +53,6 @@ impl Services {
             .all(tx.conn())
             .await?;
         let with_last = with_last_messages(tx.conn(), threads).await?;
-        let receipt = tx.owner_view()?;
         tx.commit_traced(receipt, with_last).await
     }
 
@@ -78,7 +83,8 @@ impl Services {
     }
 
     /// A practitioner's threads: those with unread messages first, then most recent; `limit`
-    /// of them after `after`.
+    /// of them after `after`. The last message of each comes without what a patient wrote:
+    /// nothing here is traced, and reading the thread is.
     pub async fn inbox(
         &self,
         rpps: &Rpps,
@@ -97,7 +103,11 @@ impl Services {
             .limit(limit)
             .all(&self.db)
             .await?;
-        with_last_messages(&self.db, threads).await
+        Ok(with_last_messages(&self.db, threads)
+            .await?
+            .into_iter()
+            .map(|(thread, last)| (thread, last.map(Message::without_patient_text)))
+            .collect())
     }
 
     /// A practitioner reads one of their threads, which marks it read. Reading what a patient

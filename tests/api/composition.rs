@@ -1,0 +1,328 @@
+//! Rules that compose: where two rules meet, neither weakens the other. A blocked practitioner
+//! reads nothing through a release; an event caused by a hidden act (a held-back feed, a feed
+//! secret from the representatives) is as hidden as that act; a representative's reads are
+//! traced as theirs; a practitioner never receives a patient's text without a trace.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    DOCTOR, NURSE, TestApp, document_input, history_oldest_first, ins, on_both_databases,
+    patient_token, practitioner_token,
+};
+use crate::live::{INBOX, NOTIFICATIONS, WsClient};
+use crate::minors::{FEED_SECRET, activate_as, as_representative, created_minor, history_as};
+
+const FEED_HELD_BACK: &str = "mutation($ins: INS!, $input: DocumentInput!) { feedDocument(patientIns: $ins, input: $input, visibility: { heldBackUntilAnnounced: true }) { id } }";
+const RELEASE: &str = "mutation($ins: INS!, $id: ID!) { releaseDocument(patientIns: $ins, documentId: $id) { id title type { code } author { id name } } }";
+const HISTORY: &str = "{ me { activityHistory(first: 100) { edges { node { sequence withheld kind actor { role id } } } } } }";
+const BLOCK: &str = "mutation($rpps: RPPS!) { blockPractitioner(rpps: $rpps) }";
+
+/// The kinds a reader of the patient's space sees in the history, oldest first (withheld
+/// entries have none).
+fn visible_kinds(history: &[Value]) -> Vec<String> {
+    history
+        .iter()
+        .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn patient_history(app: &TestApp, person: &str) -> Vec<Value> {
+    let answer = app
+        .graphql(Some(&patient_token(person)), HISTORY, json!({}))
+        .await;
+    history_oldest_first(answer.ok())
+}
+
+fn count(notices: &[(String, String, String)], kind: &str) -> usize {
+    notices.iter().filter(|(k, _, _)| k == kind).count()
+}
+
+async fn blocked_practitioner_reads_nothing_through_release_document(app: TestApp) {
+    let person = ins(1700);
+    app.activated_profile(&person, None).await;
+    let fed = app
+        .feed(
+            DOCTOR,
+            &person,
+            document_input("r-1", "Bilan psychiatrique"),
+        )
+        .await;
+    let id = fed.ok()["feedDocument"]["id"].clone();
+    app.graphql(
+        Some(&patient_token(&person)),
+        BLOCK,
+        json!({ "rpps": NURSE }),
+    )
+    .await
+    .ok();
+
+    let refused = app
+        .graphql(
+            Some(&practitioner_token(NURSE)),
+            RELEASE,
+            json!({ "ins": person, "id": id }),
+        )
+        .await;
+    assert_eq!(refused.code(), "FORBIDDEN");
+    assert_eq!(refused.data["releaseDocument"], Value::Null);
+    let text = format!("{:?}{:?}", refused.data, refused.errors);
+    assert!(!text.contains("psychiatrique"), "{text}");
+    // The refusal is traced, as a refused consultation is.
+    let history = app.history(&person).await;
+    assert_eq!(
+        history.last().unwrap(),
+        &(
+            "ACCESS_REFUSED_BLOCKED".to_owned(),
+            "PRACTITIONER".to_owned()
+        )
+    );
+}
+
+async fn release_document_refuses_a_non_author_before_reading_anything(app: TestApp) {
+    let person = ins(1701);
+    app.activated_profile(&person, None).await;
+    let open = app
+        .feed(
+            DOCTOR,
+            &person,
+            document_input("r-1", "Bilan psychiatrique"),
+        )
+        .await;
+    let open = open.ok()["feedDocument"]["id"].clone();
+    let held = app
+        .graphql(
+            Some(&practitioner_token(DOCTOR)),
+            FEED_HELD_BACK,
+            json!({ "ins": person, "input": document_input("r-2", "Résultats à annoncer") }),
+        )
+        .await;
+    let held = held.ok()["feedDocument"]["id"].clone();
+    let events_before = app.count("ledger_events").await;
+    // Another practitioner, on a document the patient sees, one held back, and an id that
+    // names nothing: one refusal, nothing of any document.
+    let mut messages = Vec::new();
+    for id in [open, held, json!("999999")] {
+        let refused = app
+            .graphql(
+                Some(&practitioner_token(NURSE)),
+                RELEASE,
+                json!({ "ins": person, "id": id }),
+            )
+            .await;
+        assert_eq!(refused.code(), "FORBIDDEN");
+        assert_eq!(refused.data["releaseDocument"], Value::Null);
+        let text = format!("{:?}", refused.errors);
+        assert!(
+            !text.contains("psychiatrique") && !text.contains("annoncer"),
+            "{text}"
+        );
+        messages.push(refused.error()["message"].clone());
+    }
+    messages.dedup();
+    assert_eq!(messages.len(), 1, "the same answer whatever the id names");
+    // Nothing read, nothing released, nothing traced.
+    assert_eq!(app.count("ledger_events").await, events_before);
+    let notices = app.notices(&person).await;
+    assert_eq!(count(&notices, "NEW_DOCUMENT"), 2, "the open feed's only");
+}
+
+async fn first_access_of_a_held_back_feed_is_withheld_until_release(app: TestApp) {
+    let (activated, by_post) = (ins(1702), ins(1703));
+    app.activated_profile(&activated, None).await;
+    app.created_profile(&by_post, None).await;
+    let mut ids = Vec::new();
+    for (key, person) in [("held-1", &activated), ("held-2", &by_post)] {
+        let fed = app
+            .graphql(
+                Some(&practitioner_token(DOCTOR)),
+                FEED_HELD_BACK,
+                json!({ "ins": person, "input": document_input(key, "Résultats à annoncer") }),
+            )
+            .await;
+        ids.push(fed.ok()["feedDocument"]["id"].clone());
+        // Neither an email, nor a live notice, nor a line of the postal statement.
+        let notices = app.notices(person).await;
+        assert_eq!(count(&notices, "FIRST_ACCESS"), 0, "{notices:?}");
+        // The history withholds it, as it withholds the feed.
+        let history = patient_history(&app, person).await;
+        let kinds = visible_kinds(&history);
+        assert!(!kinds.contains(&"FIRST_ACCESS".to_owned()), "{kinds:?}");
+        assert_eq!(
+            history.iter().filter(|e| e["withheld"] == true).count(),
+            2,
+            "the first access and the feed"
+        );
+    }
+    // Nor in the export.
+    let export = reqwest::Client::new()
+        .get(format!("{}/me/export", app.address))
+        .bearer_auth(patient_token(&activated))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&export).contains("FIRST_ACCESS"));
+
+    // Released: the first access shows and is notified, once, with the document.
+    for _ in 0..2 {
+        app.graphql(
+            Some(&practitioner_token(DOCTOR)),
+            RELEASE,
+            json!({ "ins": activated, "id": ids[0] }),
+        )
+        .await
+        .ok();
+    }
+    let notices = app.notices(&activated).await;
+    assert_eq!(count(&notices, "FIRST_ACCESS"), 2, "email and live");
+    assert_eq!(count(&notices, "NEW_DOCUMENT"), 2, "email and live");
+    let kinds = visible_kinds(&patient_history(&app, &activated).await);
+    assert!(kinds.contains(&"FIRST_ACCESS".to_owned()), "{kinds:?}");
+}
+
+async fn first_access_of_a_secret_feed_never_reaches_the_representatives(app: TestApp) {
+    let (child, mother) = (ins(1704), ins(1705));
+    let code = created_minor(&app, &child, "2012-06-01", &[&mother]).await;
+    activate_as(&app, &mother, &child, &code).await.ok();
+    let acting = json!({ "Authorization": format!("Bearer {}", patient_token(&mother)), "actingFor": child });
+    let mut live = WsClient::connect_with(&app.address, acting).await;
+    live.subscribe(NOTIFICATIONS, json!({ "after": "0" })).await;
+
+    app.graphql(
+        Some(&practitioner_token(DOCTOR)),
+        FEED_SECRET,
+        json!({ "ins": child, "input": document_input("secret-1", "Consultation confidentielle") }),
+    )
+    .await
+    .ok();
+    let notices = app.notices(&child).await;
+    assert_eq!(count(&notices, "FIRST_ACCESS"), 0, "{notices:?}");
+    let kinds = visible_kinds(&history_as(&app, &mother, &child).await);
+    assert!(!kinds.contains(&"FIRST_ACCESS".to_owned()), "{kinds:?}");
+
+    // The next live notice the representative gets is another practitioner's open feed: the
+    // secret feed's first access never came.
+    app.feed(NURSE, &child, document_input("open-1", "Compte rendu"))
+        .await
+        .ok();
+    let first = live.next_event("notifications").await;
+    assert_eq!(first["kind"], "FIRST_ACCESS");
+    let summary = first["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(NURSE) && !summary.contains(DOCTOR),
+        "{summary}"
+    );
+    // The minor, signed in themselves, sees both first accesses.
+    let own = visible_kinds(&patient_history(&app, &child).await);
+    assert_eq!(
+        own.iter().filter(|k| *k == "FIRST_ACCESS").count(),
+        2,
+        "{own:?}"
+    );
+}
+
+async fn representative_list_reads_are_traced_as_the_representatives(app: TestApp) {
+    let (child, mother) = (ins(1706), ins(1707));
+    let code = created_minor(&app, &child, "2015-06-01", &[&mother]).await;
+    activate_as(&app, &mother, &child, &code).await.ok();
+    app.feed(DOCTOR, &child, document_input("minor-1", "Compte rendu"))
+        .await
+        .ok();
+    let before = app.count("ledger_events").await;
+    as_representative(
+        &app,
+        &mother,
+        &child,
+        "{ me { documents { edges { node { id } } } medicalProfile { id } threads { edges { node { id } } } } }",
+        json!({}),
+    )
+    .await
+    .ok();
+    assert_eq!(app.count("ledger_events").await, before + 3, "one per list");
+    let events = history_as(&app, &mother, &child).await;
+    let listed: Vec<&Value> = events.iter().rev().take(3).collect();
+    for event in listed {
+        assert_eq!(
+            event["actor"],
+            json!({ "role": "LEGAL_REPRESENTATIVE", "id": mother }),
+            "{event}"
+        );
+    }
+    // The minor's own view of their lists is theirs, and not traced.
+    let before = app.count("ledger_events").await;
+    app.graphql(
+        Some(&patient_token(&child)),
+        "{ me { documents { edges { node { id } } } medicalProfile { id } threads { edges { node { id } } } } }",
+        json!({}),
+    )
+    .await
+    .ok();
+    assert_eq!(app.count("ledger_events").await, before);
+}
+
+async fn practitioner_receives_no_patient_text_without_a_trace(app: TestApp) {
+    let person = ins(1708);
+    app.activated_profile(&person, None).await;
+    let mut inbox = WsClient::connect(&app.address, &practitioner_token(DOCTOR)).await;
+    inbox.subscribe(INBOX, json!({ "after": "0" })).await;
+    let sent = app
+        .graphql(
+            Some(&practitioner_token(DOCTOR)),
+            "mutation($ins: INS!) { sendMessage(patientIns: $ins, input: { subject: \"Bilan\", body: \"Bonjour\", idempotencyKey: \"m-1\" }) { thread { id } } }",
+            json!({ "ins": person }),
+        )
+        .await;
+    let thread = sent.ok()["sendMessage"]["thread"]["id"].clone();
+    app.graphql(
+        Some(&patient_token(&person)),
+        "mutation($id: ID!) { replyToThread(threadId: $id, body: \"J'ai toujours mal au dos\", idempotencyKey: \"r-1\") { message { id } } }",
+        json!({ "id": thread }),
+    )
+    .await
+    .ok();
+    let before = app.count("ledger_events").await;
+
+    // The live event says a reply came, not what it says.
+    let event = inbox.next_event("inbox").await;
+    assert_eq!(event["message"]["sender"]["role"], "PATIENT");
+    assert_eq!(event["message"]["body"], Value::Null, "{event}");
+    // Nor does the inbox list.
+    let listed = app
+        .graphql(
+            Some(&practitioner_token(DOCTOR)),
+            "{ inbox { edges { node { lastMessage { body sender { role } } } } } }",
+            json!({}),
+        )
+        .await;
+    let last = &listed.ok()["inbox"]["edges"][0]["node"]["lastMessage"];
+    assert_eq!(last["sender"]["role"], "PATIENT");
+    assert_eq!(last["body"], Value::Null);
+    assert_eq!(app.count("ledger_events").await, before);
+    // Reading the thread gives the text, traced in the patient's ledger first.
+    let read = app
+        .graphql(
+            Some(&practitioner_token(DOCTOR)),
+            "query($id: ID!) { inboxThread(id: $id) { messages { body } } }",
+            json!({ "id": thread }),
+        )
+        .await;
+    assert_eq!(
+        read.ok()["inboxThread"]["messages"][1]["body"],
+        "J'ai toujours mal au dos"
+    );
+    assert_eq!(
+        app.history(&person).await.last().unwrap(),
+        &("THREAD_READ".to_owned(), "PRACTITIONER".to_owned())
+    );
+}
+
+on_both_databases!(
+    blocked_practitioner_reads_nothing_through_release_document,
+    release_document_refuses_a_non_author_before_reading_anything,
+    first_access_of_a_held_back_feed_is_withheld_until_release,
+    first_access_of_a_secret_feed_never_reaches_the_representatives,
+    representative_list_reads_are_traced_as_the_representatives,
+    practitioner_receives_no_patient_text_without_a_trace,
+);
