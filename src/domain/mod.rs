@@ -5,18 +5,20 @@
 
 pub mod access;
 mod actor;
+pub mod content;
 pub mod documents;
-mod events;
+pub mod events;
 mod identifiers;
 pub mod lifecycle;
 pub mod minors;
 pub mod notices;
 mod policy;
+pub mod record;
 mod routing;
 pub mod visibility;
 
 pub use actor::{Actor, ActorRef, ActorRole};
-pub use events::{EventKind, label, status_after};
+pub use events::{Event, EventKind, HiddenDocuments, NoticeAudience, label};
 pub use identifiers::{
     ActivationCode, AddressLines, CarteVitaleSerial, Email, Ins, ParseError, PersonName, Rpps,
 };

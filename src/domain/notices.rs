@@ -3,6 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
+use super::ActorRef;
+use super::events::Event;
+
 /// A notice, before it is routed to its channels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
@@ -12,6 +15,54 @@ pub struct Notice {
     pub body: String,
     /// One line for the postal activity statement: what happened, by whom.
     pub summary: String,
+}
+
+/// Who the notice of an event is about: the profile's names, whether it is activated, and the
+/// activation code a creation notice carries (never in the event: the ledger does not hold it).
+#[derive(Debug, Clone, Copy)]
+pub struct Addressee<'a> {
+    pub first_names: &'a str,
+    pub birth_name: &'a str,
+    pub activated: bool,
+    pub activation_code: Option<&'a str>,
+}
+
+/// Why an event's notice could not be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoticeError {
+    /// A creation notice without its activation code.
+    MissingActivationCode,
+    /// The event has no notice (its [`Event::notice`] is nobody).
+    NoNotice,
+}
+
+/// The text of the notice `event` by `actor` calls for ([`Event::notice`] says who it reaches).
+pub fn for_event(
+    event: &Event,
+    actor: &ActorRef,
+    to: Addressee<'_>,
+) -> Result<Notice, NoticeError> {
+    let by = (actor.name.as_str(), actor.profession.as_deref());
+    Ok(match event {
+        Event::BeneficiaryEnrolled(enrolled) => {
+            announcement(to.first_names, to.birth_name, enrolled.opposition_deadline)
+        }
+        Event::ProfileCreated | Event::ProfileReopened(_) | Event::RepresentationEnded(_) => {
+            let code = to
+                .activation_code
+                .ok_or(NoticeError::MissingActivationCode)?;
+            profile_created(to.first_names, to.birth_name, code)
+        }
+        Event::DocumentFed(_) | Event::DocumentReleased(_) => {
+            new_document(by.0, by.1, to.activated)
+        }
+        Event::FirstAccess(_) => first_access(by.0, by.1, to.activated),
+        Event::MessageReceived(_) => new_message(by.0, by.1, to.activated),
+        Event::EmergencyAccessOpened(opened) => {
+            emergency_access(by.0, by.1, opened.expires_at, to.activated)
+        }
+        _ => return Err(NoticeError::NoNotice),
+    })
 }
 
 const SIGN_OFF: &str = "Mon espace santé — un service de l'Assurance Maladie et du ministère de la Santé.\nCe message ne contient aucune donnée médicale.";

@@ -15,7 +15,7 @@
 //! may not read is absent from lists, counts and pages, and unknown when asked by id.
 
 use super::documents::DOCUMENT_TYPES;
-use super::{ActorRef, ActorRole, EventKind, ParseError};
+use super::{ActorRef, ActorRole, ParseError};
 
 /// A profession code of the RPPS nomenclature (two digits, e.g. `10` médecin).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -246,19 +246,6 @@ pub fn may_see(viewer: Viewer, document: SpaceFacts<'_>) -> bool {
     }
 }
 
-/// Whether an event of the patient's history is withheld from its reader: it is about a
-/// document hidden from them (`hidden` lists their ids: held back, and for a representative
-/// secret from them). The event's payload names the document.
-pub fn withheld_from_patient(hidden: &[i64], kind: EventKind, payload: &str) -> bool {
-    if hidden.is_empty() || kind == EventKind::DocumentReleased {
-        return false;
-    }
-    serde_json::from_str::<serde_json::Value>(payload)
-        .ok()
-        .and_then(|p| p["documentId"].as_i64())
-        .is_some_and(|id| hidden.contains(&id))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,28 +339,5 @@ mod tests {
     fn a_secret_document_is_hidden_from_representatives_alone() {
         assert!(!may_see(Viewer::Representative, space(false, true)));
         assert!(may_see(Viewer::Patient, space(false, true)));
-    }
-
-    #[test]
-    fn events_about_a_hidden_document_are_withheld() {
-        let fed = r#"{"documentId":7,"typeCode":"11488-4"}"#;
-        assert!(withheld_from_patient(&[7], EventKind::DocumentFed, fed));
-        assert!(withheld_from_patient(
-            &[7],
-            EventKind::DocumentConsulted,
-            r#"{"documentId":7}"#
-        ));
-        assert!(!withheld_from_patient(&[8], EventKind::DocumentFed, fed));
-        assert!(!withheld_from_patient(&[], EventKind::DocumentFed, fed));
-        assert!(!withheld_from_patient(
-            &[7],
-            EventKind::RecordConsulted,
-            "{}"
-        ));
-        assert!(!withheld_from_patient(
-            &[7],
-            EventKind::DocumentReleased,
-            r#"{"documentId":7}"#
-        ));
     }
 }

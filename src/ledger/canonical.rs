@@ -28,6 +28,8 @@
 //! order and the kinds are the same in both: a new kind is a new string in field 5, nothing
 //! more.
 
+pub use crate::domain::content::hex;
+pub(crate) use crate::domain::content::length_prefixed;
 use chrono::{DateTime, Utc};
 use entity::ledger_event;
 use sha2::{Digest, Sha256};
@@ -198,17 +200,6 @@ pub fn encode(event: EventFields<'_>) -> Vec<u8> {
     bytes
 }
 
-/// Each field as its length (4 bytes, big-endian) then its bytes.
-pub(crate) fn length_prefixed(fields: &[&str]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(fields.iter().map(|f| f.len() + 4).sum());
-    for field in fields {
-        let len = u32::try_from(field.len()).unwrap_or(u32::MAX);
-        bytes.extend_from_slice(&len.to_be_bytes());
-        bytes.extend_from_slice(field.as_bytes());
-    }
-    bytes
-}
-
 /// The bytes the hash of `event` covers (its `id` and `hash` are not part of them).
 pub fn canonical_bytes(event: &ledger_event::Model) -> Vec<u8> {
     encode(event.into())
@@ -241,17 +232,6 @@ pub fn is_hex_of(text: &str, digest: &[u8; 32]) -> bool {
             text[2 * i] == DIGITS[usize::from(byte >> 4)]
                 && text[2 * i + 1] == DIGITS[usize::from(byte & 0x0f)]
         })
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    out
 }
 
 #[cfg(test)]

@@ -7,18 +7,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::content::{ContentDigest, medical_entry_bytes};
+use super::{ChainReport, encoding_version, verify_rows};
+use crate::domain::Event;
+use crate::domain::events::emergency_expiry;
+use crate::domain::record::{EntryState, RecordState, Recorded};
 use entity::{
-    document, document_content, emergency_access, ledger_event, medical_profile_entry, message,
-    message_attachment, practitioner_access, practitioner_block, profile,
+    document, document_content, emergency_access, ledger_event, legal_representative,
+    medical_profile_entry, message, message_attachment, practitioner_access, practitioner_block,
+    profile,
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
-use serde_json::Value;
-
-use super::content::{ContentDigest, medical_entry_bytes};
-use super::{ChainReport, encoding_version, verify_rows};
-use crate::domain::{EventKind, ProfileStatus, status_after};
 
 /// A projection, or stored content, that the events do not explain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,206 +52,22 @@ impl DeepReport {
     }
 }
 
-/// A medical-profile entry as its last event leaves it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntryState {
-    Present(Option<ContentDigest>),
-    Removed,
-}
-
-/// A message as its event describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageFacts {
-    pub seq: i64,
-    pub body: Option<ContentDigest>,
-    pub attachments: Option<Vec<(i64, ContentDigest)>>,
-}
-
-/// What the events of one chain say the projections hold. Each map names the sequence of the
-/// event that decided.
-#[derive(Debug, Clone, Default)]
-pub struct Derived {
-    pub status: Option<(ProfileStatus, i64)>,
-    pub blocks: BTreeMap<String, i64>,
-    pub masks: BTreeMap<i64, (bool, i64)>,
-    pub first_accesses: BTreeMap<String, i64>,
-    pub documents: BTreeMap<i64, (i64, Option<ContentDigest>)>,
-    pub messages: BTreeMap<i64, MessageFacts>,
-    pub medical: BTreeMap<i64, (i64, EntryState)>,
-    /// The médecin traitant the last designation or removal leaves (`None` after a removal).
-    pub medecin_traitant: Option<(Option<String>, i64)>,
-    /// The emergency-access setting the last change leaves (on when no event changed it).
-    pub emergency_access_enabled: Option<(bool, i64)>,
-    /// Emergency accesses opened, by id: the opening event and the expiry it declared.
-    pub emergency_accesses: BTreeMap<i64, (i64, Option<String>)>,
-    pub unbound: u64,
-    /// Documents and messages whose content a retention purge removed (the ledger stays).
-    pub purged_documents: BTreeSet<i64>,
-    pub purged_messages: BTreeSet<i64>,
-    /// Events whose payload lacks what their kind and version require.
-    pub malformed: Vec<(i64, &'static str)>,
-}
-
-fn id(payload: &Value, member: &str) -> Option<i64> {
-    payload.get(member).and_then(Value::as_i64)
-}
-
-/// Re-derives the projections from one chain's events, in sequence order. Kinds that change
-/// none of them are skipped, so a new kind costs nothing here unless it does.
-pub fn derive(events: &[ledger_event::Model]) -> Derived {
-    let mut d = Derived::default();
-    for event in events {
-        let seq = event.seq;
-        let v2 = encoding_version(&event.payload) == 2;
-        let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
-        if let Some(status) = status_after(event.kind) {
-            d.status = Some((status, seq));
-        }
-        match event.kind {
-            EventKind::ProfilePurged => {
-                let ids = |member: &str| -> Vec<i64> {
-                    payload
-                        .get(member)
-                        .and_then(Value::as_array)
-                        .map(|l| l.iter().filter_map(Value::as_i64).collect())
-                        .unwrap_or_default()
-                };
-                d.purged_documents.extend(ids("documentIds"));
-                d.purged_messages.extend(ids("messageIds"));
-                for (_, (at, state)) in d.medical.iter_mut() {
-                    if matches!(state, EntryState::Present(_)) {
-                        *at = seq;
-                        *state = EntryState::Removed;
-                    }
-                }
-                continue;
-            }
-            // The status a reopening restores, or the one a majority leaves, is in the payload.
-            EventKind::ProfileReopened | EventKind::RepresentationEnded => {
-                let after = payload.get("statusAfter").and_then(Value::as_str);
-                if let Some(status) = ProfileStatus::ALL
-                    .iter()
-                    .find(|s| Some(s.as_str()) == after)
-                {
-                    d.status = Some((*status, seq));
-                } else if event.kind == EventKind::ProfileReopened {
-                    d.malformed.push((seq, "no statusAfter"));
-                }
-                continue;
-            }
-            _ => {}
-        }
-        match event.kind {
-            EventKind::PractitionerBlocked | EventKind::PractitionerUnblocked => {
-                let Some(rpps) = payload.get("practitionerRpps").and_then(Value::as_str) else {
-                    d.malformed.push((seq, "no practitionerRpps"));
-                    continue;
-                };
-                if event.kind == EventKind::PractitionerBlocked {
-                    d.blocks.insert(rpps.to_owned(), seq);
-                } else {
-                    d.blocks.remove(rpps);
-                }
-            }
-            EventKind::MedecinTraitantDesignated | EventKind::MedecinTraitantRemoved => {
-                let Some(rpps) = payload.get("practitionerRpps").and_then(Value::as_str) else {
-                    d.malformed.push((seq, "no practitionerRpps"));
-                    continue;
-                };
-                let designated =
-                    (event.kind == EventKind::MedecinTraitantDesignated).then(|| rpps.to_owned());
-                d.medecin_traitant = Some((designated, seq));
-            }
-            EventKind::EmergencyAccessTurnedOn | EventKind::EmergencyAccessTurnedOff => {
-                d.emergency_access_enabled =
-                    Some((event.kind == EventKind::EmergencyAccessTurnedOn, seq));
-            }
-            EventKind::EmergencyAccessOpened => {
-                let Some(access) = id(&payload, "emergencyAccessId") else {
-                    d.malformed.push((seq, "no emergencyAccessId"));
-                    continue;
-                };
-                let expires = payload.get("expiresAt").and_then(Value::as_str);
-                d.emergency_accesses
-                    .insert(access, (seq, expires.map(str::to_owned)));
-            }
-            EventKind::FirstAccess => {
-                d.first_accesses
-                    .entry(event.actor_id.clone())
-                    .or_insert(seq);
-            }
-            EventKind::DocumentMasked | EventKind::DocumentUnmasked => {
-                let Some(doc) = id(&payload, "documentId") else {
-                    d.malformed.push((seq, "no documentId"));
-                    continue;
-                };
-                d.masks
-                    .insert(doc, (event.kind == EventKind::DocumentMasked, seq));
-            }
-            EventKind::DocumentFed | EventKind::DocumentAdded => {
-                let Some(doc) = id(&payload, "documentId") else {
-                    d.malformed.push((seq, "no documentId"));
-                    continue;
-                };
-                let digest = ContentDigest::in_payload(&payload, "content");
-                match (v2, &digest) {
-                    (true, None) => d.malformed.push((seq, "no content digest")),
-                    (false, _) => d.unbound += 1,
-                    _ => {}
-                }
-                d.documents.insert(doc, (seq, digest));
-            }
-            EventKind::MessageReceived | EventKind::MessageReplied => {
-                let Some(msg) = id(&payload, "messageId") else {
-                    d.malformed.push((seq, "no messageId"));
-                    continue;
-                };
-                let body = ContentDigest::in_payload(&payload, "body");
-                let attachments = payload.get("attachments").map(|list| {
-                    list.as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|a| {
-                            Some((id(a, "id")?, serde_json::from_value(a.clone()).ok()?))
-                        })
-                        .collect()
-                });
-                if !v2 {
-                    d.unbound += 1;
-                } else if body.is_none() {
-                    d.malformed.push((seq, "no body digest"));
-                }
-                d.messages.insert(
-                    msg,
-                    MessageFacts {
-                        seq,
-                        body,
-                        attachments,
-                    },
-                );
-            }
-            EventKind::MedicalProfileUpdated => {
-                let Some(entry) = id(&payload, "entryId") else {
-                    d.malformed.push((seq, "no entryId"));
-                    continue;
-                };
-                let state = if payload.get("action").and_then(Value::as_str) == Some("REMOVED") {
-                    EntryState::Removed
-                } else {
-                    let digest = ContentDigest::in_payload(&payload, "content");
-                    match (v2, &digest) {
-                        (true, None) => d.malformed.push((seq, "no content digest")),
-                        (false, _) => d.unbound += 1,
-                        _ => {}
-                    }
-                    EntryState::Present(digest)
-                };
-                d.medical.insert(entry, (seq, state));
-            }
-            _ => {}
+/// Folds a chain's stored events into the state they say the tables hold
+/// ([`RecordState`]); an event its kind cannot read is malformed.
+pub fn derive(events: &[ledger_event::Model]) -> RecordState {
+    let mut state = RecordState::default();
+    for row in events {
+        match Event::read(row.kind, &row.payload) {
+            Ok(event) => state.apply(Recorded {
+                seq: row.seq,
+                actor_id: &row.actor_id,
+                version: encoding_version(&row.payload),
+                event: &event,
+            }),
+            Err(malformed) => state.malformed.push((row.seq, malformed.why)),
         }
     }
-    d
+    state
 }
 
 /// Collects the divergences of one patient.
@@ -300,7 +117,7 @@ pub async fn verify_patient_deep(
     for (seq, why) in &derived.malformed {
         found.add(
             Some(*seq),
-            format!("payload does not bind its content: {why}"),
+            format!("payload does not say what its kind requires: {why}"),
         );
     }
 
@@ -363,9 +180,7 @@ pub async fn verify_patient_deep(
         .all(conn)
         .await?;
     for access in &accesses {
-        let stored_expiry = access
-            .expires_at
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let stored_expiry = emergency_expiry(access.expires_at);
         match derived.emergency_accesses.get(&access.id) {
             None => found.add(
                 None,
@@ -375,12 +190,12 @@ pub async fn verify_patient_deep(
                     access.practitioner_rpps.as_str()
                 ),
             ),
-            Some((seq, expiry)) if expiry.as_deref() != Some(stored_expiry.as_str()) => found.add(
+            Some((seq, expiry)) if emergency_expiry(*expiry) != stored_expiry => found.add(
                 Some(*seq),
                 format!(
                     "emergency access {} expires at {stored_expiry}, the event says {}",
                     access.id,
-                    expiry.as_deref().unwrap_or("nothing")
+                    emergency_expiry(*expiry)
                 ),
             ),
             Some(_) => {}
@@ -439,11 +254,12 @@ pub async fn verify_patient_deep(
     let mut seen = BTreeSet::new();
     for doc in &documents {
         seen.insert(doc.id);
-        let Some((seq, bound)) = derived.documents.get(&doc.id) else {
+        let Some(derived_doc) = derived.documents.get(&doc.id) else {
             found.add(None, format!("document {} has no creation event", doc.id));
             continue;
         };
-        let (masked, mask_seq) = derived.masks.get(&doc.id).copied().unwrap_or((false, *seq));
+        let seq = derived_doc.seq;
+        let (masked, mask_seq) = derived_doc.masked;
         if doc.masked != masked {
             found.add(
                 Some(mask_seq),
@@ -453,20 +269,69 @@ pub async fn verify_patient_deep(
                 ),
             );
         }
+        if doc.type_code != derived_doc.type_code {
+            found.add(
+                Some(seq),
+                format!(
+                    "document {} is of type {}, the events say {}",
+                    doc.id, doc.type_code, derived_doc.type_code
+                ),
+            );
+        }
+        if doc.author_id != derived_doc.author_id {
+            found.add(
+                Some(seq),
+                format!(
+                    "document {} is by {}, the events say {}",
+                    doc.id, doc.author_id, derived_doc.author_id
+                ),
+            );
+        }
+        let purged = derived.purged_documents.contains(&doc.id);
+        if let Some(facts) = &derived_doc.bound_facts {
+            let (held_back, held_seq) = facts.held_back;
+            if doc.held_back != held_back {
+                found.add(
+                    Some(held_seq),
+                    format!(
+                        "document {} is heldBack={}, the events say heldBack={held_back}",
+                        doc.id, doc.held_back
+                    ),
+                );
+            }
+            if doc.secret_from_representatives != facts.secret_from_representatives {
+                found.add(
+                    Some(seq),
+                    format!(
+                        "document {} is secretFromRepresentatives={}, the events say {}",
+                        doc.id, doc.secret_from_representatives, facts.secret_from_representatives
+                    ),
+                );
+            }
+            if !purged {
+                found.digest(
+                    seq,
+                    &format!("document {} title", doc.id),
+                    &facts.title,
+                    &ContentDigest::of(doc.title.as_bytes()),
+                );
+            }
+        }
         let recorded = ContentDigest::known(&doc.sha256, doc.size_bytes);
+        let bound = &derived_doc.content;
         match contents.get(&doc.id) {
-            None if derived.purged_documents.contains(&doc.id) => {}
+            None if purged => {}
             Some(bytes) => {
                 let stored = ContentDigest::of(bytes);
                 found.digest(
-                    *seq,
+                    seq,
                     &format!("document {}", doc.id),
                     bound.as_ref().unwrap_or(&recorded),
                     &stored,
                 );
             }
             None => found.add(
-                Some(*seq),
+                Some(seq),
                 format!("document {}: content is missing", doc.id),
             ),
         }
@@ -474,7 +339,7 @@ pub async fn verify_patient_deep(
             && *bound != recorded
         {
             found.add(
-                Some(*seq),
+                Some(seq),
                 format!(
                     "document {}: recorded SHA-256/size differ from the chain's",
                     doc.id
@@ -482,9 +347,51 @@ pub async fn verify_patient_deep(
             );
         }
     }
-    for (doc, (seq, _)) in &derived.documents {
+    for (doc, derived_doc) in &derived.documents {
         if !seen.contains(doc) {
-            found.add(Some(*seq), format!("document {doc} is missing"));
+            found.add(Some(derived_doc.seq), format!("document {doc} is missing"));
+        }
+    }
+
+    // Legal representatives, when the enrolment bound them.
+    if let Some(derived_reps) = &derived.representatives {
+        let stored = legal_representative::Entity::find()
+            .filter(legal_representative::Column::ChildIns.eq(patient_ins))
+            .all(conn)
+            .await?;
+        for rep in &stored {
+            let ins = rep.representative_ins.as_str();
+            match derived_reps.get(ins) {
+                None => found.add(
+                    None,
+                    format!("legal representative {ins} is in no enrolment event"),
+                ),
+                Some(state) if state.ended.is_some() != rep.ended_at.is_some() => found.add(
+                    Some(state.ended.unwrap_or(state.seq)),
+                    format!(
+                        "legal representative {ins}: access {}, the events say {}",
+                        if rep.ended_at.is_some() {
+                            "ended"
+                        } else {
+                            "current"
+                        },
+                        if state.ended.is_some() {
+                            "ended"
+                        } else {
+                            "current"
+                        }
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+        for (ins, state) in derived_reps {
+            if !stored.iter().any(|r| r.representative_ins.as_str() == ins) {
+                found.add(
+                    Some(state.seq),
+                    format!("legal representative {ins} is missing"),
+                );
+            }
         }
     }
 
@@ -644,71 +551,4 @@ pub async fn verify_deep(conn: &impl ConnectionTrait) -> Result<DeepReport, DbEr
         report.unbound_events += unbound;
     }
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::{ActorRole, Ins};
-
-    fn event(seq: i64, kind: EventKind, payload: &str) -> ledger_event::Model {
-        ledger_event::Model {
-            id: seq,
-            patient_ins: Ins::parse("185057800608491").unwrap(),
-            seq,
-            occurred_at: chrono::DateTime::from_timestamp_micros(seq).unwrap(),
-            kind,
-            actor_role: ActorRole::Patient,
-            actor_id: "185057800608491".into(),
-            actor_name: "X".into(),
-            actor_profession: String::new(),
-            payload: payload.into(),
-            prev_hash: String::new(),
-            hash: String::new(),
-        }
-    }
-
-    #[test]
-    fn version_1_content_events_keep_their_meaning_and_version_2_must_bind() {
-        let derived = derive(&[
-            event(
-                1,
-                EventKind::DocumentAdded,
-                r#"{"documentId":1,"typeCode":"x"}"#,
-            ),
-            event(
-                2,
-                EventKind::DocumentAdded,
-                r#"{"v":2,"documentId":2,"typeCode":"x"}"#,
-            ),
-            event(
-                3,
-                EventKind::DocumentAdded,
-                r#"{"v":2,"content":{"sha256":"ab","size":2},"documentId":3}"#,
-            ),
-        ]);
-        assert_eq!(
-            derived.unbound, 1,
-            "the version 1 event is unbound, not divergent"
-        );
-        assert_eq!(derived.malformed, vec![(2, "no content digest")]);
-        assert_eq!(derived.documents[&3].1, Some(ContentDigest::known("ab", 2)));
-    }
-
-    #[test]
-    fn projections_are_the_last_word_of_the_events() {
-        let rpps = r#"{"v":2,"practitionerRpps":"10003456786"}"#;
-        let derived = derive(&[
-            event(1, EventKind::BeneficiaryEnrolled, r#"{"v":2}"#),
-            event(2, EventKind::ProfileCreated, r#"{"v":2}"#),
-            event(3, EventKind::PractitionerBlocked, rpps),
-            event(4, EventKind::PractitionerUnblocked, rpps),
-            event(5, EventKind::PractitionerBlocked, rpps),
-            event(6, EventKind::DocumentMasked, r#"{"v":2,"documentId":9}"#),
-            event(7, EventKind::DocumentUnmasked, r#"{"v":2,"documentId":9}"#),
-        ]);
-        assert_eq!(derived.status, Some((ProfileStatus::Created, 2)));
-        assert_eq!(derived.blocks.get("10003456786"), Some(&5));
-        assert_eq!(derived.masks.get(&9), Some(&(false, 7)));
-    }
 }

@@ -6,12 +6,12 @@
 use chrono::{DateTime, Utc};
 use entity::ledger_event;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::canonical::canonical_time;
 use super::checkpoint::{InclusionProof, SignedCheckpoint};
 use super::content::ContentDigest;
 use super::{ChainChecker, EventFields};
+use crate::domain::{Event, EventKind};
 
 /// The `format` of an export this build writes and reads.
 pub const FORMAT: &str = "espace-sante/ledger-export/v1";
@@ -140,22 +140,13 @@ impl ExportVerdict {
     }
 }
 
-/// The digests an event's payload binds (`content`, `body`, `attachments[]`).
-fn bound_digests(payload: &str) -> Vec<ContentDigest> {
-    let Ok(payload) = serde_json::from_str::<Value>(payload) else {
-        return Vec::new();
-    };
-    let mut digests: Vec<ContentDigest> = ["content", "body"]
-        .iter()
-        .filter_map(|m| ContentDigest::in_payload(&payload, m))
-        .collect();
-    if let Some(list) = payload.get("attachments").and_then(Value::as_array) {
-        digests.extend(
-            list.iter()
-                .filter_map(|a| serde_json::from_value::<ContentDigest>(a.clone()).ok()),
-        );
-    }
-    digests
+/// The digests the exported event binds (`content`, `body`, `attachments[]`): what its kind
+/// reads of its payload ([`Event::bound_digests`]); none for a kind or payload it cannot read.
+fn bound_digests(event: &ExportedEvent) -> Vec<ContentDigest> {
+    EventKind::from_stored(&event.kind)
+        .and_then(|kind| Event::read(kind, &event.payload).ok())
+        .map(|event| event.bound_digests())
+        .unwrap_or_default()
 }
 
 /// Verifies an export against the operator's public key (hex): the format, every event's hash
@@ -232,7 +223,7 @@ pub fn verify_export(
     for f in &export.files {
         let claimed = ContentDigest::known(&f.sha256, f.size);
         match event_at(f.sequence) {
-            Some(event) if !event.withheld && bound_digests(&event.payload).contains(&claimed) => {}
+            Some(event) if !event.withheld && bound_digests(event).contains(&claimed) => {}
             Some(_) => verdict.problems.push(format!(
                 "file {}: the event at sequence {} does not bind SHA-256 {} ({} bytes)",
                 f.path, f.sequence, f.sha256, f.size

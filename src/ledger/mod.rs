@@ -8,6 +8,8 @@ pub mod checkpoint;
 pub mod content;
 pub mod deep;
 pub mod export;
+#[cfg(test)]
+mod golden;
 pub mod merkle;
 mod verify;
 pub mod zip;
@@ -29,7 +31,7 @@ use sea_orm::{
 };
 
 pub use crate::domain::EventKind;
-use crate::domain::{ActorRef, Ins};
+use crate::domain::{ActorRef, Event, Ins};
 
 /// An event to append, before the chain gives it its place.
 #[derive(Debug)]
@@ -37,9 +39,8 @@ pub struct NewEvent<'a> {
     pub patient: &'a Ins,
     pub at: DateTime<Utc>,
     pub actor: &'a ActorRef,
-    pub kind: EventKind,
-    /// Kind-specific details; never medical content.
-    pub payload: serde_json::Value,
+    /// What happened, typed; its payload never holds medical content.
+    pub event: &'a Event,
     /// The chain's head when the caller already knows it (read after taking the lock, or the
     /// event it appended last in the same transaction): [`append`] then skips its own read.
     pub head: Option<ChainHead>,
@@ -53,20 +54,13 @@ pub struct ChainHead {
 }
 
 impl<'a> NewEvent<'a> {
-    /// An event about `patient`, done by `actor` at `at`.
-    pub fn new(
-        patient: &'a Ins,
-        at: DateTime<Utc>,
-        actor: &'a ActorRef,
-        kind: EventKind,
-        payload: serde_json::Value,
-    ) -> Self {
+    /// `event` about `patient`, done by `actor` at `at`.
+    pub fn new(patient: &'a Ins, at: DateTime<Utc>, actor: &'a ActorRef, event: &'a Event) -> Self {
         Self {
             patient,
             at,
             actor,
-            kind,
-            payload,
+            event,
             head: None,
         }
     }
@@ -116,12 +110,12 @@ pub async fn append(
         patient_ins: event.patient.clone(),
         seq,
         occurred_at: crate::clock::to_micros(event.at),
-        kind: event.kind,
+        kind: event.event.kind(),
         actor_role: event.actor.role,
         actor_id: event.actor.id.clone(),
         actor_name: event.actor.name.clone(),
         actor_profession: event.actor.profession.clone().unwrap_or_default(),
-        payload: versioned_payload(&event.payload),
+        payload: versioned_payload(&event.event.payload()),
         prev_hash,
         hash: String::new(),
     };

@@ -8,7 +8,8 @@ use super::{ServiceError, Services};
 use crate::domain::ActorRole;
 use crate::domain::EventKind;
 use crate::domain::Ins;
-use crate::domain::visibility::{Viewer, withheld_from_patient};
+use crate::domain::visibility::Viewer;
+use crate::domain::{Event, HiddenDocuments};
 use crate::ledger;
 pub use crate::ledger::ChainReport;
 pub use crate::ledger::deep::{DeepReport, Divergence};
@@ -45,34 +46,42 @@ impl HistoryEntry {
 
     /// The entry the reader of the patient's space sees for `event`, given the documents
     /// hidden from them.
-    pub(crate) fn for_patient(hidden: &[i64], event: ledger_event::Model) -> Self {
-        if withheld_from_patient(hidden, event.kind, &event.payload) {
+    pub(crate) fn for_patient(hidden: &HiddenDocuments, event: ledger_event::Model) -> Self {
+        if shown(&event, hidden) {
+            Self::Event(event.into())
+        } else {
             Self::Withheld {
                 seq: event.seq,
                 prev_hash: event.prev_hash,
                 hash: event.hash,
             }
-        } else {
-            Self::Event(event.into())
         }
     }
 }
 
-/// The ids of the patient's documents hidden from `viewer` (held back, and for a representative
-/// secret from them).
+/// Whether the reader of the patient's space whose hidden documents are `hidden` sees the
+/// stored event `row`: the event says ([`Event::shown_to`]). One that cannot be read is
+/// withheld (its place and hashes still link; the verification reports it).
+pub(crate) fn shown(row: &ledger_event::Model, hidden: &HiddenDocuments) -> bool {
+    Event::read(row.kind, &row.payload).is_ok_and(|event| event.shown_to(hidden))
+}
+
+/// The patient's documents hidden from `viewer` (held back, and for a representative secret
+/// from them).
 pub(crate) async fn hidden_documents(
     conn: &impl ConnectionTrait,
     ins: &Ins,
     viewer: Viewer,
-) -> Result<Vec<i64>, ServiceError> {
-    Ok(document::Entity::find()
+) -> Result<HiddenDocuments, ServiceError> {
+    let ids = document::Entity::find()
         .select_only()
         .column(document::Column::Id)
         .filter(document::Column::PatientIns.eq(ins.as_str()))
         .filter(super::documents::visibility::visible_in_space(viewer).not())
         .into_tuple()
         .all(conn)
-        .await?)
+        .await?;
+    Ok(HiddenDocuments::new(viewer, ids))
 }
 
 impl Services {

@@ -6,8 +6,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::activity::hidden_documents;
 use super::{ServiceError, Services};
+use crate::domain::HiddenDocuments;
 use crate::domain::Ins;
-use crate::domain::visibility::{Viewer, withheld_from_patient};
+use crate::domain::visibility::Viewer;
 use crate::ledger::checkpoint::{self as cp};
 pub use crate::ledger::checkpoint::{
     CheckpointError, CheckpointOutcome, InclusionProof, SignedCheckpoint,
@@ -111,12 +112,12 @@ impl Services {
 pub(crate) fn ledger_export_of(
     ins: &Ins,
     events: &[ledger_event::Model],
-    hidden: &[i64],
+    hidden: &HiddenDocuments,
     anchor: Option<(SignedCheckpoint, InclusionProof)>,
 ) -> LedgerExport {
     let mut export = LedgerExport::new(ins.as_str(), events, anchor);
     for (exported, event) in export.events.iter_mut().zip(events) {
-        if withheld_from_patient(hidden, event.kind, &event.payload) {
+        if !super::activity::shown(event, hidden) {
             *exported = ExportedEvent::withheld(event);
         }
     }

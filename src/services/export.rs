@@ -10,7 +10,6 @@ use entity::{
     thread,
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-use serde_json::json;
 
 use super::activity::hidden_documents;
 use super::checkpoints::{LedgerExport, ledger_export_of};
@@ -19,7 +18,7 @@ use super::views::{Attachment, Document, MedicalEntry, Message, Profile, Thread}
 use super::{ServiceError, Services};
 use crate::domain::access::Access;
 use crate::domain::visibility::Viewer;
-use crate::domain::{ActorRef, EventKind, Ins};
+use crate::domain::{ActorRef, Event, Ins};
 
 /// A patient's whole record, as exported.
 #[derive(Debug)]
@@ -66,9 +65,7 @@ impl Services {
         // The checkpoint before the events: the events read after it hold every head it covers.
         let anchor = self.ledger_proof(ins).await?;
         let mut tx = self.patient_tx(ins, Access::Export).await?;
-        let receipt = tx
-            .record(patient, EventKind::RecordExported, json!({}))
-            .await?;
+        let receipt = tx.record(patient, Event::RecordExported).await?;
         let profile: Profile = tx.enrolled()?.clone().into();
         let held_back = hidden_documents(tx.conn(), ins, Viewer::Patient).await?;
         let events = ledger_event::Entity::find()
@@ -80,10 +77,12 @@ impl Services {
         let introduced_by = |id: i64| {
             events
                 .iter()
-                .filter(|e| matches!(e.kind, EventKind::DocumentFed | EventKind::DocumentAdded))
                 .find(|e| {
-                    serde_json::from_str::<serde_json::Value>(&e.payload)
-                        .is_ok_and(|p| p["documentId"].as_i64() == Some(id))
+                    matches!(
+                        Event::read(e.kind, &e.payload),
+                        Ok(Event::DocumentFed(stored) | Event::DocumentAdded(stored))
+                            if stored.document_id == id
+                    )
                 })
                 .map(|e| e.seq)
         };

@@ -19,14 +19,17 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
     QueryFilter, QueryOrder, Statement, TransactionTrait, sea_query::OnConflict,
 };
-use serde_json::json;
 
 use super::live::Recipient;
 use super::profiles::lock_profile;
 use super::{ServiceError, Services, outbox};
 use crate::domain::access::{Access, admit};
+use crate::domain::events::FirstAccess;
 use crate::domain::notices::{self, Notice};
-use crate::domain::{ActorRef, ActorRole, EventKind, Ins, ProfileStatus, Reach, Rpps};
+use crate::domain::{
+    ActivationCode, ActorRef, ActorRole, Event, EventKind, Ins, NoticeAudience, ProfileStatus,
+    Reach, Rpps,
+};
 use crate::ledger::{self, ChainHead, NewEvent};
 
 /// An open unit of work on one patient, holding the lock on their profile row.
@@ -141,7 +144,8 @@ impl Services {
             return Err(refuse_blocked(tx, practitioner).await);
         }
         if first {
-            tx.notify_first_access(practitioner).await?;
+            tx.record(practitioner, Event::FirstAccess(FirstAccess::default()))
+                .await?;
         }
         Ok(tx)
     }
@@ -168,10 +172,7 @@ impl Services {
 
 /// Traces a blocked practitioner's attempt, commits it, and gives back the refusal.
 async fn refuse_blocked(mut tx: PatientTx<'_>, practitioner: &ActorRef) -> ServiceError {
-    if let Err(err) = tx
-        .record(practitioner, EventKind::AccessRefusedBlocked, json!({}))
-        .await
-    {
+    if let Err(err) = tx.record(practitioner, Event::AccessRefusedBlocked).await {
         return err;
     }
     tx.refuse(ServiceError::Forbidden(
@@ -357,8 +358,8 @@ impl<'s> PatientTx<'s> {
     }
 
     /// Traces the practitioner's first access to this record — their first feed or
-    /// consultation — once per practitioner and record, and notifies it unless `by` is hidden;
-    /// does nothing after that.
+    /// consultation — once per practitioner and record (notified as its event says: not when
+    /// `by` is hidden); does nothing after that.
     pub async fn first_access(
         &mut self,
         practitioner: &ActorRef,
@@ -370,19 +371,16 @@ impl<'s> PatientTx<'s> {
         {
             return Ok(());
         }
-        match by {
-            FirstAccessBy::Open => self.notify_first_access(practitioner).await,
-            // As hidden as the feed: the event names the document, so the history withholds it
-            // from whoever the document is hidden from, and no notice goes now.
-            FirstAccessBy::HiddenFeed(document_id) => self
-                .record(
-                    practitioner,
-                    EventKind::FirstAccess,
-                    json!({ "documentId": document_id }),
-                )
-                .await
-                .map(drop),
-        }
+        let hidden_feed = match by {
+            FirstAccessBy::Open => None,
+            FirstAccessBy::HiddenFeed(document_id) => Some(document_id),
+        };
+        self.record(
+            practitioner,
+            Event::FirstAccess(FirstAccess { hidden_feed }),
+        )
+        .await
+        .map(drop)
     }
 
     /// At the release of a held-back document: the notice of its author's first access, if
@@ -398,19 +396,24 @@ impl<'s> PatientTx<'s> {
             .filter(ledger_event::Column::ActorId.eq(author.as_str()))
             .all(&self.txn)
             .await?;
-        let Some(event) = candidates.into_iter().find(|event| {
-            serde_json::from_str::<serde_json::Value>(&event.payload)
-                .is_ok_and(|payload| payload["documentId"].as_i64() == Some(document_id))
+        let Some(row) = candidates.into_iter().find(|row| {
+            Event::read(row.kind, &row.payload).is_ok_and(|event| {
+                matches!(event, Event::FirstAccess(first) if first.hidden_feed == Some(document_id))
+            })
         }) else {
             return Ok(());
         };
-        let profession = Some(event.actor_profession.as_str()).filter(|p| !p.is_empty());
-        let notice = notices::first_access(
-            &event.actor_name,
-            profession,
-            self.status() == Some(ProfileStatus::Activated),
-        );
-        self.send(&event, &notice, Reach::Status).await
+        // The notice the first access would have had, had it not been hidden.
+        let actor = ActorRef {
+            role: row.actor_role,
+            id: row.actor_id.clone(),
+            name: row.actor_name.clone(),
+            profession: Some(row.actor_profession.clone()).filter(|p| !p.is_empty()),
+            profession_code: None,
+        };
+        let open = Event::FirstAccess(FirstAccess::default());
+        let notice = self.notice_of(&open, &actor, None)?;
+        self.send(&row, &notice, Reach::Status).await
     }
 
     /// Records the practitioner's first access to this record; `false` if they had one.
@@ -435,66 +438,62 @@ impl<'s> PatientTx<'s> {
         )
     }
 
-    /// Traces and notifies a first access just recorded.
-    async fn notify_first_access(&mut self, practitioner: &ActorRef) -> Result<(), ServiceError> {
-        let notice = notices::first_access(
-            &practitioner.name,
-            practitioner.profession.as_deref(),
-            self.status() == Some(ProfileStatus::Activated),
-        );
-        self.record_and_notify(practitioner, EventKind::FirstAccess, json!({}), &notice)
-            .await?;
-        Ok(())
-    }
-
-    /// Appends an event by `actor` to the patient's chain.
+    /// Appends `event` by `actor` to the patient's chain, and queues the notice the event calls
+    /// for ([`Event::notice`]) on the channels the patient's status routes it to; live
+    /// subscribers are rung after the commit.
     pub async fn record(
         &mut self,
         actor: &ActorRef,
-        kind: EventKind,
-        payload: serde_json::Value,
+        event: Event,
     ) -> Result<Receipt, ServiceError> {
-        Ok(Receipt::of(&self.append(actor, kind, payload).await?))
+        self.record_with(actor, event, None).await
     }
 
-    /// Appends an event and queues its notice on the channels the patient's status routes it
-    /// to; live subscribers are rung after the commit.
-    pub async fn record_and_notify(
+    /// [`Self::record`], for an event whose notice carries a new activation code (a creation,
+    /// a reopening of a created profile, the end of a representation).
+    pub async fn record_with_code(
         &mut self,
         actor: &ActorRef,
-        kind: EventKind,
-        payload: serde_json::Value,
-        notice: &Notice,
+        event: Event,
+        code: &ActivationCode,
     ) -> Result<Receipt, ServiceError> {
-        self.record_and_send(actor, kind, payload, notice, Reach::Status)
-            .await
+        self.record_with(actor, event, Some(&code.display())).await
     }
 
-    /// Appends an event and queues its alert on every channel the patient has (the status's
-    /// channels and the postal statement): for what the patient must learn whatever their
-    /// habits, an emergency access to their record.
-    pub async fn record_and_alert(
+    async fn record_with(
         &mut self,
         actor: &ActorRef,
-        kind: EventKind,
-        payload: serde_json::Value,
-        notice: &Notice,
+        event: Event,
+        code: Option<&str>,
     ) -> Result<Receipt, ServiceError> {
-        self.record_and_send(actor, kind, payload, notice, Reach::Every)
-            .await
+        let row = self.append(actor, &event).await?;
+        if let NoticeAudience::Patient(reach) = event.notice() {
+            let notice = self.notice_of(&event, actor, code)?;
+            self.send(&row, &notice, reach).await?;
+        }
+        Ok(Receipt::of(&row))
     }
 
-    async fn record_and_send(
-        &mut self,
+    /// The text of `event`'s notice, addressed to this profile as it stands.
+    fn notice_of(
+        &self,
+        event: &Event,
         actor: &ActorRef,
-        kind: EventKind,
-        payload: serde_json::Value,
-        notice: &Notice,
-        reach: Reach,
-    ) -> Result<Receipt, ServiceError> {
-        let event = self.append(actor, kind, payload).await?;
-        self.send(&event, notice, reach).await?;
-        Ok(Receipt::of(&event))
+        code: Option<&str>,
+    ) -> Result<Notice, ServiceError> {
+        let profile = self.enrolled()?;
+        let to = notices::Addressee {
+            first_names: &profile.first_names,
+            birth_name: &profile.birth_name,
+            activated: profile.status == ProfileStatus::Activated,
+            activation_code: code,
+        };
+        notices::for_event(event, actor, to).map_err(|err| {
+            ServiceError::internal(format!(
+                "the notice of a {} event: {err:?}",
+                event.kind().as_str()
+            ))
+        })
     }
 
     /// Queues the notice of `event` on the channels of `reach`; live subscribers are rung after
@@ -527,14 +526,13 @@ impl<'s> PatientTx<'s> {
     /// The receipt of `reader`'s reading of a list of the patient's own space: untraced when
     /// the reader is the patient themselves (SPEC traces what others do to the record, not the
     /// owner looking at their own space); for anyone else let in (a minor's legal
-    /// representative), an event of `kind` by them, like any reading of someone else's record.
+    /// representative), `event` by them, like any reading of someone else's record.
     /// Only a unit of work opened for the owner's access ([`Access::OwnRecord`],
     /// [`Access::OwnMailbox`]) gives one.
     pub async fn space_read(
         &mut self,
         reader: &ActorRef,
-        kind: EventKind,
-        payload: serde_json::Value,
+        event: Event,
     ) -> Result<Receipt, ServiceError> {
         if !matches!(self.access, Access::OwnRecord | Access::OwnMailbox) {
             return Err(ServiceError::internal(
@@ -544,7 +542,7 @@ impl<'s> PatientTx<'s> {
         if reader.role == ActorRole::Patient && reader.id == self.ins.as_str() {
             return Ok(Receipt(Trace::OwnerView));
         }
-        self.record(reader, kind, payload).await
+        self.record(reader, event).await
     }
 
     /// Rings `recipient`'s live subscribers once committed.
@@ -596,12 +594,11 @@ impl<'s> PatientTx<'s> {
     async fn append(
         &mut self,
         actor: &ActorRef,
-        kind: EventKind,
-        payload: serde_json::Value,
+        event: &Event,
     ) -> Result<ledger_event::Model, ServiceError> {
         let event = ledger::append(
             &self.txn,
-            NewEvent::new(&self.ins, self.now, actor, kind, payload).after(self.head.take()),
+            NewEvent::new(&self.ins, self.now, actor, event).after(self.head.take()),
         )
         .await?;
         self.head = Some(ChainHead {

@@ -6,17 +6,19 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
     QueryFilter, QuerySelect, sea_query::OnConflict,
 };
-use serde_json::json;
 
 use super::patient_tx::PatientTx;
 use super::views::Profile;
 use super::{ServiceError, Services};
 use crate::domain::access::Access;
+use crate::domain::events::{
+    ActivationFailed, ActivationRefusal, Closed, Enrolled, LockedAttempt, Opposed, Reopened,
+};
 use crate::domain::lifecycle::{self, ActivationOutcome, ActivationPolicy, Credentials};
 use crate::domain::minors;
 use crate::domain::{
-    ActivationCode, ActorRef, AddressLines, CarteVitaleSerial, Email, EventKind, Ins, PersonName,
-    ProfileStatus, notices,
+    ActivationCode, ActorRef, AddressLines, CarteVitaleSerial, Email, Event, Ins, PersonName,
+    ProfileStatus,
 };
 
 /// Most rows one enrolment batch may carry.
@@ -76,26 +78,7 @@ pub struct EnrolmentReport {
     pub already_known: Vec<String>,
 }
 
-/// How an opposition reached the service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OppositionChannel {
-    /// The patient opposed online.
-    Online,
-    /// By phone, recorded by an operator.
-    Phone,
-    /// By letter, recorded by an operator.
-    Letter,
-}
-
-impl OppositionChannel {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Online => "ONLINE",
-            Self::Phone => "PHONE",
-            Self::Letter => "LETTER",
-        }
-    }
-}
+pub use crate::domain::events::OppositionChannel;
 
 /// A profile created by the sweep (or by a withdrawal), with the code its notice carries.
 #[derive(Debug)]
@@ -306,15 +289,19 @@ impl Services {
                 .exec_without_returning(tx.conn())
                 .await?;
             }
-            let notice = notices::announcement(&profile.first_names, &profile.birth_name, deadline);
             let profile = tx.updated(profile)?.clone();
-            tx.record_and_notify(
-                operator,
-                EventKind::BeneficiaryEnrolled,
-                json!({ "oppositionDeadline": deadline.to_rfc3339() }),
-                &notice,
-            )
-            .await?;
+            let enrolled = Enrolled {
+                opposition_deadline: deadline,
+                legal_representatives: Some(
+                    person
+                        .representatives
+                        .iter()
+                        .map(|rep| rep.ins.to_string())
+                        .collect(),
+                ),
+            };
+            tx.record(operator, Event::BeneficiaryEnrolled(enrolled))
+                .await?;
             tx.commit().await?;
             report.enrolled.push(profile.into());
         }
@@ -352,12 +339,8 @@ impl Services {
         row.status = Set(opposition.status);
         row.opposed_at = Set(Some(opposition.opposed_at));
         let updated = tx.updated(row.update(tx.conn()).await?)?.clone();
-        tx.record(
-            actor,
-            EventKind::OppositionRecorded,
-            json!({ "channel": channel.as_str() }),
-        )
-        .await?;
+        tx.record(actor, Event::OppositionRecorded(Opposed { channel }))
+            .await?;
         tx.commit().await?;
         Ok(updated.into())
     }
@@ -371,8 +354,7 @@ impl Services {
     ) -> Result<(Profile, ActivationCode), ServiceError> {
         let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
         let creation = lifecycle::withdraw_opposition(&facts_of(tx.enrolled()?)?, tx.now())?;
-        tx.record(actor, EventKind::OppositionWithdrawn, json!({}))
-            .await?;
+        tx.record(actor, Event::OppositionWithdrawn).await?;
         let (created, code) = create_profile(&mut tx, creation).await?;
         tx.commit().await?;
         Ok((created.into(), code))
@@ -452,10 +434,10 @@ impl Services {
             // Traced, but not counted towards the lock-out: a wrong moment or a typo is not a
             // guess.
             ActivationOutcome::WrongMoment(refusal) => {
-                let payload =
-                    json!({ "reason": "PROFILE_STATUS", "status": facts.status.as_str() });
-                tx.record(actor, EventKind::ActivationFailed, payload)
-                    .await?;
+                let failed = ActivationFailed::Refused(ActivationRefusal::ProfileStatus {
+                    status: facts.status,
+                });
+                tx.record(actor, Event::ActivationFailed(failed)).await?;
                 return Err(tx.refuse(refusal.into()).await);
             }
             ActivationOutcome::Malformed(err) => {
@@ -463,14 +445,17 @@ impl Services {
                     ServiceError::BadInput { field, .. } => *field,
                     _ => None,
                 };
-                let payload = json!({ "reason": "MALFORMED_INPUT", "field": field });
-                tx.record(actor, EventKind::ActivationFailed, payload)
-                    .await?;
+                let failed = ActivationFailed::Refused(ActivationRefusal::MalformedInput {
+                    field: field.map(str::to_owned),
+                });
+                tx.record(actor, Event::ActivationFailed(failed)).await?;
                 return Err(tx.refuse(err).await);
             }
             ActivationOutcome::Locked { until } => {
-                let payload = json!({ "lockedUntil": until.to_rfc3339() });
-                tx.record(actor, EventKind::ActivationRefusedLocked, payload)
+                let attempt = LockedAttempt {
+                    locked_until: until,
+                };
+                tx.record(actor, Event::ActivationRefusedLocked(attempt))
                     .await?;
                 return Err(tx.refuse(ServiceError::ActivationLocked { until }).await);
             }
@@ -479,12 +464,11 @@ impl Services {
                 row.failed_activation_attempts = Set(failed.failed_activation_attempts);
                 row.activation_locked_until = Set(failed.activation_locked_until);
                 tx.updated(row.update(tx.conn()).await?)?;
-                let payload = json!({
-                    "failedAttempts": failed.attempt,
-                    "lockedUntil": failed.activation_locked_until.map(|t| t.to_rfc3339()),
-                });
-                tx.record(actor, EventKind::ActivationFailed, payload)
-                    .await?;
+                let wrong = ActivationFailed::WrongCredentials {
+                    failed_attempts: failed.attempt,
+                    locked_until: failed.activation_locked_until,
+                };
+                tx.record(actor, Event::ActivationFailed(wrong)).await?;
                 return Err(tx
                     .refuse(lifecycle::Refusal::from(failed.refusal).into())
                     .await);
@@ -500,8 +484,7 @@ impl Services {
         row.failed_activation_attempts = Set(activation.failed_activation_attempts);
         row.activation_locked_until = Set(activation.activation_locked_until);
         let updated = tx.updated(row.update(tx.conn()).await?)?.clone();
-        tx.record(actor, EventKind::ProfileActivated, json!({}))
-            .await?;
+        tx.record(actor, Event::ProfileActivated).await?;
         tx.commit().await?;
         Ok(updated.into())
     }
@@ -519,12 +502,10 @@ impl Services {
         // A closed profile cannot be activated: its code goes.
         row.activation_code_hash = Set(None);
         let updated = tx.updated(row.update(tx.conn()).await?)?.clone();
-        tx.record(
-            actor,
-            EventKind::ProfileClosed,
-            json!({ "previousStatus": closure.previous_status.as_str() }),
-        )
-        .await?;
+        let closed = Closed {
+            previous_status: closure.previous_status,
+        };
+        tx.record(actor, Event::ProfileClosed(closed)).await?;
         tx.commit().await?;
         Ok(updated.into())
     }
@@ -550,22 +531,14 @@ impl Services {
             row.activation_locked_until = Set(None);
         }
         let updated = tx.updated(row.update(tx.conn()).await?)?.clone();
-        let payload = json!({ "statusAfter": reopening.status.as_str() });
+        let reopened = Event::ProfileReopened(Reopened {
+            status_after: reopening.status,
+        });
         match code {
-            Some(code) => {
-                let notice = notices::profile_created(
-                    &updated.first_names,
-                    &updated.birth_name,
-                    &code.display(),
-                );
-                tx.record_and_notify(actor, EventKind::ProfileReopened, payload, &notice)
-                    .await?;
-            }
-            None => {
-                tx.record(actor, EventKind::ProfileReopened, payload)
-                    .await?;
-            }
-        }
+            // The creation notice carries the new code.
+            Some(code) => tx.record_with_code(actor, reopened, &code).await?,
+            None => tx.record(actor, reopened).await?,
+        };
         tx.commit().await?;
         Ok(updated.into())
     }
@@ -599,14 +572,7 @@ async fn create_profile(
     row.failed_activation_attempts = Set(creation.failed_activation_attempts);
     row.activation_locked_until = Set(creation.activation_locked_until);
     let created = tx.updated(row.update(tx.conn()).await?)?.clone();
-    let notice =
-        notices::profile_created(&created.first_names, &created.birth_name, &code.display());
-    tx.record_and_notify(
-        &ActorRef::system(),
-        EventKind::ProfileCreated,
-        json!({}),
-        &notice,
-    )
-    .await?;
+    tx.record_with_code(&ActorRef::system(), Event::ProfileCreated, &code)
+        .await?;
     Ok((created, code))
 }

@@ -6,12 +6,12 @@ use entity::{legal_representative, profile};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
 };
-use serde_json::json;
 
 use super::{ServiceError, Services};
 use crate::domain::access::Access;
+use crate::domain::events::RepresentationEnded;
 use crate::domain::minors;
-use crate::domain::{ActivationCode, ActorRef, EventKind, Ins, ProfileStatus, notices};
+use crate::domain::{ActivationCode, ActorRef, Event, Ins, ProfileStatus};
 
 impl Services {
     /// Whether `representative` may act on `child`'s profile now: a legal representative of
@@ -74,10 +74,10 @@ impl Services {
                 row.update(tx.conn()).await?;
             }
             if current.status == ProfileStatus::Activated {
-                let payload = json!({
-                    "representatives": ids,
-                    "statusAfter": ProfileStatus::Created.as_str(),
-                });
+                let ended = RepresentationEnded {
+                    representatives: ids,
+                    status_after: Some(ProfileStatus::Created),
+                };
                 // Activated by a representative, with their email: the young adult activates
                 // their own access.
                 let code = ActivationCode::generate();
@@ -87,22 +87,19 @@ impl Services {
                 row.personal_email = Set(None);
                 row.failed_activation_attempts = Set(0);
                 row.activation_locked_until = Set(None);
-                let updated = tx.updated(row.update(tx.conn()).await?)?.clone();
-                let notice = notices::profile_created(
-                    &updated.first_names,
-                    &updated.birth_name,
-                    &code.display(),
-                );
-                tx.record_and_notify(
+                tx.updated(row.update(tx.conn()).await?)?;
+                tx.record_with_code(
                     &ActorRef::system(),
-                    EventKind::RepresentationEnded,
-                    payload,
-                    &notice,
+                    Event::RepresentationEnded(ended),
+                    &code,
                 )
                 .await?;
             } else {
-                let payload = json!({ "representatives": ids });
-                tx.record(&ActorRef::system(), EventKind::RepresentationEnded, payload)
+                let ended = RepresentationEnded {
+                    representatives: ids,
+                    status_after: None,
+                };
+                tx.record(&ActorRef::system(), Event::RepresentationEnded(ended))
                     .await?;
             }
             tx.commit().await?;

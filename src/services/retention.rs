@@ -10,13 +10,13 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QuerySelect, sea_query::Expr,
 };
-use serde_json::json;
 
 use super::profiles::facts_of;
 use super::{ServiceError, Services};
 use crate::domain::access::Access;
+use crate::domain::events::Purged;
 use crate::domain::lifecycle;
-use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus};
+use crate::domain::{ActorRef, Event, Ins, ProfileStatus};
 
 impl Services {
     /// Purges every closed profile whose retention period has ended (by the services' clock),
@@ -100,16 +100,13 @@ impl Services {
         let mut row = current.into_active_model();
         row.purged_at = Set(Some(tx.now()));
         tx.updated(row.update(tx.conn()).await?)?;
-        tx.record(
-            &ActorRef::system(),
-            EventKind::ProfilePurged,
-            json!({
-                "documentIds": document_ids,
-                "messageIds": message_ids,
-                "medicalProfileEntries": entries,
-            }),
-        )
-        .await?;
+        let purged = Purged {
+            document_ids,
+            message_ids,
+            medical_profile_entries: entries,
+        };
+        tx.record(&ActorRef::system(), Event::ProfilePurged(purged))
+            .await?;
         tx.commit().await?;
         Ok(true)
     }

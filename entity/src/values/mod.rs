@@ -38,6 +38,14 @@ macro_rules! stored_enum {
                     $(Self::$variant => $stored,)*
                 }
             }
+
+            /// The value a stored name names, if any.
+            pub fn from_stored(name: &str) -> Option<Self> {
+                match name {
+                    $($stored => Some(Self::$variant),)*
+                    _ => None,
+                }
+            }
         }
 
         impl std::fmt::Display for $name {
@@ -50,6 +58,8 @@ macro_rules! stored_enum {
 
 stored_enum! {
     /// Where a person stands in the lifecycle of their Mon espace santé profile.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
     pub enum ProfileStatus {
         /// Enrolled by the insurer; the opposition window is open.
         Announced = "ANNOUNCED",
@@ -109,6 +119,8 @@ stored_enum! {
 
 stored_enum! {
     /// A category of the medical profile.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
     pub enum MedicalCategory {
         /// An allergy or intolerance.
         Allergy = "ALLERGY",

@@ -3,14 +3,13 @@
 
 use entity::document;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use serde_json::json;
 
 use super::{
     Audience, DocumentQuery, DocumentWithContent, document_not_found, list_documents,
     read_document, visibility,
 };
 use crate::domain::visibility::MaskedAccess;
-use crate::domain::{ActorRef, EventKind, Ins};
+use crate::domain::{ActorRef, Ins};
 use crate::services::patient_tx::Traced;
 use crate::services::views::Document;
 use crate::services::{ServiceError, Services};
@@ -26,14 +25,9 @@ impl Services {
     ) -> Result<Traced<Vec<Document>>, ServiceError> {
         let mut tx = self.consultation(practitioner, ins).await?;
         let reader = visibility::reader(&tx, practitioner).await?;
-        let mut payload = query.traced();
         // The patient sees which consultations an emergency access allowed.
-        if reader.masked == MaskedAccess::Emergency {
-            payload["emergency"] = json!(true);
-        }
-        let receipt = tx
-            .record(practitioner, EventKind::RecordConsulted, payload)
-            .await?;
+        let emergency = reader.masked == MaskedAccess::Emergency;
+        let receipt = tx.record(practitioner, query.traced(emergency)).await?;
         let documents =
             list_documents(tx.conn(), ins, Audience::Practitioner(&reader), query).await?;
         tx.commit_traced(receipt, documents).await

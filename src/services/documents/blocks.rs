@@ -3,10 +3,10 @@
 
 use entity::practitioner_block;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder};
-use serde_json::json;
 
 use crate::domain::access::Access;
-use crate::domain::{ActorRef, EventKind, Ins, Rpps};
+use crate::domain::events::PractitionerRef;
+use crate::domain::{ActorRef, Event, Ins, Rpps};
 use crate::services::views::Block;
 use crate::services::{ServiceError, Services};
 
@@ -26,7 +26,10 @@ impl Services {
         let existing = practitioner_block::Entity::find_by_id(key)
             .one(tx.conn())
             .await?;
-        let kind = match (existing, blocked) {
+        let practitioner = PractitionerRef {
+            practitioner_rpps: rpps.clone(),
+        };
+        let event = match (existing, blocked) {
             (None, true) => {
                 practitioner_block::Entity::insert(practitioner_block::ActiveModel {
                     patient_ins: Set(ins.clone()),
@@ -35,16 +38,15 @@ impl Services {
                 })
                 .exec_without_returning(tx.conn())
                 .await?;
-                EventKind::PractitionerBlocked
+                Event::PractitionerBlocked(practitioner)
             }
             (Some(block), false) => {
                 block.delete(tx.conn()).await?;
-                EventKind::PractitionerUnblocked
+                Event::PractitionerUnblocked(practitioner)
             }
             _ => return Ok(blocked),
         };
-        tx.record(patient, kind, json!({ "practitionerRpps": rpps.as_str() }))
-            .await?;
+        tx.record(patient, event).await?;
         tx.commit().await?;
         Ok(blocked)
     }

@@ -9,11 +9,11 @@ use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
-use serde_json::json;
 
 use crate::domain::access::Access;
 use crate::domain::documents::short_text;
-use crate::domain::{ActorRef, ActorRole, EventKind, Ins, ProfileStatus, Rpps, notices};
+use crate::domain::events::{EmergencyOpened, EmergencyRefused, PractitionerRef};
+use crate::domain::{ActorRef, ActorRole, Event, Ins, Rpps};
 use crate::services::patient_tx::{FirstAccessBy, practitioner_rpps};
 use crate::services::views::{EmergencyAccess, Profile};
 use crate::services::{ServiceError, Services};
@@ -48,22 +48,20 @@ impl Services {
         if current.medecin_traitant_rpps.as_ref() == rpps {
             return Ok(current.into());
         }
-        let (kind, payload) = match (rpps, &current.medecin_traitant_rpps) {
-            (Some(rpps), _) => (
-                EventKind::MedecinTraitantDesignated,
-                json!({ "practitionerRpps": rpps.as_str() }),
-            ),
-            (None, Some(previous)) => (
-                EventKind::MedecinTraitantRemoved,
-                json!({ "practitionerRpps": previous.as_str() }),
-            ),
+        let event = match (rpps, &current.medecin_traitant_rpps) {
+            (Some(rpps), _) => Event::MedecinTraitantDesignated(PractitionerRef {
+                practitioner_rpps: rpps.clone(),
+            }),
+            (None, Some(previous)) => Event::MedecinTraitantRemoved(PractitionerRef {
+                practitioner_rpps: previous.clone(),
+            }),
             (None, None) => return Ok(current.into()),
         };
         let mut row = current.into_active_model();
         row.medecin_traitant_rpps = Set(rpps.cloned());
         row.medecin_traitant_since = Set(rpps.map(|_| tx.now()));
         let updated = tx.updated(row.update(tx.conn()).await?)?.clone();
-        tx.record(actor, kind, payload).await?;
+        tx.record(actor, event).await?;
         tx.commit().await?;
         Ok(updated.into())
     }
@@ -85,12 +83,12 @@ impl Services {
         let mut row = current.into_active_model();
         row.emergency_access_enabled = Set(enabled);
         let updated = tx.updated(row.update(tx.conn()).await?)?.clone();
-        let kind = if enabled {
-            EventKind::EmergencyAccessTurnedOn
+        let event = if enabled {
+            Event::EmergencyAccessTurnedOn
         } else {
-            EventKind::EmergencyAccessTurnedOff
+            Event::EmergencyAccessTurnedOff
         };
-        tx.record(patient, kind, json!({})).await?;
+        tx.record(patient, event).await?;
         tx.commit().await?;
         Ok(updated.into())
     }
@@ -109,12 +107,9 @@ impl Services {
         let reason = emergency_reason(reason)?;
         let mut tx = self.unblocked(practitioner, ins).await?;
         if !tx.enrolled()?.emergency_access_enabled {
-            tx.record(
-                practitioner,
-                EventKind::EmergencyAccessRefused,
-                json!({ "reason": reason }),
-            )
-            .await?;
+            let refused = EmergencyRefused { reason };
+            tx.record(practitioner, Event::EmergencyAccessRefused(refused))
+                .await?;
             return Err(tx
                 .refuse(ServiceError::Forbidden(
                     "the patient turned emergency access to their record off".to_owned(),
@@ -136,23 +131,14 @@ impl Services {
         })
         .exec_with_returning(tx.conn())
         .await?;
-        let notice = notices::emergency_access(
-            &practitioner.name,
-            practitioner.profession.as_deref(),
+        // An alert, on every channel the patient has (the event says so).
+        let event = EmergencyOpened {
+            emergency_access_id: opened.id,
+            reason,
             expires_at,
-            tx.status() == Some(ProfileStatus::Activated),
-        );
-        tx.record_and_alert(
-            practitioner,
-            EventKind::EmergencyAccessOpened,
-            json!({
-                "emergencyAccessId": opened.id,
-                "reason": reason,
-                "expiresAt": expires_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            }),
-            &notice,
-        )
-        .await?;
+        };
+        tx.record(practitioner, Event::EmergencyAccessOpened(event))
+            .await?;
         tx.commit().await?;
         Ok(opened.into())
     }

@@ -4,12 +4,12 @@ use entity::{document, profile};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
 };
-use serde_json::json;
 
 use super::{DmpStatus, DocumentInput, Stored, store_document, validate};
 use crate::domain::access::Access;
-use crate::domain::{ActorRef, EventKind, Ins, ProfileStatus, has_dmp, notices, visibility};
-use crate::ledger::ContentDigest;
+use crate::domain::content::ContentDigest;
+use crate::domain::events::{DocumentStored, FeedRefused, Released};
+use crate::domain::{ActorRef, Event, Ins, has_dmp, visibility};
 use crate::services::patient_tx::{FirstAccessBy, practitioner_rpps};
 use crate::services::views::Document;
 use crate::services::{ServiceError, Services};
@@ -55,12 +55,10 @@ impl Services {
         };
         let type_code = doc.doc_type.code;
         if !visibility::may_feed(practitioner.profession_code, type_code) {
-            tx.record(
-                practitioner,
-                EventKind::FeedRefused,
-                json!({ "typeCode": type_code }),
-            )
-            .await?;
+            let refused = FeedRefused {
+                type_code: type_code.to_owned(),
+            };
+            tx.record(practitioner, Event::FeedRefused(refused)).await?;
             return Err(tx
                 .refuse(ServiceError::Forbidden(format!(
                     "your profession may not feed documents of type {type_code} (see the access matrix)"
@@ -71,33 +69,23 @@ impl Services {
             Stored::Before(earlier) => return Ok(earlier.into()),
             Stored::Now(stored) => stored,
         };
+        let fed = DocumentStored {
+            document_id: stored.id,
+            type_code: type_code.to_owned(),
+            content: Some(ContentDigest::known(&stored.sha256, stored.size_bytes)),
+            title: Some(ContentDigest::of(stored.title.as_bytes())),
+            held_back: options.held_back,
+            secret_from_representatives: options.secret_from_representatives,
+        };
         // A first feed is a first access, as a first consultation is; as hidden as the feed.
-        let hidden = options.held_back || options.secret_from_representatives;
-        let by = if hidden {
+        let by = if fed.hidden() {
             FirstAccessBy::HiddenFeed(stored.id)
         } else {
             FirstAccessBy::Open
         };
         tx.first_access(practitioner, by).await?;
-        let payload = json!({
-            "documentId": stored.id,
-            "typeCode": type_code,
-            "content": ContentDigest::known(&stored.sha256, stored.size_bytes).to_json(),
-        });
-        if hidden {
-            // Traced, as every feed; a held-back document is told at its release, a secret one
-            // never (its notice would reach the representatives).
-            tx.record(practitioner, EventKind::DocumentFed, payload)
-                .await?;
-        } else {
-            let notice = notices::new_document(
-                &practitioner.name,
-                practitioner.profession.as_deref(),
-                tx.status() == Some(ProfileStatus::Activated),
-            );
-            tx.record_and_notify(practitioner, EventKind::DocumentFed, payload, &notice)
-                .await?;
-        }
+        // Traced, as every feed; notified as the event says (a hidden one is not).
+        tx.record(practitioner, Event::DocumentFed(fed)).await?;
         tx.commit().await?;
         Ok(stored.into())
     }
@@ -137,30 +125,17 @@ impl Services {
         row.held_back = Set(false);
         row.released_at = Set(Some(tx.now()));
         let released = row.update(tx.conn()).await?;
-        if released.secret_from_representatives {
-            tx.record(
-                practitioner,
-                EventKind::DocumentReleased,
-                json!({ "documentId": released.id }),
-            )
-            .await?;
-            tx.commit().await?;
-            return Ok(released.into());
+        let event = Released {
+            document_id: released.id,
+            secret_from_representatives: released.secret_from_representatives,
+        };
+        // The first access comes before the document, as it did in the chain; a secret
+        // document's never (its notice would reach the representatives).
+        if !event.secret_from_representatives {
+            tx.notify_withheld_first_access(&rpps, released.id).await?;
         }
-        // The first access comes before the document, as it did in the chain.
-        tx.notify_withheld_first_access(&rpps, released.id).await?;
-        let notice = notices::new_document(
-            &released.author_name,
-            released.author_profession.as_deref(),
-            tx.status() == Some(ProfileStatus::Activated),
-        );
-        tx.record_and_notify(
-            practitioner,
-            EventKind::DocumentReleased,
-            json!({ "documentId": released.id }),
-            &notice,
-        )
-        .await?;
+        tx.record(practitioner, Event::DocumentReleased(event))
+            .await?;
         tx.commit().await?;
         Ok(released.into())
     }

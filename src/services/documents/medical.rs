@@ -8,14 +8,13 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, ModelTrait, QueryFilter,
     QueryOrder,
 };
-use serde_json::json;
 
 use super::{MedicalEntryInput, earliest_date};
 use crate::domain::access::Access;
+use crate::domain::content::{ContentDigest, medical_entry_bytes};
 use crate::domain::documents::short_text;
-use crate::domain::{ActorRef, EventKind, Ins};
-use crate::ledger::ContentDigest;
-use crate::ledger::content::medical_entry_bytes;
+use crate::domain::events::{EntryAction, MedicalEntryChanged};
+use crate::domain::{ActorRef, Event, Ins};
 use crate::services::patient_tx::Traced;
 use crate::services::views::MedicalEntry;
 use crate::services::{ServiceError, Services};
@@ -30,7 +29,7 @@ impl Services {
     ) -> Result<Traced<Vec<MedicalEntry>>, ServiceError> {
         let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
         let receipt = tx
-            .space_read(reader, EventKind::MedicalProfileConsulted, json!({}))
+            .space_read(reader, Event::MedicalProfileConsulted)
             .await?;
         let entries = medical_profile_entry::Entity::find()
             .filter(medical_profile_entry::Column::PatientIns.eq(ins.as_str()))
@@ -88,7 +87,7 @@ impl Services {
                     medical_profile_entry::Entity::insert(row)
                         .exec_with_returning(tx.conn())
                         .await?,
-                    "ADDED",
+                    EntryAction::Added,
                 )
             }
             Some(id) => {
@@ -100,26 +99,22 @@ impl Services {
                 row.details = Set(details);
                 row.since = Set(input.since);
                 row.updated_at = Set(tx.now());
-                (row.update(tx.conn()).await?, "UPDATED")
+                (row.update(tx.conn()).await?, EntryAction::Updated)
             }
         };
-        tx.record(
-            patient,
-            EventKind::MedicalProfileUpdated,
-            json!({
-                "action": action,
-                "entryId": saved.id,
-                "category": saved.category.as_str(),
-                "content": ContentDigest::of(&medical_entry_bytes(
-                    saved.category.as_str(),
-                    &saved.label,
-                    saved.details.as_deref(),
-                    saved.since,
-                ))
-                .to_json(),
-            }),
-        )
-        .await?;
+        let changed = MedicalEntryChanged {
+            action,
+            entry_id: saved.id,
+            category: saved.category,
+            content: Some(ContentDigest::of(&medical_entry_bytes(
+                saved.category.as_str(),
+                &saved.label,
+                saved.details.as_deref(),
+                saved.since,
+            ))),
+        };
+        tx.record(patient, Event::MedicalProfileUpdated(changed))
+            .await?;
         tx.commit().await?;
         Ok(saved.into())
     }
@@ -136,12 +131,14 @@ impl Services {
         let entry = find_medical_entry(tx.conn(), ins, entry_id).await?;
         let category = entry.category;
         entry.delete(tx.conn()).await?;
-        tx.record(
-            patient,
-            EventKind::MedicalProfileUpdated,
-            json!({ "action": "REMOVED", "entryId": entry_id, "category": category.as_str() }),
-        )
-        .await?;
+        let removed = MedicalEntryChanged {
+            action: EntryAction::Removed,
+            entry_id,
+            category,
+            content: None,
+        };
+        tx.record(patient, Event::MedicalProfileUpdated(removed))
+            .await?;
         tx.commit().await
     }
 }

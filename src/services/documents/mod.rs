@@ -22,7 +22,6 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TryInsertResult,
 };
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::ServiceError;
@@ -33,8 +32,9 @@ use crate::domain::documents::{
     ContentError, DocumentType, IdempotencyKey, MedicalCategory, MimeType, decode_content,
     short_text,
 };
+use crate::domain::events::{DocumentConsulted, RecordConsulted};
 use crate::domain::visibility::{Reader, SpaceFacts, Viewer};
-use crate::domain::{ActorRef, EventKind, Ins};
+use crate::domain::{ActorRef, Event, Ins};
 
 /// A document as sent by its author, before validation.
 #[derive(Debug, Clone)]
@@ -73,11 +73,12 @@ pub struct DocumentQuery {
 
 impl DocumentQuery {
     /// What the ledger records of a list's reading: its filters.
-    fn traced(&self) -> serde_json::Value {
-        json!({
-            "typeCode": self.type_code,
-            "actedFrom": self.acted_from.map(|d| d.to_string()),
-            "actedTo": self.acted_to.map(|d| d.to_string()),
+    fn traced(&self, emergency: bool) -> Event {
+        Event::RecordConsulted(RecordConsulted {
+            type_code: self.type_code.clone(),
+            acted_from: self.acted_from,
+            acted_to: self.acted_to,
+            emergency,
         })
     }
 }
@@ -318,12 +319,12 @@ async fn read_document(
     document: document::Model,
     emergency: bool,
 ) -> Result<(Receipt, DocumentWithContent), ServiceError> {
-    let mut payload = json!({ "documentId": document.id });
-    if emergency {
-        payload["emergency"] = json!(true);
-    }
+    let consulted = DocumentConsulted {
+        document_id: document.id,
+        emergency,
+    };
     let receipt = tx
-        .record(reader, EventKind::DocumentConsulted, payload)
+        .record(reader, Event::DocumentConsulted(consulted))
         .await?;
     let content = document_content::Entity::find_by_id(document.id)
         .one(tx.conn())

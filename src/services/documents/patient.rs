@@ -2,16 +2,16 @@
 //! adding one, masking one from practitioners other than its author.
 
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
-use serde_json::json;
 
 use super::{
     Audience, DocumentInput, DocumentQuery, DocumentWithContent, Stored, find_visible_document,
     list_documents, read_document, store_document, validate,
 };
 use crate::domain::access::Access;
+use crate::domain::content::ContentDigest;
+use crate::domain::events::{DocumentRef, DocumentStored};
 use crate::domain::visibility::Viewer;
-use crate::domain::{ActorRef, EventKind, Ins};
-use crate::ledger::ContentDigest;
+use crate::domain::{ActorRef, Event, Ins};
 use crate::services::patient_tx::Traced;
 use crate::services::views::Document;
 use crate::services::{ServiceError, Services};
@@ -25,9 +25,7 @@ impl Services {
         query: &DocumentQuery,
     ) -> Result<Traced<Vec<Document>>, ServiceError> {
         let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
-        let receipt = tx
-            .space_read(reader, EventKind::RecordConsulted, query.traced())
-            .await?;
+        let receipt = tx.space_read(reader, query.traced(false)).await?;
         let documents = list_documents(
             tx.conn(),
             ins,
@@ -72,16 +70,15 @@ impl Services {
             Stored::Before(earlier) => return Ok(earlier.into()),
             Stored::Now(stored) => stored,
         };
-        tx.record(
-            patient,
-            EventKind::DocumentAdded,
-            json!({
-                "documentId": stored.id,
-                "typeCode": type_code,
-                "content": ContentDigest::known(&stored.sha256, stored.size_bytes).to_json(),
-            }),
-        )
-        .await?;
+        let added = DocumentStored {
+            document_id: stored.id,
+            type_code: type_code.to_owned(),
+            content: Some(ContentDigest::known(&stored.sha256, stored.size_bytes)),
+            title: Some(ContentDigest::of(stored.title.as_bytes())),
+            held_back: false,
+            secret_from_representatives: false,
+        };
+        tx.record(patient, Event::DocumentAdded(added)).await?;
         tx.commit().await?;
         Ok(stored.into())
     }
@@ -106,13 +103,13 @@ impl Services {
         let mut row = document.into_active_model();
         row.masked = Set(masked);
         let updated = row.update(tx.conn()).await?;
-        let kind = if masked {
-            EventKind::DocumentMasked
+        let document = DocumentRef { document_id };
+        let event = if masked {
+            Event::DocumentMasked(document)
         } else {
-            EventKind::DocumentUnmasked
+            Event::DocumentUnmasked(document)
         };
-        tx.record(patient, kind, json!({ "documentId": document_id }))
-            .await?;
+        tx.record(patient, event).await?;
         tx.commit().await?;
         Ok(updated.into())
     }

@@ -6,14 +6,14 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, QuerySelect, QueryTrait, sea_query::Expr,
 };
-use serde_json::json;
 
 use super::{
     Conversation, InboxKey, ListedThread, ThreadKey, patient_thread, thread_messages,
     thread_not_found, with_last_messages,
 };
 use crate::domain::access::Access;
-use crate::domain::{ActorRef, EventKind, Ins, Rpps};
+use crate::domain::events::ThreadRead;
+use crate::domain::{ActorRef, Event, Ins, Rpps};
 use crate::services::patient_tx::Traced;
 use crate::services::views::Message;
 use crate::services::{ServiceError, Services};
@@ -40,9 +40,7 @@ impl Services {
         limit: u64,
     ) -> Result<Traced<Vec<ListedThread>>, ServiceError> {
         let mut tx = self.patient_tx(ins, Access::OwnMailbox).await?;
-        let receipt = tx
-            .space_read(reader, EventKind::MailboxConsulted, json!({}))
-            .await?;
+        let receipt = tx.space_read(reader, Event::MailboxConsulted).await?;
         let threads = thread::Entity::find()
             .filter(thread::Column::PatientIns.eq(ins.as_str()))
             .filter(thread::Column::Delivered.eq(true))
@@ -70,11 +68,7 @@ impl Services {
         row.patient_unread = Set(0);
         let thread = row.update(tx.conn()).await?;
         let receipt = tx
-            .record(
-                patient,
-                EventKind::ThreadRead,
-                json!({ "threadId": thread_id }),
-            )
+            .record(patient, Event::ThreadRead(ThreadRead { thread_id }))
             .await?;
         let messages = thread_messages(tx.conn(), thread_id).await?;
         let thread = thread.into();
@@ -131,11 +125,7 @@ impl Services {
             .ok_or_else(thread_not_found)?;
         let receipt = if thread.delivered {
             let receipt = tx
-                .record(
-                    practitioner,
-                    EventKind::ThreadRead,
-                    json!({ "threadId": thread_id }),
-                )
+                .record(practitioner, Event::ThreadRead(ThreadRead { thread_id }))
                 .await?;
             Some(receipt)
         } else {

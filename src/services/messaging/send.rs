@@ -1,16 +1,15 @@
 //! Sending: a practitioner writes to a patient (delivered, or bounced back without a DMP), the
 //! activated patient replies within a thread.
 
-use serde_json::json;
-
 use super::{
     BOUNCE_BODY, NewMessage, Sent, bump, insert_message, message_body, open_thread, patient_thread,
     replay, validate_attachments,
 };
 use crate::domain::access::Access;
+use crate::domain::content::ContentDigest;
 use crate::domain::documents::{IdempotencyKey, short_text};
-use crate::domain::{ActorRef, ActorRole, EventKind, Ins, ProfileStatus, has_dmp, notices};
-use crate::ledger::ContentDigest;
+use crate::domain::events::{AttachmentDigest, MessageStored};
+use crate::domain::{ActorRef, ActorRole, Event, Ins, has_dmp};
 use crate::services::idempotency::RequestHash;
 use crate::services::live::{self, Recipient};
 use crate::services::patient_tx::practitioner_rpps;
@@ -64,27 +63,23 @@ impl Services {
         )
         .await?;
         let thread = if delivered {
-            let notice = notices::new_message(
-                &practitioner.name,
-                practitioner.profession.as_deref(),
-                tx.status() == Some(ProfileStatus::Activated),
-            );
-            tx.record_and_notify(
-                practitioner,
-                EventKind::MessageReceived,
-                json!({
-                    "threadId": thread.id,
-                    "messageId": sent.message.id,
-                    "body": ContentDigest::of(body.as_bytes()).to_json(),
-                    "attachments": sent
-                        .attachments
+            let received = MessageStored {
+                thread_id: thread.id,
+                message_id: sent.message.id,
+                body: Some(ContentDigest::of(body.as_bytes())),
+                attachments: Some(
+                    sent.attachments
                         .iter()
-                        .map(|a| json!({ "id": a.id, "sha256": a.sha256, "size": a.size_bytes }))
-                        .collect::<Vec<_>>(),
-                }),
-                &notice,
-            )
-            .await?;
+                        .map(|a| AttachmentDigest {
+                            id: a.id,
+                            sha256: a.sha256.clone(),
+                            size: a.size_bytes,
+                        })
+                        .collect(),
+                ),
+            };
+            tx.record(practitioner, Event::MessageReceived(received))
+                .await?;
             bump(tx.conn(), thread, now, ActorRole::Patient).await?
         } else {
             // Not in any patient's ledger; logged for operations without the INS.
@@ -149,16 +144,13 @@ impl Services {
         )
         .await?;
         let thread = bump(tx.conn(), thread, now, ActorRole::Practitioner).await?;
-        tx.record(
-            patient,
-            EventKind::MessageReplied,
-            json!({
-                "threadId": thread_id,
-                "messageId": sent.message.id,
-                "body": ContentDigest::of(body.as_bytes()).to_json(),
-            }),
-        )
-        .await?;
+        let replied = MessageStored {
+            thread_id,
+            message_id: sent.message.id,
+            body: Some(ContentDigest::of(body.as_bytes())),
+            attachments: None,
+        };
+        tx.record(patient, Event::MessageReplied(replied)).await?;
         live::notify_in_transaction(tx.conn(), 'm', sent.message.id).await?;
         tx.ring_after_commit(Recipient::Practitioner(thread.practitioner_rpps.clone()));
         tx.commit().await?;
