@@ -16,9 +16,10 @@ GRANT SELECT, INSERT ON ledger_events TO espace_sante_api;
 GRANT SELECT, INSERT ON ledger_checkpoints, ledger_checkpoint_heads TO espace_sante_api;
 
 -- Written once, never changed (but by the purge at the end of a closed profile's retention,
--- which deletes stored bodies and attachments and empties message bodies): first accesses,
--- emergency accesses, stored bodies, messages.
+-- which deletes stored bodies and attachments, and empties message bodies and subjects and
+-- emergency reasons): first accesses, emergency accesses, stored bodies, messages.
 GRANT SELECT, INSERT ON practitioner_accesses, emergency_accesses TO espace_sante_api;
+GRANT UPDATE (reason) ON emergency_accesses TO espace_sante_api;
 GRANT SELECT, INSERT, DELETE ON document_contents, message_attachments TO espace_sante_api;
 GRANT SELECT, INSERT, UPDATE ON messages TO espace_sante_api;
 

@@ -4,7 +4,8 @@
 //! ledger event.
 
 use entity::{
-    document, document_content, medical_profile_entry, message, message_attachment, profile, thread,
+    document, document_content, emergency_access, medical_profile_entry, message,
+    message_attachment, profile, thread,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
@@ -87,9 +88,27 @@ impl Services {
             .filter(message_attachment::Column::MessageId.is_in(message_ids.clone()))
             .exec(tx.conn())
             .await?;
+        // No readable health metadata stays either: titles, subjects and emergency reasons go
+        // with the contents (the chain keeps the digests of what it bound).
+        document::Entity::update_many()
+            .col_expr(document::Column::Title, Expr::value(""))
+            .filter(document::Column::PatientIns.eq(ins.as_str()))
+            .exec(tx.conn())
+            .await?;
         message::Entity::update_many()
             .col_expr(message::Column::Body, Expr::value(""))
-            .filter(message::Column::ThreadId.is_in(thread_ids))
+            .col_expr(message::Column::Subject, Expr::value(""))
+            .filter(message::Column::ThreadId.is_in(thread_ids.clone()))
+            .exec(tx.conn())
+            .await?;
+        thread::Entity::update_many()
+            .col_expr(thread::Column::Subject, Expr::value(""))
+            .filter(thread::Column::Id.is_in(thread_ids))
+            .exec(tx.conn())
+            .await?;
+        emergency_access::Entity::update_many()
+            .col_expr(emergency_access::Column::Reason, Expr::value(""))
+            .filter(emergency_access::Column::PatientIns.eq(ins.as_str()))
             .exec(tx.conn())
             .await?;
         let entries = medical_profile_entry::Entity::delete_many()

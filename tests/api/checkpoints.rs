@@ -777,6 +777,52 @@ async fn deep_verification_finds_access_rights_granted_behind_the_ledger(app: Te
     }
 }
 
+/// The projection of the typed events covers what a document is and who sees it: a type, an
+/// author, a title or a held-back flag changed in place, and a legal representative inserted
+/// without an event, are each named by the deep verification.
+async fn deep_verification_finds_documents_changed_in_place_and_a_representative_without_event(
+    app: TestApp,
+) {
+    let (person, doc) = patient_with_document(&app, 310).await;
+    let held = app
+        .graphql(
+            Some(&practitioner_token(DOCTOR)),
+            "mutation($ins: INS!, $input: DocumentInput!) { feedDocument(patientIns: $ins, input: $input, visibility: { heldBackUntilAnnounced: true }) { id } }",
+            json!({ "ins": person, "input": document_input("held-310", "Résultats à annoncer") }),
+        )
+        .await;
+    let held = held.ok()["feedDocument"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(audit(&app, Some(&person)).await["verified"], true);
+
+    let stranger = ins(311);
+    as_owner(
+        &app,
+        &[
+            format!(
+                "UPDATE documents SET type_code = '11502-2', author_id = '{NURSE}', \
+                 title = 'Titre réécrit' WHERE id = {doc}"
+            ),
+            format!("UPDATE documents SET held_back = false WHERE id = {held}"),
+            format!(
+                "INSERT INTO legal_representatives (child_ins, representative_ins, birth_name, \
+                 first_names, enrolled_at) SELECT ins, '{stranger}', birth_name, first_names, \
+                 enrolled_at FROM profiles WHERE ins = '{person}'"
+            ),
+        ],
+    )
+    .await;
+    let report = problems(&audit(&app, Some(&person)).await);
+    for expected in [
+        format!("document {doc} is of type 11502-2, the events say 11488-4"),
+        format!("document {doc} is by {NURSE}, the events say {DOCTOR}"),
+        format!("document {doc} title: stored content has SHA-256"),
+        format!("document {held} is heldBack=false, the events say heldBack=true"),
+        format!("legal representative {stranger} is in no enrolment event"),
+    ] {
+        assert!(report.contains(&expected), "{expected} not in {report}");
+    }
+}
+
 /// The patient's own download (`GET /me/export`) is what the offline verifier reads: its
 /// `ledger.json` is anchored in the latest signed checkpoint, binds each document file, and
 /// withholds the events about a document held back from the patient (sequence and hashes
@@ -850,6 +896,7 @@ on_both_databases!(
     deep_verification_finds_a_rewritten_document_content,
     deep_verification_finds_access_rights_granted_behind_the_ledger,
     deep_verification_finds_a_silently_deleted_block,
+    deep_verification_finds_documents_changed_in_place_and_a_representative_without_event,
     truncating_a_chain_after_a_checkpoint_is_found,
     rewriting_from_k_with_recomputed_hashes_is_found_against_a_checkpoint,
     checkpoints_are_published_and_a_forged_or_forked_log_is_refused,

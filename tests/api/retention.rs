@@ -263,6 +263,32 @@ async fn purge_removes_contents_and_keeps_a_verifying_chain(app: TestApp) {
         ))
         .await;
     assert_eq!(others, vec![vec!["Vos résultats sont bons".to_owned()]]);
+    // Nor any readable health metadata: titles and subjects go with the contents.
+    let metadata = app
+        .query_rows(&format!(
+            "SELECT d.title FROM documents d WHERE d.patient_ins = '{person}' \
+             UNION ALL SELECT t.subject FROM threads t WHERE t.patient_ins = '{person}' \
+             UNION ALL SELECT m.subject FROM messages m JOIN threads t ON t.id = m.thread_id \
+             WHERE t.patient_ins = '{person}'"
+        ))
+        .await;
+    assert!(!metadata.is_empty());
+    assert!(metadata.iter().all(|row| row[0].is_empty()), "{metadata:?}");
+    let kept = app
+        .query_rows(&format!(
+            "SELECT title FROM documents WHERE patient_ins = '{other}'"
+        ))
+        .await;
+    assert!(kept.iter().all(|row| !row[0].is_empty()));
+    // The deep verification still verifies: a purged title is not a rewritten one.
+    let audit = app
+        .graphql(
+            Some(&operator_token()),
+            "query($ins: INS) { ledgerAudit(ins: $ins) { verified } }",
+            json!({ "ins": person }),
+        )
+        .await;
+    assert_eq!(audit.ok()["ledgerAudit"]["verified"], true);
     // The ledger stays, verifies, and says what happened.
     let history = app.history(&person).await;
     assert_eq!(
