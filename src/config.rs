@@ -107,12 +107,14 @@ impl Settings {
         services: &crate::services::Services,
     ) -> Result<crate::notify::Delivery, String> {
         Ok(crate::notify::Delivery {
-            relay: self
-                .relay
-                .relay(&self.mail, services.db.clone(), services.clock.clone())?,
+            relay: self.relay.relay(
+                &self.mail,
+                services.connection().clone(),
+                services.clock.clone(),
+            )?,
             statements: self
                 .letters
-                .statements(services.db.clone(), services.clock.clone()),
+                .statements(services.connection().clone(), services.clock.clone()),
         })
     }
 }

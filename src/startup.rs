@@ -133,7 +133,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let mut background = vec![tokio::spawn(crate::notify::live::listen(
-            self.services.db.clone(),
+            self.services.connection().clone(),
             self.services.live.clone(),
         ))];
         if let Some(listener) = self.metrics_listener {

@@ -99,7 +99,7 @@ pub mod metrics {
     /// Reads the gauges that are states rather than events, at scrape time: the pool, the
     /// outbox backlog, the live subscribers.
     async fn sample(services: &Services) {
-        let db = &services.db;
+        let db = services.connection();
         let (size, idle, max) = match db.get_database_backend() {
             DbBackend::Postgres => {
                 let pool = db.get_postgres_connection_pool();

@@ -399,6 +399,7 @@ events! {
     RepresentationEnded(RepresentationEnded),
     MedicalProfileConsulted,
     MailboxConsulted,
+    ActivityHistoryConsulted,
 }
 
 /// Who a notice of an event reaches, when it has one.
@@ -563,6 +564,7 @@ pub fn label(kind: EventKind) -> &'static str {
         }
         EventKind::MedicalProfileConsulted => "Consultation de votre profil médical",
         EventKind::MailboxConsulted => "Consultation de la liste de vos conversations",
+        EventKind::ActivityHistoryConsulted => "Consultation de votre historique d'activité",
     }
 }
 

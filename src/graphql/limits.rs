@@ -48,7 +48,7 @@ pub const TRACED_FIELDS: &[&str] = &[
 
 /// The lists of the patient's own space (`me`'s), traced when a legal representative reads them
 /// (the patient's own view of their space is not): traced fields for a representative alone.
-pub const SPACE_LISTS: &[&str] = &["documents", "medicalProfile", "threads"];
+pub const SPACE_LISTS: &[&str] = &["documents", "medicalProfile", "threads", "activityHistory"];
 
 /// Deepest nesting of selection sets, spreads and inline fragments: async-graphql's own default,
 /// which this check replaces (see [`QueryGuard`]), and a bound on the recursion of its

@@ -123,7 +123,8 @@ impl MeProfile {
 
     /// Every action performed on the profile, by anyone, newest first. An action about a
     /// document held back until an announcement consultation shows as `withheld` (its sequence
-    /// and hashes only) until the document is released; a filtered page leaves it out.
+    /// and hashes only) until the document is released; a filtered page leaves it out. A legal
+    /// representative's reading is in the minor's history (`ACTIVITY_HISTORY_CONSULTED`).
     async fn activity_history(
         &self,
         ctx: &Context<'_>,
@@ -136,7 +137,7 @@ impl MeProfile {
         #[graphql(desc = "Cursor of the last event of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<String, ActivityEvent>> {
         let (ins, me) = patient(ctx)?;
-        let viewer = Viewer::in_own_space(&me);
+        let me = &me;
         let filter = HistoryFilter {
             kinds: kinds
                 .unwrap_or_default()
@@ -153,8 +154,11 @@ impl MeProfile {
         pagination::page(
             first,
             after,
-            |after: Option<HistoryKey>, limit| {
-                services.history(ins, viewer, &filter, after.map(|k| k.seq), limit)
+            |after: Option<HistoryKey>, limit| async move {
+                Ok(services
+                    .history(me, ins, &filter, after.map(|k| k.seq), limit)
+                    .await?
+                    .into_inner())
             },
             |entry| HistoryKey { seq: entry.seq() },
             |row| Ok(ActivityEvent::from(row)),

@@ -104,6 +104,8 @@ pub enum ActionKind {
     MedicalProfileConsulted,
     /// A legal representative read the list of the minor's conversations.
     MailboxConsulted,
+    /// A legal representative read the minor's activity history.
+    ActivityHistoryConsulted,
 }
 
 /// Kind of actor: who performed an action.

@@ -371,6 +371,11 @@ fn table() -> Vec<(EventKind, &'static str, Event)> {
             Event::MedicalProfileConsulted,
         ),
         (K::MailboxConsulted, r#"{"v":2}"#, Event::MailboxConsulted),
+        (
+            K::ActivityHistoryConsulted,
+            r#"{"v":2}"#,
+            Event::ActivityHistoryConsulted,
+        ),
     ]
 }
 
@@ -536,4 +541,5 @@ e94f9d1246f2173698b660378b4b92037c3c0b8fd8d0bb789d12f4ba364f3904
 23aad2146d22864a95e7f005ea3edd51b061994922d11f0f09ea58479e90f985
 9ed41c677d39374604d94559ae3ed8877a2999970fe5ec894ee3c5ea7ee56b6c
 29de3e6f1b8191f6a54b67f76e08f2d2521fe5e3e8ad0ba17ad595b03f1c72b0
+083268c2c54038c7788fea5713077f9d673de15927423cbc0f7a0a58ee21ad9d
 ";

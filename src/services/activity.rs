@@ -3,13 +3,15 @@
 use entity::{document, ledger_event};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
+use super::patient_tx::Traced;
 use super::views::LedgerEvent;
 use super::{ServiceError, Services};
 use crate::domain::ActorRole;
 use crate::domain::EventKind;
 use crate::domain::Ins;
+use crate::domain::access::Access;
 use crate::domain::visibility::Viewer;
-use crate::domain::{Event, HiddenDocuments};
+use crate::domain::{ActorRef, Event, HiddenDocuments};
 use crate::ledger;
 pub use crate::ledger::ChainReport;
 pub use crate::ledger::deep::{DeepReport, Divergence};
@@ -86,22 +88,27 @@ pub(crate) async fn hidden_documents(
 
 impl Services {
     /// A page of the patient's history, newest first: at most `limit` entries with a sequence
-    /// below `before` (exclusive), as `viewer` (the patient, or a representative) reads it.
-    /// Events about a document hidden from them are withheld; a filtered page leaves them out
-    /// (a filter must not tell what they are).
+    /// below `before` (exclusive), as `reader` (the patient, or a representative, whose reading
+    /// is traced as theirs) reads it. Events about a document hidden from them are withheld; a
+    /// filtered page leaves them out (a filter must not tell what they are).
     pub async fn history(
         &self,
+        reader: &ActorRef,
         ins: &Ins,
-        viewer: Viewer,
         filter: &HistoryFilter,
         mut before: Option<i64>,
         limit: u64,
-    ) -> Result<Vec<HistoryEntry>, ServiceError> {
-        let hidden = hidden_documents(&self.db, ins, viewer).await?;
+    ) -> Result<Traced<Vec<HistoryEntry>>, ServiceError> {
+        let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
+        // The trace goes first: a representative's reading shows in the page it reads.
+        let receipt = tx
+            .space_read(reader, Event::ActivityHistoryConsulted)
+            .await?;
+        let hidden = hidden_documents(tx.conn(), ins, Viewer::in_own_space(reader)).await?;
         let filtered = !filter.kinds.is_empty() || !filter.actor_roles.is_empty();
         let mut entries = Vec::new();
         loop {
-            let rows = self.events_page(ins, filter, before, limit).await?;
+            let rows = events_page(tx.conn(), ins, filter, before, limit).await?;
             let full = rows.len() as u64 == limit;
             for row in rows {
                 before = Some(row.seq);
@@ -111,39 +118,13 @@ impl Services {
                 }
                 entries.push(entry);
                 if entries.len() as u64 == limit {
-                    return Ok(entries);
+                    return tx.commit_traced(receipt, entries).await;
                 }
             }
             if !full {
-                return Ok(entries);
+                return tx.commit_traced(receipt, entries).await;
             }
         }
-    }
-
-    async fn events_page(
-        &self,
-        ins: &Ins,
-        filter: &HistoryFilter,
-        before: Option<i64>,
-        limit: u64,
-    ) -> Result<Vec<ledger_event::Model>, ServiceError> {
-        let mut query = ledger_event::Entity::find()
-            .filter(ledger_event::Column::PatientIns.eq(ins.as_str()))
-            .order_by_desc(ledger_event::Column::Seq);
-        if !filter.kinds.is_empty() {
-            query = query
-                .filter(ledger_event::Column::Kind.is_in(filter.kinds.iter().map(|k| k.as_str())));
-        }
-        if !filter.actor_roles.is_empty() {
-            query = query.filter(
-                ledger_event::Column::ActorRole
-                    .is_in(filter.actor_roles.iter().map(|r| r.as_str())),
-            );
-        }
-        if let Some(before) = before {
-            query = query.filter(ledger_event::Column::Seq.lt(before));
-        }
-        Ok(query.limit(limit).all(&self.db).await?)
     }
 
     /// Deep verification (operators): the chains, the content hashes recomputed from the
@@ -172,4 +153,30 @@ impl Services {
     pub async fn integrity(&self, ins: &Ins) -> Result<ChainReport, ServiceError> {
         Ok(ledger::verify_chain(&self.db, ins.as_str()).await?)
     }
+}
+
+/// One page of the chain's events, newest first, filtered.
+async fn events_page(
+    conn: &impl ConnectionTrait,
+    ins: &Ins,
+    filter: &HistoryFilter,
+    before: Option<i64>,
+    limit: u64,
+) -> Result<Vec<ledger_event::Model>, ServiceError> {
+    let mut query = ledger_event::Entity::find()
+        .filter(ledger_event::Column::PatientIns.eq(ins.as_str()))
+        .order_by_desc(ledger_event::Column::Seq);
+    if !filter.kinds.is_empty() {
+        query =
+            query.filter(ledger_event::Column::Kind.is_in(filter.kinds.iter().map(|k| k.as_str())));
+    }
+    if !filter.actor_roles.is_empty() {
+        query = query.filter(
+            ledger_event::Column::ActorRole.is_in(filter.actor_roles.iter().map(|r| r.as_str())),
+        );
+    }
+    if let Some(before) = before {
+        query = query.filter(ledger_event::Column::Seq.lt(before));
+    }
+    Ok(query.limit(limit).all(conn).await?)
 }

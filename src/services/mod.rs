@@ -29,9 +29,13 @@ use live::LiveHub;
 
 /// What every use case needs: the database, the time, the rules, and the doorbells of live
 /// subscribers to ring after a commit.
+///
+/// The database handle is private to the services: a use case reaches a patient's tables
+/// through the patient unit of work (`PatientTx`), and `tests/api/architecture.rs` names the
+/// few reads that do not (sweeps' listings, operators' lists, the chain's own verification).
 #[derive(Debug, Clone)]
 pub struct Services {
-    pub db: DatabaseConnection,
+    db: DatabaseConnection,
     pub clock: SharedClock,
     pub policy: Policy,
     pub live: LiveHub,
@@ -49,6 +53,13 @@ impl Services {
             live: LiveHub::default(),
             checkpoint_signer: None,
         }
+    }
+
+    /// The connection pool, for what runs beside the use cases and is wired outside them: the
+    /// outbox relay, the postal statements, the other replicas' doorbells (LISTEN), readiness
+    /// and metrics. Never for a use case.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
     }
 
     /// These services, signing checkpoints with `signer`.

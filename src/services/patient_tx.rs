@@ -528,13 +528,17 @@ impl<'s> PatientTx<'s> {
     /// owner looking at their own space); for anyone else let in (a minor's legal
     /// representative), `event` by them, like any reading of someone else's record.
     /// Only a unit of work opened for the owner's access ([`Access::OwnRecord`],
-    /// [`Access::OwnMailbox`]) gives one.
+    /// [`Access::OwnMailbox`], or [`Access::Enrolment`] for what a profile shows in any status)
+    /// gives one.
     pub async fn space_read(
         &mut self,
         reader: &ActorRef,
         event: Event,
     ) -> Result<Receipt, ServiceError> {
-        if !matches!(self.access, Access::OwnRecord | Access::OwnMailbox) {
+        if !matches!(
+            self.access,
+            Access::OwnRecord | Access::OwnMailbox | Access::Enrolment
+        ) {
             return Err(ServiceError::internal(
                 "a reading of the patient's space outside the patient's own access",
             ));

@@ -184,3 +184,198 @@ fn the_import_reader_sees_every_form_of_path() {
         ["notify"]
     );
 }
+
+/// The reads of the services that go through the shared database handle rather than a
+/// patient's unit of work, each with why. Every other use of the handle is refused: a use case
+/// reaches a patient's tables in `PatientTx`, where a reading is traced.
+const OUTSIDE_THE_UNIT_OF_WORK: &[(&str, &str, &str)] = &[
+    (
+        "services/mod.rs",
+        "connection",
+        "the pool, lent to the wiring (relay, statements, LISTEN, readiness, metrics)",
+    ),
+    (
+        "services/patient_tx.rs",
+        "patient_tx",
+        "opens the unit of work itself",
+    ),
+    (
+        "services/patient_tx.rs",
+        "batch",
+        "opens a batch of units of work",
+    ),
+    (
+        "services/activity.rs",
+        "deep_verification",
+        "the operators' audit of every chain, no record data out",
+    ),
+    (
+        "services/activity.rs",
+        "integrity",
+        "re-hashes the patient's own chain: a verdict, no record data",
+    ),
+    (
+        "services/checkpoints.rs",
+        "checkpoint_now",
+        "signs chain heads: hashes only",
+    ),
+    (
+        "services/checkpoints.rs",
+        "checkpoints",
+        "the published checkpoint log: hashes only",
+    ),
+    (
+        "services/checkpoints.rs",
+        "checkpoint_consistency",
+        "a consistency proof: hashes only",
+    ),
+    (
+        "services/checkpoints.rs",
+        "ledger_proof",
+        "an inclusion proof: hashes only",
+    ),
+    (
+        "services/checkpoints.rs",
+        "ledger_export",
+        "the patient's own chain, withheld events as hashes (not yet traced for a representative)",
+    ),
+    (
+        "services/feeds.rs",
+        "live_notifications_after",
+        "the patient's own notices: no medical content",
+    ),
+    ("services/feeds.rs", "latest_live_notification", "a cursor"),
+    (
+        "services/feeds.rs",
+        "inbox_events_after",
+        "the practitioner's inbox events, without a patient's text",
+    ),
+    ("services/feeds.rs", "latest_inbox_event", "a cursor"),
+    (
+        "services/messaging/mailbox.rs",
+        "inbox",
+        "the practitioner's own list, without a patient's text",
+    ),
+    (
+        "services/messaging/mailbox.rs",
+        "practitioner_read_thread",
+        "finds whose thread it is, to open that patient's unit of work",
+    ),
+    (
+        "services/outbox.rs",
+        "list_notifications",
+        "the operators' outbox: no bodies",
+    ),
+    (
+        "services/profiles.rs",
+        "profile",
+        "identity and status, the patient's own (not yet traced for a representative)",
+    ),
+    (
+        "services/profiles.rs",
+        "create_due_profiles",
+        "the creation sweep's listing; each creation is a unit of work",
+    ),
+    (
+        "services/representatives.rs",
+        "represents",
+        "checks a representation before any unit of work",
+    ),
+    (
+        "services/representatives.rs",
+        "end_representations_at_majority",
+        "the majority sweep's listing; each end is a unit of work",
+    ),
+    (
+        "services/retention.rs",
+        "purge_due_profiles",
+        "the purge sweep's listing; each purge is a unit of work",
+    ),
+    (
+        "services/documents/blocks.rs",
+        "blocked_practitioners",
+        "the patient's own settings (not yet traced for a representative)",
+    ),
+    (
+        "services/documents/care.rs",
+        "emergency_accesses",
+        "the operators' audit of emergency accesses",
+    ),
+    (
+        "services/documents/feed.rs",
+        "dmp_status",
+        "whether a DMP exists, the same answer for unknown and opposed",
+    ),
+];
+
+#[test]
+fn services_reach_patient_tables_through_the_unit_of_work_but_the_named_exceptions() {
+    let mut uses = Vec::new();
+    for (file, lines) in sources().remove("services").unwrap_or_default() {
+        let path = file.display().to_string().replace('\\', "/");
+        let mut function = String::new();
+        for line in &lines {
+            if let Some(at) = line.find("fn ") {
+                let name: String = line[at + 3..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() {
+                    function = name;
+                }
+            }
+            if line.contains("self.db") {
+                uses.push((path.clone(), function.clone(), line.trim().to_owned()));
+            }
+        }
+    }
+    let unnamed: Vec<String> = uses
+        .iter()
+        .filter(|(path, function, _)| {
+            !OUTSIDE_THE_UNIT_OF_WORK
+                .iter()
+                .any(|(file, name, _)| path.ends_with(file) && function == name)
+        })
+        .map(|(path, function, line)| format!("{path}: {function}: {line}"))
+        .collect();
+    assert!(
+        unnamed.is_empty(),
+        "reads outside the patient unit of work, not named in OUTSIDE_THE_UNIT_OF_WORK:\n{}",
+        unnamed.join("\n")
+    );
+    // A named exception that no longer exists goes from the list.
+    for (file, name, _) in OUTSIDE_THE_UNIT_OF_WORK {
+        assert!(
+            uses.iter()
+                .any(|(path, function, _)| path.ends_with(file) && function == name),
+            "{file}: {name} no longer reads outside the unit of work: take it off the list"
+        );
+    }
+    // Outside the services, the handle is the wiring's alone.
+    for (module, files) in sources() {
+        if [
+            "services",
+            "startup",
+            "config",
+            "telemetry",
+            "cli",
+            "demo",
+            "http",
+            "db",
+        ]
+        .contains(&module.as_str())
+        {
+            continue;
+        }
+        for (file, lines) in files {
+            for line in lines {
+                assert!(
+                    !line.contains(".connection()"),
+                    "{}: {module} borrows the services' database handle: {}",
+                    file.display(),
+                    line.trim()
+                );
+            }
+        }
+    }
+}

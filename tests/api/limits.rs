@@ -7,8 +7,8 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, DOCTOR, TestApp, document_input, ins, on_both_databases, patient_token,
-    practitioner_token,
+    Backend, DOCTOR, TestApp, document_input, ins, on_both_databases, operator_token,
+    patient_token, practitioner_token,
 };
 
 /// One consultation of the record, as a fragment leaf or an aliased field.
@@ -352,7 +352,227 @@ async fn introspection_and_suggestions_are_closed_to_anonymous_callers(app: Test
     );
 }
 
+/// Who runs a read in [`every_read_that_appends_to_a_ledger_is_a_traced_field`].
+#[derive(Clone, Copy, Debug)]
+enum Reader {
+    Representative,
+    Practitioner,
+    Operator,
+}
+
+/// Every field of `Query` and `Me`, each with a request that reads it and who sends it.
+const READS: &[(&str, Reader, &str)] = &[
+    ("me", Reader::Representative, "{ me { __typename } }"),
+    (
+        "profile",
+        Reader::Representative,
+        "{ me { profile { status } } }",
+    ),
+    (
+        "activityHistory",
+        Reader::Representative,
+        "{ me { activityHistory(first: 1) { edges { cursor } } } }",
+    ),
+    (
+        "ledgerProof",
+        Reader::Representative,
+        "{ me { ledgerProof { leafIndex } } }",
+    ),
+    (
+        "ledgerExport",
+        Reader::Representative,
+        "{ me { ledgerExport } }",
+    ),
+    (
+        "ledgerIntegrity",
+        Reader::Representative,
+        "{ me { ledgerIntegrity { verified } } }",
+    ),
+    (
+        "documents",
+        Reader::Representative,
+        "{ me { documents { edges { cursor } } } }",
+    ),
+    (
+        "document",
+        Reader::Representative,
+        "query($doc: ID!) { me { document(id: $doc) { id } } }",
+    ),
+    (
+        "medicalProfile",
+        Reader::Representative,
+        "{ me { medicalProfile { id } } }",
+    ),
+    (
+        "blockedPractitioners",
+        Reader::Representative,
+        "{ me { blockedPractitioners { rpps } } }",
+    ),
+    (
+        "threads",
+        Reader::Representative,
+        "{ me { threads { edges { cursor } } } }",
+    ),
+    (
+        "thread",
+        Reader::Representative,
+        "query($thread: ID!) { me { thread(id: $thread) { id } } }",
+    ),
+    (
+        "notificationsCursor",
+        Reader::Representative,
+        "{ me { notificationsCursor } }",
+    ),
+    (
+        "beneficiary",
+        Reader::Operator,
+        "query($ins: INS!) { beneficiary(ins: $ins) { status } }",
+    ),
+    (
+        "ledgerAudit",
+        Reader::Operator,
+        "query($ins: INS) { ledgerAudit(ins: $ins) { verified } }",
+    ),
+    (
+        "outbox",
+        Reader::Operator,
+        "{ outbox { edges { cursor } } }",
+    ),
+    (
+        "emergencyAccesses",
+        Reader::Operator,
+        "query($from: DateTime!, $to: DateTime!) { emergencyAccesses(from: $from, to: $to) { edges { cursor } } }",
+    ),
+    (
+        "dmpStatus",
+        Reader::Practitioner,
+        "query($ins: INS!) { dmpStatus(patientIns: $ins) }",
+    ),
+    (
+        "patientRecord",
+        Reader::Practitioner,
+        "query($ins: INS!) { patientRecord(patientIns: $ins) { edges { cursor } } }",
+    ),
+    (
+        "patientDocument",
+        Reader::Practitioner,
+        "query($ins: INS!, $doc: ID!) { patientDocument(patientIns: $ins, documentId: $doc) { id } }",
+    ),
+    (
+        "inbox",
+        Reader::Practitioner,
+        "{ inbox { edges { cursor } } }",
+    ),
+    (
+        "inboxThread",
+        Reader::Practitioner,
+        "query($thread: ID!) { inboxThread(id: $thread) { id } }",
+    ),
+    ("inboxCursor", Reader::Practitioner, "{ inboxCursor }"),
+];
+
+/// The fields of `type name` in `schema.graphql`.
+fn schema_fields(name: &str) -> Vec<String> {
+    let schema = include_str!("../../schema.graphql");
+    let start = schema
+        .find(&format!("\ntype {name} {{"))
+        .unwrap_or_else(|| panic!("type {name} in schema.graphql"));
+    let body = &schema[start..];
+    let body = &body[..body.find("\n}").unwrap()];
+    let mut fields = Vec::new();
+    let mut depth = 0;
+    let mut in_description = false;
+    for line in body.lines().skip(2) {
+        let text = line.trim();
+        if text.starts_with("\"\"\"") {
+            in_description = !(in_description || text.len() > 3 && text.ends_with("\"\"\""));
+            continue;
+        }
+        if in_description || text.is_empty() {
+            continue;
+        }
+        if depth == 0 {
+            let name: String = text
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            fields.push(name);
+        }
+        depth += text.matches('(').count();
+        depth -= text.matches(')').count();
+    }
+    fields
+}
+
+/// Every read that appends to a patient's ledger is one the query guard counts as a traced
+/// field, so that the cost of a request bounds how many events it can write: each field of the
+/// schema's reads is run, as the reader it is for, and the events counted. A field added to the
+/// schema without a line in [`READS`] fails here too.
+async fn every_read_that_appends_to_a_ledger_is_a_traced_field(app: TestApp) {
+    use espace_sante::graphql::limits::{SPACE_LISTS, TRACED_FIELDS};
+
+    let mut listed: Vec<String> = READS.iter().map(|(f, ..)| (*f).to_owned()).collect();
+    let mut schema = schema_fields("Query");
+    schema.extend(schema_fields("Me"));
+    listed.sort();
+    schema.sort();
+    assert_eq!(listed, schema, "READS lists every field of Query and Me");
+
+    let (child, mother) = (ins(1750), ins(1751));
+    let code = crate::minors::created_minor(&app, &child, "2015-06-01", &[&mother]).await;
+    crate::minors::activate_as(&app, &mother, &child, &code)
+        .await
+        .ok();
+    let fed = app
+        .feed(DOCTOR, &child, document_input("k-1", "Compte rendu"))
+        .await;
+    let doc = fed.ok()["feedDocument"]["id"].clone();
+    let sent = app
+        .graphql(
+            Some(&practitioner_token(DOCTOR)),
+            "mutation($ins: INS!) { sendMessage(patientIns: $ins, input: { subject: \"Bilan\", body: \"Bonjour\", idempotencyKey: \"m-1\" }) { thread { id } } }",
+            json!({ "ins": child }),
+        )
+        .await;
+    let thread = sent.ok()["sendMessage"]["thread"]["id"].clone();
+    let variables = json!({
+        "ins": child, "doc": doc, "thread": thread,
+        "from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z",
+    });
+
+    let mut uncounted = Vec::new();
+    for (field, reader, query) in READS {
+        let before = ledger_events(&app).await;
+        let answer = match reader {
+            Reader::Representative => {
+                crate::minors::as_representative(&app, &mother, &child, query, variables.clone())
+                    .await
+            }
+            Reader::Practitioner => {
+                app.graphql(Some(&practitioner_token(DOCTOR)), query, variables.clone())
+                    .await
+            }
+            Reader::Operator => {
+                app.graphql(Some(&operator_token()), query, variables.clone())
+                    .await
+            }
+        };
+        answer.ok();
+        let appended = ledger_events(&app).await > before;
+        let counted = TRACED_FIELDS.contains(field)
+            || matches!(reader, Reader::Representative) && SPACE_LISTS.contains(field);
+        if appended && !counted {
+            uncounted.push(*field);
+        }
+    }
+    assert!(
+        uncounted.is_empty(),
+        "these reads append to a ledger but the query guard does not count them: {uncounted:?}"
+    );
+}
+
 on_both_databases!(
+    every_read_that_appends_to_a_ledger_is_a_traced_field,
     a_fragment_spread_bomb_is_refused_before_any_resolver,
     a_long_chain_of_fragments_is_refused_before_validation_recurses_through_it,
     an_alias_flood_of_traced_fields_is_refused_before_any_resolver,

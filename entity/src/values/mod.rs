@@ -172,6 +172,7 @@ stored_enum! {
         RepresentationEnded = "REPRESENTATION_ENDED",
         MedicalProfileConsulted = "MEDICAL_PROFILE_CONSULTED",
         MailboxConsulted = "MAILBOX_CONSULTED",
+        ActivityHistoryConsulted = "ACTIVITY_HISTORY_CONSULTED",
     }
 }
 
@@ -246,6 +247,7 @@ mod tests {
                 "REPRESENTATION_ENDED",
                 "MEDICAL_PROFILE_CONSULTED",
                 "MAILBOX_CONSULTED",
+                "ACTIVITY_HISTORY_CONSULTED",
             ]
         );
     }
