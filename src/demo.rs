@@ -135,7 +135,6 @@ pub async fn load(
         id: OPERATOR.0.to_owned(),
         name: OPERATOR.1.to_owned(),
         profession: None,
-        profession_code: None,
     };
 
     let (old, new): (Vec<&DemoPatient>, Vec<&DemoPatient>) =
@@ -168,7 +167,6 @@ pub async fn load(
                     id: p.ins.to_owned(),
                     name: format!("{} {}", p.first_names, p.birth_name),
                     profession: None,
-                    profession_code: None,
                 };
                 let input = ActivationInput {
                     activation_code: created.activation_code.display(),

@@ -32,7 +32,7 @@ use tracing::Span;
 
 use crate::auth::{Authenticator, Caller};
 use crate::graphql::AppSchema;
-use crate::graphql::error::{attach_request_id, is_unavailable};
+use crate::graphql::error::{ErrorCode, attach_request_id, is_unavailable};
 use crate::rate_limit::RateLimiter;
 
 /// What the handlers share.
@@ -198,8 +198,7 @@ fn explain_payload_too_large(response: Response, max_body_bytes: usize) -> Respo
         return response;
     }
     refuse(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "PAYLOAD_TOO_LARGE",
+        ErrorCode::PayloadTooLarge,
         format!("the request body is larger than {max_body_bytes} bytes"),
     )
 }
@@ -236,23 +235,20 @@ async fn export_record(State(state): State<AppState>, headers: HeaderMap) -> Res
         // `caller` answers no profile selection: the export is the signed-in patient's own.
         Caller::Refused(reason) | Caller::Forbidden(reason) | Caller::Unavailable(reason) => {
             return refuse(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
+                ErrorCode::Unauthenticated,
                 format!("authentication required: {reason}"),
             );
         }
         Caller::Anonymous => {
             return refuse(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
+                ErrorCode::Unauthenticated,
                 "authentication required: sign in: send 'Authorization: Bearer <token>'".to_owned(),
             );
         }
     };
     let crate::domain::Actor::Patient { ins, .. } = &actor else {
         return refuse(
-            StatusCode::FORBIDDEN,
-            "FORBIDDEN",
+            ErrorCode::Forbidden,
             "only the patient can download their record".to_owned(),
         );
     };
@@ -280,8 +276,7 @@ async fn export_record(State(state): State<AppState>, headers: HeaderMap) -> Res
         Err(err) => {
             tracing::error!(error.cause = %err, "export failed");
             refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_SERVER_ERROR",
+                ErrorCode::InternalServerError,
                 "an internal error occurred; quote the request id to the support team".to_owned(),
             )
         }
@@ -349,8 +344,7 @@ fn over_rate(state: &AppState, key: &str) -> Option<Response> {
     let limiter = state.rate_limit.as_ref()?;
     limiter.take(key).err().map(|wait| {
         let mut response = refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TOO_MANY_REQUESTS",
+            ErrorCode::TooManyRequests,
             format!("too many requests: retry in {wait} s"),
         );
         response
@@ -360,10 +354,12 @@ fn over_rate(state: &AppState, key: &str) -> Option<Response> {
     })
 }
 
-/// An error answered before GraphQL runs (the body is too large, or not a GraphQL request).
-fn refuse(status: StatusCode, code: &str, message: String) -> Response {
-    let body =
-        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+/// An error answered outside GraphQL (before it runs, or on a route beside it), in the shape
+/// and with the code GraphQL gives it, and the HTTP status of that code.
+fn refuse(code: ErrorCode, message: String) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
+    let status =
+        StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, axum::Json(body)).into_response()
 }
 
@@ -393,8 +389,7 @@ impl axum::extract::FromRequestParts<AppState> for Admitted {
                 .any(|json| media_type.eq_ignore_ascii_case(json))
         }) {
             return Err(refuse(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
+                ErrorCode::UnsupportedMediaType,
                 "send the GraphQL request as JSON, with 'Content-Type: application/json'"
                     .to_owned(),
             ));
@@ -463,8 +458,7 @@ async fn graphql(
         Ok(body) => body,
         Err(rejection) if caused_by::<TimeoutError>(&rejection) => {
             return refuse(
-                StatusCode::REQUEST_TIMEOUT,
-                "REQUEST_TIMEOUT",
+                ErrorCode::RequestTimeout,
                 "the request body stopped arriving".to_owned(),
             );
         }
@@ -473,8 +467,7 @@ async fn graphql(
     };
     if too_many_json_values(&body, MAX_JSON_VALUES) {
         return refuse(
-            StatusCode::BAD_REQUEST,
-            "BAD_USER_INPUT",
+            ErrorCode::BadUserInput,
             format!("the request holds more than {MAX_JSON_VALUES} JSON values"),
         );
     }
@@ -482,8 +475,7 @@ async fn graphql(
         Ok(request) => request,
         Err(err) => {
             return refuse(
-                StatusCode::BAD_REQUEST,
-                "BAD_USER_INPUT",
+                ErrorCode::BadUserInput,
                 format!("the body is not a GraphQL request in JSON: {err}"),
             );
         }
@@ -850,7 +842,7 @@ impl Session {
                 "too many subscriptions on this connection (at most {}): complete one first",
                 self.max_subscriptions
             ),
-            "extensions": { "code": "TOO_MANY_SUBSCRIPTIONS" },
+            "extensions": { "code": ErrorCode::TooManySubscriptions.as_str() },
         });
         let payload = match self.protocol {
             WebSocketProtocols::GraphQLWS => serde_json::json!([error]),
@@ -966,8 +958,7 @@ async fn ledger_checkpoint_consistency(
 ) -> Response {
     let (Some(from), Some(to)) = (pair.from, pair.to) else {
         return refuse(
-            StatusCode::BAD_REQUEST,
-            "BAD_USER_INPUT",
+            ErrorCode::BadUserInput,
             "give the two checkpoints: ?from=M&to=N".to_owned(),
         );
     };
@@ -985,20 +976,11 @@ async fn ledger_checkpoint_consistency(
 /// A service error on a route beside GraphQL: the code and message the GraphQL API gives it
 /// (its mapping logs an internal error, once), with the HTTP status that fits.
 fn service_refusal(err: crate::services::ServiceError) -> Response {
+    let code = ErrorCode::of(&err);
+    // The mapping writes the message (and logs an internal error, once).
     let error = async_graphql::Error::from(err);
-    let code = match error.extensions.as_ref().and_then(|e| e.get("code")) {
-        Some(async_graphql::Value::String(code)) => code.clone(),
-        _ => "INTERNAL_SERVER_ERROR".to_owned(),
-    };
-    let status = match code.as_str() {
-        "DMP_NOT_FOUND" | "NOT_FOUND" => StatusCode::NOT_FOUND,
-        "ACTIVATION_REQUIRED" | "FORBIDDEN" => StatusCode::FORBIDDEN,
-        "BAD_USER_INPUT" => StatusCode::BAD_REQUEST,
-        crate::graphql::error::SERVICE_UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    let mut response = refuse(status, &code, error.message);
-    if status == StatusCode::SERVICE_UNAVAILABLE {
+    let mut response = refuse(code, error.message);
+    if code == ErrorCode::ServiceUnavailable {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(2));
@@ -1027,8 +1009,7 @@ async fn graphiql(State(state): State<AppState>) -> Response {
         return Html(GRAPHIQL_PAGE).into_response();
     }
     let mut response = refuse(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        ErrorCode::MethodNotAllowed,
         "GraphiQL is not served in production (APP_ENV=production): POST GraphQL requests \
          to /graphql"
             .to_owned(),

@@ -3,7 +3,7 @@
 
 use sea_orm::entity::prelude::*;
 
-use crate::values::{Channel, DeliveryStatus, Ins};
+use crate::values::{Channel, DeliveryStatus, Ins, NoticeKind};
 
 /// One notice to deliver.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -15,7 +15,7 @@ pub struct Model {
     /// The ledger event this notice tells about; unique with `channel`.
     pub ledger_event_id: i64,
     /// What happened (ANNOUNCEMENT, PROFILE_CREATED, …).
-    pub kind: String,
+    pub kind: NoticeKind,
     pub channel: Channel,
     /// The email address for EMAIL; empty otherwise.
     pub recipient: String,

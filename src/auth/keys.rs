@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::jwks::{JwksIssuer, JwksKeys, JwksTiming};
 use super::{Actor, ActorRole};
 use crate::clock::SharedClock;
-use crate::domain::{Ins, ProfessionCode, Rpps};
+use crate::domain::{Ins, Practitioner, ProfessionCode, Rpps};
 
 /// The development signing secret: public on purpose, so that `espace-sante token` and the
 /// demo work with no set-up. A server started with it says so in its log.
@@ -438,24 +438,31 @@ fn actor_from_claims(
         ActorRole::Practitioner => {
             let rpps = Rpps::parse(&sub)
                 .map_err(|e| format!("the token's subject is not a valid RPPS number: {e}"))?;
-            let profession_code = profession_code
-                .map(|code| {
-                    ProfessionCode::parse(&code)
-                        .map_err(|e| format!("the token's 'profession_code' is invalid: {e}"))
-                })
-                .transpose()?;
-            // Without a display name, the nomenclature's.
-            let profession = profession.or_else(|| {
-                profession_code
-                    .and_then(ProfessionCode::display)
-                    .map(str::to_owned)
-            });
-            Ok(Actor::Practitioner {
+            let code = profession_code.ok_or_else(|| {
+                "a practitioner's token must carry their profession code ('profession_code', \
+                 RPPS nomenclature: 10 médecin, 21 pharmacien, …): the access matrix reads it"
+                    .to_owned()
+            })?;
+            let profession_code = ProfessionCode::parse(&code)
+                .map_err(|e| format!("the token's 'profession_code' is invalid: {e}"))?;
+            if name.trim().is_empty() {
+                return Err(
+                    "a practitioner's token must carry their name ('name'): every \
+                     access is written in the patient's history under it"
+                        .to_owned(),
+                );
+            }
+            // Without a display name, the nomenclature's (or the code, for a profession the
+            // matrix does not know).
+            let profession = profession
+                .or_else(|| profession_code.display().map(str::to_owned))
+                .unwrap_or_else(|| format!("Profession {profession_code}"));
+            Ok(Actor::Practitioner(Practitioner {
                 rpps,
                 name,
                 profession,
                 profession_code,
-            })
+            }))
         }
         ActorRole::Operator if !sub.trim().is_empty() => Ok(Actor::Operator { id: sub, name }),
         ActorRole::Operator => Err("the token's subject is empty".to_owned()),

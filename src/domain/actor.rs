@@ -10,14 +10,7 @@ pub enum Actor {
     /// A patient, acting on their own profile.
     Patient { ins: Ins, name: String },
     /// A practitioner.
-    Practitioner {
-        rpps: Rpps,
-        name: String,
-        /// Display name of the profession (e.g. `Médecin généraliste`), as the ledger records it.
-        profession: Option<String>,
-        /// The profession's code of the RPPS nomenclature, which the access matrix reads.
-        profession_code: Option<ProfessionCode>,
-    },
+    Practitioner(Practitioner),
     /// An insurer's back-office agent.
     Operator { id: String, name: String },
     /// A legal representative, signed in as themselves (a PATIENT token with their INS), acting
@@ -26,33 +19,48 @@ pub enum Actor {
     Representative { child: Ins, ins: Ins, name: String },
 }
 
+/// A practitioner acting: who they are, and their profession, which the access matrix reads.
+/// Built once, from their token; a token without a name or a profession code is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Practitioner {
+    pub rpps: Rpps,
+    /// Display name, written into the ledger the patient reads.
+    pub name: String,
+    /// Display name of the profession (e.g. `Médecin généraliste`), as the ledger records it.
+    pub profession: String,
+    /// The profession's code of the RPPS nomenclature, which the access matrix reads.
+    pub profession_code: ProfessionCode,
+}
+
+impl Practitioner {
+    /// How this practitioner is written into the ledger.
+    pub fn to_ref(&self) -> ActorRef {
+        ActorRef {
+            role: ActorRole::Practitioner,
+            id: self.rpps.to_string(),
+            name: self.name.clone(),
+            profession: Some(self.profession.clone()),
+        }
+    }
+}
+
 impl Actor {
     /// The role of this actor's token (a representative signed in as a patient).
     pub fn role(&self) -> ActorRole {
         match self {
             Self::Patient { .. } | Self::Representative { .. } => ActorRole::Patient,
-            Self::Practitioner { .. } => ActorRole::Practitioner,
+            Self::Practitioner(_) => ActorRole::Practitioner,
             Self::Operator { .. } => ActorRole::Operator,
         }
     }
 
     /// How this actor is written into the ledger.
     pub fn to_ref(&self) -> ActorRef {
-        let (id, name, profession, profession_code) = match self {
-            Self::Patient { ins, name } => (ins.to_string(), name.clone(), None, None),
-            Self::Practitioner {
-                rpps,
-                name,
-                profession,
-                profession_code,
-            } => (
-                rpps.to_string(),
-                name.clone(),
-                profession.clone(),
-                *profession_code,
-            ),
-            Self::Operator { id, name } => (id.clone(), name.clone(), None, None),
-            Self::Representative { ins, name, .. } => (ins.to_string(), name.clone(), None, None),
+        let (id, name) = match self {
+            Self::Patient { ins, name } => (ins.to_string(), name.clone()),
+            Self::Practitioner(practitioner) => return practitioner.to_ref(),
+            Self::Operator { id, name } => (id.clone(), name.clone()),
+            Self::Representative { ins, name, .. } => (ins.to_string(), name.clone()),
         };
         let role = match self {
             // In the minor's chain: the representative, on the minor's behalf.
@@ -63,8 +71,7 @@ impl Actor {
             role,
             id,
             name,
-            profession,
-            profession_code,
+            profession: None,
         }
     }
 }
@@ -77,20 +84,9 @@ pub struct ActorRef {
     pub name: String,
     /// For practitioners.
     pub profession: Option<String>,
-    /// For practitioners: the profession's code, which the access matrix reads. Not in the
-    /// ledger's encoding (the display name is).
-    pub profession_code: Option<ProfessionCode>,
 }
 
 impl ActorRef {
-    /// The RPPS number of a practitioner (their id); `None` for any other actor.
-    pub fn rpps(&self) -> Option<Rpps> {
-        match self.role {
-            ActorRole::Practitioner => Rpps::parse(&self.id).ok(),
-            _ => None,
-        }
-    }
-
     /// The service itself.
     pub fn system() -> Self {
         Self {
@@ -98,7 +94,6 @@ impl ActorRef {
             id: "system".to_owned(),
             name: "Mon espace santé".to_owned(),
             profession: None,
-            profession_code: None,
         }
     }
 }

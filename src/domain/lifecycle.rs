@@ -421,6 +421,31 @@ pub fn purge_due(facts: &ProfileFacts, now: DateTime<Utc>, retention: Retention)
             .is_some_and(|closed_at| retention.ends(closed_at) <= now)
 }
 
+/// What the 18th birthday writes on a profile its legal representatives managed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Majority {
+    /// The status after it: a profile a representative activated goes back to CREATED, with
+    /// a new activation code and without the representative's email, so that the young adult
+    /// activates their own access; any other keeps its status.
+    pub status_after: Option<ProfileStatus>,
+}
+
+/// The end of the representatives' access of a person born on `birth_date`, on `today`:
+/// `None` while they are a minor.
+pub fn majority(
+    facts: &ProfileFacts,
+    birth_date: chrono::NaiveDate,
+    today: chrono::NaiveDate,
+) -> Option<Majority> {
+    if super::minors::is_minor(birth_date, today) {
+        return None;
+    }
+    let reactivates = facts.status == ProfileStatus::Activated;
+    Some(Majority {
+        status_after: reactivates.then_some(ProfileStatus::Created),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -889,5 +914,33 @@ mod tests {
         };
         assert!(!purge_due(&purged, end, TEN_YEARS));
         assert!(!purge_due(&facts(ProfileStatus::Activated), end, TEN_YEARS));
+    }
+
+    #[test]
+    fn at_18_a_profile_a_representative_activated_goes_back_to_created() {
+        let birth = chrono::NaiveDate::from_ymd_opt(2009, 1, 15).unwrap();
+        let before = chrono::NaiveDate::from_ymd_opt(2027, 1, 14).unwrap();
+        let on = chrono::NaiveDate::from_ymd_opt(2027, 1, 15).unwrap();
+        let mut facts = ProfileFacts {
+            status: ProfileStatus::Activated,
+            opposition_deadline: DateTime::<Utc>::MIN_UTC,
+            failed_activation_attempts: 0,
+            activation_locked_until: None,
+            closed_at: None,
+            status_before_closure: None,
+            purged_at: None,
+        };
+        assert_eq!(majority(&facts, birth, before), None);
+        assert_eq!(
+            majority(&facts, birth, on),
+            Some(Majority {
+                status_after: Some(ProfileStatus::Created),
+            })
+        );
+        facts.status = ProfileStatus::Created;
+        assert_eq!(
+            majority(&facts, birth, on),
+            Some(Majority { status_after: None })
+        );
     }
 }

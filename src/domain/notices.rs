@@ -3,14 +3,16 @@
 
 use chrono::{DateTime, Utc};
 
+pub use entity::values::NoticeKind;
+
 use super::ActorRef;
 use super::events::Event;
 
 /// A notice, before it is routed to its channels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
-    /// Stored kind (`ANNOUNCEMENT`, `PROFILE_CREATED`).
-    pub kind: &'static str,
+    /// What it tells.
+    pub kind: NoticeKind,
     pub subject: String,
     pub body: String,
     /// One line for the postal activity statement: what happened, by whom.
@@ -71,7 +73,7 @@ const SIGN_OFF: &str = "Mon espace santé — un service de l'Assurance Maladie 
 pub fn announcement(first_names: &str, birth_name: &str, deadline: DateTime<Utc>) -> Notice {
     let date = deadline.format("%d/%m/%Y");
     Notice {
-        kind: "ANNOUNCEMENT",
+        kind: NoticeKind::Announcement,
         subject: "Votre profil Mon espace santé va être créé".to_owned(),
         summary: format!(
             "Annonce de la création de votre profil (opposition possible jusqu'au {date})"
@@ -90,7 +92,7 @@ pub fn announcement(first_names: &str, birth_name: &str, deadline: DateTime<Utc>
 /// The creation notice, which carries the one-time activation code.
 pub fn profile_created(first_names: &str, birth_name: &str, activation_code: &str) -> Notice {
     Notice {
-        kind: "PROFILE_CREATED",
+        kind: NoticeKind::ProfileCreated,
         subject: "Votre profil Mon espace santé est créé".to_owned(),
         summary: "Création de votre profil Mon espace santé et envoi de votre code d'activation"
             .to_owned(),
@@ -133,7 +135,7 @@ fn practitioner(name: &str, profession: Option<&str>) -> String {
 /// A practitioner fed a document. Neither its title nor its type: only who, and an invitation.
 pub fn new_document(name: &str, profession: Option<&str>, activated: bool) -> Notice {
     Notice {
-        kind: "NEW_DOCUMENT",
+        kind: NoticeKind::NewDocument,
         subject: "Un nouveau document dans votre dossier médical".to_owned(),
         summary: format!(
             "{} a ajouté un document dans votre dossier médical",
@@ -150,7 +152,7 @@ pub fn new_document(name: &str, profession: Option<&str>, activated: bool) -> No
 /// A practitioner accessed the record for the first time.
 pub fn first_access(name: &str, profession: Option<&str>, activated: bool) -> Notice {
     Notice {
-        kind: "FIRST_ACCESS",
+        kind: NoticeKind::FirstAccess,
         subject: "Un professionnel de santé a accédé à votre dossier médical".to_owned(),
         summary: format!(
             "Premier accès de {} à votre dossier médical",
@@ -177,7 +179,7 @@ pub fn emergency_access(
 ) -> Notice {
     let until = until.format("%d/%m/%Y à %H:%M UTC");
     Notice {
-        kind: "EMERGENCY_ACCESS",
+        kind: NoticeKind::EmergencyAccess,
         subject: "Alerte : accès en urgence à votre dossier médical".to_owned(),
         summary: format!(
             "Accès en urgence (bris de glace) de {} à votre dossier médical, jusqu'au {until}",
@@ -198,7 +200,7 @@ pub fn emergency_access(
 /// A practitioner sent a message. Neither its subject nor its body.
 pub fn new_message(name: &str, profession: Option<&str>, activated: bool) -> Notice {
     Notice {
-        kind: "NEW_MESSAGE",
+        kind: NoticeKind::NewMessage,
         subject: "Un nouveau message dans votre messagerie de santé".to_owned(),
         summary: format!(
             "{} vous a envoyé un message",
@@ -231,6 +233,6 @@ mod tests {
     fn creation_notice_carries_the_activation_code() {
         let notice = profile_created("Jeanne", "MARTIN", "ABCD-EFGH-JKMN");
         assert!(notice.body.contains("ABCD-EFGH-JKMN"));
-        assert_eq!(notice.kind, "PROFILE_CREATED");
+        assert_eq!(notice.kind, NoticeKind::ProfileCreated);
     }
 }

@@ -182,10 +182,10 @@ impl CareMutation {
         #[graphql(desc = "Why the record must be opened now, 10 to 500 characters.")]
         reason: String,
     ) -> async_graphql::Result<EmergencyAccess> {
-        let (_, me) = practitioner(ctx)?;
+        let me = practitioner(ctx)?;
         Ok(EmergencyAccess(
             services(ctx)
-                .open_emergency_access(&me, &patient_ins, &reason)
+                .open_emergency_access(me, &patient_ins, &reason)
                 .await?,
         ))
     }

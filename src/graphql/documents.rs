@@ -400,7 +400,7 @@ impl DocumentQuery {
             String,
         >,
     ) -> async_graphql::Result<Connection<String, Document>> {
-        let (_, me) = practitioner(ctx)?;
+        let me = practitioner(ctx)?;
         let filter = ListArgs {
             type_code,
             acted_from,
@@ -410,7 +410,7 @@ impl DocumentQuery {
         let services = services(ctx);
         documents_page(filter, first, after, |query| async move {
             services
-                .consult_record(&me, &patient_ins, &query)
+                .consult_record(me, &patient_ins, &query)
                 .await
                 .map(Traced::into_inner)
         })
@@ -427,10 +427,10 @@ impl DocumentQuery {
         #[graphql(desc = "The patient's INS.")] patient_ins: InsScalar,
         #[graphql(desc = "The document's id.")] document_id: ID,
     ) -> async_graphql::Result<Document> {
-        let (_, me) = practitioner(ctx)?;
+        let me = practitioner(ctx)?;
         let id = id_of(&document_id, "document")?;
         Ok(services(ctx)
-            .consult_document(&me, &patient_ins, id)
+            .consult_document(me, &patient_ins, id)
             .await?
             .into())
     }
@@ -553,14 +553,14 @@ impl DocumentMutation {
             DocumentVisibilityInput,
         >,
     ) -> async_graphql::Result<Document> {
-        let (_, me) = practitioner(ctx)?;
+        let me = practitioner(ctx)?;
         let visibility = visibility.unwrap_or_default();
         let options = FeedOptions {
             held_back: visibility.held_back_until_announced,
             secret_from_representatives: visibility.secret_from_representatives,
         };
         Ok(services(ctx)
-            .feed_document(&me, &patient_ins, &input.into(), options)
+            .feed_document(me, &patient_ins, &input.into(), options)
             .await?
             .into())
     }
@@ -578,9 +578,9 @@ impl DocumentMutation {
         #[graphql(desc = "The patient's INS.")] patient_ins: InsScalar,
         #[graphql(desc = "The document's id.")] document_id: ID,
     ) -> async_graphql::Result<Document> {
-        let (_, me) = practitioner(ctx)?;
+        let me = practitioner(ctx)?;
         Ok(services(ctx)
-            .release_document(&me, &patient_ins, id_of(&document_id, "document")?)
+            .release_document(me, &patient_ins, id_of(&document_id, "document")?)
             .await?
             .into())
     }

@@ -19,19 +19,129 @@ use futures_util::stream::{BoxStream, StreamExt};
 
 use crate::services::ServiceError;
 
-/// The code of an error that a retry may cure; the HTTP edge answers it with 503 and
-/// `Retry-After`.
-pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
+/// The stable `extensions.code` of every error a client can get, and the HTTP status each is
+/// answered with where HTTP chooses one (the routes beside GraphQL, and a GraphQL answer that
+/// is all [`ErrorCode::ServiceUnavailable`]). Written once here; nothing reads a code back from
+/// its text: an error carries its code as a value too (its `source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    Unauthenticated,
+    Forbidden,
+    BadUserInput,
+    NotFound,
+    InvalidTransition,
+    OppositionWindowClosed,
+    ActivationLocked,
+    InvalidActivation,
+    DmpNotFound,
+    ActivationRequired,
+    Conflict,
+    PayloadTooLarge,
+    /// The database is out of reach: retry (503 with `Retry-After`).
+    ServiceUnavailable,
+    QueryTooComplex,
+    TooManyRequests,
+    TooManySubscriptions,
+    UnsupportedMediaType,
+    RequestTimeout,
+    MethodNotAllowed,
+    /// Logged once, where it is mapped; the client gets the request id, never the cause.
+    InternalServerError,
+}
 
-/// Builds an error with a code.
-fn coded(code: &'static str, message: impl Into<String>) -> Error {
-    Error::new(message).extend_with(|_, ext| ext.set("code", code))
+impl ErrorCode {
+    /// The code as clients read it in `extensions.code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::BadUserInput => "BAD_USER_INPUT",
+            Self::NotFound => "NOT_FOUND",
+            Self::InvalidTransition => "INVALID_TRANSITION",
+            Self::OppositionWindowClosed => "OPPOSITION_WINDOW_CLOSED",
+            Self::ActivationLocked => "ACTIVATION_LOCKED",
+            Self::InvalidActivation => "INVALID_ACTIVATION",
+            Self::DmpNotFound => "DMP_NOT_FOUND",
+            Self::ActivationRequired => "ACTIVATION_REQUIRED",
+            Self::Conflict => "CONFLICT",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            Self::TooManyRequests => "TOO_MANY_REQUESTS",
+            Self::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::InternalServerError => "INTERNAL_SERVER_ERROR",
+        }
+    }
+
+    /// The HTTP status of an answer that is this error alone.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::Unauthenticated => 401,
+            Self::Forbidden | Self::ActivationRequired => 403,
+            Self::NotFound | Self::DmpNotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::RequestTimeout => 408,
+            Self::Conflict => 409,
+            Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::TooManyRequests | Self::TooManySubscriptions => 429,
+            Self::BadUserInput
+            | Self::InvalidTransition
+            | Self::OppositionWindowClosed
+            | Self::ActivationLocked
+            | Self::InvalidActivation
+            | Self::QueryTooComplex => 400,
+            Self::ServiceUnavailable => 503,
+            Self::InternalServerError => 500,
+        }
+    }
+
+    /// The code of a service error.
+    pub fn of(err: &ServiceError) -> Self {
+        match err {
+            ServiceError::BadInput { .. } => Self::BadUserInput,
+            ServiceError::NotFound(_) => Self::NotFound,
+            ServiceError::InvalidTransition { .. } => Self::InvalidTransition,
+            ServiceError::OppositionWindowClosed { .. } => Self::OppositionWindowClosed,
+            ServiceError::ActivationLocked { .. } => Self::ActivationLocked,
+            ServiceError::InvalidActivation { .. } => Self::InvalidActivation,
+            ServiceError::DmpNotFound => Self::DmpNotFound,
+            ServiceError::ActivationRequired => Self::ActivationRequired,
+            ServiceError::Forbidden(_) => Self::Forbidden,
+            ServiceError::Conflict(_) => Self::Conflict,
+            ServiceError::PayloadTooLarge { .. } => Self::PayloadTooLarge,
+            ServiceError::Unavailable(_) => Self::ServiceUnavailable,
+            ServiceError::Internal(_) => Self::InternalServerError,
+        }
+    }
+
+    /// The code an error carries, if it was given one here.
+    pub fn carried_by(error: &ServerError) -> Option<Self> {
+        error.source::<Self>().copied()
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Builds an error with a code: in `extensions.code` for the client, and as its source for
+/// the edge.
+pub fn coded(code: ErrorCode, message: impl Into<String>) -> Error {
+    let mut error = Error::new(message).extend_with(|_, ext| ext.set("code", code.as_str()));
+    error.source = Some(Arc::new(code));
+    error
 }
 
 /// No (valid) token.
 pub fn unauthenticated(reason: &str) -> Error {
     coded(
-        "UNAUTHENTICATED",
+        ErrorCode::Unauthenticated,
         format!("authentication required: {reason}"),
     )
 }
@@ -43,7 +153,7 @@ pub fn refused_caller(caller: Option<&crate::auth::Caller>) -> Error {
     match caller {
         Some(Caller::Refused(reason)) => unauthenticated(reason),
         Some(Caller::Forbidden(reason)) => forbidden(reason),
-        Some(Caller::Unavailable(reason)) => coded(SERVICE_UNAVAILABLE, reason.clone()),
+        Some(Caller::Unavailable(reason)) => coded(ErrorCode::ServiceUnavailable, reason.clone()),
         Some(Caller::Authenticated(_) | Caller::Anonymous) | None => {
             unauthenticated("sign in: send 'Authorization: Bearer <token>'")
         }
@@ -51,60 +161,60 @@ pub fn refused_caller(caller: Option<&crate::auth::Caller>) -> Error {
 }
 
 pub fn forbidden(reason: &str) -> Error {
-    coded("FORBIDDEN", reason.to_owned())
+    coded(ErrorCode::Forbidden, reason.to_owned())
 }
 
 /// Malformed input, outside any service call (pagination arguments, …).
 pub fn bad_user_input(message: impl Into<String>) -> Error {
-    coded("BAD_USER_INPUT", message)
+    coded(ErrorCode::BadUserInput, message)
 }
 
 impl From<ServiceError> for Error {
     fn from(err: ServiceError) -> Self {
+        let code = ErrorCode::of(&err);
         let message = err.message();
         match err {
-            ServiceError::BadInput { field, index, .. } => coded("BAD_USER_INPUT", message)
-                .extend_with(|_, ext| {
+            ServiceError::BadInput { field, index, .. } => {
+                coded(code, message).extend_with(|_, ext| {
                     if let Some(field) = field {
                         ext.set("field", field);
                     }
                     if let Some(index) = index {
                         ext.set("index", index as u64);
                     }
-                }),
-            ServiceError::NotFound(_) => coded("NOT_FOUND", message),
-            ServiceError::InvalidTransition { status, .. } => coded("INVALID_TRANSITION", message)
-                .extend_with(|_, ext| ext.set("status", status.as_str())),
-            ServiceError::OppositionWindowClosed { deadline } => {
-                coded("OPPOSITION_WINDOW_CLOSED", message)
-                    .extend_with(|_, ext| ext.set("deadline", deadline.to_rfc3339()))
+                })
             }
-            ServiceError::ActivationLocked { until } => coded("ACTIVATION_LOCKED", message)
+            ServiceError::InvalidTransition { status, .. } => {
+                coded(code, message).extend_with(|_, ext| ext.set("status", status.as_str()))
+            }
+            ServiceError::OppositionWindowClosed { deadline } => coded(code, message)
+                .extend_with(|_, ext| ext.set("deadline", deadline.to_rfc3339())),
+            ServiceError::ActivationLocked { until } => coded(code, message)
                 .extend_with(|_, ext| ext.set("lockedUntil", until.to_rfc3339())),
-            ServiceError::InvalidActivation { remaining_attempts } => {
-                coded("INVALID_ACTIVATION", message)
-                    .extend_with(|_, ext| ext.set("remainingAttempts", remaining_attempts))
+            ServiceError::InvalidActivation { remaining_attempts } => coded(code, message)
+                .extend_with(|_, ext| ext.set("remainingAttempts", remaining_attempts)),
+            ServiceError::PayloadTooLarge { max_bytes } => {
+                coded(code, message).extend_with(|_, ext| ext.set("maxBytes", max_bytes as u64))
             }
-            ServiceError::DmpNotFound => coded("DMP_NOT_FOUND", message),
-            ServiceError::ActivationRequired => coded("ACTIVATION_REQUIRED", message),
-            ServiceError::Forbidden(_) => coded("FORBIDDEN", message),
-            ServiceError::Conflict(_) => coded("CONFLICT", message),
-            ServiceError::PayloadTooLarge { max_bytes } => coded("PAYLOAD_TOO_LARGE", message)
-                .extend_with(|_, ext| ext.set("maxBytes", max_bytes as u64)),
             ServiceError::Unavailable(cause) => {
                 tracing::warn!(error.cause = %cause.chain(), "request failed: database unavailable");
                 coded(
-                    SERVICE_UNAVAILABLE,
+                    code,
                     "the service is temporarily unavailable; retry in a moment",
                 )
             }
             ServiceError::Internal(internal) => {
                 tracing::error!(error.cause = %internal.chain(), "request failed on an internal error");
                 coded(
-                    "INTERNAL_SERVER_ERROR",
+                    code,
                     "an internal error occurred; quote the request id to the support team",
                 )
             }
+            ServiceError::NotFound(_)
+            | ServiceError::DmpNotFound
+            | ServiceError::ActivationRequired
+            | ServiceError::Forbidden(_)
+            | ServiceError::Conflict(_) => coded(code, message),
         }
     }
 }
@@ -115,27 +225,29 @@ fn ensure_codes(errors: &mut [ServerError]) {
     for error in errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
-            extensions.set("code", "BAD_USER_INPUT");
+            extensions.set("code", ErrorCode::BadUserInput.as_str());
+            if error.source.is_none() {
+                error.source = Some(Arc::new(ErrorCode::BadUserInput));
+            }
         }
     }
 }
 
-/// Whether one of `errors` is [`SERVICE_UNAVAILABLE`].
+/// Whether one of `errors` is [`ErrorCode::ServiceUnavailable`].
 pub fn is_unavailable(errors: &[ServerError]) -> bool {
-    errors.iter().any(|error| {
-        error.extensions.as_ref().is_some_and(|extensions| {
-            matches!(extensions.get("code"), Some(async_graphql::Value::String(code)) if code == SERVICE_UNAVAILABLE)
-        })
-    })
+    errors
+        .iter()
+        .any(|error| ErrorCode::carried_by(error) == Some(ErrorCode::ServiceUnavailable))
 }
 
 /// Gives internal errors the request id, which the logs carry too.
 pub fn attach_request_id(errors: &mut [ServerError], request_id: &str) {
     for error in errors {
-        let extensions = error.extensions.get_or_insert_with(Default::default);
-        if matches!(extensions.get("code"), Some(async_graphql::Value::String(code)) if code == "INTERNAL_SERVER_ERROR")
-        {
-            extensions.set("requestId", request_id);
+        if ErrorCode::carried_by(error) == Some(ErrorCode::InternalServerError) {
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("requestId", request_id);
         }
     }
 }

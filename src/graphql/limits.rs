@@ -28,6 +28,7 @@ use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, ValidationResult, Variables};
 use async_graphql_value::{ConstValue, Value};
 
+use super::error::ErrorCode;
 use crate::auth::Caller;
 use crate::domain::Actor;
 
@@ -159,18 +160,27 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The code of this refusal.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::TooLarge { .. } | Self::Exceeds { .. } => ErrorCode::QueryTooComplex,
+            Self::FragmentCycle(_) | Self::ListTooLong { .. } => ErrorCode::BadUserInput,
+            Self::Introspection => ErrorCode::Forbidden,
+        }
+    }
+
     /// The GraphQL error the client gets.
     pub fn into_server_error(self) -> ServerError {
+        let code = self.code();
         let mut extensions = ErrorExtensionValues::default();
+        extensions.set("code", code.as_str());
         let message = match self {
             Self::TooLarge { bytes, max } => {
-                extensions.set("code", "QUERY_TOO_COMPLEX");
                 extensions.set("limit", "bytes");
                 extensions.set("max", max as u64);
                 format!("the query has {bytes} bytes; at most {max} are accepted")
             }
             Self::Exceeds { limit, value, max } => {
-                extensions.set("code", "QUERY_TOO_COMPLEX");
                 extensions.set("limit", limit);
                 extensions.set("max", max);
                 let hint = if limit == "cost" {
@@ -186,21 +196,17 @@ impl Refusal {
                      accepted{hint}; fragments count as many times as they are spread"
                 )
             }
-            Self::FragmentCycle(name) => {
-                extensions.set("code", "BAD_USER_INPUT");
-                format!("fragment \"{name}\" spreads itself")
-            }
+            Self::FragmentCycle(name) => format!("fragment \"{name}\" spreads itself"),
             Self::ListTooLong { items, max } => {
-                extensions.set("code", "BAD_USER_INPUT");
                 format!("a list input has {items} items; at most {max} are accepted")
             }
             Self::Introspection => {
-                extensions.set("code", "FORBIDDEN");
                 "introspection is only open to authenticated callers, in development".to_owned()
             }
         };
         let mut error = ServerError::new(message, None);
         error.extensions = Some(extensions);
+        error.source = Some(std::sync::Arc::new(code));
         error
     }
 }

@@ -281,7 +281,7 @@ impl MessagingQuery {
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last thread of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Thread>> {
-        let (rpps, _) = practitioner(ctx)?;
+        let rpps = &practitioner(ctx)?.rpps;
         let services = services(ctx);
         pagination::page(
             first,
@@ -300,9 +300,9 @@ impl MessagingQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "The thread's id.")] id: ID,
     ) -> async_graphql::Result<Thread> {
-        let (_, me) = practitioner(ctx)?;
+        let me = practitioner(ctx)?;
         let conversation = match services(ctx)
-            .practitioner_read_thread(&me, id_of(&id, "conversation")?)
+            .practitioner_read_thread(me, id_of(&id, "conversation")?)
             .await?
         {
             PractitionerThread::Delivered(traced) => traced.into_inner(),
@@ -382,7 +382,7 @@ impl MessagingMutation {
         #[graphql(desc = "The patient's INS.")] patient_ins: InsScalar,
         #[graphql(desc = "The message.")] input: MessageInput,
     ) -> async_graphql::Result<SentMessage> {
-        let (_, me) = practitioner(ctx)?;
+        let me = practitioner(ctx)?;
         let message = NewMessage {
             subject: input.subject,
             body: input.body,
@@ -398,7 +398,7 @@ impl MessagingMutation {
             idempotency_key: input.idempotency_key,
         };
         let sent = services(ctx)
-            .send_message(&me, &patient_ins, &message)
+            .send_message(me, &patient_ins, &message)
             .await?;
         Ok(SentMessage::new(sent, Reader::Practitioner))
     }

@@ -133,12 +133,10 @@ fn patient<'a>(ctx: &Context<'a>) -> async_graphql::Result<(&'a Ins, ActorRef)> 
     }
 }
 
-/// The calling practitioner's ledger reference and RPPS number.
-fn practitioner<'a>(
-    ctx: &Context<'a>,
-) -> async_graphql::Result<(&'a crate::domain::Rpps, ActorRef)> {
+/// The calling practitioner.
+fn practitioner<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a crate::domain::Practitioner> {
     match actor(ctx)? {
-        actor @ Actor::Practitioner { rpps, .. } => Ok((rpps, actor.to_ref())),
+        Actor::Practitioner(practitioner) => Ok(practitioner),
         _ => Err(error::forbidden("only a practitioner can do this")),
     }
 }

@@ -69,7 +69,7 @@ impl LiveQuery {
     /// arrives after the query is delivered, none from before it (practitioners).
     #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
     async fn inbox_cursor(&self, ctx: &Context<'_>) -> Result<String> {
-        let (rpps, _) = practitioner(ctx)?;
+        let rpps = &practitioner(ctx)?.rpps;
         Ok(services(ctx).latest_inbox_event(rpps).await?.to_string())
     }
 }
@@ -120,7 +120,7 @@ impl SubscriptionRoot {
                     .map(|n| {
                         let event = LiveNotification {
                             cursor: n.id.to_string(),
-                            kind: n.kind,
+                            kind: n.kind.as_str().to_owned(),
                             summary: n.summary,
                             occurred_at: n.created_at,
                         };
@@ -141,7 +141,7 @@ impl SubscriptionRoot {
         #[graphql(desc = "The cursor of the last event seen: replay what came after it first.")]
         after: Option<String>,
     ) -> Result<impl Stream<Item = Result<InboxEvent>> + use<>> {
-        let rpps = practitioner(ctx)?.0.clone();
+        let rpps = practitioner(ctx)?.rpps.clone();
         let services = services(ctx).clone();
         let doorbell = services
             .live

@@ -543,7 +543,7 @@ impl From<views::Notification> for Notification {
             id: n.id,
             patient_ins: n.patient_ins.to_string(),
             ledger_event_id: n.ledger_event_id,
-            kind: n.kind,
+            kind: n.kind.as_str().to_owned(),
             channel: n.channel.into(),
             recipient: n.recipient,
             subject: n.subject,

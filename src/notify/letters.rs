@@ -17,6 +17,7 @@ use super::pdf::{Page, render, wrap};
 use crate::clock::SharedClock;
 use entity::values::DeliveryStatus;
 
+use crate::domain::notices::NoticeKind;
 use crate::domain::{AddressLines, Channel, Ins, ProfileStatus, may_be_notified};
 pub use crate::ports::delivery::{DeliveryError, LetterOut, StatementRun};
 
@@ -341,10 +342,12 @@ fn layout(
     }
     // The announcement and the creation notice travel whole: they carry the opposition
     // deadline and the activation code.
-    for notice in notices
-        .iter()
-        .filter(|n| n.kind == "ANNOUNCEMENT" || n.kind == "PROFILE_CREATED")
-    {
+    for notice in notices.iter().filter(|n| {
+        matches!(
+            n.kind,
+            NoticeKind::Announcement | NoticeKind::ProfileCreated
+        )
+    }) {
         body.push((false, String::new()));
         body.push((true, notice.subject.clone()));
         body.extend(

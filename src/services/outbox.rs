@@ -56,7 +56,7 @@ pub(super) async fn enqueue(
             id: NotSet,
             patient_ins: Set(profile.ins.clone()),
             ledger_event_id: Set(event.id),
-            kind: Set(notice.kind.to_owned()),
+            kind: Set(notice.kind),
             channel: Set(delivery.channel),
             recipient: Set(delivery.email.unwrap_or_default()),
             subject: Set(notice.subject.clone()),

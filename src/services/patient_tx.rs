@@ -27,8 +27,8 @@ use crate::domain::access::{Access, admit};
 use crate::domain::events::FirstAccess;
 use crate::domain::notices::{self, Notice};
 use crate::domain::{
-    ActivationCode, ActorRef, ActorRole, Event, EventKind, Ins, NoticeAudience, ProfileStatus,
-    Reach, Rpps,
+    ActivationCode, ActorRef, ActorRole, Event, EventKind, Ins, NoticeAudience, Practitioner,
+    ProfileStatus, Reach, Rpps,
 };
 use crate::ledger::{self, ChainHead, NewEvent};
 
@@ -134,18 +134,20 @@ impl Services {
     /// read, is one statement here on PostgreSQL ([`PatientTx::admit_practitioner`]).
     pub(crate) async fn consultation(
         &self,
-        practitioner: &ActorRef,
+        practitioner: &Practitioner,
         ins: &Ins,
     ) -> Result<PatientTx<'_>, ServiceError> {
         let mut tx = self.patient_tx(ins, Access::Dmp).await?;
-        let rpps = practitioner_rpps(practitioner)?;
-        let Admission { blocked, first } = tx.admit_practitioner(&rpps).await?;
+        let Admission { blocked, first } = tx.admit_practitioner(&practitioner.rpps).await?;
         if blocked {
             return Err(refuse_blocked(tx, practitioner).await);
         }
         if first {
-            tx.record(practitioner, Event::FirstAccess(FirstAccess::default()))
-                .await?;
+            tx.record(
+                &practitioner.to_ref(),
+                Event::FirstAccess(FirstAccess::default()),
+            )
+            .await?;
         }
         Ok(tx)
     }
@@ -154,15 +156,15 @@ impl Services {
     /// practitioner's attempt is traced, committed and refused.
     pub(crate) async fn unblocked(
         &self,
-        practitioner: &ActorRef,
+        practitioner: &Practitioner,
         ins: &Ins,
     ) -> Result<PatientTx<'_>, ServiceError> {
         let tx = self.patient_tx(ins, Access::Dmp).await?;
-        let rpps = practitioner_rpps(practitioner)?;
-        let blocked = practitioner_block::Entity::find_by_id((ins.clone(), rpps))
-            .one(tx.conn())
-            .await?
-            .is_some();
+        let blocked =
+            practitioner_block::Entity::find_by_id((ins.clone(), practitioner.rpps.clone()))
+                .one(tx.conn())
+                .await?
+                .is_some();
         if blocked {
             return Err(refuse_blocked(tx, practitioner).await);
         }
@@ -171,21 +173,17 @@ impl Services {
 }
 
 /// Traces a blocked practitioner's attempt, commits it, and gives back the refusal.
-async fn refuse_blocked(mut tx: PatientTx<'_>, practitioner: &ActorRef) -> ServiceError {
-    if let Err(err) = tx.record(practitioner, Event::AccessRefusedBlocked).await {
+async fn refuse_blocked(mut tx: PatientTx<'_>, practitioner: &Practitioner) -> ServiceError {
+    if let Err(err) = tx
+        .record(&practitioner.to_ref(), Event::AccessRefusedBlocked)
+        .await
+    {
         return err;
     }
     tx.refuse(ServiceError::Forbidden(
         "the patient has blocked your access to their record".to_owned(),
     ))
     .await
-}
-
-/// The RPPS number of a practitioner acting.
-pub(crate) fn practitioner_rpps(practitioner: &ActorRef) -> Result<Rpps, ServiceError> {
-    practitioner
-        .rpps()
-        .ok_or_else(|| ServiceError::internal("a practitioner acting without an RPPS number"))
 }
 
 impl<'s> Batch<'s> {
@@ -362,13 +360,10 @@ impl<'s> PatientTx<'s> {
     /// `by` is hidden); does nothing after that.
     pub async fn first_access(
         &mut self,
-        practitioner: &ActorRef,
+        practitioner: &Practitioner,
         by: FirstAccessBy,
     ) -> Result<(), ServiceError> {
-        if !self
-            .insert_first_access(&practitioner_rpps(practitioner)?)
-            .await?
-        {
+        if !self.insert_first_access(&practitioner.rpps).await? {
             return Ok(());
         }
         let hidden_feed = match by {
@@ -376,7 +371,7 @@ impl<'s> PatientTx<'s> {
             FirstAccessBy::HiddenFeed(document_id) => Some(document_id),
         };
         self.record(
-            practitioner,
+            &practitioner.to_ref(),
             Event::FirstAccess(FirstAccess { hidden_feed }),
         )
         .await
@@ -409,7 +404,6 @@ impl<'s> PatientTx<'s> {
             id: row.actor_id.clone(),
             name: row.actor_name.clone(),
             profession: Some(row.actor_profession.clone()).filter(|p| !p.is_empty()),
-            profession_code: None,
         };
         let open = Event::FirstAccess(FirstAccess::default());
         let notice = self.notice_of(&open, &actor, None)?;

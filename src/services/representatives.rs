@@ -7,11 +7,11 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
 };
 
+use super::profiles::facts_of;
 use super::{ServiceError, Services};
 use crate::domain::access::Access;
 use crate::domain::events::RepresentationEnded;
-use crate::domain::minors;
-use crate::domain::{ActivationCode, ActorRef, Event, Ins, ProfileStatus};
+use crate::domain::{ActivationCode, ActorRef, Event, Ins, lifecycle, minors};
 
 impl Services {
     /// Whether `representative` may act on `child`'s profile now: a legal representative of
@@ -58,9 +58,11 @@ impl Services {
         for child in children {
             let mut tx = self.patient_tx(&child, Access::Enrolment).await?;
             let current = tx.enrolled()?.clone();
-            if minors::is_minor(current.birth_date, today) {
+            let Some(majority) =
+                lifecycle::majority(&facts_of(&current)?, current.birth_date, today)
+            else {
                 continue;
-            }
+            };
             let representatives = legal_representative::Entity::find()
                 .filter(legal_representative::Column::ChildIns.eq(child.as_str()))
                 .filter(legal_representative::Column::EndedAt.is_null())
@@ -73,34 +75,28 @@ impl Services {
                 row.ended_at = Set(Some(tx.now()));
                 row.update(tx.conn()).await?;
             }
-            if current.status == ProfileStatus::Activated {
-                let ended = RepresentationEnded {
-                    representatives: ids,
-                    status_after: Some(ProfileStatus::Created),
-                };
+            let event = Event::RepresentationEnded(RepresentationEnded {
+                representatives: ids,
+                status_after: majority.status_after,
+            });
+            match majority.status_after {
                 // Activated by a representative, with their email: the young adult activates
-                // their own access.
-                let code = ActivationCode::generate();
-                let mut row = current.into_active_model();
-                row.status = Set(ProfileStatus::Created);
-                row.activation_code_hash = Set(Some(code.hash_for(&child)));
-                row.personal_email = Set(None);
-                row.failed_activation_attempts = Set(0);
-                row.activation_locked_until = Set(None);
-                tx.updated(row.update(tx.conn()).await?)?;
-                tx.record_with_code(
-                    &ActorRef::system(),
-                    Event::RepresentationEnded(ended),
-                    &code,
-                )
-                .await?;
-            } else {
-                let ended = RepresentationEnded {
-                    representatives: ids,
-                    status_after: None,
-                };
-                tx.record(&ActorRef::system(), Event::RepresentationEnded(ended))
-                    .await?;
+                // their own access, with a new code.
+                Some(status) => {
+                    let code = ActivationCode::generate();
+                    let mut row = current.into_active_model();
+                    row.status = Set(status);
+                    row.activation_code_hash = Set(Some(code.hash_for(&child)));
+                    row.personal_email = Set(None);
+                    row.failed_activation_attempts = Set(0);
+                    row.activation_locked_until = Set(None);
+                    tx.updated(row.update(tx.conn()).await?)?;
+                    tx.record_with_code(&ActorRef::system(), event, &code)
+                        .await?;
+                }
+                None => {
+                    tx.record(&ActorRef::system(), event).await?;
+                }
             }
             tx.commit().await?;
             ended.push(child);

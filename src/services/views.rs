@@ -9,6 +9,7 @@ use entity::{
 };
 
 use crate::domain::documents::MedicalCategory;
+use crate::domain::notices::NoticeKind;
 use crate::domain::{ActorRole, Channel, EventKind, Ins, ProfileStatus, Rpps};
 pub use entity::values::DeliveryStatus;
 
@@ -82,7 +83,7 @@ view! {
         id: i64,
         patient_ins: Ins,
         ledger_event_id: i64,
-        kind: String,
+        kind: NoticeKind,
         channel: Channel,
         recipient: String,
         subject: String,

@@ -111,16 +111,34 @@ async fn a_pharmacist_does_not_see_a_document_type_outside_the_matrix(app: TestA
     );
 }
 
-async fn a_practitioner_without_a_profession_code_sees_only_what_they_wrote(app: TestApp) {
+/// The access matrix reads a practitioner's profession code, and the patient's history their
+/// name: a token without either is refused with a message that names the missing claim, and
+/// nothing of the record is read.
+async fn a_practitioner_token_without_a_profession_code_or_a_name_is_refused(app: TestApp) {
     let person = ins(902);
     app.activated_profile(&person, None).await;
     app.feed(DOCTOR, &person, document_input("k-1", "Compte rendu"))
         .await
         .ok();
-    let mut claims = crate::helpers::claims("PRACTITIONER", OTHER_DOCTOR);
-    claims["profession"] = json!("Médecin");
-    let token = crate::helpers::sign(&claims);
-    assert!(listed(&app, &token, &person).await.is_empty());
+    let events = app.count("ledger_events").await;
+    let mut without_code = crate::helpers::claims("PRACTITIONER", OTHER_DOCTOR);
+    without_code["profession"] = json!("Médecin");
+    let mut without_name = crate::helpers::claims("PRACTITIONER", OTHER_DOCTOR);
+    without_name["profession_code"] = json!("10");
+    without_name["name"] = json!(" ");
+    for (claims, missing) in [(without_code, "profession_code"), (without_name, "name")] {
+        let refused = app
+            .graphql(
+                Some(&crate::helpers::sign(&claims)),
+                "query($ins: INS!) { patientRecord(patientIns: $ins) { edges { cursor } } }",
+                json!({ "ins": person }),
+            )
+            .await;
+        assert_eq!(refused.code(), "UNAUTHENTICATED");
+        let message = refused.error()["message"].as_str().unwrap().to_owned();
+        assert!(message.contains(&format!("'{missing}'")), "{message}");
+    }
+    assert_eq!(app.count("ledger_events").await, events, "nothing read");
 }
 
 async fn a_feed_of_a_type_the_profession_may_not_feed_is_forbidden(app: TestApp) {
@@ -628,7 +646,7 @@ async fn operators_list_emergency_accesses_over_a_period_without_medical_content
 
 on_both_databases!(
     a_pharmacist_does_not_see_a_document_type_outside_the_matrix,
-    a_practitioner_without_a_profession_code_sees_only_what_they_wrote,
+    a_practitioner_token_without_a_profession_code_or_a_name_is_refused,
     a_feed_of_a_type_the_profession_may_not_feed_is_forbidden,
     a_first_feed_notifies_the_first_access_once,
     the_medecin_traitant_sees_a_masked_document_and_another_physician_does_not,

@@ -123,6 +123,8 @@ fn a_practitioner_token_carries_the_profession_code() {
             "PRACTITIONER",
             "--sub",
             "10003456786",
+            "--name",
+            "Paul GIRARD",
             "--profession-code",
             "21",
         ])

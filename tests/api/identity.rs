@@ -206,7 +206,9 @@ fn patient_claims() -> Value {
 }
 
 fn practitioner_claims() -> Value {
-    idp_claims(PSC, "PRACTITIONER", "10003456786")
+    let mut c = idp_claims(PSC, "PRACTITIONER", "10003456786");
+    c["profession_code"] = json!("10");
+    c
 }
 
 /// What the server says of a token: `Ok` when it is accepted (whatever the query then says),

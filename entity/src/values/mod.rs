@@ -106,6 +106,24 @@ stored_enum! {
 }
 
 stored_enum! {
+    /// What a notice tells: the `kind` of an outbox row (and of a live notification).
+    pub enum NoticeKind {
+        /// Enrolment: the profile will be created unless the person opposes.
+        Announcement = "ANNOUNCEMENT",
+        /// The profile is created; the notice carries the activation code.
+        ProfileCreated = "PROFILE_CREATED",
+        /// A practitioner fed a document (or released a held-back one).
+        NewDocument = "NEW_DOCUMENT",
+        /// A practitioner's first access to the record.
+        FirstAccess = "FIRST_ACCESS",
+        /// An alert: a practitioner opened the record in an emergency.
+        EmergencyAccess = "EMERGENCY_ACCESS",
+        /// A practitioner sent a message.
+        NewMessage = "NEW_MESSAGE",
+    }
+}
+
+stored_enum! {
     /// Where a notice stands in its delivery.
     pub enum DeliveryStatus {
         /// Waiting for its relay (or for the next postal statement).
@@ -203,6 +221,17 @@ mod tests {
             ]
         );
         assert_eq!(names!(Channel), ["EMAIL", "POSTAL", "LIVE"]);
+        assert_eq!(
+            names!(NoticeKind),
+            [
+                "ANNOUNCEMENT",
+                "PROFILE_CREATED",
+                "NEW_DOCUMENT",
+                "FIRST_ACCESS",
+                "EMERGENCY_ACCESS",
+                "NEW_MESSAGE"
+            ]
+        );
         assert_eq!(names!(DeliveryStatus), ["PENDING", "SENT", "FAILED"]);
         assert_eq!(
             names!(MedicalCategory),

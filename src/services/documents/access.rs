@@ -9,17 +9,17 @@ use super::{
     read_document, visibility,
 };
 use crate::domain::visibility::MaskedAccess;
-use crate::domain::{ActorRef, Ins};
+use crate::domain::{Ins, Practitioner};
 use crate::services::patient_tx::Traced;
 use crate::services::views::Document;
 use crate::services::{ServiceError, Services};
 
 impl Services {
     /// A practitioner consults the list of a record's documents.
-    #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.id))]
+    #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.rpps))]
     pub async fn consult_record(
         &self,
-        practitioner: &ActorRef,
+        practitioner: &Practitioner,
         ins: &Ins,
         query: &DocumentQuery,
     ) -> Result<Traced<Vec<Document>>, ServiceError> {
@@ -27,7 +27,9 @@ impl Services {
         let reader = visibility::reader(&tx, practitioner).await?;
         // The patient sees which consultations an emergency access allowed.
         let emergency = reader.masked == MaskedAccess::Emergency;
-        let receipt = tx.record(practitioner, query.traced(emergency)).await?;
+        let receipt = tx
+            .record(&practitioner.to_ref(), query.traced(emergency))
+            .await?;
         let documents =
             list_documents(tx.conn(), ins, Audience::Practitioner(&reader), query).await?;
         tx.commit_traced(receipt, documents).await
@@ -35,10 +37,10 @@ impl Services {
 
     /// A practitioner reads one document of a record. An id of another record, or of a document
     /// they may not see (masked, or of a type their profession may not read), is `NotFound`.
-    #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.id))]
+    #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.rpps))]
     pub async fn consult_document(
         &self,
-        practitioner: &ActorRef,
+        practitioner: &Practitioner,
         ins: &Ins,
         document_id: i64,
     ) -> Result<Traced<DocumentWithContent>, ServiceError> {
@@ -51,7 +53,8 @@ impl Services {
             .await?
             .ok_or_else(document_not_found)?;
         let emergency = reader.masked == MaskedAccess::Emergency;
-        let (receipt, read) = read_document(&mut tx, practitioner, document, emergency).await?;
+        let (receipt, read) =
+            read_document(&mut tx, &practitioner.to_ref(), document, emergency).await?;
         tx.commit_traced(receipt, read).await
     }
 }

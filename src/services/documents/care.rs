@@ -13,8 +13,8 @@ use sea_orm::{
 use crate::domain::access::Access;
 use crate::domain::documents::short_text;
 use crate::domain::events::{EmergencyOpened, EmergencyRefused, PractitionerRef};
-use crate::domain::{ActorRef, ActorRole, Event, Ins, Rpps};
-use crate::services::patient_tx::{FirstAccessBy, practitioner_rpps};
+use crate::domain::{ActorRef, ActorRole, Event, Ins, Practitioner, Rpps};
+use crate::services::patient_tx::FirstAccessBy;
 use crate::services::views::{EmergencyAccess, Profile};
 use crate::services::{ServiceError, Services};
 
@@ -97,10 +97,10 @@ impl Services {
     /// they see the documents the patient masked too. Refused (and traced) for a practitioner
     /// the patient blocked and when the patient turned emergency access off. Traced with its
     /// reason, and an alert goes to the patient on every channel they have.
-    #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.id))]
+    #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.rpps))]
     pub async fn open_emergency_access(
         &self,
-        practitioner: &ActorRef,
+        practitioner: &Practitioner,
         ins: &Ins,
         reason: &str,
     ) -> Result<EmergencyAccess, ServiceError> {
@@ -108,8 +108,11 @@ impl Services {
         let mut tx = self.unblocked(practitioner, ins).await?;
         if !tx.enrolled()?.emergency_access_enabled {
             let refused = EmergencyRefused { reason };
-            tx.record(practitioner, Event::EmergencyAccessRefused(refused))
-                .await?;
+            tx.record(
+                &practitioner.to_ref(),
+                Event::EmergencyAccessRefused(refused),
+            )
+            .await?;
             return Err(tx
                 .refuse(ServiceError::Forbidden(
                     "the patient turned emergency access to their record off".to_owned(),
@@ -122,9 +125,9 @@ impl Services {
         let opened = emergency_access::Entity::insert(emergency_access::ActiveModel {
             id: NotSet,
             patient_ins: Set(ins.clone()),
-            practitioner_rpps: Set(practitioner_rpps(practitioner)?),
+            practitioner_rpps: Set(practitioner.rpps.clone()),
             practitioner_name: Set(practitioner.name.clone()),
-            practitioner_profession: Set(practitioner.profession.clone()),
+            practitioner_profession: Set(Some(practitioner.profession.clone())),
             reason: Set(reason.clone()),
             opened_at: Set(now),
             expires_at: Set(expires_at),
@@ -137,7 +140,7 @@ impl Services {
             reason,
             expires_at,
         };
-        tx.record(practitioner, Event::EmergencyAccessOpened(event))
+        tx.record(&practitioner.to_ref(), Event::EmergencyAccessOpened(event))
             .await?;
         tx.commit().await?;
         Ok(opened.into())

@@ -9,8 +9,8 @@ use super::{DmpStatus, DocumentInput, Stored, store_document, validate};
 use crate::domain::access::Access;
 use crate::domain::content::ContentDigest;
 use crate::domain::events::{DocumentStored, FeedRefused, Released};
-use crate::domain::{ActorRef, Event, Ins, has_dmp, visibility};
-use crate::services::patient_tx::{FirstAccessBy, practitioner_rpps};
+use crate::domain::{Event, Ins, Practitioner, has_dmp, visibility};
+use crate::services::patient_tx::FirstAccessBy;
 use crate::services::views::Document;
 use crate::services::{ServiceError, Services};
 
@@ -31,10 +31,10 @@ impl Services {
     /// [`FeedOptions`]); `DmpNotFound` otherwise, with nothing stored and nobody notified.
     /// A type the practitioner's profession may not feed (the access matrix) is `Forbidden`,
     /// and the refusal traced. The first feed of a practitioner is their first access.
-    #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.id))]
+    #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.rpps))]
     pub async fn feed_document(
         &self,
-        practitioner: &ActorRef,
+        practitioner: &Practitioner,
         ins: &Ins,
         input: &DocumentInput,
         options: FeedOptions,
@@ -54,18 +54,19 @@ impl Services {
             Err(other) => return Err(other),
         };
         let type_code = doc.doc_type.code;
-        if !visibility::may_feed(practitioner.profession_code, type_code) {
+        let actor = practitioner.to_ref();
+        if !visibility::may_feed(Some(practitioner.profession_code), type_code) {
             let refused = FeedRefused {
                 type_code: type_code.to_owned(),
             };
-            tx.record(practitioner, Event::FeedRefused(refused)).await?;
+            tx.record(&actor, Event::FeedRefused(refused)).await?;
             return Err(tx
                 .refuse(ServiceError::Forbidden(format!(
                     "your profession may not feed documents of type {type_code} (see the access matrix)"
                 )))
                 .await);
         }
-        let stored = match store_document(&tx, practitioner, doc, options).await? {
+        let stored = match store_document(&tx, &actor, doc, options).await? {
             Stored::Before(earlier) => return Ok(earlier.into()),
             Stored::Now(stored) => stored,
         };
@@ -85,7 +86,7 @@ impl Services {
         };
         tx.first_access(practitioner, by).await?;
         // Traced, as every feed; notified as the event says (a hidden one is not).
-        tx.record(practitioner, Event::DocumentFed(fed)).await?;
+        tx.record(&actor, Event::DocumentFed(fed)).await?;
         tx.commit().await?;
         Ok(stored.into())
     }
@@ -97,15 +98,15 @@ impl Services {
     /// own documents are looked at: for any other id (another's document, or none) the answer
     /// is one refusal that reads and tells nothing. Releasing the author's document already
     /// visible to the patient changes nothing and traces nothing.
-    #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.id))]
+    #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.rpps))]
     pub async fn release_document(
         &self,
-        practitioner: &ActorRef,
+        practitioner: &Practitioner,
         ins: &Ins,
         document_id: i64,
     ) -> Result<Document, ServiceError> {
         let mut tx = self.unblocked(practitioner, ins).await?;
-        let rpps = practitioner_rpps(practitioner)?;
+        let rpps = &practitioner.rpps;
         let document = document::Entity::find_by_id(document_id)
             .filter(document::Column::PatientIns.eq(ins.as_str()))
             .filter(document::Column::AuthorId.eq(rpps.as_str()))
@@ -132,9 +133,9 @@ impl Services {
         // The first access comes before the document, as it did in the chain; a secret
         // document's never (its notice would reach the representatives).
         if !event.secret_from_representatives {
-            tx.notify_withheld_first_access(&rpps, released.id).await?;
+            tx.notify_withheld_first_access(rpps, released.id).await?;
         }
-        tx.record(practitioner, Event::DocumentReleased(event))
+        tx.record(&practitioner.to_ref(), Event::DocumentReleased(event))
             .await?;
         tx.commit().await?;
         Ok(released.into())

@@ -11,19 +11,18 @@
 use entity::{document, emergency_access};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
 
-use crate::domain::ActorRef;
+use crate::domain::Practitioner;
 use crate::domain::visibility::{MaskedAccess, Reader, Viewer, readable_types};
 use crate::services::ServiceError;
-use crate::services::patient_tx::{PatientTx, practitioner_rpps};
+use crate::services::patient_tx::PatientTx;
 
 /// The reader `practitioner` is in this unit of work on the patient's record.
 pub(crate) async fn reader(
     tx: &PatientTx<'_>,
-    practitioner: &ActorRef,
+    practitioner: &Practitioner,
 ) -> Result<Reader, ServiceError> {
-    let rpps = practitioner_rpps(practitioner)?;
     let profile = tx.enrolled()?;
-    let masked = if profile.medecin_traitant_rpps.as_ref() == Some(&rpps) {
+    let masked = if profile.medecin_traitant_rpps.as_ref() == Some(&practitioner.rpps) {
         MaskedAccess::MedecinTraitant
     } else if emergency_holder(tx, practitioner).await? {
         MaskedAccess::Emergency
@@ -31,8 +30,8 @@ pub(crate) async fn reader(
         MaskedAccess::Hidden
     };
     Ok(Reader {
-        rpps: rpps.to_string(),
-        profession: practitioner.profession_code,
+        rpps: practitioner.rpps.to_string(),
+        profession: Some(practitioner.profession_code),
         masked,
     })
 }
@@ -40,7 +39,7 @@ pub(crate) async fn reader(
 /// Whether `practitioner` holds an emergency access to the record that has not expired.
 pub(crate) async fn emergency_holder(
     tx: &PatientTx<'_>,
-    practitioner: &ActorRef,
+    practitioner: &Practitioner,
 ) -> Result<bool, ServiceError> {
     // A consultation read it with its admission, in the same round trip (README,
     // "Performance").
@@ -51,7 +50,7 @@ pub(crate) async fn emergency_holder(
         .select_only()
         .column(emergency_access::Column::Id)
         .filter(emergency_access::Column::PatientIns.eq(tx.ins().clone()))
-        .filter(emergency_access::Column::PractitionerRpps.eq(practitioner_rpps(practitioner)?))
+        .filter(emergency_access::Column::PractitionerRpps.eq(practitioner.rpps.clone()))
         .filter(emergency_access::Column::ExpiresAt.gt(tx.now()))
         .into_tuple::<i64>()
         .one(tx.conn())

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::domain::access::Access;
 use crate::domain::events::ThreadRead;
-use crate::domain::{ActorRef, Event, Ins, Rpps};
+use crate::domain::{ActorRef, Event, Ins, Practitioner, Rpps};
 use crate::services::patient_tx::Traced;
 use crate::services::views::Message;
 use crate::services::{ServiceError, Services};
@@ -108,12 +108,12 @@ impl Services {
     /// wrote is in the patient's ledger, like any reading of their data.
     pub async fn practitioner_read_thread(
         &self,
-        practitioner: &ActorRef,
+        practitioner: &Practitioner,
         thread_id: i64,
     ) -> Result<PractitionerThread, ServiceError> {
         let find = || {
             thread::Entity::find_by_id(thread_id)
-                .filter(thread::Column::PractitionerRpps.eq(practitioner.id.as_str()))
+                .filter(thread::Column::PractitionerRpps.eq(practitioner.rpps.clone()))
         };
         let thread = find().one(&self.db).await?.ok_or_else(thread_not_found)?;
         let mut tx = self.patient_tx(&thread.patient_ins, Access::Any).await?;
@@ -125,7 +125,10 @@ impl Services {
             .ok_or_else(thread_not_found)?;
         let receipt = if thread.delivered {
             let receipt = tx
-                .record(practitioner, Event::ThreadRead(ThreadRead { thread_id }))
+                .record(
+                    &practitioner.to_ref(),
+                    Event::ThreadRead(ThreadRead { thread_id }),
+                )
                 .await?;
             Some(receipt)
         } else {

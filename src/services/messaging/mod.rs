@@ -23,12 +23,11 @@ pub use mailbox::PractitionerThread;
 
 use super::ServiceError;
 use super::idempotency::{self, RequestHash};
-use super::patient_tx::practitioner_rpps;
 use super::views::{Attachment, Message, Thread};
 use crate::domain::documents::{
     ContentError, IdempotencyKey, MimeType, decode_content, short_text,
 };
-use crate::domain::{ActorRef, ActorRole, Ins};
+use crate::domain::{ActorRef, ActorRole, Ins, Practitioner};
 
 /// Longest message body, in characters.
 pub const MAX_BODY_CHARS: usize = 20_000;
@@ -195,7 +194,7 @@ async fn replay(
 /// The thread of this practitioner and this INS (delivered or not), created if needed.
 async fn open_thread(
     txn: &impl ConnectionTrait,
-    practitioner: &ActorRef,
+    practitioner: &Practitioner,
     ins: &Ins,
     subject: &str,
     delivered: bool,
@@ -204,9 +203,9 @@ async fn open_thread(
     thread::Entity::insert(thread::ActiveModel {
         id: NotSet,
         patient_ins: Set(ins.clone()),
-        practitioner_rpps: Set(practitioner_rpps(practitioner)?),
+        practitioner_rpps: Set(practitioner.rpps.clone()),
         practitioner_name: Set(practitioner.name.clone()),
-        practitioner_profession: Set(practitioner.profession.clone()),
+        practitioner_profession: Set(Some(practitioner.profession.clone())),
         subject: Set(subject.to_owned()),
         delivered: Set(delivered),
         created_at: Set(now),
@@ -226,7 +225,7 @@ async fn open_thread(
     .exec_without_returning(txn)
     .await?;
     thread::Entity::find()
-        .filter(thread::Column::PractitionerRpps.eq(practitioner.id.as_str()))
+        .filter(thread::Column::PractitionerRpps.eq(practitioner.rpps.clone()))
         .filter(thread::Column::PatientIns.eq(ins.as_str()))
         .filter(thread::Column::Delivered.eq(delivered))
         .lock_exclusive()

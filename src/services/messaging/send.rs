@@ -9,20 +9,19 @@ use crate::domain::access::Access;
 use crate::domain::content::ContentDigest;
 use crate::domain::documents::{IdempotencyKey, short_text};
 use crate::domain::events::{AttachmentDigest, MessageStored};
-use crate::domain::{ActorRef, ActorRole, Event, Ins, has_dmp};
+use crate::domain::{ActorRef, ActorRole, Event, Ins, Practitioner, has_dmp};
 use crate::services::idempotency::RequestHash;
 use crate::services::live::{self, Recipient};
-use crate::services::patient_tx::practitioner_rpps;
 use crate::services::{ServiceError, Services};
 
 impl Services {
     /// A practitioner sends a message to a patient. Delivered and notified when the patient has a
     /// profile (created or activated); otherwise accepted and bounced back into the
     /// practitioner's inbox, with nothing stored for the patient.
-    #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.id))]
+    #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.rpps))]
     pub async fn send_message(
         &self,
-        practitioner: &ActorRef,
+        practitioner: &Practitioner,
         ins: &Ins,
         input: &NewMessage,
     ) -> Result<Sent, ServiceError> {
@@ -41,10 +40,11 @@ impl Services {
         // Locks in a fixed order, the patient's then the sender's inbox (as replies do): the
         // replay check below is then safe from a concurrent retry, and a bounce's id commits in
         // the order of the inbox feed.
-        let rpps = practitioner_rpps(practitioner)?;
+        let rpps = practitioner.rpps.clone();
+        let actor = practitioner.to_ref();
         let mut tx = self.patient_tx(ins, Access::Any).await?;
         live::lock_inbox(tx.conn(), &rpps).await?;
-        if let Some(earlier) = replay(tx.conn(), &practitioner.id, &key, &hash).await? {
+        if let Some(earlier) = replay(tx.conn(), &actor.id, &key, &hash).await? {
             return Ok(earlier);
         }
         let now = tx.now();
@@ -53,7 +53,7 @@ impl Services {
         let sent = insert_message(
             tx.conn(),
             &thread,
-            practitioner,
+            &actor,
             &subject,
             &body,
             false,
@@ -78,8 +78,7 @@ impl Services {
                         .collect(),
                 ),
             };
-            tx.record(practitioner, Event::MessageReceived(received))
-                .await?;
+            tx.record(&actor, Event::MessageReceived(received)).await?;
             bump(tx.conn(), thread, now, ActorRole::Patient).await?
         } else {
             // Not in any patient's ledger; logged for operations without the INS.
