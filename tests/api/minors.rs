@@ -366,7 +366,38 @@ async fn representative_receives_the_childs_live_notifications(app: TestApp) {
     assert_eq!(refused["close"], 4403, "{refused}");
 }
 
+/// Two `X-Acting-For` headers select no profile: a proxy and the API could each read a
+/// different one. Refused, and nothing is read.
+async fn two_acting_for_headers_are_refused_as_ambiguous(app: TestApp) {
+    let (child, mother) = (ins(550), ins(551));
+    let code = created_minor(&app, &child, "2015-06-01", &[&mother]).await;
+    activate_as(&app, &mother, &child, &code).await.ok();
+    let events = app.count("ledger_events").await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(patient_token(&mother))
+        .header("X-Acting-For", child.as_str())
+        .header("X-Acting-For", mother.as_str())
+        .json(&json!({ "query": "{ me { documents { edges { cursor } } } }" }))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most one X-Acting-For")
+    );
+    assert_eq!(app.count("ledger_events").await, events);
+}
+
 on_both_databases!(
+    two_acting_for_headers_are_refused_as_ambiguous,
     representative_receives_the_childs_live_notifications,
     minor_is_enrolled_with_one_or_two_legal_representatives,
     representative_activates_and_reads_for_a_child_and_the_ledger_names_them,

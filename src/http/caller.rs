@@ -1,0 +1,139 @@
+//! Who calls: the bearer token (read once per request), the profile a legal representative
+//! selects with `X-Acting-For` (two of them are refused as ambiguous), and the key the rate
+//! limit counts.
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+
+use crate::auth::{Authenticator, Caller};
+use crate::graphql::error::ErrorCode;
+
+use super::{AppState, refuse};
+
+/// Reads the bearer token, if any, once for the whole request. Two `Authorization` headers are
+/// refused: a proxy and the API could each read a different one.
+pub(super) async fn caller(auth: &Authenticator, headers: &HeaderMap) -> Caller {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Caller::Anonymous;
+    };
+    if values.next().is_some() {
+        return Caller::Refused("send exactly one Authorization header".to_owned());
+    }
+    let token = value.to_str().ok().and_then(|v| {
+        v.strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+    });
+    match token {
+        Some(token) => match auth.authenticate(token.trim()).await {
+            Ok(actor) => Caller::Authenticated(actor),
+            Err(reason) => Caller::Refused(reason),
+        },
+        None => Caller::Refused("the Authorization header must be 'Bearer <token>'".to_owned()),
+    }
+}
+
+/// The header with which a patient who is a minor's legal representative selects the minor's
+/// profile to act on (its INS); without it, or with their own INS, they act on their own.
+const ACTING_FOR: header::HeaderName = header::HeaderName::from_static("x-acting-for");
+
+/// Applies the profile selection of `X-Acting-For` (a header over HTTP, `actingFor` in a
+/// websocket's `connection_init`): a patient who is a current legal representative of that INS
+/// acts on it, as themselves; anyone else is refused.
+pub(super) async fn acting_for(
+    services: &crate::services::Services,
+    caller: Caller,
+    selected: Selection<'_>,
+) -> Caller {
+    let selected = match selected {
+        Selection::Own => return caller,
+        Selection::Profile(ins) => ins,
+        Selection::Ambiguous => {
+            return Caller::Forbidden(
+                "send at most one X-Acting-For header: two select no profile".to_owned(),
+            );
+        }
+    };
+    let (ins, name) = match caller {
+        Caller::Authenticated(crate::domain::Actor::Patient { ins, name }) => (ins, name),
+        Caller::Authenticated(_) => {
+            return Caller::Forbidden(
+                "X-Acting-For is for a patient acting on a minor's profile".to_owned(),
+            );
+        }
+        other => return other,
+    };
+    let Ok(child) = crate::domain::Ins::parse(selected.trim()) else {
+        return Caller::Forbidden(
+            "X-Acting-For must be the INS of the profile to act on".to_owned(),
+        );
+    };
+    if child == ins {
+        return Caller::Authenticated(crate::domain::Actor::Patient { ins, name });
+    }
+    match services.represents(&ins, &child).await {
+        Ok(true) => {
+            Caller::Authenticated(crate::domain::Actor::Representative { child, ins, name })
+        }
+        Ok(false) => Caller::Forbidden(
+            "you are not a legal representative of this person (or no longer: they are 18)"
+                .to_owned(),
+        ),
+        Err(err) => {
+            tracing::warn!(error.cause = %err.message(), "representation check failed");
+            Caller::Unavailable("the representation could not be checked: retry".to_owned())
+        }
+    }
+}
+
+/// The profile an HTTP request selects with `X-Acting-For`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Selection<'a> {
+    /// None: the caller acts on their own profile.
+    Own,
+    /// This INS (an unreadable header selects one that does not exist, and is refused).
+    Profile(&'a str),
+    /// Two headers or more: a proxy and the API could each read a different one.
+    Ambiguous,
+}
+
+/// The profile an HTTP request selects with `X-Acting-For`.
+pub(super) fn selected_profile(headers: &HeaderMap) -> Selection<'_> {
+    let mut values = headers.get_all(ACTING_FOR).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Selection::Own,
+        (Some(value), None) => Selection::Profile(value.to_str().unwrap_or("?")),
+        (Some(_), Some(_)) => Selection::Ambiguous,
+    }
+}
+
+/// The key the rate limit counts a request under: the signed-in actor, or the client's
+/// address without a valid token.
+pub(super) fn rate_key(
+    actor: Option<&crate::domain::Actor>,
+    client: Option<std::net::SocketAddr>,
+) -> String {
+    match actor {
+        Some(actor) => {
+            let actor = actor.to_ref();
+            format!("{:?}:{}", actor.role, actor.id)
+        }
+        None => client.map_or_else(|| "ip:?".to_owned(), |client| format!("ip:{}", client.ip())),
+    }
+}
+
+/// Takes one request of `key`'s rate; over it, the refusal: `TOO_MANY_REQUESTS` with
+/// `Retry-After`.
+pub(super) fn over_rate(state: &AppState, key: &str) -> Option<Response> {
+    let limiter = state.rate_limit.as_ref()?;
+    limiter.take(key).err().map(|wait| {
+        let mut response = refuse(
+            ErrorCode::TooManyRequests,
+            format!("too many requests: retry in {wait} s"),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        response
+    })
+}

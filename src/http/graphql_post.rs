@@ -1,0 +1,166 @@
+//! POST /graphql: admitted from its headers (content type, rate) before a byte of the body is
+//! read, bounded while it is parsed, then run by the schema.
+
+use async_graphql_axum::GraphQLResponse;
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tower_http::request_id::RequestId;
+use tower_http::timeout::TimeoutError;
+
+use crate::auth::Caller;
+use crate::graphql::error::{ErrorCode, attach_request_id, is_unavailable};
+
+use super::caller::{acting_for, caller, over_rate, rate_key, selected_profile};
+use super::{AppState, refuse};
+
+/// The caller of a POST /graphql that the edge lets in: the body is announced as JSON, and the
+/// caller (the token's subject, or the IP address without a valid token) is within its rate.
+/// Checked from the headers, before a byte of the body is read.
+pub(super) struct Admitted(Caller);
+
+impl axum::extract::FromRequestParts<AppState> for Admitted {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Response> {
+        // GraphQL over HTTP takes JSON only: a form or `text/plain` post is what a browser
+        // sends cross-site without a preflight, and it is never a GraphQL client's.
+        let media_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .map(str::trim);
+        if !media_type.is_some_and(|media_type| {
+            ["application/json", "application/graphql-response+json"]
+                .iter()
+                .any(|json| media_type.eq_ignore_ascii_case(json))
+        }) {
+            return Err(refuse(
+                ErrorCode::UnsupportedMediaType,
+                "send the GraphQL request as JSON, with 'Content-Type: application/json'"
+                    .to_owned(),
+            ));
+        }
+        let caller = caller(&state.auth, &parts.headers).await;
+        let caller = acting_for(&state.services, caller, selected_profile(&parts.headers)).await;
+        if state.rate_limit.is_some() {
+            let client = parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0);
+            let actor = match &caller {
+                Caller::Authenticated(actor) => Some(actor),
+                _ => None,
+            };
+            if let Some(refused) = over_rate(state, &rate_key(actor, client)) {
+                return Err(refused);
+            }
+        }
+        Ok(Self(caller))
+    }
+}
+
+/// Most JSON values in a request body. The variables are parsed into a tree of values, each
+/// some tens of bytes: a body of small values (`[0,0,0,…]`) would grow many times its size in
+/// memory. The largest real request, a batch of 1000 enrolments, holds about 15,000.
+const MAX_JSON_VALUES: usize = 250_000;
+
+/// Whether `body` holds more than `max` JSON values, counted without parsing: every value but
+/// the first of its container follows a comma, and the first one follows its bracket.
+fn too_many_json_values(body: &[u8], max: usize) -> bool {
+    let (mut values, mut in_string, mut escaped) = (1usize, false, false);
+    for &byte in body {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else {
+            match byte {
+                b'"' => in_string = true,
+                b',' | b'[' | b'{' => values += 1,
+                _ => {}
+            }
+        }
+        if values > max {
+            return true;
+        }
+    }
+    false
+}
+
+pub(super) async fn graphql(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    Admitted(caller): Admitted,
+    // Bounded by the body limit layer: a document's base64 content is the only large input,
+    // and anything beyond what the largest document needs is refused before being read.
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if caused_by::<TimeoutError>(&rejection) => {
+            return refuse(
+                ErrorCode::RequestTimeout,
+                "the request body stopped arriving".to_owned(),
+            );
+        }
+        // 413 (turned into a GraphQL-shaped answer by the edge), or a body cut off.
+        Err(rejection) => return rejection.into_response(),
+    };
+    if too_many_json_values(&body, MAX_JSON_VALUES) {
+        return refuse(
+            ErrorCode::BadUserInput,
+            format!("the request holds more than {MAX_JSON_VALUES} JSON values"),
+        );
+    }
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => {
+            return refuse(
+                ErrorCode::BadUserInput,
+                format!("the body is not a GraphQL request in JSON: {err}"),
+            );
+        }
+    };
+    let mut response = state.schema.execute(request.data(caller)).await;
+    // The id was made by the edge layer, as ASCII hex.
+    let request_id = request_id.header_value().to_str().unwrap_or_default();
+    attach_request_id(&mut response.errors, request_id);
+    let unavailable = is_unavailable(&response.errors);
+    let mut response = GraphQLResponse::from(response).into_response();
+    // The GraphQL answer says what failed; the status says, to clients and proxies alike,
+    // that nothing is wrong with the request and it may be sent again shortly.
+    if unavailable {
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(RETRY_AFTER_SECS),
+        );
+    }
+    response
+}
+
+/// What `Retry-After` says during a database outage: soon, but not at once.
+const RETRY_AFTER_SECS: &str = "2";
+
+/// Whether `error` or one of its causes is an `E`.
+fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if error.is::<E>() {
+            return true;
+        }
+        next = error.source();
+    }
+    false
+}

@@ -1,0 +1,196 @@
+//! The routes beside GraphQL: the patient's export, the published checkpoints, readiness and
+//! GraphiQL. Their errors have the JSON shape and the codes of GraphQL.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::auth::Caller;
+use crate::graphql::error::ErrorCode;
+
+use super::caller::{caller, over_rate, rate_key};
+use super::{AppState, refuse, service_refusal};
+
+/// `GET /me/export`: the signed-in patient (activated, or closed) downloads their whole record
+/// as a zip archive (see [`crate::archive`]). The export is traced in their ledger before a byte
+/// leaves. Errors are JSON, with the codes of the GraphQL API.
+pub(super) async fn export_record(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let actor = match caller(&state.auth, &headers).await {
+        Caller::Authenticated(actor) => actor,
+        // `caller` answers no profile selection: the export is the signed-in patient's own.
+        Caller::Refused(reason) | Caller::Forbidden(reason) | Caller::Unavailable(reason) => {
+            return refuse(
+                ErrorCode::Unauthenticated,
+                format!("authentication required: {reason}"),
+            );
+        }
+        Caller::Anonymous => {
+            return refuse(
+                ErrorCode::Unauthenticated,
+                "authentication required: sign in: send 'Authorization: Bearer <token>'".to_owned(),
+            );
+        }
+    };
+    let crate::domain::Actor::Patient { ins, .. } = &actor else {
+        return refuse(
+            ErrorCode::Forbidden,
+            "only the patient can download their record".to_owned(),
+        );
+    };
+    if let Some(refused) = over_rate(&state, &rate_key(Some(&actor), None)) {
+        return refused;
+    }
+    let export = match state.services.export_record(&actor.to_ref(), ins).await {
+        Ok(export) => export.into_inner(),
+        Err(err) => return service_refusal(err),
+    };
+    match crate::archive::record_zip(&export) {
+        Ok(zip) => (
+            [
+                (header::CONTENT_TYPE, "application/zip"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"mon-espace-sante.zip\"",
+                ),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            zip,
+        )
+            .into_response(),
+        Err(err) => {
+            tracing::error!(error.cause = %err, "export failed");
+            refuse(
+                ErrorCode::InternalServerError,
+                "an internal error occurred; quote the request id to the support team".to_owned(),
+            )
+        }
+    }
+}
+
+/// How long readiness waits for the database: a load balancer probing every few seconds
+/// needs an answer, and a ping that takes longer than this is as good as none.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A page of the log of checkpoints: `after` an index (default 0), at most `limit` (1 to 1000).
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct CheckpointPage {
+    after: Option<i64>,
+    limit: Option<usize>,
+}
+
+/// The log of signed checkpoints, oldest first, with the public key that signs them: open to
+/// anyone, without a token, so that third parties can keep copies.
+pub(super) async fn ledger_checkpoints(
+    State(state): State<AppState>,
+    axum::extract::Query(page): axum::extract::Query<CheckpointPage>,
+) -> Response {
+    let limit = page.limit.unwrap_or(1000).clamp(1, 1000);
+    match state
+        .services
+        .checkpoints(page.after.unwrap_or(0), limit)
+        .await
+    {
+        Ok(checkpoints) => axum::Json(serde_json::json!({
+            "publicKey": state.services.checkpoint_public_key(),
+            "checkpoints": checkpoints,
+        }))
+        .into_response(),
+        Err(err) => service_refusal(err),
+    }
+}
+
+/// The two checkpoints of a consistency proof.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct ConsistencyPair {
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+/// The RFC 9162 consistency proof of the log of checkpoints between `from` and `to`, with both
+/// checkpoints: anyone holding `from` checks that `to` extends it.
+pub(super) async fn ledger_checkpoint_consistency(
+    State(state): State<AppState>,
+    axum::extract::Query(pair): axum::extract::Query<ConsistencyPair>,
+) -> Response {
+    let (Some(from), Some(to)) = (pair.from, pair.to) else {
+        return refuse(
+            ErrorCode::BadUserInput,
+            "give the two checkpoints: ?from=M&to=N".to_owned(),
+        );
+    };
+    match state.services.checkpoint_consistency(from, to).await {
+        Ok(c) => axum::Json(serde_json::json!({
+            "from": c.from,
+            "to": c.to,
+            "proof": c.proof,
+        }))
+        .into_response(),
+        Err(err) => service_refusal(err),
+    }
+}
+
+pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match tokio::time::timeout(READINESS_TIMEOUT, state.db.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready"),
+        Ok(Err(err)) => {
+            tracing::warn!(error.cause = %err, "readiness check failed: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+        }
+        Err(_) => {
+            tracing::warn!("readiness check failed: the database did not answer in time");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+        }
+    }
+}
+
+/// GraphiQL in development; in production a 405 that says why (a production API does not hand
+/// out a query editor; POST requests are what it answers).
+pub(super) async fn graphiql(State(state): State<AppState>) -> Response {
+    if state.graphiql {
+        return Html(GRAPHIQL_PAGE).into_response();
+    }
+    let mut response = refuse(
+        ErrorCode::MethodNotAllowed,
+        "GraphiQL is not served in production (APP_ENV=production): POST GraphQL requests \
+         to /graphql"
+            .to_owned(),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
+/// GraphiQL, loaded from a CDN by the browser (the server serves only this page).
+const GRAPHIQL_PAGE: &str = r#"<!doctype html>
+<html lang="fr">
+<head>
+  <meta charset="utf-8">
+  <title>espace-sante — GraphiQL</title>
+  <link rel="stylesheet" href="https://unpkg.com/graphiql@3/graphiql.min.css">
+  <style>body { margin: 0; height: 100vh; } #graphiql { height: 100vh; }</style>
+</head>
+<body>
+  <div id="graphiql">Loading GraphiQL…</div>
+  <script crossorigin src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
+  <script crossorigin src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
+  <script crossorigin src="https://unpkg.com/graphiql@3/graphiql.min.js"></script>
+  <script>
+    const base = window.location.origin;
+    const fetcher = GraphiQL.createFetcher({
+      url: base + '/graphql',
+      subscriptionUrl: base.replace(/^http/, 'ws') + '/graphql/ws',
+    });
+    ReactDOM.createRoot(document.getElementById('graphiql')).render(
+      React.createElement(GraphiQL, {
+        fetcher,
+        defaultEditorToolsVisibility: true,
+        defaultQuery: '# Paste a token from `espace-sante demo` in the Headers tab:\n# {"Authorization": "Bearer <token>"}\n{ me { profile { status firstNames } } }\n',
+      }),
+    );
+  </script>
+</body>
+</html>
+"#;
