@@ -1,20 +1,14 @@
-//! Live events over websockets. A subscriber that passes the last cursor it saw gets what it
-//! missed, read from the database, then the live stream: no gap, no duplicate, since every
-//! event is read from the database after the subscriber's cursor (see `notify::live`).
-
-use std::collections::VecDeque;
-use std::future::Future;
+//! Live events over websockets: the services' feeds (`services::feeds`), which replay what a
+//! subscriber missed after its cursor, then follow the live stream, mapped to the schema.
 
 use async_graphql::{Context, ID, Object, Result, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 
 use super::guard::RoleGuard;
 use super::messaging::Message;
 use super::{error, patient, practitioner, services};
 use crate::domain::ActorRole as Role;
-use crate::services::ServiceError;
-use crate::services::live::{Doorbell, Recipient};
 
 /// A live notification to the patient. Like every notice, it carries no medical content.
 #[derive(SimpleObject, Debug)]
@@ -103,37 +97,23 @@ impl SubscriptionRoot {
         #[graphql(desc = "The cursor of the last event seen: replay what came after it first.")]
         after: Option<String>,
     ) -> Result<impl Stream<Item = Result<LiveNotification>> + use<>> {
-        let ins = patient(ctx)?.0.clone();
-        let services = services(ctx).clone();
-        // Ring first, read after: nothing committed in between is missed.
-        let doorbell = services.live.subscribe(Recipient::Patient(ins.clone()));
-        let start = match cursor(after)? {
-            Some(after) => after,
-            None => services.latest_live_notification(&ins).await?,
-        };
-        Ok(feed(doorbell, start, move |after| {
-            let (services, ins) = (services.clone(), ins.clone());
-            async move {
-                let rows = services.live_notifications_after(&ins, after).await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|n| {
-                        let event = LiveNotification {
-                            cursor: n.id.to_string(),
-                            kind: n.kind.as_str().to_owned(),
-                            summary: n.summary,
-                            occurred_at: n.created_at,
-                        };
-                        (n.id, event)
-                    })
-                    .collect())
-            }
+        let (ins, _) = patient(ctx)?;
+        let feed = services(ctx).notification_feed(ins, cursor(after)?).await?;
+        Ok(feed.map(|item| {
+            let (id, n) = item?;
+            Ok(LiveNotification {
+                cursor: id.to_string(),
+                kind: n.kind.as_str().to_owned(),
+                summary: n.summary,
+                occurred_at: n.created_at,
+            })
         }))
     }
 
     /// Replies and bounces arriving in the signed-in practitioner's inbox. Without `after`,
     /// from now on; to start where a query left off, pass the query's `inboxCursor` as
-    /// `after`.
+    /// `after`. A patient's reply comes without its text (`message.body` is null): reading the
+    /// thread, which is traced, gives it.
     #[graphql(guard = "RoleGuard::new(&[Role::Practitioner])")]
     async fn inbox(
         &self,
@@ -141,33 +121,16 @@ impl SubscriptionRoot {
         #[graphql(desc = "The cursor of the last event seen: replay what came after it first.")]
         after: Option<String>,
     ) -> Result<impl Stream<Item = Result<InboxEvent>> + use<>> {
-        let rpps = practitioner(ctx)?.rpps.clone();
-        let services = services(ctx).clone();
-        let doorbell = services
-            .live
-            .subscribe(Recipient::Practitioner(rpps.clone()));
-        let start = match cursor(after)? {
-            Some(after) => after,
-            None => services.latest_inbox_event(&rpps).await?,
-        };
-        Ok(feed(doorbell, start, move |after| {
-            let (services, rpps) = (services.clone(), rpps.clone());
-            async move {
-                let rows = services.inbox_events_after(&rpps, after).await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(message, thread)| {
-                        let id = message.id;
-                        let event = InboxEvent {
-                            cursor: id.to_string(),
-                            thread_id: ID(thread.id.to_string()),
-                            patient_ins: thread.patient_ins.to_string(),
-                            message: message.into(),
-                        };
-                        (id, event)
-                    })
-                    .collect())
-            }
+        let rpps = &practitioner(ctx)?.rpps;
+        let feed = services(ctx).inbox_feed(rpps, cursor(after)?).await?;
+        Ok(feed.map(|item| {
+            let (id, (message, thread)) = item?;
+            Ok(InboxEvent {
+                cursor: id.to_string(),
+                thread_id: ID(thread.id.to_string()),
+                patient_ins: thread.patient_ins.to_string(),
+                message: message.into(),
+            })
         }))
     }
 }
@@ -180,44 +143,4 @@ fn cursor(after: Option<String>) -> Result<Option<i64>> {
                 .map_err(|_| error::bad_user_input("`after` is not a cursor this API gave"))
         })
         .transpose()
-}
-
-/// What a feed keeps between two items.
-struct FeedState<T, F> {
-    doorbell: Doorbell,
-    last: i64,
-    buffer: VecDeque<(i64, T)>,
-    fetch: F,
-}
-
-/// Replays the rows after `start`, then waits for the doorbell and reads again, forever.
-fn feed<T, F, Fut>(doorbell: Doorbell, start: i64, fetch: F) -> impl Stream<Item = Result<T>>
-where
-    F: Fn(i64) -> Fut + Send + 'static,
-    Fut: Future<Output = std::result::Result<Vec<(i64, T)>, ServiceError>> + Send,
-    T: Send + 'static,
-{
-    let state = FeedState {
-        doorbell,
-        last: start,
-        buffer: VecDeque::new(),
-        fetch,
-    };
-    futures_util::stream::unfold(state, |mut state| async move {
-        loop {
-            if let Some((id, item)) = state.buffer.pop_front() {
-                state.last = id;
-                return Some((Ok(item), state));
-            }
-            match (state.fetch)(state.last).await {
-                Ok(rows) if rows.is_empty() => state.doorbell.rung().await,
-                Ok(rows) => state.buffer.extend(rows),
-                Err(err) => {
-                    // Tell the client, then keep going: the next read may well succeed.
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    return Some((Err(err.into()), state));
-                }
-            }
-        }
-    })
 }

@@ -1,10 +1,20 @@
 //! The live feeds, read from the database: a patient's live notifications and a practitioner's
-//! inbox events (replies and bounces), each after a cursor (the row's id).
+//! inbox events (replies and bounces), each after a cursor (the row's id); and the streams that
+//! replay them after a cursor, then follow them as the live hub rings. A subscriber that passes
+//! the last cursor it saw gets what it missed, then the live stream: no gap, no duplicate,
+//! since every event is read from the database after the subscriber's cursor (see
+//! `notify::live`).
+
+use std::collections::VecDeque;
+use std::future::Future;
+
+use futures_util::Stream;
 
 use entity::{message, notification, thread};
 use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
+use super::live::{Doorbell, Recipient};
 use super::views::{Message, Notification, Thread};
 use super::{ServiceError, Services};
 use crate::domain::{ActorRole, Channel, Ins, Rpps};
@@ -13,6 +23,55 @@ use crate::domain::{ActorRole, Channel, Ins, Rpps};
 pub const PAGE: u64 = 100;
 
 impl Services {
+    /// The patient's live notifications after `after` (default: from now on), then each one as
+    /// it is committed, with its cursor.
+    pub async fn notification_feed(
+        &self,
+        ins: &Ins,
+        after: Option<i64>,
+    ) -> Result<impl Stream<Item = Result<(i64, Notification), ServiceError>> + use<>, ServiceError>
+    {
+        // Ring first, read after: nothing committed in between is missed.
+        let doorbell = self.live.subscribe(Recipient::Patient(ins.clone()));
+        let start = match after {
+            Some(after) => after,
+            None => self.latest_live_notification(ins).await?,
+        };
+        let (services, ins) = (self.clone(), ins.clone());
+        Ok(feed(doorbell, start, move |after| {
+            let (services, ins) = (services.clone(), ins.clone());
+            async move {
+                let rows = services.live_notifications_after(&ins, after).await?;
+                Ok(rows.into_iter().map(|n| (n.id, n)).collect())
+            }
+        }))
+    }
+
+    /// The practitioner's inbox events after `after` (default: from now on), then each one as
+    /// it is committed, with its cursor: replies come without what the patient wrote.
+    pub async fn inbox_feed(
+        &self,
+        rpps: &Rpps,
+        after: Option<i64>,
+    ) -> Result<
+        impl Stream<Item = Result<(i64, (Message, Thread)), ServiceError>> + use<>,
+        ServiceError,
+    > {
+        let doorbell = self.live.subscribe(Recipient::Practitioner(rpps.clone()));
+        let start = match after {
+            Some(after) => after,
+            None => self.latest_inbox_event(rpps).await?,
+        };
+        let (services, rpps) = (self.clone(), rpps.clone());
+        Ok(feed(doorbell, start, move |after| {
+            let (services, rpps) = (services.clone(), rpps.clone());
+            async move {
+                let rows = services.inbox_events_after(&rpps, after).await?;
+                Ok(rows.into_iter().map(|row| (row.0.id, row)).collect())
+            }
+        }))
+    }
+
     /// A patient's live notifications after `after`, oldest first.
     pub async fn live_notifications_after(
         &self,
@@ -103,4 +162,49 @@ fn practitioner_threads(rpps: &Rpps) -> sea_orm::sea_query::SelectStatement {
         .from(thread::Entity)
         .and_where(thread::Column::PractitionerRpps.eq(rpps.clone()))
         .to_owned()
+}
+
+/// What a feed keeps between two items.
+struct FeedState<T, F> {
+    doorbell: Doorbell,
+    last: i64,
+    buffer: VecDeque<(i64, T)>,
+    fetch: F,
+}
+
+/// Replays the rows after `start`, then waits for the doorbell and reads again, forever. A read
+/// that fails is told to the subscriber, a second later, and the feed goes on: the next read
+/// may well succeed.
+fn feed<T, F, Fut>(
+    doorbell: Doorbell,
+    start: i64,
+    fetch: F,
+) -> impl Stream<Item = Result<(i64, T), ServiceError>>
+where
+    F: Fn(i64) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Vec<(i64, T)>, ServiceError>> + Send,
+    T: Send + 'static,
+{
+    let state = FeedState {
+        doorbell,
+        last: start,
+        buffer: VecDeque::new(),
+        fetch,
+    };
+    futures_util::stream::unfold(state, |mut state| async move {
+        loop {
+            if let Some((id, item)) = state.buffer.pop_front() {
+                state.last = id;
+                return Some((Ok((id, item)), state));
+            }
+            match (state.fetch)(state.last).await {
+                Ok(rows) if rows.is_empty() => state.doorbell.rung().await,
+                Ok(rows) => state.buffer.extend(rows),
+                Err(err) => {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    return Some((Err(err), state));
+                }
+            }
+        }
+    })
 }

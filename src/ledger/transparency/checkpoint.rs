@@ -24,8 +24,9 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::canonical::{canonical_time, hex, length_prefixed};
 use super::merkle::{self, Hash, parse_hash, parse_hex};
+use crate::domain::content::length_prefixed;
+use crate::ledger::{canonical_time, hex};
 
 /// The seed of the public development signing key: anyone can sign with it, so production
 /// refuses it (as it refuses the development JWT key).

@@ -24,12 +24,11 @@
 //! version names the domain tag (field 1), so a payload cannot be moved from one version to
 //! the other without changing the hash. Version 1 is every event written before content was
 //! bound into the chain; version 2 events that store content carry its SHA-256 and size in
-//! their payload (`content`, `body`, `attachments`: see [`super::content`]). The fields, their
+//! their payload (`content`, `body`, `attachments`: see [`crate::ledger::content`]). The fields, their
 //! order and the kinds are the same in both: a new kind is a new string in field 5, nothing
 //! more.
 
 pub use crate::domain::content::hex;
-pub(crate) use crate::domain::content::length_prefixed;
 use chrono::{DateTime, Utc};
 use entity::ledger_event;
 use sha2::{Digest, Sha256};

@@ -7,11 +7,10 @@ use chrono::{DateTime, Utc};
 use entity::ledger_event;
 use serde::{Deserialize, Serialize};
 
-use super::canonical::canonical_time;
-use super::checkpoint::{InclusionProof, SignedCheckpoint};
-use super::content::ContentDigest;
-use super::{ChainChecker, EventFields};
 use crate::domain::{Event, EventKind};
+use crate::ledger::checkpoint::{InclusionProof, SignedCheckpoint};
+use crate::ledger::content::ContentDigest;
+use crate::ledger::{ChainChecker, EventFields, canonical_time};
 
 /// The `format` of an export this build writes and reads.
 pub const FORMAT: &str = "espace-sante/ledger-export/v1";

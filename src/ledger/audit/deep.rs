@@ -7,11 +7,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::content::{ContentDigest, medical_entry_bytes};
-use super::{ChainReport, encoding_version, verify_rows};
 use crate::domain::Event;
 use crate::domain::events::emergency_expiry;
 use crate::domain::record::{EntryState, RecordState, Recorded};
+use crate::ledger::content::{ContentDigest, medical_entry_bytes};
+use crate::ledger::{ChainReport, encoding_version, verify_rows};
 use entity::{
     document, document_content, emergency_access, ledger_event, legal_representative,
     medical_profile_entry, message, message_attachment, practitioner_access, practitioner_block,

@@ -1,0 +1,6 @@
+//! Audit: the deep verification of the chains against the tables they explain, and the
+//! offline verifier of a patient's export (with the zip reader it needs).
+
+pub mod deep;
+pub mod export;
+pub mod zip;

@@ -1,0 +1,5 @@
+//! Transparency: a Merkle tree (RFC 9162) over every patient's chain head, its root signed at
+//! each checkpoint, and the proofs that let anyone check a chain against the published log.
+
+pub mod checkpoint;
+pub mod merkle;
