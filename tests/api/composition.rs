@@ -5,17 +5,12 @@
 
 use serde_json::{Value, json};
 
+use crate::helpers::documents::{BLOCK, FEED_HELD_BACK, FEED_SECRET, RELEASE};
 use crate::helpers::{
-    DOCTOR, NURSE, TestApp, document_input, history_oldest_first, ins, on_both_databases,
-    patient_token, practitioner_token,
+    DOCTOR, NURSE, TestApp, document_input, on_both_databases, patient_token, practitioner_token,
 };
 use crate::live::{INBOX, NOTIFICATIONS, WsClient};
-use crate::minors::{FEED_SECRET, activate_as, as_representative, created_minor, history_as};
-
-const FEED_HELD_BACK: &str = "mutation($ins: INS!, $input: DocumentInput!) { feedDocument(patientIns: $ins, input: $input, visibility: { heldBackUntilAnnounced: true }) { id } }";
-const RELEASE: &str = "mutation($ins: INS!, $id: ID!) { releaseDocument(patientIns: $ins, documentId: $id) { id title type { code } author { id name } } }";
-const HISTORY: &str = "{ me { activityHistory(first: 100) { edges { node { sequence withheld kind actor { role id } } } } } }";
-const BLOCK: &str = "mutation($rpps: RPPS!) { blockPractitioner(rpps: $rpps) }";
+use crate::minors::{activate_as, as_representative, created_minor, history_as};
 
 /// The kinds a reader of the patient's space sees in the history, oldest first (withheld
 /// entries have none).
@@ -26,19 +21,12 @@ fn visible_kinds(history: &[Value]) -> Vec<String> {
         .collect()
 }
 
-async fn patient_history(app: &TestApp, person: &str) -> Vec<Value> {
-    let answer = app
-        .graphql(Some(&patient_token(person)), HISTORY, json!({}))
-        .await;
-    history_oldest_first(answer.ok())
-}
-
 fn count(notices: &[(String, String, String)], kind: &str) -> usize {
     notices.iter().filter(|(k, _, _)| k == kind).count()
 }
 
 async fn blocked_practitioner_reads_nothing_through_release_document(app: TestApp) {
-    let person = ins(1700);
+    let person = app.person();
     app.activated_profile(&person, None).await;
     let fed = app
         .feed(
@@ -79,7 +67,7 @@ async fn blocked_practitioner_reads_nothing_through_release_document(app: TestAp
 }
 
 async fn release_document_refuses_a_non_author_before_reading_anything(app: TestApp) {
-    let person = ins(1701);
+    let person = app.person();
     app.activated_profile(&person, None).await;
     let open = app
         .feed(
@@ -127,7 +115,7 @@ async fn release_document_refuses_a_non_author_before_reading_anything(app: Test
 }
 
 async fn first_access_of_a_held_back_feed_is_withheld_until_release(app: TestApp) {
-    let (activated, by_post) = (ins(1702), ins(1703));
+    let (activated, by_post) = (app.person(), app.person());
     app.activated_profile(&activated, None).await;
     app.created_profile(&by_post, None).await;
     let mut ids = Vec::new();
@@ -144,7 +132,7 @@ async fn first_access_of_a_held_back_feed_is_withheld_until_release(app: TestApp
         let notices = app.notices(person).await;
         assert_eq!(count(&notices, "FIRST_ACCESS"), 0, "{notices:?}");
         // The history withholds it, as it withholds the feed.
-        let history = patient_history(&app, person).await;
+        let history = app.history_entries(person).await;
         let kinds = visible_kinds(&history);
         assert!(!kinds.contains(&"FIRST_ACCESS".to_owned()), "{kinds:?}");
         assert_eq!(
@@ -178,12 +166,12 @@ async fn first_access_of_a_held_back_feed_is_withheld_until_release(app: TestApp
     let notices = app.notices(&activated).await;
     assert_eq!(count(&notices, "FIRST_ACCESS"), 2, "email and live");
     assert_eq!(count(&notices, "NEW_DOCUMENT"), 2, "email and live");
-    let kinds = visible_kinds(&patient_history(&app, &activated).await);
+    let kinds = visible_kinds(&app.history_entries(&activated).await);
     assert!(kinds.contains(&"FIRST_ACCESS".to_owned()), "{kinds:?}");
 }
 
 async fn first_access_of_a_secret_feed_never_reaches_the_representatives(app: TestApp) {
-    let (child, mother) = (ins(1704), ins(1705));
+    let (child, mother) = (app.person(), app.person());
     let code = created_minor(&app, &child, "2012-06-01", &[&mother]).await;
     activate_as(&app, &mother, &child, &code).await.ok();
     let acting = json!({ "Authorization": format!("Bearer {}", patient_token(&mother)), "actingFor": child });
@@ -215,7 +203,7 @@ async fn first_access_of_a_secret_feed_never_reaches_the_representatives(app: Te
         "{summary}"
     );
     // The minor, signed in themselves, sees both first accesses.
-    let own = visible_kinds(&patient_history(&app, &child).await);
+    let own = visible_kinds(&app.history_entries(&child).await);
     assert_eq!(
         own.iter().filter(|k| *k == "FIRST_ACCESS").count(),
         2,
@@ -224,7 +212,7 @@ async fn first_access_of_a_secret_feed_never_reaches_the_representatives(app: Te
 }
 
 async fn representative_list_reads_are_traced_as_the_representatives(app: TestApp) {
-    let (child, mother) = (ins(1706), ins(1707));
+    let (child, mother) = (app.person(), app.person());
     let code = created_minor(&app, &child, "2015-06-01", &[&mother]).await;
     activate_as(&app, &mother, &child, &code).await.ok();
     app.feed(DOCTOR, &child, document_input("minor-1", "Compte rendu"))
@@ -263,25 +251,14 @@ async fn representative_list_reads_are_traced_as_the_representatives(app: TestAp
 }
 
 async fn practitioner_receives_no_patient_text_without_a_trace(app: TestApp) {
-    let person = ins(1708);
+    let person = app.person();
     app.activated_profile(&person, None).await;
     let mut inbox = WsClient::connect(&app.address, &practitioner_token(DOCTOR)).await;
     inbox.subscribe(INBOX, json!({ "after": "0" })).await;
-    let sent = app
-        .graphql(
-            Some(&practitioner_token(DOCTOR)),
-            "mutation($ins: INS!) { sendMessage(patientIns: $ins, input: { subject: \"Bilan\", body: \"Bonjour\", idempotencyKey: \"m-1\" }) { thread { id } } }",
-            json!({ "ins": person }),
-        )
-        .await;
-    let thread = sent.ok()["sendMessage"]["thread"]["id"].clone();
-    app.graphql(
-        Some(&patient_token(&person)),
-        "mutation($id: ID!) { replyToThread(threadId: $id, body: \"J'ai toujours mal au dos\", idempotencyKey: \"r-1\") { message { id } } }",
-        json!({ "id": thread }),
-    )
-    .await
-    .ok();
+    let thread = app.send_message(DOCTOR, &person, "Bonjour", "m-1").await;
+    app.reply(&person, &thread, "J'ai toujours mal au dos", "r-1")
+        .await
+        .ok();
     let before = app.count("ledger_events").await;
 
     // The live event says a reply came, not what it says.

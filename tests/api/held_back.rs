@@ -5,18 +5,16 @@
 
 use serde_json::{Value, json};
 
+use crate::helpers::documents::{FEED_HELD_BACK, RELEASE};
 use crate::helpers::{
-    DOCTOR, NURSE, TestApp, document_input, history_oldest_first, ins, on_both_databases,
-    patient_token, practitioner_token, readme_hash,
+    DOCTOR, NURSE, TestApp, document_input, on_both_databases, patient_token, practitioner_token,
+    readme_hash,
 };
 
-const FEED_HELD_BACK: &str = "mutation($ins: INS!, $input: DocumentInput!) { feedDocument(patientIns: $ins, input: $input, visibility: { heldBackUntilAnnounced: true }) { id heldBack } }";
-const RELEASE: &str = "mutation($ins: INS!, $id: ID!) { releaseDocument(patientIns: $ins, documentId: $id) { id heldBack releasedAt } }";
 const RECORD: &str = "query($ins: INS!) { patientRecord(patientIns: $ins, first: 10) { edges { node { id heldBack } } } }";
-const HISTORY: &str = "{ me { activityHistory(first: 100) { edges { node { sequence withheld occurredAt kind label actor { role id name profession } payload previousHash hash } } } } }";
 
-async fn held_back_document(app: &TestApp, n: u32) -> (String, String) {
-    let person = ins(n);
+async fn held_back_document(app: &TestApp) -> (String, String) {
+    let person = app.person();
     app.activated_profile(&person, Some("p@example.org")).await;
     let fed = app
         .graphql(
@@ -54,7 +52,7 @@ async fn patient_documents(app: &TestApp, person: &str) -> Vec<Value> {
 async fn held_back_document_is_invisible_and_unnotified_until_released_then_notified_once(
     app: TestApp,
 ) {
-    let (person, id) = held_back_document(&app, 400).await;
+    let (person, id) = held_back_document(&app).await;
     // The patient neither sees it nor was told.
     assert_eq!(new_document_notices(&app, &person).await, 0);
     assert!(patient_documents(&app, &person).await.is_empty());
@@ -121,15 +119,8 @@ async fn held_back_document_is_invisible_and_unnotified_until_released_then_noti
     );
 }
 
-async fn history(app: &TestApp, person: &str) -> Vec<Value> {
-    let answer = app
-        .graphql(Some(&patient_token(person)), HISTORY, json!({}))
-        .await;
-    history_oldest_first(answer.ok())
-}
-
 async fn withheld_history_entry_verifies(app: TestApp) {
-    let (person, id) = held_back_document(&app, 401).await;
+    let (person, id) = held_back_document(&app).await;
     // A practitioner's consultation of it is withheld too: it would tell of the document.
     app.graphql(
         Some(&practitioner_token(NURSE)),
@@ -138,7 +129,7 @@ async fn withheld_history_entry_verifies(app: TestApp) {
     )
     .await
     .ok();
-    let events = history(&app, &person).await;
+    let events = app.history_entries(&person).await;
     let withheld: Vec<&Value> = events.iter().filter(|e| e["withheld"] == true).collect();
     assert_eq!(
         withheld.len(),
@@ -193,7 +184,7 @@ async fn withheld_history_entry_verifies(app: TestApp) {
     )
     .await
     .ok();
-    let after = history(&app, &person).await;
+    let after = app.history_entries(&person).await;
     for event in &withheld {
         let shown = &after[(event["sequence"].as_i64().unwrap() - 1) as usize];
         assert_eq!(shown["withheld"], false);
@@ -205,7 +196,7 @@ async fn withheld_history_entry_verifies(app: TestApp) {
 }
 
 async fn held_back_document_stays_out_of_the_export_until_released(app: TestApp) {
-    let (person, id) = held_back_document(&app, 402).await;
+    let (person, id) = held_back_document(&app).await;
     let response = reqwest::Client::new()
         .get(format!("{}/me/export", app.address))
         .bearer_auth(patient_token(&person))

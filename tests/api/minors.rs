@@ -6,13 +6,13 @@
 use chrono::Duration;
 use serde_json::{Value, json};
 
+use crate::helpers::documents::FEED_SECRET;
 use crate::helpers::{
     DOCTOR, Gql, TestApp, document_input, history_oldest_first, ins, on_both_databases,
     operator_token, patient_token, practitioner_token, serial_of,
 };
 use crate::live::{NOTIFICATIONS, WsClient};
 
-pub(crate) const FEED_SECRET: &str = "mutation($ins: INS!, $input: DocumentInput!) { feedDocument(patientIns: $ins, input: $input, visibility: { secretFromRepresentatives: true }) { id secretFromRepresentatives } }";
 const HISTORY: &str = "{ me { activityHistory(first: 100) { edges { node { sequence withheld kind actor { role id } } } } } }";
 
 fn minor(child: &str, birth_date: &str, representatives: &[&str]) -> Value {

@@ -89,6 +89,8 @@ pub struct TestApp {
     _sqlite_dir: Option<tempfile::TempDir>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// The next person [`TestApp::person`] gives.
+    people: std::sync::atomic::AtomicU32,
 }
 
 /// A GraphQL answer.
@@ -139,6 +141,15 @@ pub fn start_time() -> DateTime<Utc> {
 }
 
 impl TestApp {
+    /// A valid INS no one else in this test has: each test counts its people from 0 (its
+    /// database is its own), so a test never picks numbers by hand.
+    pub fn person(&self) -> String {
+        super::fixtures::ins(
+            self.people
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
     /// Spawns the application on a fresh database of `backend`.
     pub async fn spawn(backend: Backend) -> Self {
         Self::spawn_with(backend, |_| {}).await
@@ -306,6 +317,7 @@ impl TestApp {
             _sqlite_dir: sqlite_dir,
             shutdown: Some(shutdown),
             server: Some(server),
+            people: std::sync::atomic::AtomicU32::new(0),
         })
     }
 

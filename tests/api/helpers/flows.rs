@@ -138,4 +138,39 @@ impl TestApp {
         .map(|r| (r[0].clone(), r[1].clone(), r[2].clone()))
         .collect()
     }
+
+    /// Sends a message as `rpps` to `ins`; the thread's id.
+    pub async fn send_message(&self, rpps: &str, ins: &str, body: &str, key: &str) -> Value {
+        let sent = self
+            .graphql(
+                Some(&practitioner_token(rpps)),
+                super::documents::SEND_MESSAGE,
+                json!({ "ins": ins, "subject": "Bilan", "body": body, "key": key }),
+            )
+            .await;
+        sent.ok()["sendMessage"]["thread"]["id"].clone()
+    }
+
+    /// The patient `ins` replies in `thread`.
+    pub async fn reply(&self, ins: &str, thread: &Value, body: &str, key: &str) -> Gql {
+        self.graphql(
+            Some(&patient_token(ins)),
+            super::documents::REPLY,
+            json!({ "id": thread, "body": body, "key": key }),
+        )
+        .await
+    }
+
+    /// The whole history as the patient `ins` reads it, oldest first, withheld entries
+    /// included (they have no kind).
+    pub async fn history_entries(&self, ins: &str) -> Vec<Value> {
+        let answer = self
+            .graphql(
+                Some(&patient_token(ins)),
+                super::documents::HISTORY,
+                json!({}),
+            )
+            .await;
+        super::ledger::history_oldest_first(answer.ok())
+    }
 }

@@ -4,12 +4,15 @@
 //!   macros that run a test on both databases;
 //! - [`tokens`]: the JWTs the test server accepts, per role;
 //! - [`fixtures`]: the data of the tests (INS numbers, enrolment rows, practitioners, documents);
-//! - [`flows`]: steps through the API (enrol, sweep, activate, feed) and what they leave to read;
+//! - [`documents`]: the GraphQL documents the tests send, written once;
+//! - [`flows`]: steps through the API (enrol, sweep, activate, feed, send, reply, read the
+//!   history) and what they leave to read;
 //! - [`ledger`]: the README's canonical encoding, written again, to check the server's hashes.
 //!
 //! Tests import everything from here, as `crate::helpers::X`.
 
 mod app;
+pub mod documents;
 mod fixtures;
 mod flows;
 mod ledger;
