@@ -13,7 +13,6 @@ use super::types::{
 };
 use super::{patient, services};
 use crate::domain::ActorRole as Role;
-use crate::domain::visibility::Viewer;
 use crate::services::activity::HistoryFilter;
 use crate::services::outbox::OutboxFilter;
 
@@ -185,12 +184,11 @@ impl MeProfile {
 
     /// The patient's whole ledger as a JSON text (format `espace-sante/ledger-export/v1`):
     /// every event, the latest checkpoint and the inclusion proof. Save it and run
-    /// `espace-sante ledger verify-export FILE --public-key KEY`, offline.
+    /// `espace-sante ledger verify-export FILE --public-key KEY`, offline. A legal
+    /// representative's reading is in the minor's history (`ACTIVITY_HISTORY_CONSULTED`).
     async fn ledger_export(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
         let (ins, me) = patient(ctx)?;
-        let export = services(ctx)
-            .ledger_export(ins, Viewer::in_own_space(&me))
-            .await?;
+        let export = services(ctx).ledger_export(&me, ins).await?.into_inner();
         serde_json::to_string_pretty(&export).map_err(|e| {
             crate::services::ServiceError::internal(format!("ledger export: {e}")).into()
         })

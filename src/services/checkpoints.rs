@@ -5,10 +5,11 @@ use entity::ledger_event;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::activity::hidden_documents;
+use super::patient_tx::Traced;
 use super::{ServiceError, Services};
-use crate::domain::HiddenDocuments;
-use crate::domain::Ins;
+use crate::domain::access::Access;
 use crate::domain::visibility::Viewer;
+use crate::domain::{ActorRef, Event, HiddenDocuments, Ins};
 use crate::ledger::checkpoint::{self as cp};
 pub use crate::ledger::checkpoint::{
     CheckpointError, CheckpointOutcome, InclusionProof, SignedCheckpoint,
@@ -87,23 +88,29 @@ impl Services {
             .map(|proof| (latest, proof)))
     }
 
-    /// The patient's whole chain with its latest checkpoint and inclusion proof, as `viewer`
-    /// may read it (events about documents hidden from them withheld): what the offline
-    /// verifier reads, and the patient export carries as `ledger.json`.
+    /// The patient's whole chain with its latest checkpoint and inclusion proof, as `reader`
+    /// (the patient, or a legal representative, whose reading is traced as theirs) may read it
+    /// (events about documents hidden from them withheld): what the offline verifier reads,
+    /// and the patient export carries as `ledger.json`.
     pub async fn ledger_export(
         &self,
+        reader: &ActorRef,
         ins: &Ins,
-        viewer: Viewer,
-    ) -> Result<LedgerExport, ServiceError> {
+    ) -> Result<Traced<LedgerExport>, ServiceError> {
         // The checkpoint first: events read after it hold every head it covers.
         let anchor = self.ledger_proof(ins).await?;
-        let hidden = hidden_documents(&self.db, ins, viewer).await?;
+        let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
+        let receipt = tx
+            .space_read(reader, Event::ActivityHistoryConsulted)
+            .await?;
+        let hidden = hidden_documents(tx.conn(), ins, Viewer::in_own_space(reader)).await?;
         let events = ledger_event::Entity::find()
             .filter(ledger_event::Column::PatientIns.eq(ins.as_str()))
             .order_by_asc(ledger_event::Column::Seq)
-            .all(&self.db)
+            .all(tx.conn())
             .await?;
-        Ok(ledger_export_of(ins, &events, &hidden, anchor))
+        let export = ledger_export_of(ins, &events, &hidden, anchor);
+        tx.commit_traced(receipt, export).await
     }
 }
 

@@ -245,11 +245,6 @@ const OUTSIDE_THE_UNIT_OF_WORK: &[(&str, &str, &str)] = &[
         "an inclusion proof: hashes only",
     ),
     (
-        "services/checkpoints.rs",
-        "ledger_export",
-        "the patient's own chain, withheld events as hashes (not yet traced for a representative)",
-    ),
-    (
         "services/feeds.rs",
         "live_notifications_after",
         "the patient's own notices: no medical content",
