@@ -141,6 +141,12 @@ pub struct DatabaseSettings {
     /// in the pool; README's "Performance" has the measures behind the default.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub db_max_connections: u32,
+
+    /// Lets APP_ENV=production start on SQLite, knowing that whoever can write the database
+    /// file can drop the triggers that keep the ledger append-only, and rewrite it: SQLite has
+    /// no roles to keep the API from its own guards (README, "Running in production").
+    #[arg(long, env = "ACCEPT_UNGUARDED_LEDGER_ON_SQLITE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub accept_unguarded_ledger_on_sqlite: bool,
 }
 
 impl DatabaseSettings {

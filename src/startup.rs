@@ -50,6 +50,18 @@ impl Application {
                     .into(),
             );
         }
+        if settings.app_env == AppEnv::Production
+            && settings.database.database_url.starts_with("sqlite:")
+            && !settings.database.accept_unguarded_ledger_on_sqlite
+        {
+            return Err(
+                "APP_ENV=production runs on PostgreSQL: on SQLite, whoever can write the \
+                 database file can drop the triggers that keep the ledger append-only. Set \
+                 DATABASE_URL to postgres://…, or ACCEPT_UNGUARDED_LEDGER_ON_SQLITE=true to \
+                 accept that risk"
+                    .into(),
+            );
+        }
         let db = settings
             .database
             .connect(settings.limits.statement_timeout())

@@ -319,6 +319,22 @@ on_both_backends!(
     production_refuses_a_schema_behind_the_build,
 );
 
+/// Production means PostgreSQL: on SQLite, whoever can write the file can drop the ledger's
+/// triggers. A production start there is refused, with the setting that accepts the risk named.
+#[tokio::test]
+async fn production_refuses_sqlite_unless_the_risk_is_accepted() {
+    let app = production(Backend::Sqlite).await;
+    let mut settings = app.settings.clone();
+    settings.database.accept_unguarded_ledger_on_sqlite = false;
+    let why = refusal(&settings).await;
+    assert!(
+        why.contains("PostgreSQL") && why.contains("ACCEPT_UNGUARDED_LEDGER_ON_SQLITE"),
+        "{why}"
+    );
+    settings.database.accept_unguarded_ledger_on_sqlite = true;
+    start(&settings).await.expect("starts once the risk is accepted");
+}
+
 /// `fsync` is the server's own setting and stays on here; `synchronous_commit` is a role's, so
 /// the refusal is tried for real on it (and on both in `db.rs`'s unit tests).
 #[tokio::test]

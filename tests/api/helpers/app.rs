@@ -202,6 +202,9 @@ impl TestApp {
                 database_url: database_url.clone(),
                 db_acquire_timeout_secs: 2,
                 db_max_connections: 20,
+                // The production tests on SQLite accept it; `production_refuses_sqlite_*`
+                // tries the refusal.
+                accept_unguarded_ledger_on_sqlite: backend == Backend::Sqlite,
             },
             http: HttpSettings {
                 listen: "127.0.0.1:0".parse().unwrap(),
