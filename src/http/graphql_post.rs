@@ -15,7 +15,7 @@ use crate::auth::Caller;
 use crate::graphql::error::{ErrorCode, attach_request_id, is_unavailable};
 
 use super::caller::{acting_for, caller, over_rate, rate_key, selected_profile};
-use super::{AppState, refuse};
+use super::{AppState, closing, refuse};
 
 /// The caller of a POST /graphql that the edge lets in: the body is announced as JSON, and the
 /// caller (the token's subject, or the IP address without a valid token) is within its rate.
@@ -42,11 +42,11 @@ impl axum::extract::FromRequestParts<AppState> for Admitted {
                 .iter()
                 .any(|json| media_type.eq_ignore_ascii_case(json))
         }) {
-            return Err(refuse(
+            return Err(closing(refuse(
                 ErrorCode::UnsupportedMediaType,
                 "send the GraphQL request as JSON, with 'Content-Type: application/json'"
                     .to_owned(),
-            ));
+            )));
         }
         let caller = caller(&state.auth, &parts.headers).await;
         let caller = acting_for(&state.services, caller, selected_profile(&parts.headers)).await;
@@ -60,7 +60,7 @@ impl axum::extract::FromRequestParts<AppState> for Admitted {
                 _ => None,
             };
             if let Some(refused) = over_rate(state, &rate_key(actor, client)) {
-                return Err(refused);
+                return Err(closing(refused));
             }
         }
         Ok(Self(caller))
@@ -109,10 +109,10 @@ pub(super) async fn graphql(
     let body = match body {
         Ok(body) => body,
         Err(rejection) if caused_by::<TimeoutError>(&rejection) => {
-            return refuse(
+            return closing(refuse(
                 ErrorCode::RequestTimeout,
                 "the request body stopped arriving".to_owned(),
-            );
+            ));
         }
         // 413 (turned into a GraphQL-shaped answer by the edge), or a body cut off.
         Err(rejection) => return rejection.into_response(),

@@ -200,10 +200,20 @@ fn explain_payload_too_large(response: Response, max_body_bytes: usize) -> Respo
     if response.status() != StatusCode::PAYLOAD_TOO_LARGE {
         return response;
     }
-    refuse(
+    closing(refuse(
         ErrorCode::PayloadTooLarge,
         format!("the request body is larger than {max_body_bytes} bytes"),
-    )
+    ))
+}
+
+/// An answer sent before the request's body was read (or while it was cut short): it says that
+/// the connection closes after it, so that the client does not send its next request behind a
+/// body the server never read.
+fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// An error answered outside GraphQL (before it runs, or on a route beside it), in the shape

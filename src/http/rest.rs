@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
@@ -69,6 +70,18 @@ pub(super) async fn export_record(State(state): State<AppState>, headers: Header
     }
 }
 
+/// Query parameters that do not parse: `BAD_USER_INPUT` in the JSON shape of GraphQL errors,
+/// as every error of these routes (axum answers them in plain text).
+fn bad_parameters(rejection: &QueryRejection) -> Response {
+    refuse(
+        ErrorCode::BadUserInput,
+        format!(
+            "the query parameters do not parse: {}",
+            rejection.body_text()
+        ),
+    )
+}
+
 /// How long readiness waits for the database: a load balancer probing every few seconds
 /// needs an answer, and a ping that takes longer than this is as good as none.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(1);
@@ -84,8 +97,12 @@ pub(super) struct CheckpointPage {
 /// anyone, without a token, so that third parties can keep copies.
 pub(super) async fn ledger_checkpoints(
     State(state): State<AppState>,
-    axum::extract::Query(page): axum::extract::Query<CheckpointPage>,
+    page: Result<Query<CheckpointPage>, QueryRejection>,
 ) -> Response {
+    let page = match page {
+        Ok(Query(page)) => page,
+        Err(rejection) => return bad_parameters(&rejection),
+    };
     let limit = page.limit.unwrap_or(1000).clamp(1, 1000);
     match state
         .services
@@ -112,8 +129,12 @@ pub(super) struct ConsistencyPair {
 /// checkpoints: anyone holding `from` checks that `to` extends it.
 pub(super) async fn ledger_checkpoint_consistency(
     State(state): State<AppState>,
-    axum::extract::Query(pair): axum::extract::Query<ConsistencyPair>,
+    pair: Result<Query<ConsistencyPair>, QueryRejection>,
 ) -> Response {
+    let pair = match pair {
+        Ok(Query(pair)) => pair,
+        Err(rejection) => return bad_parameters(&rejection),
+    };
     let (Some(from), Some(to)) = (pair.from, pair.to) else {
         return refuse(
             ErrorCode::BadUserInput,

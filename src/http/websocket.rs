@@ -217,6 +217,17 @@ async fn serve_websocket(
             message = output.next() => match message {
                 Some(WsMessage::Text(text)) => {
                     session.sent(&text);
+                    // The legacy protocol answers a refused `connection_init` with this
+                    // message, then ends the stream: the connection closes with the refusal's
+                    // code (4403), as graphql-transport-ws's does, not without a close frame.
+                    if text.starts_with(r#"{"type":"connection_error""#) {
+                        let code = match refusal.load(Ordering::Relaxed) {
+                            0 => CLOSE_FORBIDDEN,
+                            refused => refused,
+                        };
+                        let _ = sink.send(Message::Text(text.into())).await;
+                        break Some((code, "connection_init refused".to_owned()));
+                    }
                     text
                 }
                 Some(WsMessage::Close(code, reason)) => {

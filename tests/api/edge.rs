@@ -292,6 +292,22 @@ async fn subscribe_before_the_ack_is_closed_with_4401() {
     assert_eq!(legacy.closed().await.0, 4401);
 }
 
+/// The legacy graphql-ws protocol refuses a bad token as graphql-transport-ws does: its
+/// `connection_error`, then a close frame with 4403 (not a connection dropped without one).
+#[tokio::test]
+async fn the_legacy_protocol_closes_a_refused_connection_with_4403() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut legacy = RawWs::connect(&app, "graphql-ws").await;
+    legacy
+        .send(json!({ "type": "connection_init", "payload": { "Authorization": "Bearer nope" } }))
+        .await;
+    match legacy.hear().await {
+        Heard::Message(message) => assert_eq!(message["type"], "connection_error", "{message}"),
+        other => panic!("expected connection_error, got {other:?}"),
+    }
+    assert_eq!(legacy.closed().await.0, 4403);
+}
+
 #[tokio::test]
 async fn a_message_that_is_not_of_the_protocol_is_closed_with_4400() {
     let app = TestApp::spawn(Backend::Sqlite).await;

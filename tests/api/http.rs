@@ -64,6 +64,11 @@ async fn a_body_over_the_limit_is_refused_with_413(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(response.status(), 413);
+    assert_eq!(
+        response.headers()["connection"],
+        "close",
+        "the body was not read"
+    );
     request_id(&response);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "PAYLOAD_TOO_LARGE");
@@ -170,7 +175,33 @@ async fn a_request_over_the_timeout_is_answered_503_and_leaves_nothing() {
     assert_eq!(again.ok()["opposeProfileCreation"]["status"], "OPPOSED");
 }
 
+/// The routes beside GraphQL answer bad parameters as GraphQL answers errors: JSON, with a
+/// code, never axum's plain text.
+async fn rest_routes_answer_bad_parameters_in_the_json_error_shape(app: TestApp) {
+    for path in [
+        "/ledger/checkpoints?after=abc",
+        "/ledger/checkpoints?limit=-1",
+        "/ledger/checkpoints/consistency?from=x&to=2",
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 400, "{path}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{path}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{path}"
+        );
+    }
+}
+
 on_both_databases!(
     every_response_carries_a_request_id_of_its_own,
     a_body_over_the_limit_is_refused_with_413,
+    rest_routes_answer_bad_parameters_in_the_json_error_shape,
 );

@@ -253,6 +253,12 @@ async fn only_json_posts_are_executed(app: TestApp) {
     ] {
         let response = post(content_type, body).await.unwrap();
         assert_eq!(response.status(), 415, "{content_type:?}");
+        // Answered before the body was read: the connection closes, and says so.
+        assert_eq!(
+            response.headers()["connection"],
+            "close",
+            "{content_type:?}"
+        );
         let answer: Value = response.json().await.unwrap();
         assert_eq!(
             answer["errors"][0]["extensions"]["code"], "UNSUPPORTED_MEDIA_TYPE",
@@ -294,6 +300,11 @@ async fn a_caller_over_its_rate_gets_429_with_retry_after(backend: Backend) {
     }
     let refused = post(None).await.unwrap();
     assert_eq!(refused.status(), 429);
+    assert_eq!(
+        refused.headers()["connection"],
+        "close",
+        "the body was not read"
+    );
     let retry_after: u64 = refused.headers()["retry-after"]
         .to_str()
         .unwrap()

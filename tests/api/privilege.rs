@@ -332,7 +332,9 @@ async fn production_refuses_sqlite_unless_the_risk_is_accepted() {
         "{why}"
     );
     settings.database.accept_unguarded_ledger_on_sqlite = true;
-    start(&settings).await.expect("starts once the risk is accepted");
+    start(&settings)
+        .await
+        .expect("starts once the risk is accepted");
 }
 
 /// `fsync` is the server's own setting and stays on here; `synchronous_commit` is a role's, so
