@@ -1,7 +1,7 @@
 //! Content bound into the chain: the SHA-256 and size of what an event stored, written in its
 //! payload (encoding version 2), so that content rewritten in its table together with the
 //! table's own hash no longer matches the chain. Pure computation: the events
-//! ([`super::event`]) carry these digests, and the ledger hashes the events.
+//! ([`super::events`]) carry these digests, and the ledger hashes the events.
 //!
 //! - documents (`DOCUMENT_FED`, `DOCUMENT_ADDED`): `"content": {"sha256", "size"}` of the
 //!   document's bytes;
@@ -36,6 +36,20 @@ impl ContentDigest {
             sha256: sha256.to_owned(),
             size,
         }
+    }
+}
+
+/// The digest that binds a document's title into the chain: SHA-256 over the tag
+/// `espace-sante/document-title/v1` and the title, length-prefixed, then the document's bytes;
+/// its size is the title's, in bytes. With the bytes in it, a short title cannot be guessed from
+/// the chain alone, and once the purge removed both, from nothing.
+pub fn title_digest(title: &str, content: &[u8]) -> ContentDigest {
+    let mut hasher = Sha256::new();
+    hasher.update(length_prefixed(&["espace-sante/document-title/v1", title]));
+    hasher.update(content);
+    ContentDigest {
+        sha256: hex(&hasher.finalize()),
+        size: i64::try_from(title.len()).unwrap_or(i64::MAX),
     }
 }
 
@@ -92,6 +106,14 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(d.size, 3);
+    }
+
+    #[test]
+    fn a_title_digest_needs_the_document_bytes() {
+        let digest = title_digest("Sérologie VIH", b"%PDF-1.4");
+        assert_ne!(digest, ContentDigest::of("Sérologie VIH".as_bytes()));
+        assert_ne!(digest, title_digest("Sérologie VIH", b"%PDF-1.5"));
+        assert_eq!(digest.size, "Sérologie VIH".len() as i64);
     }
 
     #[test]

@@ -273,6 +273,13 @@ pub struct ThreadRead {
 #[serde(rename_all = "camelCase")]
 pub struct FeedRefused {
     pub type_code: String,
+    /// The refused feed was to be held back from the patient (written since the typed
+    /// events): the refusal is as hidden as the feed would have been.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub held_back: bool,
+    /// The refused feed was to be secret from the representatives (idem).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub secret_from_representatives: bool,
 }
 
 /// `EMERGENCY_ACCESS_OPENED`.
@@ -439,13 +446,16 @@ impl Event {
         }
     }
 
-    /// Whether `viewer` of the patient's space (the patient or a representative, in the
-    /// history and the exports) sees this event, given the documents hidden from them now:
-    /// an event about a hidden document is withheld (its place and hashes only), except the
-    /// release, which is the moment the patient learns of it.
+    /// Whether the reader of the patient's space (the patient or a representative, in the
+    /// history and the exports) sees this event, given the documents hidden from them now: an
+    /// event about a hidden document is withheld (its place and hashes only) — its release
+    /// too, from a representative it stays secret from — and a refused feed is as hidden as
+    /// the feed would have been.
     pub fn shown_to(&self, hidden: &HiddenDocuments) -> bool {
-        if matches!(self, Self::DocumentReleased(_)) {
-            return true;
+        if let Self::FeedRefused(refused) = self {
+            let from_representatives =
+                refused.secret_from_representatives && hidden.viewer != Some(Viewer::Patient);
+            return !(refused.held_back || from_representatives);
         }
         self.document().is_none_or(|id| !hidden.contains(id))
     }
@@ -681,11 +691,31 @@ mod tests {
         assert!(!first.shown_to(&hidden));
         assert!(Event::FirstAccess(FirstAccess::default()).shown_to(&hidden));
         assert!(Event::RecordConsulted(RecordConsulted::default()).shown_to(&hidden));
+        // Released, the document is no longer hidden from the patient, and its release shows;
+        // a representative it stays secret from does not see the release either.
         let released = Event::DocumentReleased(Released {
             document_id: 7,
-            secret_from_representatives: false,
+            secret_from_representatives: true,
         });
-        assert!(released.shown_to(&hidden));
+        assert!(released.shown_to(&HiddenDocuments::new(Viewer::Patient, vec![])));
+        assert!(!released.shown_to(&HiddenDocuments::new(Viewer::Representative, vec![7])));
+    }
+
+    #[test]
+    fn a_refused_feed_is_as_hidden_as_the_feed_would_have_been() {
+        let refused = |held_back, secret| {
+            Event::FeedRefused(FeedRefused {
+                type_code: "11488-4".to_owned(),
+                held_back,
+                secret_from_representatives: secret,
+            })
+        };
+        let patient = HiddenDocuments::new(Viewer::Patient, vec![]);
+        let representative = HiddenDocuments::new(Viewer::Representative, vec![]);
+        assert!(refused(false, false).shown_to(&representative));
+        assert!(!refused(true, false).shown_to(&patient));
+        assert!(refused(false, true).shown_to(&patient));
+        assert!(!refused(false, true).shown_to(&representative));
     }
 
     #[test]

@@ -79,8 +79,12 @@ pub struct RecordState {
     pub status: Option<(ProfileStatus, i64)>,
     /// Blocked practitioners, by RPPS number.
     pub blocks: BTreeMap<String, i64>,
-    /// Practitioners' first accesses, by RPPS number.
+    /// Practitioners' first accesses, by RPPS number: the open ones, and the hidden ones their
+    /// document's release made known.
     pub first_accesses: BTreeMap<String, i64>,
+    /// First accesses still hidden with the document whose feed they were, by document: the
+    /// practitioner and the event.
+    pub hidden_first_accesses: BTreeMap<i64, (String, i64)>,
     /// The médecin traitant the last designation or removal leaves (`None` after a removal).
     pub medecin_traitant: Option<(Option<String>, i64)>,
     /// The emergency-access setting the last change leaves (on when no event changed it).
@@ -168,11 +172,17 @@ impl RecordState {
                 self.emergency_accesses
                     .insert(opened.emergency_access_id, (seq, opened.expires_at));
             }
-            Event::FirstAccess(_) => {
-                self.first_accesses
-                    .entry(actor_id.to_owned())
-                    .or_insert(seq);
-            }
+            Event::FirstAccess(first) => match first.hidden_feed {
+                None => {
+                    self.first_accesses
+                        .entry(actor_id.to_owned())
+                        .or_insert(seq);
+                }
+                Some(document) => {
+                    self.hidden_first_accesses
+                        .insert(document, (actor_id.to_owned(), seq));
+                }
+            },
             Event::DocumentMasked(d) | Event::DocumentUnmasked(d) => {
                 let masked = matches!(event, Event::DocumentMasked(_));
                 if let Some(document) = self.documents.get_mut(&d.document_id) {
@@ -180,6 +190,13 @@ impl RecordState {
                 }
             }
             Event::DocumentReleased(d) => {
+                // Its release tells the first access its feed was (not when it stays secret
+                // from the representatives, who would get the notice).
+                if let Some((practitioner, _)) = self.hidden_first_accesses.remove(&d.document_id)
+                    && !d.secret_from_representatives
+                {
+                    self.first_accesses.entry(practitioner).or_insert(seq);
+                }
                 if let Some(facts) = self
                     .documents
                     .get_mut(&d.document_id)

@@ -110,7 +110,9 @@ pub struct DocumentVisibilityInput {
     #[graphql(default)]
     pub held_back_until_announced: bool,
     /// Secret from the minor's legal representatives (the minor's right to secrecy, art.
-    /// L1111-5 CSP): they never see it nor a notice of it (so no notice is sent).
+    /// L1111-5 CSP): they never see it nor a notice of it (so no notice is sent). For a patient
+    /// without current representatives (an adult), there is no one to keep it from: the
+    /// document is fed and notified as any other.
     #[graphql(default)]
     pub secret_from_representatives: bool,
 }

@@ -7,7 +7,7 @@
 //! `QUERY_TOO_COMPLEX` (from [`super::limits`]), and
 //! `INTERNAL_SERVER_ERROR` (logged once, here; the client gets the request id, never the cause).
 //! Errors async-graphql raises itself (a malformed query, an argument that does not parse, such
-//! as a malformed INS) carry no code; [`ensure_codes`] gives them `BAD_USER_INPUT`.
+//! as a malformed INS) carry no code; `ensure_codes` gives them `BAD_USER_INPUT`.
 
 use std::sync::Arc;
 
@@ -253,7 +253,7 @@ pub fn attach_request_id(errors: &mut [ServerError], request_id: &str) {
 }
 
 /// Schema extension that passes every response, over HTTP and websockets alike, through
-/// [`ensure_codes`].
+/// `ensure_codes`.
 #[derive(Debug)]
 pub struct ErrorCodes;
 

@@ -47,6 +47,13 @@ pub const TRACED_FIELDS: &[&str] = &[
     "ledgerExport",
 ];
 
+/// Whether a field of this name (with arguments or not) is traced: `thread` is `me.thread(id:)`
+/// only with its argument (`SentMessage.thread`, the thread of a message just sent, reads
+/// nothing).
+fn is_traced(name: &str, has_arguments: bool) -> bool {
+    TRACED_FIELDS.contains(&name) && (name != "thread" || has_arguments)
+}
+
 /// The lists of the patient's own space (`me`'s), traced when a legal representative reads them
 /// (the patient's own view of their space is not): traced fields for a representative alone.
 pub const SPACE_LISTS: &[&str] = &["documents", "medicalProfile", "threads", "activityHistory"];
@@ -363,7 +370,7 @@ fn measure_set(
                 let own = Tally {
                     fields: 1,
                     aliases: u64::from(field.alias.is_some()),
-                    traced: u64::from(TRACED_FIELDS.contains(&name)),
+                    traced: u64::from(is_traced(name, !field.arguments.is_empty())),
                     space_lists: u64::from(SPACE_LISTS.contains(&name)),
                     introspection: u64::from(name == "__schema" || name == "__type"),
                     depth: 0,
@@ -553,6 +560,17 @@ mod tests {
             }
         );
         assert_eq!(tally.cost(), 9 + 4 * (TRACED_FIELD_COST - 1));
+    }
+
+    #[test]
+    fn a_thread_is_traced_when_it_is_read_by_id_not_when_a_send_returns_it() {
+        let read = tally_of("{ me { thread(id: \"1\") { id } } }").unwrap();
+        assert_eq!(read.traced, 1);
+        let sent = tally_of(
+            "mutation { a: replyToThread(threadId: \"1\", body: \"x\", idempotencyKey: \"k\") { thread { id } } }",
+        )
+        .unwrap();
+        assert_eq!(sent.traced, 0);
     }
 
     #[test]

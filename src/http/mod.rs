@@ -3,11 +3,11 @@
 //! request (request id, body limit, body read timeout, request timeout, access log) are
 //! tower-http layers, in [`router`].
 //!
-//! - [`graphql_post`]: POST /graphql, admitted from its headers before its body is read;
-//! - [`websocket`]: the graphql-ws and graphql-transport-ws protocols at /graphql/ws;
-//! - [`rest`]: the routes beside GraphQL (the patient's export, the published checkpoints,
+//! - `graphql_post`: POST /graphql, admitted from its headers before its body is read;
+//! - `websocket`: the graphql-ws and graphql-transport-ws protocols at /graphql/ws;
+//! - `rest`: the routes beside GraphQL (the patient's export, the published checkpoints,
 //!   readiness, GraphiQL);
-//! - [`caller`]: who calls — the bearer token, the `X-Acting-For` selection, the rate key.
+//! - `caller`: who calls — the bearer token, the `X-Acting-For` selection, the rate key.
 
 mod caller;
 mod graphql_post;

@@ -1,6 +1,6 @@
 //! The audit-first ledger: one append-only, hash-chained sequence of events per patient.
 //!
-//! - [`chain`]: [`append`] is called by services inside their transaction, after they locked
+//! - `chain`: [`append`] is called by services inside their transaction, after they locked
 //!   the patient's profile row, so that the event and the projection it explains commit
 //!   together or not at all; the canonical encoding and the verification of a chain;
 //! - [`transparency`]: the Merkle tree over every chain's head and the signed checkpoints,

@@ -99,7 +99,8 @@ impl Services {
         mut before: Option<i64>,
         limit: u64,
     ) -> Result<Traced<Vec<HistoryEntry>>, ServiceError> {
-        let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
+        // Any status, and none: a person the insurer never enrolled reads an empty history.
+        let mut tx = self.patient_tx(ins, Access::Any).await?;
         // The trace goes first: a representative's reading shows in the page it reads.
         let receipt = tx
             .space_read(reader, Event::ActivityHistoryConsulted)

@@ -99,7 +99,7 @@ impl Services {
     ) -> Result<Traced<LedgerExport>, ServiceError> {
         // The checkpoint first: events read after it hold every head it covers.
         let anchor = self.ledger_proof(ins).await?;
-        let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
+        let mut tx = self.patient_tx(ins, Access::Any).await?;
         let receipt = tx
             .space_read(reader, Event::ActivityHistoryConsulted)
             .await?;

@@ -363,12 +363,22 @@ impl<'s> PatientTx<'s> {
         practitioner: &Practitioner,
         by: FirstAccessBy,
     ) -> Result<(), ServiceError> {
-        if !self.insert_first_access(&practitioner.rpps).await? {
-            return Ok(());
-        }
         let hidden_feed = match by {
-            FirstAccessBy::Open => None,
-            FirstAccessBy::HiddenFeed(document_id) => Some(document_id),
+            FirstAccessBy::Open => {
+                if !self.insert_first_access(&practitioner.rpps).await? {
+                    return Ok(());
+                }
+                None
+            }
+            // A hidden first access is not the practitioner's first access yet: the patient
+            // learns of it at the document's release, or at the practitioner's first open act,
+            // whichever comes first (each records the access then).
+            FirstAccessBy::HiddenFeed(document_id) => {
+                if self.has_first_access(&practitioner.rpps).await? {
+                    return Ok(());
+                }
+                Some(document_id)
+            }
         };
         self.record(
             &practitioner.to_ref(),
@@ -378,8 +388,29 @@ impl<'s> PatientTx<'s> {
         .map(drop)
     }
 
-    /// At the release of a held-back document: the notice of its author's first access, if
-    /// the feed of this document was that first access (withheld until now, like the feed).
+    /// Whether the patient has legal representatives whose access has not ended.
+    pub async fn has_representatives(&self) -> Result<bool, ServiceError> {
+        Ok(legal_representative::Entity::find()
+            .filter(legal_representative::Column::ChildIns.eq(self.ins.as_str()))
+            .filter(legal_representative::Column::EndedAt.is_null())
+            .one(&self.txn)
+            .await?
+            .is_some())
+    }
+
+    /// Whether the practitioner's first access to this record is recorded (and was told).
+    async fn has_first_access(&self, rpps: &Rpps) -> Result<bool, ServiceError> {
+        Ok(
+            practitioner_access::Entity::find_by_id((self.ins.clone(), rpps.clone()))
+                .one(&self.txn)
+                .await?
+                .is_some(),
+        )
+    }
+
+    /// At the release of a held-back document: if its feed was its author's first access, and
+    /// no open act of theirs has told it since, the first access is recorded now and its
+    /// notice sent (withheld until now, like the feed).
     pub async fn notify_withheld_first_access(
         &mut self,
         author: &Rpps,
@@ -398,6 +429,9 @@ impl<'s> PatientTx<'s> {
         }) else {
             return Ok(());
         };
+        if !self.insert_first_access(author).await? {
+            return Ok(());
+        }
         // The notice the first access would have had, had it not been hidden.
         let actor = ActorRef {
             role: row.actor_role,
@@ -522,8 +556,9 @@ impl<'s> PatientTx<'s> {
     /// owner looking at their own space); for anyone else let in (a minor's legal
     /// representative), `event` by them, like any reading of someone else's record.
     /// Only a unit of work opened for the owner's access ([`Access::OwnRecord`],
-    /// [`Access::OwnMailbox`], or [`Access::Enrolment`] for what a profile shows in any status)
-    /// gives one.
+    /// [`Access::OwnMailbox`]), or for what a profile shows in any status or none
+    /// ([`Access::Enrolment`], [`Access::Any`]: the history), gives one, and an owner's receipt
+    /// only to the owner.
     pub async fn space_read(
         &mut self,
         reader: &ActorRef,
@@ -531,7 +566,7 @@ impl<'s> PatientTx<'s> {
     ) -> Result<Receipt, ServiceError> {
         if !matches!(
             self.access,
-            Access::OwnRecord | Access::OwnMailbox | Access::Enrolment
+            Access::OwnRecord | Access::OwnMailbox | Access::Enrolment | Access::Any
         ) {
             return Err(ServiceError::internal(
                 "a reading of the patient's space outside the patient's own access",

@@ -295,7 +295,136 @@ async fn practitioner_receives_no_patient_text_without_a_trace(app: TestApp) {
     );
 }
 
+/// A document held back and secret: its release tells the minor, never the representatives;
+/// and a feed refused is as hidden as it would have been.
+async fn a_hidden_release_and_a_hidden_refusal_stay_hidden_from_the_representatives(app: TestApp) {
+    let (child, mother) = (app.person(), app.person());
+    let code = created_minor(&app, &child, "2012-06-01", &[&mother]).await;
+    activate_as(&app, &mother, &child, &code).await.ok();
+    let both = "mutation($ins: INS!, $input: DocumentInput!) { feedDocument(patientIns: $ins, input: $input, visibility: { heldBackUntilAnnounced: true, secretFromRepresentatives: true }) { id } }";
+    let fed = app
+        .graphql(
+            Some(&practitioner_token(DOCTOR)),
+            both,
+            json!({ "ins": child, "input": document_input("both-1", "Résultats confidentiels") }),
+        )
+        .await;
+    let id = fed.ok()["feedDocument"]["id"].clone();
+    app.graphql(
+        Some(&practitioner_token(DOCTOR)),
+        RELEASE,
+        json!({ "ins": child, "id": id }),
+    )
+    .await
+    .ok();
+    // A pharmacist may not feed a consultation report: refused, and the refusal as secret as
+    // the feed was to be.
+    let pharmacist = crate::helpers::practitioner_token_as(NURSE, "21", "Pharmacien");
+    let refused = app
+        .graphql(
+            Some(&pharmacist),
+            FEED_SECRET,
+            json!({ "ins": child, "input": document_input("secret-2", "Consultation confidentielle") }),
+        )
+        .await;
+    assert_eq!(refused.code(), "FORBIDDEN");
+
+    let theirs = visible_kinds(&history_as(&app, &mother, &child).await);
+    for hidden in [
+        "DOCUMENT_RELEASED",
+        "FEED_REFUSED",
+        "DOCUMENT_FED",
+        "FIRST_ACCESS",
+    ] {
+        assert!(
+            !theirs.contains(&hidden.to_owned()),
+            "{hidden} in {theirs:?}"
+        );
+    }
+    let own = visible_kinds(&app.history_entries(&child).await);
+    for shown in ["DOCUMENT_RELEASED", "FEED_REFUSED", "DOCUMENT_FED"] {
+        assert!(own.contains(&shown.to_owned()), "{shown} not in {own:?}");
+    }
+    assert_eq!(count(&app.notices(&child).await, "FIRST_ACCESS"), 0);
+}
+
+/// A practitioner whose first access was a held-back feed, and who consults the record before
+/// releasing it: the consultation is their first access the patient learns of, notified once;
+/// the release then tells nothing twice.
+async fn a_first_access_hidden_by_a_feed_is_told_at_the_first_open_act_once(app: TestApp) {
+    let person = app.person();
+    app.activated_profile(&person, None).await;
+    let fed = app
+        .graphql(
+            Some(&practitioner_token(DOCTOR)),
+            FEED_HELD_BACK,
+            json!({ "ins": person, "input": document_input("held-1", "Résultats à annoncer") }),
+        )
+        .await;
+    let id = fed.ok()["feedDocument"]["id"].clone();
+    assert_eq!(count(&app.notices(&person).await, "FIRST_ACCESS"), 0);
+    app.graphql(
+        Some(&practitioner_token(DOCTOR)),
+        "query($ins: INS!) { patientRecord(patientIns: $ins) { edges { cursor } } }",
+        json!({ "ins": person }),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        count(&app.notices(&person).await, "FIRST_ACCESS"),
+        2,
+        "email and live, at the consultation"
+    );
+    app.graphql(
+        Some(&practitioner_token(DOCTOR)),
+        RELEASE,
+        json!({ "ins": person, "id": id }),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        count(&app.notices(&person).await, "FIRST_ACCESS"),
+        2,
+        "not again"
+    );
+    // The deep verification agrees with what was recorded.
+    let audit = app
+        .graphql(
+            Some(&crate::helpers::operator_token()),
+            "query($ins: INS) { ledgerAudit(ins: $ins) { verified divergences { problem } } }",
+            json!({ "ins": person }),
+        )
+        .await;
+    assert_eq!(
+        audit.ok()["ledgerAudit"]["verified"],
+        true,
+        "{:?}",
+        audit.data
+    );
+}
+
+/// An adult has no representatives to keep a document from: one fed "secret" is fed and
+/// notified as any other.
+async fn a_document_secret_from_no_one_is_an_ordinary_document(app: TestApp) {
+    let person = app.person();
+    app.activated_profile(&person, None).await;
+    let fed = app
+        .graphql(
+            Some(&practitioner_token(DOCTOR)),
+            FEED_SECRET,
+            json!({ "ins": person, "input": document_input("secret-1", "Compte rendu") }),
+        )
+        .await;
+    assert_eq!(fed.ok()["feedDocument"]["secretFromRepresentatives"], false);
+    let notices = app.notices(&person).await;
+    assert_eq!(count(&notices, "NEW_DOCUMENT"), 2, "{notices:?}");
+    assert_eq!(count(&notices, "FIRST_ACCESS"), 2, "{notices:?}");
+}
+
 on_both_databases!(
+    a_hidden_release_and_a_hidden_refusal_stay_hidden_from_the_representatives,
+    a_first_access_hidden_by_a_feed_is_told_at_the_first_open_act_once,
+    a_document_secret_from_no_one_is_an_ordinary_document,
     blocked_practitioner_reads_nothing_through_release_document,
     release_document_refuses_a_non_author_before_reading_anything,
     first_access_of_a_held_back_feed_is_withheld_until_release,

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::domain::Event;
+use crate::domain::content::title_digest;
 use crate::domain::events::emergency_expiry;
 use crate::domain::record::{EntryState, RecordState, Recorded};
 use crate::ledger::content::{ContentDigest, medical_entry_bytes};
@@ -308,12 +309,14 @@ pub async fn verify_patient_deep(
                     ),
                 );
             }
-            if !purged {
+            // The title's digest takes the bytes in: checked while they are there (a purge
+            // removes both).
+            if let Some(bytes) = contents.get(&doc.id) {
                 found.digest(
                     seq,
                     &format!("document {} title", doc.id),
                     &facts.title,
-                    &ContentDigest::of(doc.title.as_bytes()),
+                    &title_digest(&doc.title, bytes),
                 );
             }
         }

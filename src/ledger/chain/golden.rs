@@ -248,6 +248,8 @@ fn table() -> Vec<(EventKind, &'static str, Event)> {
             r#"{"v":2,"typeCode":"11502-2"}"#,
             Event::FeedRefused(FeedRefused {
                 type_code: "11502-2".to_owned(),
+                held_back: false,
+                secret_from_representatives: false,
             }),
         ),
         (

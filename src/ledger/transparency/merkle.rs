@@ -47,7 +47,7 @@ pub fn root(leaves: &[Hash]) -> Hash {
     }
 }
 
-/// PATH(m, D[n]): the inclusion proof of leaf `index`, from the leaf up. `None` when `index`
+/// `PATH(m, D[n])`: the inclusion proof of leaf `index`, from the leaf up. `None` when `index`
 /// is not a leaf.
 pub fn inclusion_proof(index: usize, leaves: &[Hash]) -> Option<Vec<Hash>> {
     if index >= leaves.len() {
@@ -108,7 +108,7 @@ pub fn verify_inclusion(
     sn == 0 && r == *expected_root
 }
 
-/// PROOF(m, D[n]): the consistency proof from the tree of the first `m` leaves to the tree of
+/// `PROOF(m, D[n])`: the consistency proof from the tree of the first `m` leaves to the tree of
 /// all of them. `None` when `m` exceeds the leaves.
 pub fn consistency_proof(m: usize, leaves: &[Hash]) -> Option<Vec<Hash>> {
     if m > leaves.len() {

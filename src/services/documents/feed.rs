@@ -7,7 +7,7 @@ use sea_orm::{
 
 use super::{DmpStatus, DocumentInput, Stored, store_document, validate};
 use crate::domain::access::Access;
-use crate::domain::content::ContentDigest;
+use crate::domain::content::{ContentDigest, title_digest};
 use crate::domain::events::{DocumentStored, FeedRefused, Released};
 use crate::domain::{Event, Ins, Practitioner, has_dmp, visibility};
 use crate::services::patient_tx::FirstAccessBy;
@@ -22,6 +22,8 @@ pub struct FeedOptions {
     pub held_back: bool,
     /// Secret from the minor's legal representatives (art. L1111-5 CSP): they never see it nor
     /// a notice of it. As a minor's notices reach their representatives, it is not notified.
+    /// For a patient without current representatives (an adult) there is no one to keep it
+    /// from: the document is stored as any other, and notified.
     pub secret_from_representatives: bool,
 }
 
@@ -37,7 +39,7 @@ impl Services {
         practitioner: &Practitioner,
         ins: &Ins,
         input: &DocumentInput,
-        options: FeedOptions,
+        mut options: FeedOptions,
     ) -> Result<Document, ServiceError> {
         let doc = validate(
             input,
@@ -53,11 +55,16 @@ impl Services {
             }
             Err(other) => return Err(other),
         };
+        if options.secret_from_representatives {
+            options.secret_from_representatives = tx.has_representatives().await?;
+        }
         let type_code = doc.doc_type.code;
         let actor = practitioner.to_ref();
         if !visibility::may_feed(Some(practitioner.profession_code), type_code) {
             let refused = FeedRefused {
                 type_code: type_code.to_owned(),
+                held_back: options.held_back,
+                secret_from_representatives: options.secret_from_representatives,
             };
             tx.record(&actor, Event::FeedRefused(refused)).await?;
             return Err(tx
@@ -66,6 +73,7 @@ impl Services {
                 )))
                 .await);
         }
+        let title = title_digest(&doc.title, &doc.content);
         let stored = match store_document(&tx, &actor, doc, options).await? {
             Stored::Before(earlier) => return Ok(earlier.into()),
             Stored::Now(stored) => stored,
@@ -74,7 +82,7 @@ impl Services {
             document_id: stored.id,
             type_code: type_code.to_owned(),
             content: Some(ContentDigest::known(&stored.sha256, stored.size_bytes)),
-            title: Some(ContentDigest::of(stored.title.as_bytes())),
+            title: Some(title),
             held_back: options.held_back,
             secret_from_representatives: options.secret_from_representatives,
         };

@@ -1,7 +1,7 @@
-//! The DMP: practitioners feed ([`feed`]) and consult ([`access`]) documents, each consultation
+//! The DMP: practitioners feed (`feed`) and consult (`access`) documents, each consultation
 //! traced before any data leaves and the first access of each practitioner notified; the
-//! activated patient reads, adds and masks ([`patient`]), blocks practitioners ([`blocks`]) and
-//! keeps a medical profile ([`medical`]). Shared here: the document's validation, its storage
+//! activated patient reads, adds and masks (`patient`), blocks practitioners (`blocks`) and
+//! keeps a medical profile (`medical`). Shared here: the document's validation, its storage
 //! and the traced reading of its bytes.
 
 mod access;

@@ -8,7 +8,7 @@ use super::{
     list_documents, read_document, store_document, validate,
 };
 use crate::domain::access::Access;
-use crate::domain::content::ContentDigest;
+use crate::domain::content::{ContentDigest, title_digest};
 use crate::domain::events::{DocumentRef, DocumentStored};
 use crate::domain::visibility::Viewer;
 use crate::domain::{ActorRef, Event, Ins};
@@ -66,6 +66,7 @@ impl Services {
         )?;
         let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
         let type_code = doc.doc_type.code;
+        let title = title_digest(&doc.title, &doc.content);
         let stored = match store_document(&tx, patient, doc, super::FeedOptions::default()).await? {
             Stored::Before(earlier) => return Ok(earlier.into()),
             Stored::Now(stored) => stored,
@@ -74,7 +75,7 @@ impl Services {
             document_id: stored.id,
             type_code: type_code.to_owned(),
             content: Some(ContentDigest::known(&stored.sha256, stored.size_bytes)),
-            title: Some(ContentDigest::of(stored.title.as_bytes())),
+            title: Some(title),
             held_back: false,
             secret_from_representatives: false,
         };

@@ -1,5 +1,5 @@
 //! Secure messaging, as MSSanté works for patients: a practitioner starts a conversation, the
-//! patient answers within it ([`send`]); each reads their threads ([`mailbox`]). A message to
+//! patient answers within it (`send`); each reads their threads (`mailbox`). A message to
 //! someone without a profile is accepted, then bounced back to the practitioner's inbox; the
 //! patient learns nothing of it. Shared here: validation and the storage of threads and
 //! messages.
