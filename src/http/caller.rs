@@ -137,3 +137,23 @@ pub(super) fn over_rate(state: &AppState, key: &str) -> Option<Response> {
         response
     })
 }
+
+/// The client's address, when the serve loop recorded it: the rate key of a caller without a
+/// token.
+pub(super) struct ClientAddr(pub(super) Option<std::net::SocketAddr>);
+
+impl axum::extract::FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0),
+        ))
+    }
+}

@@ -11,7 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use crate::auth::Caller;
 use crate::graphql::error::ErrorCode;
 
-use super::caller::{caller, over_rate, rate_key};
+use super::caller::{ClientAddr, caller, over_rate, rate_key};
 use super::{AppState, refuse, service_refusal};
 
 /// `GET /me/export`: the signed-in patient (activated, or closed) downloads their whole record
@@ -97,8 +97,13 @@ pub(super) struct CheckpointPage {
 /// anyone, without a token, so that third parties can keep copies.
 pub(super) async fn ledger_checkpoints(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     page: Result<Query<CheckpointPage>, QueryRejection>,
 ) -> Response {
+    // Open to anyone, and each answer is a database read: limited per address.
+    if let Some(refused) = over_rate(&state, &rate_key(None, client)) {
+        return refused;
+    }
     let page = match page {
         Ok(Query(page)) => page,
         Err(rejection) => return bad_parameters(&rejection),
@@ -129,8 +134,12 @@ pub(super) struct ConsistencyPair {
 /// checkpoints: anyone holding `from` checks that `to` extends it.
 pub(super) async fn ledger_checkpoint_consistency(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     pair: Result<Query<ConsistencyPair>, QueryRejection>,
 ) -> Response {
+    if let Some(refused) = over_rate(&state, &rate_key(None, client)) {
+        return refused;
+    }
     let pair = match pair {
         Ok(Query(pair)) => pair,
         Err(rejection) => return bad_parameters(&rejection),

@@ -142,6 +142,9 @@ async fn serve_websocket(
     let subjects = edge.subjects.clone();
     let max_per_subject = edge.limits.max_connections_per_subject;
     let (expiry_sender, mut expiry) = tokio::sync::watch::channel::<Option<i64>>(None);
+    // The key the caller's rate is counted under, once `connection_init` named them: each
+    // subscription takes from the same rate as a request over HTTP.
+    let (rate_key_sender, rate_key) = tokio::sync::watch::channel::<Option<String>>(None);
     let output =
         async_graphql::http::WebSocket::from_message_stream(state.schema.clone(), input, protocol)
             .on_connection_init(move |payload| async move {
@@ -186,6 +189,7 @@ async fn serve_websocket(
                     )));
                 };
                 let _ = expiry_sender.send(Some(expires));
+                let _ = rate_key_sender.send(Some(super::caller::rate_key(Some(&actor), None)));
                 let mut data = Data::default();
                 data.insert(Caller::Authenticated(actor));
                 // Released when the connection's data is dropped: with the connection and all its
@@ -211,7 +215,11 @@ async fn serve_websocket(
     futures_util::pin_mut!(expired);
     let init_deadline = tokio::time::sleep(edge.limits.init_timeout);
     futures_util::pin_mut!(init_deadline);
-    let mut session = Session::new(protocol, edge.limits.max_subscriptions);
+    let mut session = Session::new(
+        protocol,
+        edge.limits.max_subscriptions,
+        state.rate_limit.clone(),
+    );
     let close = loop {
         let reply = tokio::select! {
             message = output.next() => match message {
@@ -241,6 +249,9 @@ async fn serve_websocket(
             },
             received = incoming.next(), if admitted.capacity() > 0 => match received {
                 Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
+                    if session.rate_key.is_none() {
+                        session.rate_key = rate_key.borrow().clone();
+                    }
                     match session.admit(&message.into_data()) {
                         Admission::Admit(message) => {
                             // Capacity was checked and this is the only sender.
@@ -282,6 +293,10 @@ struct Session {
     acknowledged: bool,
     /// Ids of the running subscriptions.
     running: HashSet<String>,
+    /// The callers' rate, which each subscription takes from (`None`: no limit), and the key
+    /// of this connection's caller once known.
+    rate: Option<Arc<crate::rate_limit::RateLimiter>>,
+    rate_key: Option<String>,
 }
 
 /// What becomes of a client message.
@@ -295,13 +310,19 @@ enum Admission {
 }
 
 impl Session {
-    fn new(protocol: WebSocketProtocols, max_subscriptions: usize) -> Self {
+    fn new(
+        protocol: WebSocketProtocols,
+        max_subscriptions: usize,
+        rate: Option<Arc<crate::rate_limit::RateLimiter>>,
+    ) -> Self {
         Self {
             protocol,
             max_subscriptions,
             initialising: false,
             acknowledged: false,
             running: HashSet::new(),
+            rate,
+            rate_key: None,
         }
     }
 
@@ -335,6 +356,13 @@ impl Session {
                 if self.running.len() >= self.max_subscriptions {
                     return Admission::Reply(self.too_many_subscriptions(id));
                 }
+                // Subscribing costs what a request costs: churn (subscribe, complete, again)
+                // is bounded by the caller's rate, as HTTP requests are.
+                if let (Some(rate), Some(key)) = (&self.rate, &self.rate_key)
+                    && let Err(wait) = rate.take(key)
+                {
+                    return Admission::Reply(self.over_rate(id, wait));
+                }
                 self.running.insert(id.clone());
             }
             ClientMessage::Stop { id } => {
@@ -362,6 +390,20 @@ impl Session {
         {
             self.running.remove(&complete.id);
         }
+    }
+
+    /// The refusal of one subscription over the caller's rate, in the protocol's error shape:
+    /// `TOO_MANY_REQUESTS`, with the seconds to wait.
+    fn over_rate(&self, id: &str, wait: u64) -> String {
+        let error = serde_json::json!({
+            "message": format!("too many requests: retry in {wait} s"),
+            "extensions": { "code": ErrorCode::TooManyRequests.as_str(), "retryAfter": wait },
+        });
+        let payload = match self.protocol {
+            WebSocketProtocols::GraphQLWS => serde_json::json!([error]),
+            WebSocketProtocols::SubscriptionsTransportWS => error,
+        };
+        serde_json::json!({ "id": id, "type": "error", "payload": payload }).to_string()
     }
 
     /// The refusal of one subscription over the cap: graphql-transport-ws's `error` message

@@ -292,6 +292,61 @@ async fn subscribe_before_the_ack_is_closed_with_4401() {
     assert_eq!(legacy.closed().await.0, 4401);
 }
 
+/// Each subscription takes from the caller's rate, as an HTTP request does: subscribe and
+/// complete again and again, and past the burst the next one is refused (`TOO_MANY_REQUESTS`,
+/// the connection going on) before it reads anything.
+#[tokio::test]
+async fn subscribing_counts_against_the_callers_rate() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |settings| {
+        settings.limits.rate_limit_per_minute = 1;
+        settings.limits.rate_limit_burst = 3;
+    })
+    .await;
+    let person = app.person();
+    app.activated_profile(&person, None).await;
+    let mut client = RawWs::signed_in(&app, &patient_token(&person)).await;
+    for id in ["1", "2"] {
+        client.subscribe(id, NOTIFICATIONS).await;
+        client.send(json!({ "id": id, "type": "complete" })).await;
+    }
+    // The third: the burst is 3, and the patient's sign-in above made one HTTP request.
+    client.subscribe("3", NOTIFICATIONS).await;
+    loop {
+        match client.hear().await {
+            // The server's `complete` of the two completed subscriptions.
+            Heard::Message(done) if done["type"] == "complete" => continue,
+            Heard::Message(error) => {
+                assert_eq!(error["type"], "error", "{error}");
+                assert_eq!(error["id"], "3");
+                assert_eq!(
+                    error["payload"][0]["extensions"]["code"],
+                    "TOO_MANY_REQUESTS"
+                );
+                break;
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+}
+
+/// The published checkpoints are open to anyone, and each answer is a database read: they are
+/// limited per address, as anonymous GraphQL requests are.
+#[tokio::test]
+async fn the_checkpoint_routes_are_limited_per_address() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |settings| {
+        settings.limits.rate_limit_per_minute = 1;
+        settings.limits.rate_limit_burst = 3;
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/ledger/checkpoints").await.status(), 200);
+    }
+    let refused = app.get("/ledger/checkpoints/consistency?from=1&to=1").await;
+    assert_eq!(refused.status(), 429);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "TOO_MANY_REQUESTS");
+}
+
 /// The legacy graphql-ws protocol refuses a bad token as graphql-transport-ws does: its
 /// `connection_error`, then a close frame with 4403 (not a connection dropped without one).
 #[tokio::test]
