@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::documents::{BLOCK, FEED_HELD_BACK, FEED_SECRET, RELEASE};
+use crate::helpers::documents::{BLOCK, FEED_SECRET, RELEASE};
 use crate::helpers::{
     DOCTOR, NURSE, TestApp, document_input, on_both_databases, patient_token, practitioner_token,
 };
@@ -78,13 +78,12 @@ async fn release_document_refuses_a_non_author_before_reading_anything(app: Test
         .await;
     let open = open.ok()["feedDocument"]["id"].clone();
     let held = app
-        .graphql(
-            Some(&practitioner_token(DOCTOR)),
-            FEED_HELD_BACK,
-            json!({ "ins": person, "input": document_input("r-2", "Résultats à annoncer") }),
+        .feed_held_back(
+            DOCTOR,
+            &person,
+            document_input("r-2", "Résultats à annoncer"),
         )
         .await;
-    let held = held.ok()["feedDocument"]["id"].clone();
     let events_before = app.count("ledger_events").await;
     // Another practitioner, on a document the patient sees, one held back, and an id that
     // names nothing: one refusal, nothing of any document.
@@ -120,14 +119,10 @@ async fn first_access_of_a_held_back_feed_is_withheld_until_release(app: TestApp
     app.created_profile(&by_post, None).await;
     let mut ids = Vec::new();
     for (key, person) in [("held-1", &activated), ("held-2", &by_post)] {
-        let fed = app
-            .graphql(
-                Some(&practitioner_token(DOCTOR)),
-                FEED_HELD_BACK,
-                json!({ "ins": person, "input": document_input(key, "Résultats à annoncer") }),
-            )
-            .await;
-        ids.push(fed.ok()["feedDocument"]["id"].clone());
+        ids.push(
+            app.feed_held_back(DOCTOR, &person, document_input(key, "Résultats à annoncer"))
+                .await,
+        );
         // Neither an email, nor a live notice, nor a line of the postal statement.
         let notices = app.notices(person).await;
         assert_eq!(count(&notices, "FIRST_ACCESS"), 0, "{notices:?}");
@@ -155,13 +150,7 @@ async fn first_access_of_a_held_back_feed_is_withheld_until_release(app: TestApp
 
     // Released: the first access shows and is notified, once, with the document.
     for _ in 0..2 {
-        app.graphql(
-            Some(&practitioner_token(DOCTOR)),
-            RELEASE,
-            json!({ "ins": activated, "id": ids[0] }),
-        )
-        .await
-        .ok();
+        app.release(DOCTOR, &activated, &ids[0]).await.ok();
     }
     let notices = app.notices(&activated).await;
     assert_eq!(count(&notices, "FIRST_ACCESS"), 2, "email and live");
@@ -310,13 +299,7 @@ async fn a_hidden_release_and_a_hidden_refusal_stay_hidden_from_the_representati
         )
         .await;
     let id = fed.ok()["feedDocument"]["id"].clone();
-    app.graphql(
-        Some(&practitioner_token(DOCTOR)),
-        RELEASE,
-        json!({ "ins": child, "id": id }),
-    )
-    .await
-    .ok();
+    app.release(DOCTOR, &child, &id).await.ok();
     // A pharmacist may not feed a consultation report: refused, and the refusal as secret as
     // the feed was to be.
     let pharmacist = crate::helpers::practitioner_token_as(NURSE, "21", "Pharmacien");
@@ -354,14 +337,13 @@ async fn a_hidden_release_and_a_hidden_refusal_stay_hidden_from_the_representati
 async fn a_first_access_hidden_by_a_feed_is_told_at_the_first_open_act_once(app: TestApp) {
     let person = app.person();
     app.activated_profile(&person, None).await;
-    let fed = app
-        .graphql(
-            Some(&practitioner_token(DOCTOR)),
-            FEED_HELD_BACK,
-            json!({ "ins": person, "input": document_input("held-1", "Résultats à annoncer") }),
+    let id = app
+        .feed_held_back(
+            DOCTOR,
+            &person,
+            document_input("held-1", "Résultats à annoncer"),
         )
         .await;
-    let id = fed.ok()["feedDocument"]["id"].clone();
     assert_eq!(count(&app.notices(&person).await, "FIRST_ACCESS"), 0);
     app.graphql(
         Some(&practitioner_token(DOCTOR)),
@@ -375,13 +357,7 @@ async fn a_first_access_hidden_by_a_feed_is_told_at_the_first_open_act_once(app:
         2,
         "email and live, at the consultation"
     );
-    app.graphql(
-        Some(&practitioner_token(DOCTOR)),
-        RELEASE,
-        json!({ "ins": person, "id": id }),
-    )
-    .await
-    .ok();
+    app.release(DOCTOR, &person, &id).await.ok();
     assert_eq!(
         count(&app.notices(&person).await, "FIRST_ACCESS"),
         2,

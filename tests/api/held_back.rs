@@ -104,13 +104,7 @@ async fn held_back_document_is_invisible_and_unnotified_until_released_then_noti
     );
     assert_eq!(patient_documents(&app, &person).await.len(), 1);
     // Once: a second release changes nothing.
-    app.graphql(
-        Some(&practitioner_token(DOCTOR)),
-        RELEASE,
-        json!({ "ins": person, "id": id }),
-    )
-    .await
-    .ok();
+    app.release(DOCTOR, &person, &json!(id)).await.ok();
     assert_eq!(new_document_notices(&app, &person).await, 2);
     let history = app.history(&person).await;
     assert_eq!(
@@ -177,13 +171,7 @@ async fn withheld_history_entry_verifies(app: TestApp) {
     );
 
     // After the release the same events show in full, and verify.
-    app.graphql(
-        Some(&practitioner_token(DOCTOR)),
-        RELEASE,
-        json!({ "ins": person, "id": id }),
-    )
-    .await
-    .ok();
+    app.release(DOCTOR, &person, &json!(id)).await.ok();
     let after = app.history_entries(&person).await;
     for event in &withheld {
         let shown = &after[(event["sequence"].as_i64().unwrap() - 1) as usize];

@@ -173,4 +173,26 @@ impl TestApp {
             .await;
         super::ledger::history_oldest_first(answer.ok())
     }
+
+    /// Releases a held-back document as its author `rpps`.
+    pub async fn release(&self, rpps: &str, ins: &str, document: &Value) -> Gql {
+        self.graphql(
+            Some(&practitioner_token(rpps)),
+            super::documents::RELEASE,
+            json!({ "ins": ins, "id": document }),
+        )
+        .await
+    }
+
+    /// Feeds a document held back until an announcement consultation, as `rpps`; its id.
+    pub async fn feed_held_back(&self, rpps: &str, ins: &str, input: Value) -> Value {
+        let fed = self
+            .graphql(
+                Some(&practitioner_token(rpps)),
+                super::documents::FEED_HELD_BACK,
+                json!({ "ins": ins, "input": input }),
+            )
+            .await;
+        fed.ok()["feedDocument"]["id"].clone()
+    }
 }
