@@ -120,7 +120,7 @@ async fn first_access_of_a_held_back_feed_is_withheld_until_release(app: TestApp
     let mut ids = Vec::new();
     for (key, person) in [("held-1", &activated), ("held-2", &by_post)] {
         ids.push(
-            app.feed_held_back(DOCTOR, &person, document_input(key, "Résultats à annoncer"))
+            app.feed_held_back(DOCTOR, person, document_input(key, "Résultats à annoncer"))
                 .await,
         );
         // Neither an email, nor a live notice, nor a line of the postal statement.
