@@ -283,7 +283,12 @@ impl Authenticator {
                 &jwks_key
             }
         };
-        let claims = decode::<TokenClaims>(token, key, &issuer.validation)
+        // The token's own algorithm, checked above to be one the issuer uses (and, for a
+        // published key, its key's): the library refuses a list that mixes key families, which
+        // an issuer signing with ES256 and RS256 side by side has.
+        let mut validation = issuer.validation.clone();
+        validation.algorithms = vec![header.alg];
+        let claims = decode::<TokenClaims>(token, key, &validation)
             .map_err(|e| refusal(&e))?
             .claims;
         self.check_lifetime(&claims)?;
@@ -311,6 +316,13 @@ impl Authenticator {
     /// The lifetime ceiling: a token valid for years is a stolen credential that never expires.
     fn check_lifetime(&self, claims: &TokenClaims) -> Result<(), String> {
         let now = i64::try_from(get_current_timestamp()).unwrap_or(i64::MAX);
+        // Issued in the future: a clock far off, or a token made to outlive its ceiling.
+        if claims
+            .iat
+            .is_some_and(|iat| iat > now.saturating_add(i64::try_from(LEEWAY_SECS).unwrap_or(0)))
+        {
+            return Err("the token's 'iat' (issued at) is in the future".to_owned());
+        }
         let ceiling = self.max_lifetime.num_seconds() + i64::try_from(LEEWAY_SECS).unwrap_or(0);
         let from = claims.iat.map_or(now, |iat| iat.min(now));
         if claims.exp.saturating_sub(from) > ceiling {
@@ -395,7 +407,14 @@ fn refusal(e: &jsonwebtoken::errors::Error) -> String {
             format!("the token lacks the required claim '{claim}'")
         }
         ErrorKind::InvalidSignature => "the token's signature is invalid".to_owned(),
-        ErrorKind::Json(err) => format!("the token's claims are malformed: {err}"),
+        // A missing claim is named (the name is ours); any other parse error is not quoted:
+        // the parser's message holds the offending value, the caller's text.
+        ErrorKind::Json(err) => match err.to_string().split_once(" at line") {
+            Some((missing, _)) if missing.starts_with("missing field") => {
+                format!("the token's claims are malformed: {missing}")
+            }
+            _ => "the token's claims are malformed: a claim has the wrong type or shape".to_owned(),
+        },
         _ => "the token is malformed".to_owned(),
     }
 }

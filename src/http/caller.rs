@@ -20,10 +20,7 @@ pub(super) async fn caller(auth: &Authenticator, headers: &HeaderMap) -> Caller 
     if values.next().is_some() {
         return Caller::Refused("send exactly one Authorization header".to_owned());
     }
-    let token = value.to_str().ok().and_then(|v| {
-        v.strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))
-    });
+    let token = value.to_str().ok().and_then(bearer_token);
     match token {
         Some(token) => match auth.authenticate(token.trim()).await {
             Ok(actor) => Caller::Authenticated(actor),
@@ -156,4 +153,11 @@ impl axum::extract::FromRequestParts<AppState> for ClientAddr {
                 .map(|info| info.0),
         ))
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme is matched in any case
+/// (RFC 7235).
+pub(super) fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
 }

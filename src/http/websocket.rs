@@ -476,7 +476,7 @@ fn connection_init_token(payload: &serde_json::Value) -> Option<String> {
         .iter()
         .find_map(|key| payload.get(*key).and_then(|v| v.as_str()));
     match header {
-        Some(value) => value.strip_prefix("Bearer ").map(|t| t.trim().to_owned()),
+        Some(value) => super::caller::bearer_token(value).map(|t| t.trim().to_owned()),
         None => payload
             .get("token")
             .and_then(|v| v.as_str())

@@ -675,3 +675,70 @@ fn production_binary_exits_with_a_clear_message_without_a_key_source() {
     assert_eq!(failed, Some(true), "{stderr}");
     assert!(!stderr.contains("DEVELOPMENT MODE"), "{stderr}");
 }
+
+/// An issuer that signs with two key families, ES256 and RS256 side by side (the README's
+/// example of a patient provider): a token of each is accepted.
+#[tokio::test]
+async fn an_issuer_may_sign_with_two_key_families() {
+    let (rsa, ec) = (TestKey::rsa(0), TestKey::ec("ec-1"));
+    let provider = IdentityProvider::start(&[&rsa, &ec]).await;
+    let both: JwksIssuer = serde_json::from_value(json!({
+        "issuer": FC,
+        "jwks_url": provider.url,
+        "algorithms": ["ES256", "RS256"],
+        "roles": ["PATIENT"],
+    }))
+    .unwrap();
+    let app = TestApp::spawn_with(Backend::Sqlite, |settings| {
+        settings.auth.jwt_issuers = Some(JwtIssuers(vec![both]));
+    })
+    .await;
+    verdict(&app, &ec.sign(&patient_claims())).await.unwrap();
+    verdict(&app, &rsa.sign(&patient_claims())).await.unwrap();
+}
+
+/// What every token must hold, whatever its issuer: an `iat` in the future is refused; the
+/// `Bearer` scheme is read in any case (RFC 7235); a refusal never echoes what the token's
+/// header says (a 7,000-character `kid` does not come back).
+#[tokio::test]
+async fn every_token_is_held_to_the_same_rules() {
+    let (rsa, ec) = (TestKey::rsa(0), TestKey::ec("ec-1"));
+    let provider = IdentityProvider::start(&[&rsa, &ec]).await;
+    let app = spawn_trusting(&provider).await;
+
+    let mut early = patient_claims();
+    early["iat"] = json!(Utc::now().timestamp() + 3600);
+    assert_refused(verdict(&app, &ec.sign(&early)).await, "'iat'");
+
+    let token = ec.sign(&patient_claims());
+    for scheme in ["bearer", "BEARER", "BeArEr"] {
+        let response = reqwest::Client::new()
+            .post(format!("{}/graphql", app.address))
+            .header("Authorization", format!("{scheme} {token}"))
+            .json(&json!({ "query": "{ me { profile { status } } }" }))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        assert_ne!(
+            body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+            "{scheme}: {body}"
+        );
+    }
+
+    let long_kid = "k".repeat(7000);
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(long_kid.clone());
+    let forged = jsonwebtoken::encode(&header, &patient_claims(), &ec.encoding).unwrap();
+    match verdict(&app, &forged).await {
+        Err(message) => {
+            assert!(
+                !message.contains("kkkkkkkk"),
+                "{} characters echoed",
+                message.len()
+            );
+            assert!(message.len() < 200, "{message}");
+        }
+        Ok(()) => panic!("a token signed by no published key was accepted"),
+    }
+}
