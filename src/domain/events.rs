@@ -139,6 +139,19 @@ pub struct DocumentStored {
 }
 
 impl DocumentStored {
+    /// A consultation report (`11488-4`) as an older event stored it: open, no title bound.
+    #[cfg(test)]
+    pub(crate) fn example(document_id: i64, content: Option<ContentDigest>) -> Self {
+        Self {
+            document_id,
+            type_code: "11488-4".to_owned(),
+            content,
+            title: None,
+            held_back: false,
+            secret_from_representatives: false,
+        }
+    }
+
     /// Whether the document is hidden from the patient's space when stored.
     pub fn hidden(&self) -> bool {
         self.held_back || self.secret_from_representatives
@@ -666,12 +679,9 @@ mod tests {
 
     fn fed(document_id: i64, held_back: bool, secret: bool) -> Event {
         Event::DocumentFed(DocumentStored {
-            document_id,
-            type_code: "11488-4".to_owned(),
-            content: None,
-            title: None,
             held_back,
             secret_from_representatives: secret,
+            ..DocumentStored::example(document_id, None)
         })
     }
 

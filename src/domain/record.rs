@@ -286,14 +286,7 @@ mod tests {
     }
 
     fn stored(document_id: i64, content: Option<ContentDigest>) -> DocumentStored {
-        DocumentStored {
-            document_id,
-            type_code: "11488-4".to_owned(),
-            content,
-            title: None,
-            held_back: false,
-            secret_from_representatives: false,
-        }
+        DocumentStored::example(document_id, content)
     }
 
     #[test]

@@ -25,7 +25,8 @@ fn count(notices: &[(String, String, String)], kind: &str) -> usize {
     notices.iter().filter(|(k, _, _)| k == kind).count()
 }
 
-async fn blocked_practitioner_reads_nothing_through_release_document(app: TestApp) {
+/// An activated patient with a document the doctor fed openly; the patient and its id.
+async fn patient_with_a_document(app: &TestApp) -> (String, Value) {
     let person = app.person();
     app.activated_profile(&person, None).await;
     let fed = app
@@ -35,7 +36,11 @@ async fn blocked_practitioner_reads_nothing_through_release_document(app: TestAp
             document_input("r-1", "Bilan psychiatrique"),
         )
         .await;
-    let id = fed.ok()["feedDocument"]["id"].clone();
+    (person, fed.ok()["feedDocument"]["id"].clone())
+}
+
+async fn blocked_practitioner_reads_nothing_through_release_document(app: TestApp) {
+    let (person, id) = patient_with_a_document(&app).await;
     app.graphql(
         Some(&patient_token(&person)),
         BLOCK,
@@ -67,16 +72,7 @@ async fn blocked_practitioner_reads_nothing_through_release_document(app: TestAp
 }
 
 async fn release_document_refuses_a_non_author_before_reading_anything(app: TestApp) {
-    let person = app.person();
-    app.activated_profile(&person, None).await;
-    let open = app
-        .feed(
-            DOCTOR,
-            &person,
-            document_input("r-1", "Bilan psychiatrique"),
-        )
-        .await;
-    let open = open.ok()["feedDocument"]["id"].clone();
+    let (person, open) = patient_with_a_document(&app).await;
     let held = app
         .feed_held_back(
             DOCTOR,

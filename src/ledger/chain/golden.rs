@@ -27,14 +27,7 @@ fn digest(sha: char, size: i64) -> ContentDigest {
 }
 
 fn stored(document_id: i64, content: Option<ContentDigest>) -> DocumentStored {
-    DocumentStored {
-        document_id,
-        type_code: "11488-4".to_owned(),
-        content,
-        title: None,
-        held_back: false,
-        secret_from_representatives: false,
-    }
+    DocumentStored::example(document_id, content)
 }
 
 /// Every kind, as stored by the services before the events were typed (version 2), then the
