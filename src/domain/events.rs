@@ -467,7 +467,7 @@ impl Event {
     pub fn shown_to(&self, hidden: &HiddenDocuments) -> bool {
         if let Self::FeedRefused(refused) = self {
             let from_representatives =
-                refused.secret_from_representatives && hidden.viewer != Some(Viewer::Patient);
+                refused.secret_from_representatives && hidden.viewer == Viewer::Representative;
             return !(refused.held_back || from_representatives);
         }
         self.document().is_none_or(|id| !hidden.contains(id))
@@ -519,10 +519,10 @@ impl Event {
 
 /// The documents of a record hidden from one viewer of the patient's space (held back; for a
 /// representative, secret from them too), by id.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HiddenDocuments {
     /// Whose view this is.
-    pub viewer: Option<Viewer>,
+    pub viewer: Viewer,
     ids: Vec<i64>,
 }
 
@@ -530,10 +530,7 @@ impl HiddenDocuments {
     /// The documents `ids` hidden from `viewer`.
     pub fn new(viewer: Viewer, mut ids: Vec<i64>) -> Self {
         ids.sort_unstable();
-        Self {
-            viewer: Some(viewer),
-            ids,
-        }
+        Self { viewer, ids }
     }
 
     /// Whether the document `id` is hidden.

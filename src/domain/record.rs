@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::ProfileStatus;
 use super::content::ContentDigest;
-use super::events::{AttachmentDigest, DocumentStored, EntryAction, Event};
+use super::events::{AttachmentDigest, DocumentStored, EntryAction, Event, NoticeAudience};
 
 /// One event of a chain as the fold reads it: its place, its actor, its encoding version.
 #[derive(Debug, Clone, Copy)]
@@ -190,10 +190,10 @@ impl RecordState {
                 }
             }
             Event::DocumentReleased(d) => {
-                // Its release tells the first access its feed was (not when it stays secret
-                // from the representatives, who would get the notice).
+                // Its release tells the first access its feed was, when the release itself is
+                // told (as `documents::release_document` records it).
                 if let Some((practitioner, _)) = self.hidden_first_accesses.remove(&d.document_id)
-                    && !d.secret_from_representatives
+                    && event.notice() != NoticeAudience::Nobody
                 {
                     self.first_accesses.entry(practitioner).or_insert(seq);
                 }

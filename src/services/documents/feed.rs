@@ -9,7 +9,7 @@ use super::{DmpStatus, DocumentInput, Stored, store_document, validate};
 use crate::domain::access::Access;
 use crate::domain::content::{ContentDigest, title_digest};
 use crate::domain::events::{DocumentStored, FeedRefused, Released};
-use crate::domain::{Event, Ins, Practitioner, has_dmp, visibility};
+use crate::domain::{Event, Ins, NoticeAudience, Practitioner, has_dmp, visibility};
 use crate::services::patient_tx::FirstAccessBy;
 use crate::services::views::Document;
 use crate::services::{ServiceError, Services};
@@ -134,17 +134,17 @@ impl Services {
         row.held_back = Set(false);
         row.released_at = Set(Some(tx.now()));
         let released = row.update(tx.conn()).await?;
-        let event = Released {
+        let event = Event::DocumentReleased(Released {
             document_id: released.id,
             secret_from_representatives: released.secret_from_representatives,
-        };
-        // The first access comes before the document, as it did in the chain; a secret
-        // document's never (its notice would reach the representatives).
-        if !event.secret_from_representatives {
+        });
+        // The first access the feed was is told with the release, before it as in the chain:
+        // when the release itself is told (not a secret document's, whose notice would reach
+        // the representatives).
+        if event.notice() != NoticeAudience::Nobody {
             tx.notify_withheld_first_access(rpps, released.id).await?;
         }
-        tx.record(&practitioner.to_ref(), Event::DocumentReleased(event))
-            .await?;
+        tx.record(&practitioner.to_ref(), event).await?;
         tx.commit().await?;
         Ok(released.into())
     }
