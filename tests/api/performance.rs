@@ -29,6 +29,11 @@ async fn through_proxy() -> (TestApp, DatabaseProxy) {
 
 /// Round trips per request of `times` runs of `request`, once the statements are prepared on
 /// the pool's connections and background work has settled.
+///
+/// The proxy counts every round trip to the database, the background workers' included, and
+/// on a busy machine a worker's poll or a pooled connection's renewal can fall inside a window.
+/// Such noise only ever adds, so the cost is the least of three windows: a request that truly
+/// costs more is over the bound in every one of them.
 async fn round_trips<F, Fut>(proxy: &DatabaseProxy, times: u64, mut request: F) -> f64
 where
     F: FnMut(u64) -> Fut,
@@ -37,13 +42,17 @@ where
     for i in 0..times {
         request(i).await;
     }
-    proxy.quiet().await;
-    let before = proxy.round_trips();
-    for i in times..2 * times {
-        request(i).await;
+    let mut least = f64::INFINITY;
+    for window in 1..=3 {
+        proxy.quiet().await;
+        let before = proxy.round_trips();
+        for i in window * times..(window + 1) * times {
+            request(i).await;
+        }
+        proxy.quiet().await;
+        least = least.min((proxy.round_trips() - before) as f64 / times as f64);
     }
-    proxy.quiet().await;
-    (proxy.round_trips() - before) as f64 / times as f64
+    least
 }
 
 /// A consultation is BEGIN, the lock, one statement for the block, the first access, an
