@@ -197,8 +197,8 @@ pub struct WebSocketSettings {
     #[arg(long, env = "WS_MAX_SUBSCRIPTIONS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub ws_max_subscriptions: u64,
 
-    /// Websockets one user (token subject) may hold open at once, per server process; one
-    /// more is closed with 4429.
+    /// Websockets one user (token subject) may hold open at once, over every replica sharing
+    /// REDIS_URL (without it, per process); one more is closed with 4429.
     #[arg(long, env = "WS_MAX_CONNECTIONS_PER_SUBJECT", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub ws_max_connections_per_subject: u64,
 
@@ -549,6 +549,16 @@ pub struct LimitSettings {
     /// Requests a caller may send at once before the per-minute rate applies.
     #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_burst: u32,
+
+    /// Redis that every replica counts the rate limit and the websocket caps in
+    /// (`redis://host:6379`); unset: each process counts alone. While it is out of reach,
+    /// each replica counts alone and says so (log, `shared_limits_reachable`).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<Secret>,
+
+    /// Prefix of the keys written to REDIS_URL, to keep deployments sharing one Redis apart.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "espace-sante")]
+    pub redis_key_prefix: String,
 }
 
 impl LimitSettings {
@@ -564,6 +574,16 @@ impl LimitSettings {
             max_list_items: usize::try_from(self.input_max_list_items).unwrap_or(usize::MAX),
             open_to_authenticated: app_env == AppEnv::Development,
         }
+    }
+
+    /// The limits on each caller these settings give.
+    pub fn limiter(&self) -> Result<crate::rate_limit::Limiter, String> {
+        crate::rate_limit::Limiter::new(
+            self.rate_limit_per_minute,
+            self.rate_limit_burst,
+            self.redis_url.as_ref().map(|url| url.0.as_str()),
+            &self.redis_key_prefix,
+        )
     }
 
     /// The statement timeout, if any.

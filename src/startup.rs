@@ -11,7 +11,6 @@ use crate::clock::SharedClock;
 use crate::config::{AppEnv, Settings};
 use crate::graphql::build_schema;
 use crate::http::{AppState, EdgeLimits, router};
-use crate::rate_limit::RateLimiter;
 
 use crate::services::Services;
 
@@ -72,6 +71,10 @@ impl Application {
             // `espace-sante migrate` runs as the owner, before.
             AppEnv::Production => crate::db::check_production(&db).await?,
         }
+        if settings.telemetry.metrics_listen.is_some() {
+            // Installed before anything measures, so that nothing measured is lost.
+            crate::telemetry::metrics::prometheus();
+        }
         let services = Services::new(db.clone(), clock, settings.rules.policy())
             .with_checkpoint_signer(signer);
         let delivery = settings.delivery(&services)?;
@@ -85,11 +88,7 @@ impl Application {
             auth: Arc::new(auth),
             db,
             services: services.clone(),
-            rate_limit: RateLimiter::new(
-                settings.limits.rate_limit_per_minute,
-                settings.limits.rate_limit_burst,
-            )
-            .map(Arc::new),
+            limiter: Arc::new(settings.limits.limiter()?),
             graphiql: settings.app_env == AppEnv::Development,
         };
         let limits = EdgeLimits {
@@ -101,11 +100,7 @@ impl Application {
         };
         let listener = TcpListener::bind(settings.http.listen).await?;
         let metrics_listener = match settings.telemetry.metrics_listen {
-            Some(address) => {
-                // Installed before the first request, so that nothing measured is lost.
-                crate::telemetry::metrics::prometheus();
-                Some(TcpListener::bind(address).await?)
-            }
+            Some(address) => Some(TcpListener::bind(address).await?),
             None => None,
         };
         Ok(Self {

@@ -121,18 +121,16 @@ pub(super) fn rate_key(
 
 /// Takes one request of `key`'s rate; over it, the refusal: `TOO_MANY_REQUESTS` with
 /// `Retry-After`.
-pub(super) fn over_rate(state: &AppState, key: &str) -> Option<Response> {
-    let limiter = state.rate_limit.as_ref()?;
-    limiter.take(key).err().map(|wait| {
-        let mut response = refuse(
-            ErrorCode::TooManyRequests,
-            format!("too many requests: retry in {wait} s"),
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        response
-    })
+pub(super) async fn over_rate(state: &AppState, key: &str) -> Option<Response> {
+    let wait = state.limiter.take(key).await.err()?;
+    let mut response = refuse(
+        ErrorCode::TooManyRequests,
+        format!("too many requests: retry in {wait} s"),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    Some(response)
 }
 
 /// The client's address, when the serve loop recorded it: the rate key of a caller without a

@@ -50,7 +50,7 @@ impl axum::extract::FromRequestParts<AppState> for Admitted {
         }
         let caller = caller(&state.auth, &parts.headers).await;
         let caller = acting_for(&state.services, caller, selected_profile(&parts.headers)).await;
-        if state.rate_limit.is_some() {
+        if state.limiter.limits_rate() {
             let client = parts
                 .extensions
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -59,7 +59,7 @@ impl axum::extract::FromRequestParts<AppState> for Admitted {
                 Caller::Authenticated(actor) => Some(actor),
                 _ => None,
             };
-            if let Some(refused) = over_rate(state, &rate_key(actor, client)) {
+            if let Some(refused) = over_rate(state, &rate_key(actor, client)).await {
                 return Err(closing(refused));
             }
         }

@@ -36,7 +36,6 @@ use tracing::Span;
 use crate::auth::Authenticator;
 use crate::graphql::AppSchema;
 use crate::graphql::error::ErrorCode;
-use crate::rate_limit::RateLimiter;
 use graphql_post::graphql;
 use rest::{export_record, graphiql, ledger_checkpoint_consistency, ledger_checkpoints, readyz};
 use websocket::{WebSocketEdge, graphql_ws};
@@ -50,8 +49,8 @@ pub struct AppState {
     /// The use cases, for the routes beside GraphQL (the patient's export, the published
     /// checkpoints).
     pub services: crate::services::Services,
-    /// Requests per caller on POST /graphql; `None`: no limit.
-    pub rate_limit: Option<Arc<RateLimiter>>,
+    /// The limits on each caller: requests per minute, websockets per user.
+    pub limiter: Arc<crate::rate_limit::Limiter>,
     /// Whether GET /graphql serves GraphiQL (development only).
     pub graphiql: bool,
 }

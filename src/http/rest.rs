@@ -40,7 +40,7 @@ pub(super) async fn export_record(State(state): State<AppState>, headers: Header
             "only the patient can download their record".to_owned(),
         );
     };
-    if let Some(refused) = over_rate(&state, &rate_key(Some(&actor), None)) {
+    if let Some(refused) = over_rate(&state, &rate_key(Some(&actor), None)).await {
         return refused;
     }
     let export = match state.services.export_record(&actor.to_ref(), ins).await {
@@ -101,7 +101,7 @@ pub(super) async fn ledger_checkpoints(
     page: Result<Query<CheckpointPage>, QueryRejection>,
 ) -> Response {
     // Open to anyone, and each answer is a database read: limited per address.
-    if let Some(refused) = over_rate(&state, &rate_key(None, client)) {
+    if let Some(refused) = over_rate(&state, &rate_key(None, client)).await {
         return refused;
     }
     let page = match page {
@@ -137,7 +137,7 @@ pub(super) async fn ledger_checkpoint_consistency(
     ClientAddr(client): ClientAddr,
     pair: Result<Query<ConsistencyPair>, QueryRejection>,
 ) -> Response {
-    if let Some(refused) = over_rate(&state, &rate_key(None, client)) {
+    if let Some(refused) = over_rate(&state, &rate_key(None, client)).await {
         return refused;
     }
     let pair = match pair {

@@ -1,9 +1,9 @@
 //! The websocket edge at /graphql/ws: graphql-transport-ws and the legacy graphql-ws, the
 //! token in `connection_init`, bounded messages, subscriptions and connections per subject.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, ClientMessage, WebSocketProtocols, WsMessage};
@@ -20,20 +20,17 @@ use crate::graphql::error::ErrorCode;
 use super::caller::{Selection, acting_for};
 use super::{AppState, WebSocketLimits};
 
-/// The websocket route's own state: its limits and who holds how many connections.
+/// The websocket route's own state: its limits (who holds how many connections is the
+/// limiter's, shared by the replicas).
 #[derive(Debug)]
 pub(super) struct WebSocketEdge {
     limits: WebSocketLimits,
-    subjects: Arc<Subjects>,
 }
 
 impl WebSocketEdge {
     /// The websocket edge of one process, enforcing `limits`.
     pub(super) fn new(limits: WebSocketLimits) -> Self {
-        Self {
-            limits,
-            subjects: Arc::default(),
-        }
+        Self { limits }
     }
 }
 
@@ -139,7 +136,7 @@ async fn serve_websocket(
     let auth = state.auth.clone();
     let services = state.services.clone();
     let refusal_by_init = refusal.clone();
-    let subjects = edge.subjects.clone();
+    let limiter = state.limiter.clone();
     let max_per_subject = edge.limits.max_connections_per_subject;
     let (expiry_sender, mut expiry) = tokio::sync::watch::channel::<Option<i64>>(None);
     // The key the caller's rate is counted under, once `connection_init` named them: each
@@ -182,14 +179,15 @@ async fn serve_websocket(
                             )));
                         }
                     };
-                let Some(slot) = subjects.take(&actor, max_per_subject) else {
+                let subject = super::caller::rate_key(Some(&actor), None);
+                let Some(slot) = limiter.open_socket(&subject, max_per_subject).await else {
                     refusal_by_init.store(CLOSE_TOO_MANY_CONNECTIONS, Ordering::Relaxed);
                     return Err(async_graphql::Error::new(format!(
                         "too many open connections for this user (at most {max_per_subject})"
                     )));
                 };
                 let _ = expiry_sender.send(Some(expires));
-                let _ = rate_key_sender.send(Some(super::caller::rate_key(Some(&actor), None)));
+                let _ = rate_key_sender.send(Some(subject));
                 let mut data = Data::default();
                 data.insert(Caller::Authenticated(actor));
                 // Released when the connection's data is dropped: with the connection and all its
@@ -218,7 +216,7 @@ async fn serve_websocket(
     let mut session = Session::new(
         protocol,
         edge.limits.max_subscriptions,
-        state.rate_limit.clone(),
+        state.limiter.clone(),
     );
     let close = loop {
         let reply = tokio::select! {
@@ -252,7 +250,7 @@ async fn serve_websocket(
                     if session.rate_key.is_none() {
                         session.rate_key = rate_key.borrow().clone();
                     }
-                    match session.admit(&message.into_data()) {
+                    match session.admit(&message.into_data()).await {
                         Admission::Admit(message) => {
                             // Capacity was checked and this is the only sender.
                             let _ = admitted.try_send(Ok(*message));
@@ -293,9 +291,9 @@ struct Session {
     acknowledged: bool,
     /// Ids of the running subscriptions.
     running: HashSet<String>,
-    /// The callers' rate, which each subscription takes from (`None`: no limit), and the key
-    /// of this connection's caller once known.
-    rate: Option<Arc<crate::rate_limit::RateLimiter>>,
+    /// The callers' rate, which each subscription takes from, and the key of this
+    /// connection's caller once known.
+    rate: Arc<crate::rate_limit::Limiter>,
     rate_key: Option<String>,
 }
 
@@ -313,7 +311,7 @@ impl Session {
     fn new(
         protocol: WebSocketProtocols,
         max_subscriptions: usize,
-        rate: Option<Arc<crate::rate_limit::RateLimiter>>,
+        rate: Arc<crate::rate_limit::Limiter>,
     ) -> Self {
         Self {
             protocol,
@@ -327,7 +325,7 @@ impl Session {
     }
 
     /// Decides on one client message.
-    fn admit(&mut self, bytes: &[u8]) -> Admission {
+    async fn admit(&mut self, bytes: &[u8]) -> Admission {
         if bytes.len() > WS_MAX_MESSAGE_BYTES {
             return Admission::Close(CLOSE_MESSAGE_TOO_BIG, "Message too big".to_owned());
         }
@@ -358,8 +356,8 @@ impl Session {
                 }
                 // Subscribing costs what a request costs: churn (subscribe, complete, again)
                 // is bounded by the caller's rate, as HTTP requests are.
-                if let (Some(rate), Some(key)) = (&self.rate, &self.rate_key)
-                    && let Err(wait) = rate.take(key)
+                if let Some(key) = &self.rate_key
+                    && let Err(wait) = self.rate.take(key).await
                 {
                     return Admission::Reply(self.over_rate(id, wait));
                 }
@@ -422,52 +420,6 @@ impl Session {
             WebSocketProtocols::SubscriptionsTransportWS => error,
         };
         serde_json::json!({ "id": id, "type": "error", "payload": payload }).to_string()
-    }
-}
-
-/// Open websockets per token subject, for WS_MAX_CONNECTIONS_PER_SUBJECT (in this process: a
-/// subject spread over replicas may hold this many on each).
-#[derive(Debug, Default)]
-struct Subjects(Mutex<HashMap<String, usize>>);
-
-/// One open connection of a subject, counted until dropped.
-#[derive(Debug)]
-struct SubjectSlot {
-    subjects: Arc<Subjects>,
-    key: String,
-}
-
-impl Subjects {
-    /// A slot for `actor`, unless they hold `max` connections already.
-    fn take(self: &Arc<Self>, actor: &crate::domain::Actor, max: usize) -> Option<SubjectSlot> {
-        let reference = actor.to_ref();
-        let key = format!("{:?}:{}", reference.role, reference.id);
-        let mut open = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = open.entry(key.clone()).or_default();
-        if *count >= max {
-            return None;
-        }
-        *count += 1;
-        Some(SubjectSlot {
-            subjects: self.clone(),
-            key,
-        })
-    }
-}
-
-impl Drop for SubjectSlot {
-    fn drop(&mut self) {
-        let mut open = self
-            .subjects
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.key) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                open.remove(&self.key);
-            }
-        }
     }
 }
 

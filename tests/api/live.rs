@@ -105,7 +105,7 @@ impl WsClient {
             .is_err()
     }
 
-    async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         let _ = self.socket.close(None).await;
     }
 }

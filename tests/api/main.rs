@@ -32,6 +32,7 @@ mod minors;
 mod pagination;
 mod performance;
 mod privilege;
+mod replicas;
 mod retention;
 mod schema;
 mod smtp;

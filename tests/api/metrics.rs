@@ -24,7 +24,7 @@ async fn with_metrics(backend: Backend) -> TestApp {
     .await
 }
 
-async fn scrape(app: &TestApp) -> String {
+pub(crate) async fn scrape(app: &TestApp) -> String {
     let address = app
         .metrics_address
         .as_ref()
@@ -41,7 +41,7 @@ async fn scrape(app: &TestApp) -> String {
 
 /// The value of the sample whose line starts with `series` (name and labels, as rendered).
 #[track_caller]
-fn sample(text: &str, series: &str) -> f64 {
+pub(crate) fn sample(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))

@@ -264,6 +264,8 @@ impl TestApp {
                 // On, but out of the way of tests that do not test it.
                 rate_limit_per_minute: 60_000,
                 rate_limit_burst: 10_000,
+                redis_url: None,
+                redis_key_prefix: "espace-sante".to_owned(),
             },
             telemetry: TelemetrySettings {
                 metrics_listen: None,

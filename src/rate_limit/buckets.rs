@@ -1,14 +1,13 @@
-//! Requests per caller: a token bucket per key (the token's subject, or the IP address of an
-//! anonymous caller), in this process. A bucket holds `burst` requests and refills at the
-//! per-minute rate; an empty one answers with the seconds until its next token, which the edge
-//! sends as `Retry-After` on a 429.
+//! The limits as one process counts them: a token bucket per caller for the rate, and the
+//! open websockets per user. A bucket holds `burst` requests and refills at the per-minute
+//! rate; an empty one answers with the seconds until its next token, which the edge sends as
+//! `Retry-After` on a 429.
 //!
-//! In-process on purpose: one instance's limit needs no service of its own. Behind several
-//! instances, each counts its own share; behind a proxy, anonymous callers share the proxy's
-//! address (put the proxy's own limit first).
+//! Alone, they are the limits of a single instance; behind several, they are what each
+//! replica falls back to while the shared store ([`super::shared`]) is out of reach.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 /// Buckets kept before the full ones (as good as new) are forgotten.
@@ -16,7 +15,7 @@ const PRUNE_ABOVE: usize = 10_000;
 
 /// The buckets of every caller.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub struct Buckets {
     per_second: f64,
     burst: f64,
     buckets: Mutex<HashMap<String, Bucket>>,
@@ -28,10 +27,10 @@ struct Bucket {
     at: Instant,
 }
 
-impl RateLimiter {
+impl Buckets {
     /// `per_minute` requests a minute after a burst of `burst`; `None` when `per_minute` is 0
     /// (no limit).
-    pub fn new(per_minute: u32, burst: u32) -> Option<Self> {
+    pub(super) fn new(per_minute: u32, burst: u32) -> Option<Self> {
         (per_minute > 0).then(|| Self {
             per_second: f64::from(per_minute) / 60.0,
             burst: f64::from(burst.max(1)),
@@ -40,7 +39,7 @@ impl RateLimiter {
     }
 
     /// Takes one request from `key`'s bucket, or says how many seconds until it holds one.
-    pub fn take(&self, key: &str) -> Result<(), u64> {
+    pub(super) fn take(&self, key: &str) -> Result<(), u64> {
         self.take_at(key, Instant::now())
     }
 
@@ -75,6 +74,49 @@ impl RateLimiter {
     }
 }
 
+/// Open websockets per user.
+#[derive(Debug, Default)]
+pub(super) struct Sockets(Mutex<HashMap<String, usize>>);
+
+/// One open websocket of a user, counted until dropped.
+#[derive(Debug)]
+pub(super) struct SocketCount {
+    sockets: Arc<Sockets>,
+    key: String,
+}
+
+impl Sockets {
+    /// A place for one more websocket of `key`, unless they hold `max` already.
+    pub(super) fn open(self: &Arc<Self>, key: &str, max: usize) -> Option<SocketCount> {
+        let mut open = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(key.to_owned()).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(SocketCount {
+            sockets: self.clone(),
+            key: key.to_owned(),
+        })
+    }
+}
+
+impl Drop for SocketCount {
+    fn drop(&mut self) {
+        let mut open = self
+            .sockets
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,7 +124,7 @@ mod tests {
 
     #[test]
     fn a_burst_then_the_rate() {
-        let limiter = RateLimiter::new(60, 3).expect("a rate");
+        let limiter = Buckets::new(60, 3).expect("a rate");
         let start = Instant::now();
         for _ in 0..3 {
             assert_eq!(limiter.take_at("a", start), Ok(()));
@@ -97,7 +139,7 @@ mod tests {
 
     #[test]
     fn retry_after_is_the_wait_for_one_request() {
-        let limiter = RateLimiter::new(6, 1).expect("a rate");
+        let limiter = Buckets::new(6, 1).expect("a rate");
         let start = Instant::now();
         assert_eq!(limiter.take_at("a", start), Ok(()));
         assert_eq!(limiter.take_at("a", start), Err(10));
@@ -110,6 +152,6 @@ mod tests {
 
     #[test]
     fn zero_per_minute_is_no_limit() {
-        assert!(RateLimiter::new(0, 10).is_none());
+        assert!(Buckets::new(0, 10).is_none());
     }
 }
