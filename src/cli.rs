@@ -393,10 +393,12 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
                 );
             } else {
                 let every = std::time::Duration::from_secs(settings.relay_interval_secs.max(1));
-                tokio::select! {
-                    () = relay.run(every) => {},
-                    () = shutdown_signal() => {},
-                }
+                let stop = tokio_util::sync::CancellationToken::new();
+                let relaying = tokio::spawn(relay.run(every, stop.clone()));
+                shutdown_signal().await;
+                // The email in hand is sent and recorded, then the relay ends.
+                stop.cancel();
+                relaying.await?;
             }
         }
         Command::Purge { database, rules } => {

@@ -186,6 +186,16 @@ pub struct HttpSettings {
     /// Longest silence while a request body is read, in seconds (then 408).
     #[arg(long, env = "BODY_READ_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub body_read_timeout_secs: u64,
+
+    /// Seconds the listener keeps accepting after SIGTERM, while `/readyz` answers 503 and
+    /// load balancers take the replica out of rotation.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 0)]
+    pub shutdown_grace_secs: u64,
+
+    /// Longest wait, after the grace, for requests in flight, websockets' close frames and
+    /// background tasks' current unit; then the process exits regardless.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
 }
 
 /// Websocket subscriptions.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
 use crate::clock::SharedClock;
@@ -29,6 +30,13 @@ pub struct Application {
     relay_interval: Option<Duration>,
     checkpoint_interval: Option<Duration>,
     header_read_timeout: Duration,
+    /// Cancelled when shutdown begins: readiness, websockets and background tasks watch it.
+    stopping: CancellationToken,
+    /// How long the listener keeps accepting after shutdown began (SHUTDOWN_GRACE_SECS).
+    grace: Duration,
+    /// Longest wait for requests, websockets and background tasks to finish after the grace
+    /// (SHUTDOWN_TIMEOUT_SECS).
+    drain_timeout: Duration,
     /// The `/metrics` listener, when METRICS_LISTEN_ADDR is set.
     metrics_listener: Option<TcpListener>,
 }
@@ -79,6 +87,7 @@ impl Application {
             .with_checkpoint_signer(signer);
         let delivery = settings.delivery(&services)?;
         tracing::info!("emails go to {}", delivery.relay.mailer.describe());
+        let stopping = CancellationToken::new();
         let state = AppState {
             schema: build_schema(
                 services.clone(),
@@ -89,6 +98,7 @@ impl Application {
             db,
             services: services.clone(),
             limiter: Arc::new(settings.limits.limiter()?),
+            stopping: stopping.clone(),
             graphiql: settings.app_env == AppEnv::Development,
         };
         let limits = EdgeLimits {
@@ -117,6 +127,9 @@ impl Application {
             checkpoint_interval: (settings.checkpoints.checkpoint_interval_secs > 0)
                 .then(|| Duration::from_secs(settings.checkpoints.checkpoint_interval_secs)),
             header_read_timeout: Duration::from_secs(settings.http.header_read_timeout_secs),
+            stopping,
+            grace: Duration::from_secs(settings.http.shutdown_grace_secs),
+            drain_timeout: Duration::from_secs(settings.http.shutdown_timeout_secs),
             metrics_listener,
         })
     }
@@ -134,60 +147,107 @@ impl Application {
             .map(|a| a.port())
     }
 
-    /// Serves until `shutdown` completes, then drains in-flight requests.
+    /// Serves until `shutdown` completes, then stops cleanly, within the grace and the drain
+    /// timeout:
+    /// - at once, `/readyz` answers 503, websockets are closed with 1001 (going away: clients
+    ///   reconnect to another replica), and background tasks take no new work;
+    /// - for the grace, the listener still accepts, while load balancers take the replica out;
+    /// - then the requests in flight, the websockets' last frames and the background tasks'
+    ///   current unit (an email being sent, a sweep, a checkpoint) finish, for at most the
+    ///   drain timeout, after which what is left is abandoned.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let mut background = vec![tokio::spawn(crate::notify::live::listen(
-            self.services.connection().clone(),
-            self.services.live.clone(),
-        ))];
+        let stopping = self.stopping;
+        let mut background = vec![
+            // The live listener holds no unit of work: ended with the process.
+            tokio::spawn(crate::notify::live::listen(
+                self.services.connection().clone(),
+                self.services.live.clone(),
+            )),
+        ];
         if let Some(listener) = self.metrics_listener {
             background.push(tokio::spawn(crate::telemetry::metrics::serve(
                 listener,
                 self.services.clone(),
             )));
         }
+        let mut units = Vec::new();
         if let Some(every) = self.sweep_interval {
-            background.push(tokio::spawn(creation_sweep(self.services.clone(), every)));
+            units.push(tokio::spawn(creation_sweep(
+                self.services.clone(),
+                every,
+                stopping.clone(),
+            )));
         }
         if let Some(every) = self.checkpoint_interval {
-            background.push(tokio::spawn(checkpoints(self.services.clone(), every)));
+            units.push(tokio::spawn(checkpoints(
+                self.services.clone(),
+                every,
+                stopping.clone(),
+            )));
         }
         if let Some(every) = self.purge_interval {
-            background.push(tokio::spawn(purge_sweep(self.services.clone(), every)));
+            units.push(tokio::spawn(purge_sweep(
+                self.services.clone(),
+                every,
+                stopping.clone(),
+            )));
         }
         if let Some(every) = self.relay_interval {
-            background.push(tokio::spawn(self.delivery.relay.clone().run(every)));
+            units.push(tokio::spawn(
+                self.delivery.relay.clone().run(every, stopping.clone()),
+            ));
         }
-        serve(
+        let grace = self.grace;
+        let signalled = stopping.clone();
+        let deadline = serve(
             self.listener,
             self.router,
             self.header_read_timeout,
-            shutdown,
+            async move {
+                shutdown.await;
+                tracing::info!(
+                    grace_secs = grace.as_secs(),
+                    "shutting down: not ready, websockets closed, background tasks finishing"
+                );
+                signalled.cancel();
+                tokio::time::sleep(grace).await;
+            },
+            self.drain_timeout,
         )
         .await;
+        for task in units {
+            let abort = task.abort_handle();
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                tracing::warn!("a background task did not finish in time; abandoned");
+                abort.abort();
+            }
+        }
         for task in background {
             task.abort();
         }
+        tracing::info!("stopped");
         Ok(())
     }
 }
 
-/// Accepts connections until `shutdown` completes, then waits for the requests in flight.
+/// Accepts connections until `shutdown` completes, then waits for the requests in flight and
+/// the websockets, until `drain_timeout` at most; returns that deadline.
 ///
 /// `axum::serve` would do, but it does not expose hyper's header read timeout: without it, a
 /// client that sends half a request head holds a connection (and a task) forever. So this is
 /// axum's loop, on hyper's HTTP/1 builder with a timer. (The body has its own timeout, a layer
-/// of the router.) Upgraded connections (websockets) leave the loop's watch when they upgrade,
-/// as with axum: shutdown does not wait for subscriptions.
+/// of the router.) An upgraded connection (a websocket) stays in the loop's watch through the
+/// [`crate::http::Held`] its handler keeps.
 async fn serve(
     listener: TcpListener,
     router: axum::Router,
     header_read_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) {
+    drain_timeout: Duration,
+) -> tokio::time::Instant {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
 
@@ -217,7 +277,8 @@ async fn serve(
         let service = TowerToHyperService::new(
             router
                 .clone()
-                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer)))
+                .layer(axum::Extension(crate::http::Held::new(connections.clone()))),
         );
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
@@ -250,7 +311,14 @@ async fn serve(
     let _ = stop.send(());
     drop(stopping);
     drop(connections);
-    done.closed().await;
+    let deadline = tokio::time::Instant::now() + drain_timeout;
+    if tokio::time::timeout_at(deadline, done.closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open at the drain timeout; abandoned");
+    }
+    deadline
 }
 
 /// The mode's rules for keys: production never accepts the public development key (it needs
@@ -318,11 +386,10 @@ fn development_banner(development_key: bool) -> String {
 
 /// Creates due profiles and ends the representation of those who turned 18, periodically. A
 /// failed run is logged and retried at the next tick.
-async fn creation_sweep(services: Services, every: Duration) {
+async fn creation_sweep(services: Services, every: Duration, stop: CancellationToken) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
+    while next_tick(&mut ticker, &stop).await {
         if let Err(err) = services.create_due_profiles().await {
             tracing::error!(error.cause = %err.message(), "creation sweep failed");
         }
@@ -335,11 +402,10 @@ async fn creation_sweep(services: Services, every: Duration) {
 
 /// Purges, periodically, the closed profiles whose retention period has ended (by the services'
 /// clock). A failed run is logged and retried at the next tick.
-async fn purge_sweep(services: Services, every: Duration) {
+async fn purge_sweep(services: Services, every: Duration, stop: CancellationToken) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
+    while next_tick(&mut ticker, &stop).await {
         if let Err(err) = services.purge_due_profiles().await {
             tracing::error!(error.cause = %err.message(), "purge sweep failed");
         }
@@ -349,11 +415,10 @@ async fn purge_sweep(services: Services, every: Duration) {
 /// Makes a checkpoint periodically (the first at start). A failed run is logged and tried
 /// again at the next tick; a ledger that diverges from the last checkpoint is logged as an
 /// error and never signed.
-async fn checkpoints(services: Services, every: Duration) {
+async fn checkpoints(services: Services, every: Duration, stop: CancellationToken) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
+    while next_tick(&mut ticker, &stop).await {
         match services.checkpoint_now().await {
             Ok(crate::services::checkpoints::CheckpointOutcome::Created(c)) => {
                 tracing::info!(
@@ -365,6 +430,16 @@ async fn checkpoints(services: Services, every: Duration) {
             Ok(crate::services::checkpoints::CheckpointOutcome::Unchanged(_)) => {}
             Err(err) => tracing::error!(error.cause = %err.message(), "ledger checkpoint failed"),
         }
+    }
+}
+
+/// Waits for the next tick: `false` once `stop` is cancelled (a unit begun is finished by its
+/// loop; none begins after).
+async fn next_tick(ticker: &mut tokio::time::Interval, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        biased;
+        () = stop.cancelled() => false,
+        _ = ticker.tick() => true,
     }
 }
 
@@ -388,5 +463,4 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: draining in-flight requests");
 }

@@ -51,6 +51,8 @@ pub struct AppState {
     pub services: crate::services::Services,
     /// The limits on each caller: requests per minute, websockets per user.
     pub limiter: Arc<crate::rate_limit::Limiter>,
+    /// Cancelled when shutdown begins: `/readyz` answers 503, websockets close with 1001.
+    pub stopping: tokio_util::sync::CancellationToken,
     /// Whether GET /graphql serves GraphiQL (development only).
     pub graphiql: bool,
 }
@@ -60,6 +62,18 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("auth", &self.auth)
             .finish_non_exhaustive()
+    }
+}
+
+/// A connection the server waits for at shutdown: each request carries one, and a websocket
+/// keeps its own for as long as it is open (hyper lets go of a connection when it upgrades).
+#[derive(Debug, Clone)]
+pub struct Held(#[expect(dead_code, reason = "held, never read")] tokio::sync::watch::Receiver<()>);
+
+impl Held {
+    /// A hold on `connections`, released when dropped.
+    pub fn new(connections: tokio::sync::watch::Receiver<()>) -> Self {
+        Self(connections)
     }
 }
 

@@ -162,6 +162,9 @@ pub(super) async fn ledger_checkpoint_consistency(
 }
 
 pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.stopping.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
     match tokio::time::timeout(READINESS_TIMEOUT, state.db.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready"),
         Ok(Err(err)) => {

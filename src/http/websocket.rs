@@ -45,6 +45,7 @@ const WS_CEILING_BYTES: usize = 4 * WS_MAX_MESSAGE_BYTES;
 pub(super) async fn graphql_ws(
     State(state): State<AppState>,
     Extension(edge): Extension<Arc<WebSocketEdge>>,
+    held: Option<Extension<super::Held>>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -66,7 +67,11 @@ pub(super) async fn graphql_ws(
             .max_write_buffer_size(1024 * 1024)
             .max_message_size(WS_CEILING_BYTES)
             .max_frame_size(WS_CEILING_BYTES)
-            .on_upgrade(move |socket| serve_websocket(socket, state, edge, protocol)),
+            .on_upgrade(move |socket| async move {
+                serve_websocket(socket, state, edge, protocol).await;
+                // The server's shutdown waits for this connection until here.
+                drop(held);
+            }),
         None => (
             StatusCode::BAD_REQUEST,
             "Sec-WebSocket-Protocol must be graphql-transport-ws or graphql-ws",
@@ -92,6 +97,8 @@ const CLOSE_SUBSCRIBER_EXISTS: u16 = 4409;
 /// "too many initialisation requests": the same advice, back off, and graphql-ws clients do not
 /// reconnect on it by themselves).
 const CLOSE_TOO_MANY_CONNECTIONS: u16 = 4429;
+/// RFC 6455: the server is going away (shutting down): reconnect, to another replica.
+const CLOSE_GOING_AWAY: u16 = 1001;
 /// RFC 6455: a message too big to process.
 const CLOSE_MESSAGE_TOO_BIG: u16 = 1009;
 /// RFC 6455: a close frame's reason fits in 123 bytes (125 less the code).
@@ -269,6 +276,9 @@ async fn serve_websocket(
             }
             () = &mut expired => {
                 break Some((CLOSE_UNAUTHORIZED, "the token has expired: sign in again".to_owned()));
+            }
+            () = state.stopping.cancelled() => {
+                break Some((CLOSE_GOING_AWAY, "the server is shutting down: reconnect".to_owned()));
             }
         };
         if sink.send(Message::Text(reply.into())).await.is_err() {

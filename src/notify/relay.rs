@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use entity::{notification, profile};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement};
+use tokio_util::sync::CancellationToken;
 
 use super::email::{Mailer, SendError};
 use crate::clock::SharedClock;
@@ -53,9 +54,21 @@ pub fn backoff(attempts: i32) -> chrono::Duration {
 impl Relay {
     /// One round: claim what is due, deliver it, record the outcome.
     pub async fn run_once(&self) -> Result<RelayReport, DbErr> {
+        self.round(&CancellationToken::new()).await
+    }
+
+    /// One round that stops early when `stop` is cancelled: the email being sent is sent and
+    /// recorded (never cut in the middle, where it would be sent again after the lease), and
+    /// the rest of the claim is given back at once for another relay to take.
+    async fn round(&self, stop: &CancellationToken) -> Result<RelayReport, DbErr> {
         let claimed = self.claim(self.clock.now()).await?;
         let mut report = RelayReport::default();
-        for row in claimed {
+        let mut rows = claimed.into_iter();
+        while let Some(row) = rows.next() {
+            if stop.is_cancelled() {
+                self.give_back(std::iter::once(row).chain(rows)).await?;
+                break;
+            }
             // The lease is renewed row by row: if it ran out while earlier rows were being sent
             // and another relay took this one, it is that relay's to send.
             let Some(lease) = self.renew(row.id, row.claimed_until).await? else {
@@ -136,14 +149,17 @@ impl Relay {
         })
     }
 
-    /// Runs rounds every `every` until the task is aborted. A failed round is logged and the
-    /// next one tries again.
-    pub async fn run(self, every: Duration) {
+    /// Runs rounds every `every` until `stop` is cancelled, then ends once the email in hand
+    /// is recorded. A failed round is logged and the next one tries again.
+    pub async fn run(self, every: Duration, stop: CancellationToken) {
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
-            match self.run_once().await {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = stop.cancelled() => return,
+            }
+            match self.round(&stop).await {
                 Ok(report) if report != RelayReport::default() => {
                     tracing::info!(
                         sent = report.sent,
@@ -186,6 +202,21 @@ impl Relay {
             .await?;
         rows.sort_by_key(|row| row.id);
         Ok(rows)
+    }
+
+    /// Gives claimed rows back untried: no lease, and the attempt counted at the claim undone.
+    async fn give_back(
+        &self,
+        rows: impl Iterator<Item = notification::Model>,
+    ) -> Result<(), DbErr> {
+        for row in rows {
+            self.execute(
+                "UPDATE notifications SET claimed_until = NULL, attempts = attempts - 1 WHERE id = $1 AND claimed_until = $2",
+                vec![row.id.into(), row.claimed_until.into()],
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// The status of a profile that must not be notified any more

@@ -74,7 +74,7 @@ impl WsClient {
 
     /// The next protocol message, or the close frame's code as `{"close": code}`; `None` after
     /// 10 s of silence (a test waiting that long has failed).
-    async fn receive(&mut self) -> Option<Value> {
+    pub(crate) async fn receive(&mut self) -> Option<Value> {
         loop {
             match tokio::time::timeout(Duration::from_secs(10), self.socket.next()).await {
                 Ok(Some(Ok(Message::Text(text)))) => {

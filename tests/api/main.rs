@@ -35,4 +35,5 @@ mod privilege;
 mod replicas;
 mod retention;
 mod schema;
+mod shutdown;
 mod smtp;

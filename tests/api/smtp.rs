@@ -104,6 +104,10 @@ pub struct SmtpServer {
     received: Arc<Mutex<Vec<Mail>>>,
     /// Recipient → (reply code, how many more times), for RCPT TO.
     failures: Arc<Mutex<HashMap<String, (u16, usize)>>>,
+    /// How long the answer to a message's end is held back (a slow mail server).
+    data_delay: Arc<Mutex<std::time::Duration>>,
+    /// Messages whose DATA has begun.
+    data_begun: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SmtpServer {
@@ -114,6 +118,8 @@ impl SmtpServer {
             url,
             received: Arc::default(),
             failures: Arc::default(),
+            data_delay: Arc::default(),
+            data_begun: Arc::default(),
         };
         let handle = server.clone();
         tokio::spawn(async move {
@@ -130,6 +136,17 @@ impl SmtpServer {
             .lock()
             .unwrap()
             .insert(recipient.to_owned(), (code, times));
+    }
+
+    /// Holds the answer to each message's end for `by`: the message is received, but the
+    /// client hears so only then.
+    pub fn answer_data_after(&self, by: std::time::Duration) {
+        *self.data_delay.lock().unwrap() = by;
+    }
+
+    /// How many messages have begun (DATA accepted), received or not yet.
+    pub fn data_begun(&self) -> usize {
+        self.data_begun.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn received(&self) -> Vec<Mail> {
@@ -178,6 +195,8 @@ impl SmtpServer {
                 }
             } else if upper == "DATA" {
                 let _ = writer.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await;
+                self.data_begun
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let mut data = Vec::new();
                 while let Ok(Some(line)) = lines.next_line().await {
                     if line == "." {
@@ -195,6 +214,8 @@ impl SmtpServer {
                     to: to.clone(),
                     data: data.join("\r\n"),
                 });
+                let delay = *self.data_delay.lock().unwrap();
+                tokio::time::sleep(delay).await;
                 "250 OK queued\r\n".into()
             } else if upper.starts_with("QUIT") {
                 let _ = writer.write_all(b"221 bye\r\n").await;

@@ -211,6 +211,8 @@ impl TestApp {
                 request_timeout_secs: 30,
                 header_read_timeout_secs: 10,
                 body_read_timeout_secs: 30,
+                shutdown_grace_secs: 0,
+                shutdown_timeout_secs: 30,
             },
             websocket: WebSocketSettings {
                 ws_max_subscriptions: 20,
