@@ -17,8 +17,8 @@ use crate::domain::Policy;
 use crate::notify::{letters::Statements, relay::Relay};
 
 /// Where the server runs. Production turns every convenience of development off: it is the
-/// one setting an operator must not forget, and what it changes is listed in README's
-/// "Running in production".
+/// one setting an operator must not forget, and what it changes is listed in the manual's
+/// "Running in production" (docs/src/production.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AppEnv {
     /// A developer's machine: the conveniences are on, and the startup banner says so.
@@ -138,13 +138,13 @@ pub struct DatabaseSettings {
 
     /// Most PostgreSQL connections the API holds (SQLite always has one). More connections
     /// than the database server has cores to run them only queue inside PostgreSQL instead of
-    /// in the pool; README's "Performance" has the measures behind the default.
+    /// in the pool; docs/src/performance.md has the measures behind the default.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub db_max_connections: u32,
 
     /// Lets APP_ENV=production start on SQLite, knowing that whoever can write the database
     /// file can drop the triggers that keep the ledger append-only, and rewrite it: SQLite has
-    /// no roles to keep the API from its own guards (README, "Running in production").
+    /// no roles to keep the API from its own guards (docs/src/production.md).
     #[arg(long, env = "ACCEPT_UNGUARDED_LEDGER_ON_SQLITE", default_value_t = false, action = clap::ArgAction::Set)]
     pub accept_unguarded_ledger_on_sqlite: bool,
 }

@@ -37,7 +37,7 @@ pub async fn connect_with(
         // sqlx pings every connection it hands out (a round trip before each request's first
         // statement) unless told otherwise; a connection in use a moment ago needs no ping, and
         // one idle for a while (which a proxy or the server may have dropped) still gets it.
-        // Measured by the benchmark: one round trip fewer per request (README, "Performance").
+        // Measured by the benchmark: one round trip fewer per request (docs/src/performance.md).
         options
             .max_connections(max_connections)
             .test_before_acquire_if_idle_for(Duration::from_secs(30));
@@ -100,7 +100,7 @@ pub async fn check_production(db: &DatabaseConnection) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "production start refused (README, \"Running in production\"): {}",
+            "production start refused (docs/src/production.md): {}",
             problems.join("; ")
         ))
     }

@@ -1,5 +1,6 @@
 //! espace-sante: the GraphQL API of *Mon espace santé* and its shared medical record (DMP), on
-//! audit-first storage. See README.md for the tour and SPEC.md for the rules.
+//! audit-first storage. See README.md for the two commands,
+//! docs/ (the manual) for the tour, and SPEC.md for the rules.
 //!
 //! Data flows one way: GraphQL resolver → service (validates, opens the transaction, appends
 //! to the ledger, updates projections, writes the outbox) → commit.

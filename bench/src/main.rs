@@ -1,4 +1,4 @@
-//! The espace-sante benchmark (README, "Performance"): starts the API on a fresh PostgreSQL
+//! The espace-sante benchmark (docs/src/performance.md): starts the API on a fresh PostgreSQL
 //! database, bulk-loads a population, drives the API over real HTTP and websockets, and runs
 //! each figure's database baseline in the same run, on the same server. Writes
 //! `bench/results/latest.md` (the table) and `bench/results/latest.svg` (the plot).

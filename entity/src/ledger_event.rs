@@ -26,7 +26,7 @@ pub struct Model {
     pub payload: String,
     /// Hash of the previous event of this patient (64 zeros for the first).
     pub prev_hash: String,
-    /// SHA-256 over the canonical encoding documented in README.md.
+    /// SHA-256 over the canonical encoding documented in docs/src/ledger-encoding.md.
     pub hash: String,
 }
 

@@ -279,7 +279,7 @@ pub struct Actor {
 }
 
 /// One action on the profile, as the ledger recorded it, with what a third party needs to
-/// re-verify the chain (see README.md, "The ledger's canonical encoding"). An action about a
+/// re-verify the chain (see the manual, docs/src/ledger-encoding.md). An action about a
 /// document held back from the patient until an announcement consultation is `withheld`: only
 /// its sequence and hashes are shown (so that the chain still links), in full once released.
 #[derive(SimpleObject, Debug)]
@@ -386,8 +386,8 @@ impl From<ChainReport> for LedgerIntegrity {
 
 /// A signed checkpoint of the ledger: the Merkle root (RFC 9162) over every patient's chain
 /// head, and the root of the log of checkpoints, signed with the operator's Ed25519 key.
-/// Published without authentication at `GET /ledger/checkpoints` (README, "Verifying a record
-/// without trusting us").
+/// Published without authentication at `GET /ledger/checkpoints` (see the manual,
+/// docs/src/verification.md).
 #[derive(SimpleObject, Debug)]
 pub struct LedgerCheckpoint {
     /// Position in the log of checkpoints, from 1.

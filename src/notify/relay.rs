@@ -75,7 +75,7 @@ impl Relay {
                 continue;
             };
             let (outcome, lease) = self.deliver_renewing(&row, lease).await?;
-            // `relay_emails_total{outcome}`: the operator's view of the relay (README, "Metrics").
+            // `relay_emails_total{outcome}`: the operator's view of the relay (docs/src/metrics.md).
             let counted = match outcome {
                 Outcome::Sent => {
                     report.sent += 1;

@@ -129,7 +129,7 @@ impl Services {
 
     /// Opens a practitioner's consultation of a DMP: it exists, the practitioner is not
     /// blocked (a refused attempt is traced and committed), and their first access is traced
-    /// and notified. Performance (README): what [`Self::unblocked`] and
+    /// and notified. Performance (docs/src/performance.md): what [`Self::unblocked`] and
     /// [`PatientTx::first_access`] do in two statements, and the chain's head a third would
     /// read, is one statement here on PostgreSQL ([`PatientTx::admit_practitioner`]).
     pub(crate) async fn consultation(
@@ -230,8 +230,8 @@ struct Admission {
 /// read's append then does not read again). The statement starts after the lock was granted, so its
 /// snapshot sees every event committed before: the head is current. (In the lock statement
 /// itself it would not be: a `SELECT … FOR UPDATE` that waited keeps the snapshot it began with.)
-/// The benchmark measured a consultation at 10 round trips before, 7 after (README,
-/// "Performance").
+/// The benchmark measured a consultation at 10 round trips before, 7 after
+/// (docs/src/performance.md).
 const ADMIT_PRACTITIONER: &str = r"
 WITH blocked AS (
     SELECT EXISTS (SELECT 1 FROM practitioner_blocks

@@ -250,7 +250,7 @@ async fn truncating_a_chain_after_a_checkpoint_is_found(app: TestApp) {
 }
 
 /// Rewrites a patient's chain from sequence `k` with recomputed hashes (the payload of `k`
-/// changed), as an attacker who read the README would.
+/// changed), as an attacker who read the manual would.
 async fn rewrite_from(app: &TestApp, person: &str, k: i64) {
     let rows = app
         .query_rows(&format!(
@@ -654,7 +654,7 @@ async fn the_patient_gets_the_inclusion_proof_of_their_chain_head(app: TestApp) 
     assert_eq!(p["checkpoint"]["publicKey"], public_key().as_str());
     assert_eq!(p["headHash"], me["ledgerIntegrity"]["headHash"]);
     assert_eq!(p["sequence"], me["ledgerIntegrity"]["eventCount"]);
-    // Recomputed here from RFC 9162 and the README's leaf encoding.
+    // Recomputed here from RFC 9162 and the manual's leaf encoding.
     let leaf = {
         let seq = p["sequence"].as_i64().unwrap().to_string();
         let mut h = Sha256::new();

@@ -106,11 +106,12 @@ fn the_matrix_command_prints_which_professions_read_and_feed_which_types() {
     assert_eq!(row("11488-4"), "11488-4 F - F F R R");
     assert_eq!(row("57833-6"), "57833-6 F F F F R R");
     assert!(text.contains("21 Pharmacien"), "{text}");
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let manual =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/src/access.md"))
+            .unwrap();
     assert!(
-        readme.contains(&format!("```text\n{text}```")),
-        "README shows the matrix as `espace-sante matrix` prints it"
+        manual.contains(&format!("```text\n{text}```")),
+        "docs/src/access.md shows the matrix as `espace-sante matrix` prints it"
     );
 }
 

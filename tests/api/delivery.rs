@@ -342,7 +342,7 @@ async fn postal_statement_is_one_pdf_letter_per_patient(app: TestApp) {
         "accents survive the PDF encoding"
     );
 
-    // A picture of the first page, as the README shows one.
+    // A picture of the first page, as the manual shows one (docs/src/notifications.md).
     let preview = app.settings.letters.letters_dir.join("preview");
     poppler(
         "pdftoppm",

@@ -676,8 +676,8 @@ fn production_binary_exits_with_a_clear_message_without_a_key_source() {
     assert!(!stderr.contains("DEVELOPMENT MODE"), "{stderr}");
 }
 
-/// An issuer that signs with two key families, ES256 and RS256 side by side (the README's
-/// example of a patient provider): a token of each is accepted.
+/// An issuer that signs with two key families, ES256 and RS256 side by side (the example
+/// of a patient provider in docs/src/signing-in.md): a token of each is accepted.
 #[tokio::test]
 async fn an_issuer_may_sign_with_two_key_families() {
     let (rsa, ec) = (TestKey::rsa(0), TestKey::ec("ec-1"));

@@ -1,5 +1,5 @@
 //! The audit-first ledger: chains verify (also by an independent re-implementation of the
-//! README's canonical encoding), tampering is detected at the right sequence, the database
+//! manual's canonical encoding), tampering is detected at the right sequence, the database
 //! refuses UPDATE/DELETE/TRUNCATE, and a failed append fails the operation.
 
 use chrono::Duration;

@@ -16,6 +16,7 @@ mod checkpoints;
 mod cli;
 mod composition;
 mod delivery;
+mod docs;
 mod documents;
 mod edge;
 mod held_back;

@@ -1,5 +1,5 @@
 //! Metrics for the operator: `/metrics` in Prometheus text, on a listener of its own that is
-//! off unless configured; each family the README lists is checked after the traffic that
+//! off unless configured; each family docs/src/metrics.md lists is checked after the traffic that
 //! moves it.
 
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! What a request costs the database, in round trips, counted by a proxy between the server
-//! and PostgreSQL: the benchmark (README, "Performance") measured where the time goes, these
+//! and PostgreSQL: the benchmark (docs/src/performance.md) measured where the time goes, these
 //! keep what was saved.
 
 use serde_json::json;

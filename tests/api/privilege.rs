@@ -150,12 +150,12 @@ async fn the_api_role_has_a_grant_on_every_table_and_no_more_than_reading_and_ap
 }
 
 #[test]
-fn readme_gives_the_grants_the_tests_use() {
-    let readme = include_str!("../../README.md");
+fn the_manual_gives_the_grants_the_tests_use() {
+    let manual = include_str!("../../docs/src/production.md");
     let grants = include_str!("../../docs/sql/grant-api-role.sql");
     assert!(
-        readme.contains(grants.trim_end()),
-        "README's grants are docs/sql/grant-api-role.sql, verbatim"
+        manual.contains(grants.trim_end()),
+        "the grants in docs/src/production.md are docs/sql/grant-api-role.sql, verbatim"
     );
 }
 

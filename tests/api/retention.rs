@@ -116,7 +116,7 @@ fn json_of(files: &BTreeMap<String, Vec<u8>>, name: &str) -> Value {
     serde_json::from_slice(&files[name]).unwrap()
 }
 
-/// Re-verifies `ledger.json` offline, from README's canonical encoding alone: gapless
+/// Re-verifies `ledger.json` offline, from the manual's canonical encoding alone: gapless
 /// sequence, linked hashes, each hash recomputed. Returns the events.
 fn verify_offline(ledger: &Value) -> Vec<Value> {
     let ins = ledger["patient"].as_str().unwrap();

@@ -1,6 +1,6 @@
 //! A patient's ledger as exported, and its offline verification: what
 //! `espace-sante ledger verify-export` runs, with no database and no network. The format is
-//! README's "Verifying a record without trusting us"; the patient export (a zip) carries it as
+//! in the manual's "Verifying a record without trusting us" (docs/src/verification.md); the patient export (a zip) carries it as
 //! `ledger.json`, next to the files it names.
 
 use chrono::{DateTime, Utc};

@@ -1,5 +1,5 @@
-//! The canonical encoding that each event's hash covers. README.md restates it for third
-//! parties; change neither without the other, and never for events already written.
+//! The canonical encoding that each event's hash covers. The manual restates it for third
+//! parties (docs/src/ledger-encoding.md); change neither without the other, and never for events already written.
 //!
 //! The encoding is the concatenation, in this order, of eleven fields, each written as its
 //! length in bytes (4 bytes, unsigned, big-endian) followed by its UTF-8 bytes:

@@ -205,8 +205,8 @@ async fn store_document(
         request_hash: Set(hash.as_str().to_owned()),
     };
     // Insert first, look for the earlier document only when the key is taken: a new feed (the
-    // common case) costs one round trip instead of a look-up and an insert (README,
-    // "Performance"). A concurrent feed with the same key is waited for by the insert, then
+    // common case) costs one round trip instead of a look-up and an insert
+    // (docs/src/performance.md). A concurrent feed with the same key is waited for by the insert, then
     // read back here and replayed or refused like any earlier one.
     let inserted = document::Entity::insert(row)
         .on_conflict_do_nothing_on([document::Column::AuthorId, document::Column::IdempotencyKey])

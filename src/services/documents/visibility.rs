@@ -41,8 +41,8 @@ pub(crate) async fn emergency_holder(
     tx: &PatientTx<'_>,
     practitioner: &Practitioner,
 ) -> Result<bool, ServiceError> {
-    // A consultation read it with its admission, in the same round trip (README,
-    // "Performance").
+    // A consultation read it with its admission, in the same round trip
+    // (docs/src/performance.md).
     if let Some(known) = tx.known_emergency_holder() {
         return Ok(known);
     }

@@ -282,8 +282,7 @@ impl TestApp {
             purge_sweep_interval_secs: 0,
         };
         configure(&mut settings);
-        // On PostgreSQL the server runs as the restricted role an operator gives it (README,
-        // "Running in production"), in both modes, so that every test proves the grants; the
+        // On PostgreSQL the server runs as the restricted role an operator gives it (docs/src/production.md), in both modes, so that every test proves the grants; the
         // test keeps the owner's connection (`database_url`). Not when the test chose its own.
         let api_role =
             if backend == Backend::Postgres && settings.database.database_url == database_url {
@@ -453,7 +452,7 @@ impl TestApp {
 /// The grants of the API's role, as the operator runs them after every migration.
 pub const API_ROLE_GRANTS: &str = include_str!("../../../docs/sql/grant-api-role.sql");
 
-/// Does what the operator does on PostgreSQL (README, "Running in production") on the database
+/// Does what the operator does on PostgreSQL (docs/src/production.md) on the database
 /// at `owner_url`: migrates as the owner, creates a login role of the API's kind and grants it
 /// [`API_ROLE_GRANTS`]. Returns the role and the URL to connect as it.
 async fn restricted_role(owner_url: &str) -> (String, String) {

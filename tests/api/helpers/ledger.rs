@@ -1,11 +1,12 @@
-//! The README's canonical encoding of a ledger event, written again from the README alone, so
+//! The manual's canonical encoding of a ledger event, written again from docs/src/ledger-encoding.md
+//! alone, so
 //! that the tests check the server's hashes against the document an outsider reads.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// The hash of one event from its fields, as README.md states it: the tag by the payload's
+/// The hash of one event from its fields, as docs/src/ledger-encoding.md states it: the tag by the payload's
 /// version (`{"v":2,` or `{"v":2}` begins version 2), then each field as a 4-byte big-endian
 /// length and its UTF-8 bytes.
 #[allow(clippy::too_many_arguments)]

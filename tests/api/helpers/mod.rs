@@ -7,7 +7,7 @@
 //! - [`documents`]: the GraphQL documents the tests send, written once;
 //! - [`flows`]: steps through the API (enrol, sweep, activate, feed, send, reply, read the
 //!   history) and what they leave to read;
-//! - [`ledger`]: the README's canonical encoding, written again, to check the server's hashes.
+//! - [`ledger`]: the manual's canonical encoding, written again, to check the server's hashes.
 //!
 //! Tests import everything from here, as `crate::helpers::X`.
 
