@@ -161,6 +161,19 @@ pub enum LedgerCommand {
         #[arg(long)]
         public_key: String,
     },
+    /// The restore drill: deep-verify the database (a restored backup) and compare its
+    /// checkpoints with a copy of the published log kept outside it; tell a whole restore from
+    /// one that lost its tail, naming the chains and sequences lost. Exit 1 unless whole.
+    VerifyRestore {
+        /// The published log (JSON of `GET /ledger/checkpoints`), as mirrored before the loss.
+        #[arg(long)]
+        published: std::path::PathBuf,
+        /// The operator's checkpoint public key, 64 hex digits.
+        #[arg(long)]
+        public_key: String,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
     /// Verify a copy of the published log of checkpoints offline (the JSON of
     /// `GET /ledger/checkpoints`): every signature by KEY and every log root; with --known,
     /// that the log still holds each checkpoint kept from an earlier copy (no fork).
@@ -322,6 +335,24 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
                 "checkpoint {} {word}: {} chain(s), heads root {}",
                 checkpoint.index, checkpoint.tree_size, checkpoint.heads_root
             );
+        }
+        Command::Ledger {
+            command:
+                LedgerCommand::VerifyRestore {
+                    published,
+                    public_key,
+                    database,
+                },
+        } => {
+            let published_log = read_checkpoints(&published)?;
+            crate::ledger::checkpoint::verify_log(&published_log, public_key.trim())
+                .map_err(|problem| format!("{}: {problem}", published.display()))?;
+            let db = database.connect(None).await?;
+            let report = crate::ledger::restore::verify_restore(&db, &published_log).await?;
+            print_restore(&report);
+            if !report.whole() {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Ledger {
             command: LedgerCommand::VerifyExport { file, public_key },
@@ -523,6 +554,74 @@ fn verify_export(file: &std::path::Path, public_key: &str) -> Result<ExitCode, S
         println!("NOT VERIFIED");
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// `ledger verify-restore`'s report: a line per finding, then the verdict.
+fn print_restore(report: &crate::ledger::restore::RestoreReport) {
+    let deep = &report.deep;
+    let broken: Vec<_> = deep.chains.iter().filter(|c| !c.verified()).collect();
+    println!(
+        "{} chain(s) restored, {} broken, {} divergence(s) from their tables",
+        deep.chains.len(),
+        broken.len(),
+        deep.divergences.len()
+    );
+    for chain in broken {
+        if let Some((seq, why)) = chain.first_broken {
+            println!("BROKEN: {} at sequence {seq}: {why}", chain.patient_ins);
+        }
+    }
+    for d in &deep.divergences {
+        println!(
+            "DIVERGES: {} at sequence {}: {}",
+            d.patient_ins,
+            d.seq.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+            d.problem
+        );
+    }
+    println!(
+        "checkpoints: {} restored, {} published",
+        report.restored_checkpoints, report.published_checkpoints
+    );
+    if let Some(index) = report.forked_at {
+        println!(
+            "FORKED: restored checkpoint {index} is not the published one: this is not a backup \
+             of the published ledger, or its checkpoints were rewritten"
+        );
+    }
+    if let Some(problem) = &report.heads_problem {
+        println!("HEADS: {problem}");
+    }
+    for lost in &report.truncated {
+        println!("LOST: {lost}");
+    }
+    if let Some(tail) = &report.lost {
+        let since = match &tail.restored_up_to {
+            (0, _) => "the restore holds no checkpoint: everything recorded".to_owned(),
+            (index, time) => format!(
+                "the restore ends at checkpoint {index} ({}): what was recorded after it",
+                time.as_deref().unwrap_or("?")
+            ),
+        };
+        println!(
+            "LOST TAIL: {since} is lost, at least up to checkpoint {} ({}), which covered {} \
+             chain(s); the restore holds {}",
+            tail.published_up_to.0,
+            tail.published_up_to.1,
+            tail.published_chains,
+            tail.restored_chains
+        );
+    }
+    if report.restored_checkpoints > report.published_checkpoints && report.forked_at.is_none() {
+        println!(
+            "note: the restore holds checkpoints newer than the published copy: compare with a \
+             newer copy"
+        );
+    }
+    println!(
+        "restore: {}",
+        if report.whole() { "WHOLE" } else { "NOT WHOLE" }
+    );
 }
 
 /// A published log of checkpoints, or one checkpoint.

@@ -13,7 +13,7 @@ mod chain;
 pub mod content;
 pub mod transparency;
 
-pub use audit::{deep, export, zip};
+pub use audit::{deep, export, restore, zip};
 pub use chain::{
     CURRENT_VERSION, ChainChecker, ChainHead, ChainReport, EventFields, GENESIS_HASH, NewEvent,
     append, canonical_bytes, canonical_time, encode, encoding_version, event_hash, fields_hash,

@@ -34,6 +34,7 @@ mod pagination;
 mod performance;
 mod privilege;
 mod replicas;
+mod restore;
 mod retention;
 mod schema;
 mod shutdown;
