@@ -13,6 +13,7 @@
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::VerifyingKey;
+use entity::values::CheckpointVersion;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -20,7 +21,6 @@ use super::checkpoint::SignedCheckpoint;
 use super::merkle::parse_hash;
 use crate::domain::content::length_prefixed;
 use crate::ledger::hex;
-use entity::values::CheckpointVersion;
 
 /// The id of a checkpoint key: the first 8 bytes, in 16 lowercase hex digits, of SHA-256 over
 /// `espace-sante/checkpoint-key/v1` and the public key's 64 lowercase hex digits, each field
