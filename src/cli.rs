@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `schema`, `matrix`, `ledger` (`verify`,
-//! `checkpoint`, `verify-export`, `verify-checkpoints`), `keys generate`, `token`, `demo`,
+//! `checkpoint`, `verify-export`, `verify-checkpoints`), `keys` (`generate`, `rotate`), `token`, `demo`,
 //! `relay`, `letters`, `purge`. Each subcommand takes the settings it uses, so that its `--help`
 //! lists those alone; results go to stdout, logs to stderr, and an error is printed once.
 
@@ -136,8 +136,9 @@ pub enum LedgerCommand {
         /// the events; name every divergence with its patient and sequence.
         #[arg(long)]
         deep: bool,
-        /// The checkpoints' public key (64 hex digits): every checkpoint must be signed by it.
-        /// Without it, each checkpoint is checked against the key it names.
+        /// The checkpoints' first public key (64 hex digits): every checkpoint must be signed
+        /// by it or by a key it introduced, each within its period. Without it, the first
+        /// checkpoint's key.
         #[arg(long)]
         public_key: Option<String>,
         #[command(flatten)]
@@ -152,12 +153,13 @@ pub enum LedgerCommand {
     },
     /// Verify a patient's exported history offline (no database, no network): every hash, the
     /// chain, the content of included files, and the inclusion of the chain in a checkpoint
-    /// signed by KEY. FILE is the export's `ledger.json` (or `me { ledgerExport }` saved).
+    /// signed by KEY or by a key KEY introduced (through the key set the export carries).
+    /// FILE is the export's `ledger.json` (or `me { ledgerExport }` saved).
     VerifyExport {
         /// The exported history (JSON).
         file: std::path::PathBuf,
-        /// The operator's checkpoint public key, 64 hex digits (from `GET /ledger/checkpoints`,
-        /// kept beforehand).
+        /// The operator's first checkpoint public key, 64 hex digits (from
+        /// `GET /ledger/checkpoints`, kept beforehand): the trust anchor.
         #[arg(long)]
         public_key: String,
     },
@@ -175,12 +177,13 @@ pub enum LedgerCommand {
         database: DatabaseSettings,
     },
     /// Verify a copy of the published log of checkpoints offline (the JSON of
-    /// `GET /ledger/checkpoints`): every signature by KEY and every log root; with --known,
-    /// that the log still holds each checkpoint kept from an earlier copy (no fork).
+    /// `GET /ledger/checkpoints`): every signature by KEY or by a key introduced after it, each
+    /// within its period, every log root, and the published key set; with --known, that the
+    /// log still holds each checkpoint kept from an earlier copy (no fork).
     VerifyCheckpoints {
         /// The log (JSON of `GET /ledger/checkpoints`).
         file: std::path::PathBuf,
-        /// The operator's checkpoint public key, 64 hex digits.
+        /// The operator's first checkpoint public key, 64 hex digits: the trust anchor.
         #[arg(long)]
         public_key: String,
         /// An earlier copy of the log (same JSON), or one checkpoint (JSON) kept before.
@@ -198,6 +201,19 @@ pub enum KeysCommand {
         /// Where to write the key (refused if it exists).
         #[arg(long)]
         out: std::path::PathBuf,
+    },
+    /// Rotate the ledger signing key: generate a new key into FILE (readable by its owner
+    /// only), then append a checkpoint signed by the current key (LEDGER_SIGNING_KEY or
+    /// LEDGER_SIGNING_KEY_FILE) that introduces it. From then on only the new key signs:
+    /// restart every server with it. Prints the new public key.
+    Rotate {
+        /// Where to write the new key (refused if it exists).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[command(flatten)]
+        database: DatabaseSettings,
+        #[command(flatten)]
+        checkpoints: CheckpointSettings,
     },
 }
 
@@ -332,8 +348,8 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
                 }
             };
             println!(
-                "checkpoint {} {word}: {} chain(s), heads root {}",
-                checkpoint.index, checkpoint.tree_size, checkpoint.heads_root
+                "checkpoint {} {word}: {} chain(s), heads root {}, key {}",
+                checkpoint.index, checkpoint.tree_size, checkpoint.heads_root, checkpoint.key_id
             );
         }
         Command::Ledger {
@@ -344,7 +360,8 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
                     database,
                 },
         } => {
-            let published_log = read_checkpoints(&published)?;
+            // Verified from the first key, across its rotations.
+            let (published_log, _) = read_checkpoints(&published)?;
             crate::ledger::checkpoint::verify_log(&published_log, public_key.trim())
                 .map_err(|problem| format!("{}: {problem}", published.display()))?;
             let db = database.connect(None).await?;
@@ -376,6 +393,14 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
                 out.display()
             );
         }
+        Command::Keys {
+            command:
+                KeysCommand::Rotate {
+                    out,
+                    database,
+                    checkpoints,
+                },
+        } => rotate_key(&out, &database, &checkpoints).await?,
         Command::Token {
             role,
             sub,
@@ -463,6 +488,46 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `keys rotate`: the current key introduces a new one. The new key is on disk before the
+/// checkpoint that introduces it is appended: the other way round, a failed write would leave
+/// a log whose current key nobody holds, and no checkpoint could ever be signed again.
+async fn rotate_key(
+    out: &std::path::Path,
+    database: &DatabaseSettings,
+    checkpoints: &CheckpointSettings,
+) -> Result<(), StartupError> {
+    use crate::ledger::checkpoint::{self, CheckpointSigner};
+    let current = checkpoints.signer()?;
+    let db = database.connect(None).await?;
+    // Before anything is written: only the current key may introduce the next.
+    if let Some(refusal) = checkpoint::signing_refusal(&db, &current).await? {
+        return Err(format!("no key rotated: {refusal}").into());
+    }
+    let next = CheckpointSigner::generate();
+    write_new_secret(out, &next.seed_hex())?;
+    let introduced = checkpoint::rotate_key(&db, &current, &next.public_key(), chrono::Utc::now())
+        .await
+        .map_err(|err| {
+            format!(
+                "the new key in {} was NOT introduced (delete it, or keep it and run again with \
+                 another --out): {err}",
+                out.display()
+            )
+        })?;
+    println!("{}", next.public_key());
+    eprintln!(
+        "checkpoint {} (signed by key {}) introduces key {}, written to {}: restart every server \
+         with LEDGER_SIGNING_KEY_FILE={}; key {} signs no more checkpoints",
+        introduced.index,
+        current.key_id(),
+        next.key_id(),
+        out.display(),
+        out.display(),
+        current.key_id()
+    );
+    Ok(())
 }
 
 /// Writes a new file readable by its owner only; refuses to overwrite one.
@@ -624,48 +689,68 @@ fn print_restore(report: &crate::ledger::restore::RestoreReport) {
     );
 }
 
-/// A published log of checkpoints, or one checkpoint.
+/// A published log of checkpoints (with the key set, when published by a build that rotates
+/// keys), or one checkpoint.
 #[derive(serde::Deserialize)]
 #[serde(untagged)]
 enum CheckpointFile {
     Log {
         checkpoints: Vec<crate::ledger::checkpoint::SignedCheckpoint>,
+        #[serde(default)]
+        keys: Option<Vec<crate::ledger::keys::KeyPeriod>>,
     },
     One(crate::ledger::checkpoint::SignedCheckpoint),
 }
 
-fn read_checkpoints(
-    path: &std::path::Path,
-) -> Result<Vec<crate::ledger::checkpoint::SignedCheckpoint>, StartupError> {
+type PublishedLog = (
+    Vec<crate::ledger::checkpoint::SignedCheckpoint>,
+    Option<Vec<crate::ledger::keys::KeyPeriod>>,
+);
+
+fn read_checkpoints(path: &std::path::Path) -> Result<PublishedLog, StartupError> {
     let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(
         match serde_json::from_slice(&text)
             .map_err(|e| format!("{}: not checkpoints: {e}", path.display()))?
         {
-            CheckpointFile::Log { checkpoints } => checkpoints,
-            CheckpointFile::One(c) => vec![c],
+            CheckpointFile::Log { checkpoints, keys } => (checkpoints, keys),
+            CheckpointFile::One(c) => (vec![c], None),
         },
     )
 }
 
-/// `ledger verify-checkpoints`: the log verifies, and holds every checkpoint known before.
+/// `ledger verify-checkpoints`: the log verifies from the first key, the key set published
+/// beside it is the one its introducing checkpoints give, and the log holds every checkpoint
+/// known before.
 fn verify_checkpoint_log(
     file: &std::path::Path,
     public_key: &str,
     known: Option<&std::path::Path>,
 ) -> Result<ExitCode, StartupError> {
     use crate::ledger::{checkpoint, hex, merkle};
-    let log = read_checkpoints(file)?;
+    let (log, published_keys) = read_checkpoints(file)?;
     let mut problems = Vec::new();
-    if let Err(problem) = checkpoint::verify_log(&log, public_key.trim()) {
-        problems.push(problem);
-    }
-    if let Some(known) = known {
+    let keys = match checkpoint::verify_log(&log, public_key.trim()) {
+        Ok(keys) => {
+            if let Some(problem) = published_keys
+                .as_deref()
+                .and_then(|published| keys.differs_from(published))
+            {
+                problems.push(problem);
+            }
+            Some(keys)
+        }
+        Err(problem) => {
+            problems.push(problem);
+            None
+        }
+    };
+    if let (Some(known), Some(keys)) = (known, &keys) {
         let leaves: Vec<merkle::Hash> = log
             .iter()
             .map(checkpoint::SignedCheckpoint::log_leaf)
             .collect();
-        for old in read_checkpoints(known)? {
+        for old in read_checkpoints(known)?.0 {
             let Some(m) = usize::try_from(old.index)
                 .ok()
                 .filter(|m| (1..=log.len()).contains(m))
@@ -680,14 +765,17 @@ fn verify_checkpoint_log(
                 .map(|h| hex(h))
                 .collect();
             let newest = &log[log.len() - 1];
-            if let Err(problem) =
-                checkpoint::verify_consistency(&old, newest, &proof, public_key.trim())
-            {
+            if let Err(problem) = checkpoint::verify_consistency(&old, newest, &proof, keys) {
                 problems.push(problem);
             }
         }
     }
     println!("{} checkpoint(s)", log.len());
+    if let Some(keys) = &keys {
+        for key in keys.keys() {
+            println!("key {}: {}", key.key_id, key.describe());
+        }
+    }
     for problem in &problems {
         println!("FAILED: {problem}");
     }

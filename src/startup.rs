@@ -83,6 +83,7 @@ impl Application {
             // Installed before anything measures, so that nothing measured is lost.
             crate::telemetry::metrics::prometheus();
         }
+        check_signing_key(settings.app_env, &db, &signer).await?;
         let services = Services::new(db.clone(), clock, settings.rules.policy())
             .with_checkpoint_signer(signer);
         let delivery = settings.delivery(&services)?;
@@ -371,6 +372,36 @@ fn check_key_source(
     }
 }
 
+/// Whether this server's key may sign the next checkpoint: only the current key of the key set
+/// does (any key, before the first checkpoint). A key retired by a rotation, or one no rotation
+/// introduced, is a configuration that would never sign: production refuses to start with it,
+/// as it refuses the development key, so that a rollout with the wrong key file stops at the
+/// first replica instead of leaving the log unsigned; development starts, says so, and refuses
+/// each checkpoint. A key set that does not verify is the ledger's problem, not the
+/// configuration's: the server starts (it signs nothing over it) and `ledger verify` says why.
+async fn check_signing_key(
+    app_env: AppEnv,
+    db: &sea_orm::DatabaseConnection,
+    signer: &crate::ledger::checkpoint::CheckpointSigner,
+) -> Result<(), StartupError> {
+    use crate::ledger::checkpoint::{CheckpointError, signing_refusal};
+    match (signing_refusal(db, signer).await?, app_env) {
+        (None, _) => Ok(()),
+        (Some(CheckpointError::Key(refusal)), AppEnv::Production) => Err(format!(
+            "APP_ENV=production: this server would sign no checkpoint: {refusal} \
+             (LEDGER_SIGNING_KEY or LEDGER_SIGNING_KEY_FILE)"
+        )
+        .into()),
+        (Some(refusal), _) => {
+            tracing::warn!(
+                checkpoint.key_id = %signer.key_id(),
+                "this server will sign no checkpoint: {refusal}"
+            );
+            Ok(())
+        }
+    }
+}
+
 /// What development mode prints at every start.
 fn development_banner(development_key: bool) -> String {
     let key = if development_key {
@@ -413,8 +444,8 @@ async fn purge_sweep(services: Services, every: Duration, stop: CancellationToke
 }
 
 /// Makes a checkpoint periodically (the first at start). A failed run is logged and tried
-/// again at the next tick; a ledger that diverges from the last checkpoint is logged as an
-/// error and never signed.
+/// again at the next tick; a refusal (a ledger that diverges from the last checkpoint, a key
+/// retired by a rotation) is logged by the service and never signed.
 async fn checkpoints(services: Services, every: Duration, stop: CancellationToken) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -427,7 +458,8 @@ async fn checkpoints(services: Services, every: Duration, stop: CancellationToke
                     "ledger checkpoint signed"
                 );
             }
-            Ok(crate::services::checkpoints::CheckpointOutcome::Unchanged(_)) => {}
+            Ok(crate::services::checkpoints::CheckpointOutcome::Unchanged(_))
+            | Err(crate::services::ServiceError::Conflict(_)) => {}
             Err(err) => tracing::error!(error.cause = %err.message(), "ledger checkpoint failed"),
         }
     }

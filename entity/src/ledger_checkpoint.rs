@@ -1,6 +1,7 @@
 //! Signed checkpoints of the ledger, an append-only log: checkpoint `idx` signs the Merkle
 //! root of every patient's chain head at `created_at`, and the root of the log of checkpoints
-//! 1..=idx. The database refuses UPDATE, DELETE and TRUNCATE on this table.
+//! 1..=idx. The database refuses UPDATE, DELETE and TRUNCATE on this table. A checkpoint may
+//! introduce the next signing key: the key set is what these introductions say.
 
 use sea_orm::entity::prelude::*;
 
@@ -22,6 +23,10 @@ pub struct Model {
     pub signature: String,
     /// The Ed25519 public key that signed, lowercase hex.
     pub public_key: String,
+    /// Which bytes the signature covers.
+    pub version: crate::values::CheckpointVersion,
+    /// The public key this checkpoint introduces (signed by the key before it), lowercase hex.
+    pub next_public_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -22,6 +22,7 @@ mod m20261201_000003_legal_representatives;
 mod m20261201_000004_notices_per_recipient;
 mod m20261202_000001_ledger_checkpoints;
 mod m20261203_000001_live_notifications_by_patient;
+mod m20261207_000001_checkpoint_keys;
 
 /// Applies the migrations of this crate in order.
 #[derive(Debug)]
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_notices_per_recipient::Migration),
             Box::new(m20261202_000001_ledger_checkpoints::Migration),
             Box::new(m20261203_000001_live_notifications_by_patient::Migration),
+            Box::new(m20261207_000001_checkpoint_keys::Migration),
         ]
     }
 }

@@ -404,6 +404,9 @@ pub struct LedgerCheckpoint {
     pub signature: String,
     /// The public key that signed, lowercase hex.
     pub public_key: String,
+    /// The id of that key: the first 8 bytes of SHA-256 over `espace-sante/checkpoint-key/v1`
+    /// and the public key (the key set of `GET /ledger/checkpoints` names keys by it).
+    pub key_id: String,
 }
 
 impl From<crate::services::checkpoints::SignedCheckpoint> for LedgerCheckpoint {
@@ -415,6 +418,7 @@ impl From<crate::services::checkpoints::SignedCheckpoint> for LedgerCheckpoint {
             heads_root: c.heads_root,
             log_root: c.log_root,
             signature: c.signature,
+            key_id: c.key_id,
             public_key: c.public_key,
         }
     }

@@ -93,8 +93,11 @@ pub(super) struct CheckpointPage {
     limit: Option<usize>,
 }
 
-/// The log of signed checkpoints, oldest first, with the public key that signs them: open to
-/// anyone, without a token, so that third parties can keep copies.
+/// The log of signed checkpoints, oldest first, with the key set that signs them (`keys`: each
+/// key, the checkpoints and times it signs, and the checkpoint that introduced it) and the
+/// current key (`publicKey`: the last of the key set; this server's before the first
+/// checkpoint): open to anyone, without a token, so that third parties can keep copies. The
+/// key set is the whole log's, whatever the page.
 pub(super) async fn ledger_checkpoints(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -109,13 +112,21 @@ pub(super) async fn ledger_checkpoints(
         Err(rejection) => return bad_parameters(&rejection),
     };
     let limit = page.limit.unwrap_or(1000).clamp(1, 1000);
-    match state
-        .services
-        .checkpoints(page.after.unwrap_or(0), limit)
-        .await
-    {
-        Ok(checkpoints) => axum::Json(serde_json::json!({
-            "publicKey": state.services.checkpoint_public_key(),
+    let read = async {
+        let checkpoints = state
+            .services
+            .checkpoints(page.after.unwrap_or(0), limit)
+            .await?;
+        let keys = state.services.checkpoint_keys().await?;
+        Ok::<_, crate::services::ServiceError>((checkpoints, keys))
+    };
+    match read.await {
+        Ok((checkpoints, keys)) => axum::Json(serde_json::json!({
+            "publicKey": keys
+                .last()
+                .map(|k| k.public_key.clone())
+                .or_else(|| state.services.checkpoint_public_key()),
+            "keys": keys,
             "checkpoints": checkpoints,
         }))
         .into_response(),

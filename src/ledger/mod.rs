@@ -20,6 +20,6 @@ pub use chain::{
     head, hex, verify_all, verify_all_in_pages, verify_chain, verify_rows, versioned_payload,
 };
 pub use content::ContentDigest;
-pub use transparency::{checkpoint, merkle};
+pub use transparency::{checkpoint, keys, merkle};
 
 pub use crate::domain::EventKind;

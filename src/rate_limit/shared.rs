@@ -210,7 +210,7 @@ impl Shared {
         F: FnOnce(MultiplexedConnection) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        let connection = self.connection().await?;
+        let connection = self.redis().await?;
         match tokio::time::timeout(RESPONSE_TIMEOUT, command(connection)).await {
             Ok(Ok(answer)) => {
                 self.reached();
@@ -227,7 +227,7 @@ impl Shared {
         }
     }
 
-    async fn connection(&self) -> Option<MultiplexedConnection> {
+    async fn redis(&self) -> Option<MultiplexedConnection> {
         if self.quiet() {
             metrics::counter!("shared_limits_fallbacks_total").increment(1);
             return None;

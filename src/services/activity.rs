@@ -144,9 +144,19 @@ impl Services {
             }
             None => ledger::deep::verify_deep(&self.db).await?,
         };
-        let key = self.checkpoint_public_key();
-        report.checkpoint_problems =
-            ledger::checkpoint::verify_checkpoints(&self.db, key.as_deref()).await?;
+        // The key set is followed from the first checkpoint's key; that this server's own key
+        // is in it (current, or retired by a rotation it was not restarted after) is what ties
+        // the log to this server, as every signature by its key did before keys rotated.
+        report.checkpoint_problems = ledger::checkpoint::verify_checkpoints(&self.db, None).await?;
+        if let Some(signer) = &self.checkpoint_signer
+            && let Some(ledger::checkpoint::CheckpointError::Key(
+                unknown @ ledger::keys::KeyRefusal::Unknown { .. },
+            )) = ledger::checkpoint::signing_refusal(&self.db, signer).await?
+        {
+            report.checkpoint_problems.push(format!(
+                "this server's key does not sign this log: {unknown}"
+            ));
+        }
         Ok(report)
     }
 

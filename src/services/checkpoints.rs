@@ -16,6 +16,7 @@ pub use crate::ledger::checkpoint::{
 };
 use crate::ledger::export::ExportedEvent;
 pub use crate::ledger::export::{ExportedFile, LedgerExport};
+pub use crate::ledger::keys::{KeyPeriod, KeyRefusal};
 
 /// A consistency proof between two checkpoints of the log.
 #[derive(Debug, Clone)]
@@ -29,12 +30,19 @@ impl From<CheckpointError> for ServiceError {
     fn from(err: CheckpointError) -> Self {
         match err {
             CheckpointError::Db(db) => db.into(),
-            diverges @ CheckpointError::Diverges { .. } => {
-                Self::Conflict(format!("no checkpoint signed: {diverges}"))
+            refused @ (CheckpointError::Diverges { .. }
+            | CheckpointError::Key(_)
+            | CheckpointError::KeySet(_)) => {
+                Self::Conflict(format!("no checkpoint signed: {refused}"))
             }
         }
     }
 }
+
+/// The counter of checkpoints this server refused to sign because of its key, by `reason`
+/// (`retired_key`, `unknown_key`, `key_set`): a replica still on a retired key shows here
+/// until it is restarted with the current one.
+pub const CHECKPOINTS_REFUSED: &str = "ledger_checkpoints_refused_total";
 
 impl Services {
     /// The public key that signs checkpoints here, when this server signs them.
@@ -43,11 +51,42 @@ impl Services {
     }
 
     /// Makes a checkpoint now (unless no chain moved since the last one, which then stands).
+    /// Every refusal (`CONFLICT`) is logged here, the one place the interval and the
+    /// operators' mutation both go through: a ledger that diverges from the last checkpoint as
+    /// an error; this server's key retired by a rotation, never introduced, or a key set that
+    /// does not verify as a warning, also counted.
     pub async fn checkpoint_now(&self) -> Result<CheckpointOutcome, ServiceError> {
         let signer = self.checkpoint_signer.as_ref().ok_or_else(|| {
             ServiceError::Conflict("this server has no checkpoint signing key".to_owned())
         })?;
-        Ok(cp::create_checkpoint(&self.db, signer, self.clock.now()).await?)
+        let outcome = cp::create_checkpoint(&self.db, signer, self.clock.now()).await;
+        let reason = match &outcome {
+            Err(CheckpointError::Key(KeyRefusal::Retired { .. })) => Some("retired_key"),
+            Err(CheckpointError::Key(KeyRefusal::Unknown { .. })) => Some("unknown_key"),
+            Err(CheckpointError::KeySet(_)) => Some("key_set"),
+            _ => None,
+        };
+        match (reason, &outcome) {
+            (Some(reason), Err(err)) => {
+                metrics::counter!(CHECKPOINTS_REFUSED, "reason" => reason).increment(1);
+                tracing::warn!(
+                    checkpoint.key_id = %signer.key_id(),
+                    checkpoint.refusal = reason,
+                    "ledger checkpoint refused, nothing signed: {err}"
+                );
+            }
+            (None, Err(diverges @ CheckpointError::Diverges { .. })) => {
+                tracing::error!("ledger checkpoint refused, nothing signed: {diverges}");
+            }
+            _ => {}
+        }
+        Ok(outcome?)
+    }
+
+    /// The key set of the log, as published beside it: each key with the checkpoints and the
+    /// times it signs, and the checkpoint that introduced it.
+    pub async fn checkpoint_keys(&self) -> Result<Vec<KeyPeriod>, ServiceError> {
+        Ok(cp::published_keys(&self.db).await?)
     }
 
     /// The log of checkpoints, oldest first, from index `after` + 1, at most `limit`.
@@ -97,8 +136,10 @@ impl Services {
         reader: &ActorRef,
         ins: &Ins,
     ) -> Result<Traced<LedgerExport>, ServiceError> {
-        // The checkpoint first: events read after it hold every head it covers.
+        // The checkpoint first: events read after it hold every head it covers, and the key
+        // set read after it leads to the key that signed it.
         let anchor = self.ledger_proof(ins).await?;
+        let keys = self.checkpoint_keys().await?;
         let mut tx = self.patient_tx(ins, Access::Any).await?;
         let receipt = tx
             .space_read(reader, Event::ActivityHistoryConsulted)
@@ -109,20 +150,21 @@ impl Services {
             .order_by_asc(ledger_event::Column::Seq)
             .all(tx.conn())
             .await?;
-        let export = ledger_export_of(ins, &events, &hidden, anchor);
+        let export = ledger_export_of(ins, &events, &hidden, anchor, keys);
         tx.commit_traced(receipt, export).await
     }
 }
 
 /// The export of `events` (a whole chain, in order) with the events about `hidden` documents
-/// withheld, anchored in the checkpoint when there is one.
+/// withheld, anchored in the checkpoint when there is one, with the key set `keys`.
 pub(crate) fn ledger_export_of(
     ins: &Ins,
     events: &[ledger_event::Model],
     hidden: &HiddenDocuments,
     anchor: Option<(SignedCheckpoint, InclusionProof)>,
+    keys: Vec<KeyPeriod>,
 ) -> LedgerExport {
-    let mut export = LedgerExport::new(ins.as_str(), events, anchor);
+    let mut export = LedgerExport::new(ins.as_str(), events, anchor, keys);
     for (exported, event) in export.events.iter_mut().zip(events) {
         if !super::activity::shown(event, hidden) {
             *exported = ExportedEvent::withheld(event);

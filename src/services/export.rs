@@ -64,6 +64,8 @@ impl Services {
     ) -> Result<Traced<RecordExport>, ServiceError> {
         // The checkpoint before the events: the events read after it hold every head it covers.
         let anchor = self.ledger_proof(ins).await?;
+        // After the checkpoint: the key set read now leads to the key that signed it.
+        let keys = self.checkpoint_keys().await?;
         let mut tx = self.patient_tx(ins, Access::Export).await?;
         let receipt = tx.record(patient, Event::RecordExported).await?;
         let profile: Profile = tx.enrolled()?.clone().into();
@@ -73,7 +75,7 @@ impl Services {
             .order_by_asc(ledger_event::Column::Seq)
             .all(tx.conn())
             .await?;
-        let ledger = ledger_export_of(ins, &events, &held_back, anchor);
+        let ledger = ledger_export_of(ins, &events, &held_back, anchor, keys);
         let introduced_by = |id: i64| {
             events
                 .iter()

@@ -245,6 +245,11 @@ const OUTSIDE_THE_UNIT_OF_WORK: &[(&str, &str, &str)] = &[
         "an inclusion proof: hashes only",
     ),
     (
+        "services/checkpoints.rs",
+        "checkpoint_keys",
+        "the published key set: public keys and signed checkpoints",
+    ),
+    (
         "services/feeds.rs",
         "live_notifications_after",
         "the patient's own notices: no medical content",

@@ -398,7 +398,13 @@ async fn checkpoints_are_published_and_a_forged_or_forked_log_is_refused(app: Te
     let older = serde_json::from_value(pair["from"].clone()).unwrap();
     let newer = serde_json::from_value(pair["to"].clone()).unwrap();
     let proof: Vec<String> = serde_json::from_value(pair["proof"].clone()).unwrap();
-    espace_sante::ledger::checkpoint::verify_consistency(&older, &newer, &proof, &key).unwrap();
+    espace_sante::ledger::checkpoint::verify_consistency(
+        &older,
+        &newer,
+        &proof,
+        &espace_sante::ledger::keys::KeySet::anchored(&key),
+    )
+    .unwrap();
 
     // Forged: a checkpoint changed after signing, or signed by another key.
     let mut forged = log.clone();

@@ -12,6 +12,7 @@ mod helpers;
 mod access;
 mod architecture;
 mod auth;
+mod checkpoint_keys;
 mod checkpoints;
 mod cli;
 mod composition;

@@ -194,6 +194,64 @@ stored_enum! {
     }
 }
 
+/// The version of a checkpoint's signed statement (`espace-sante/checkpoint/v1` or `/v2`): which
+/// bytes its signature covers. Stored and published as its number; a version is never
+/// re-encoded, so a checkpoint of version 1 verifies forever as it was signed.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    EnumIter,
+    DeriveActiveEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[sea_orm(rs_type = "i32", db_type = "Integer")]
+#[serde(try_from = "u8", into = "u8")]
+pub enum CheckpointVersion {
+    /// Signed before keys rotated: the key is not in the signed bytes.
+    #[sea_orm(num_value = 1)]
+    V1,
+    /// Binds the key id of the signing key and the public key it introduces, if any.
+    #[sea_orm(num_value = 2)]
+    V2,
+}
+
+impl CheckpointVersion {
+    /// The version's number, as stored and published.
+    pub fn number(self) -> u8 {
+        match self {
+            Self::V1 => 1,
+            Self::V2 => 2,
+        }
+    }
+}
+
+impl From<CheckpointVersion> for u8 {
+    fn from(version: CheckpointVersion) -> Self {
+        version.number()
+    }
+}
+
+impl TryFrom<u8> for CheckpointVersion {
+    type Error = String;
+
+    fn try_from(number: u8) -> Result<Self, Self::Error> {
+        match number {
+            1 => Ok(Self::V1),
+            2 => Ok(Self::V2),
+            other => Err(format!(
+                "unknown checkpoint version {other} (this build reads 1 and 2)"
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,5 +349,22 @@ mod tests {
             );
         }
         assert!(ProfileStatus::try_from_value(&"DELETED".to_owned()).is_err());
+    }
+
+    #[test]
+    fn checkpoint_versions_are_stored_and_published_as_their_number() {
+        for version in [CheckpointVersion::V1, CheckpointVersion::V2] {
+            assert_eq!(
+                CheckpointVersion::try_from_value(&version.to_value()).unwrap(),
+                version
+            );
+            assert_eq!(
+                CheckpointVersion::try_from(version.number()).unwrap(),
+                version
+            );
+        }
+        assert_eq!(CheckpointVersion::V1.to_value(), 1);
+        assert_eq!(CheckpointVersion::V2.to_value(), 2);
+        assert!(CheckpointVersion::try_from(3).is_err());
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{Event, EventKind};
 use crate::ledger::checkpoint::{InclusionProof, SignedCheckpoint};
 use crate::ledger::content::ContentDigest;
+use crate::ledger::keys::{KeyPeriod, KeySet};
 use crate::ledger::{ChainChecker, EventFields, canonical_time};
 
 /// The `format` of an export this build writes and reads.
@@ -29,6 +30,10 @@ pub struct LedgerExport {
     pub checkpoint: Option<SignedCheckpoint>,
     #[serde(default)]
     pub inclusion: Option<InclusionProof>,
+    /// The key set when the checkpoint was exported (as `GET /ledger/checkpoints` publishes
+    /// it): a verifier holding the first key follows it to the key that signed the checkpoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyPeriod>,
 }
 
 /// One event, every field its hash covers, as stored. A withheld event (a document held back
@@ -97,11 +102,13 @@ pub struct ExportedFile {
 }
 
 impl LedgerExport {
-    /// The export of a chain (rows in sequence order), anchored in `checkpoint` when given.
+    /// The export of a chain (rows in sequence order), anchored in `checkpoint` when given,
+    /// with the key set that leads to the key that signed it.
     pub fn new(
         patient: &str,
         events: &[ledger_event::Model],
         anchor: Option<(SignedCheckpoint, InclusionProof)>,
+        keys: Vec<KeyPeriod>,
     ) -> Self {
         let (checkpoint, inclusion) = anchor.unzip();
         Self {
@@ -111,6 +118,7 @@ impl LedgerExport {
             files: Vec::new(),
             checkpoint,
             inclusion,
+            keys,
         }
     }
 }
@@ -148,10 +156,11 @@ fn bound_digests(event: &ExportedEvent) -> Vec<ContentDigest> {
         .unwrap_or_default()
 }
 
-/// Verifies an export against the operator's public key (hex): the format, every event's hash
-/// and the chain, each included file against the digest its event binds, the checkpoint's
-/// signature, and the inclusion of the chain's head in it. `file` gives the bytes of a path of
-/// the export, when present.
+/// Verifies an export against the operator's first public key (hex), the one the verifier
+/// holds: the format, every event's hash and the chain, each included file against the digest
+/// its event binds, the key set the export carries (followed from that key), the checkpoint's
+/// signature by the key of its period, and the inclusion of the chain's head in it. `file`
+/// gives the bytes of a path of the export, when present.
 pub fn verify_export(
     export: &LedgerExport,
     public_key: &str,
@@ -247,9 +256,12 @@ pub fn verify_export(
 
     match (&export.checkpoint, &export.inclusion) {
         (Some(checkpoint), Some(inclusion)) => {
-            if checkpoint.public_key != public_key || !checkpoint.signed_by(public_key) {
+            let signed = KeySet::from_published(public_key, &export.keys)
+                .and_then(|keys| keys.signer_of(checkpoint).map(|_| ()));
+            if let Err(why) = signed {
                 verdict.problems.push(format!(
-                    "checkpoint {}: not signed by the public key {public_key}",
+                    "checkpoint {}: not signed by the public key {public_key}, nor by a key it \
+                     introduced: {why}",
                     checkpoint.index
                 ));
             } else if !inclusion.verify(&export.patient, checkpoint) {
