@@ -31,6 +31,7 @@ mod messaging;
 mod metrics;
 mod migrations;
 mod minors;
+mod oidc_provider;
 mod pagination;
 mod performance;
 mod privilege;

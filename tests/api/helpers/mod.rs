@@ -7,7 +7,9 @@
 //! - [`documents`]: the GraphQL documents the tests send, written once;
 //! - [`flows`]: steps through the API (enrol, sweep, activate, feed, send, reply, read the
 //!   history) and what they leave to read;
-//! - [`ledger`]: the manual's canonical encoding, written again, to check the server's hashes.
+//! - [`ledger`]: the manual's canonical encoding, written again, to check the server's hashes;
+//! - [`oidc`]: a real OpenID Connect provider (tests/oidc/, on Node.js) with three issuers, and
+//!   the browser-like sign-in that gets its tokens.
 //!
 //! Tests import everything from here, as `crate::helpers::X`.
 
@@ -16,6 +18,7 @@ pub mod documents;
 mod fixtures;
 mod flows;
 mod ledger;
+mod oidc;
 mod proxy;
 mod tokens;
 
@@ -26,6 +29,7 @@ pub use fixtures::{
 };
 pub use flows::FEED;
 pub use ledger::{history_oldest_first, readme_hash, readme_hash_exported};
+pub use oidc::{Issuer, OidcProvider};
 pub use proxy::DatabaseProxy;
 pub use tokens::{
     AUDIENCE, ISSUER, LEDGER_KEY, SECRET, claims, operator_token, patient_token,
