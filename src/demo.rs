@@ -174,7 +174,7 @@ pub async fn load(
                     personal_email: format!("{}.perso@example.org", p.first_names.to_lowercase()),
                 };
                 today
-                    .activate(&me, &created.ins, &input)
+                    .activate(&me, &created.ins, &input, None)
                     .await
                     .map_err(demo_error)?;
             } else {

@@ -89,13 +89,15 @@ impl Application {
         let delivery = settings.delivery(&services)?;
         tracing::info!("emails go to {}", delivery.relay.mailer.describe());
         let stopping = CancellationToken::new();
+        let auth = Arc::new(auth);
         let state = AppState {
             schema: build_schema(
                 services.clone(),
                 Arc::new(delivery.clone()),
+                auth.clone(),
                 settings.limits.query_limits(settings.app_env),
             ),
-            auth: Arc::new(auth),
+            auth,
             db,
             services: services.clone(),
             limiter: Arc::new(settings.limits.limiter()?),

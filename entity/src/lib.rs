@@ -1,6 +1,7 @@
 //! SeaORM entities of espace-sante. The tables are created by the `migration` crate; the rules
 //! that keep them consistent live in the application's services.
 
+pub mod account_link;
 pub mod document;
 pub mod document_content;
 pub mod emergency_access;

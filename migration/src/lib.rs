@@ -23,6 +23,7 @@ mod m20261201_000004_notices_per_recipient;
 mod m20261202_000001_ledger_checkpoints;
 mod m20261203_000001_live_notifications_by_patient;
 mod m20261207_000001_checkpoint_keys;
+mod m20261207_000002_account_links;
 
 /// Applies the migrations of this crate in order.
 #[derive(Debug)]
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_ledger_checkpoints::Migration),
             Box::new(m20261203_000001_live_notifications_by_patient::Migration),
             Box::new(m20261207_000001_checkpoint_keys::Migration),
+            Box::new(m20261207_000002_account_links::Migration),
         ]
     }
 }

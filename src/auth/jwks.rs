@@ -13,6 +13,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde::Deserialize;
 
 use super::ActorRole;
+use super::claims::{ClaimMap, Preset};
 use crate::clock::SharedClock;
 
 /// The algorithms an identity provider may sign with: asymmetric ones, whose public keys a
@@ -37,6 +38,28 @@ pub struct JwksIssuer {
     pub algorithms: Vec<Algorithm>,
     /// The roles its tokens may claim.
     pub roles: Vec<ActorRole>,
+    /// A ready-made claim mapping: `pro-sante-connect`.
+    #[serde(default)]
+    pub preset: Option<Preset>,
+    /// Where its tokens carry what this API reads (JSON pointers), over the preset's.
+    #[serde(default)]
+    pub claims: ClaimMap,
+    /// How its patients are named: `linked` (the default), by the provider's own `sub`, which
+    /// activation binds to an INS; or `ins`, by an INS the mapped subject holds (an issuer
+    /// that knows it, as the insurer's own may).
+    #[serde(default)]
+    pub patients: PatientSubjects,
+}
+
+/// How an issuer's patient tokens name the patient.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PatientSubjects {
+    /// By the provider's own account (`iss`, `sub`), bound to an INS at activation.
+    #[default]
+    Linked,
+    /// By the INS itself.
+    Ins,
 }
 
 impl JwksIssuer {
@@ -61,6 +84,7 @@ impl JwksIssuer {
         if self.roles.is_empty() {
             return Err(format!("issuer {name}: 'roles' is empty"));
         }
+        self.claims.check(name)?;
         if self.roles.contains(&ActorRole::System) {
             return Err(format!("issuer {name}: the role SYSTEM cannot be granted"));
         }

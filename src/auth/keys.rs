@@ -12,8 +12,9 @@ use jsonwebtoken::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::jwks::{JwksIssuer, JwksKeys, JwksTiming};
-use super::{Actor, ActorRole};
+use super::claims::ClaimMap;
+use super::jwks::{JwksIssuer, JwksKeys, JwksTiming, PatientSubjects};
+use super::{Actor, ActorRole, ProviderAccount};
 use crate::clock::SharedClock;
 use crate::domain::{Ins, Practitioner, ProfessionCode, Rpps};
 
@@ -54,23 +55,12 @@ pub struct TokenNames {
     pub profession_code: Option<String>,
 }
 
-/// The claims read from an incoming token. `aud`, `nbf` and `iss` are checked by the
-/// validation (`aud` may be a string or an array, as OpenID providers send it); `role` may be
-/// left out by an issuer that grants a single role.
-#[derive(Debug, Deserialize)]
-struct TokenClaims {
-    sub: String,
-    #[serde(default)]
-    role: Option<ActorRole>,
-    exp: i64,
-    #[serde(default)]
-    iat: Option<i64>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    profession: Option<String>,
-    #[serde(default)]
-    profession_code: Option<String>,
+/// Who a verified token names: someone this API knows, or a patient's provider account that
+/// only a binding made at activation turns into an INS.
+#[derive(Debug, Clone)]
+pub enum SignedIn {
+    Actor(Actor),
+    Account(ProviderAccount),
 }
 
 /// Longest `sub`, `name` or `profession` accepted, in characters: the name is copied into every
@@ -120,13 +110,17 @@ pub struct AuthOptions {
     pub clock: SharedClock,
 }
 
-/// How one issuer's tokens are checked.
+/// How one issuer's tokens are checked, and read.
 #[derive(Debug)]
 struct Issuer {
     keys: IssuerKeys,
     validation: Validation,
     /// The roles its tokens may claim; `None`: any.
     roles: Option<Vec<ActorRole>>,
+    /// Where its tokens carry what this API reads.
+    claims: ClaimMap,
+    /// How its patients are named.
+    patients: PatientSubjects,
 }
 
 enum IssuerKeys {
@@ -189,6 +183,9 @@ impl Authenticator {
                 ),
                 validation: validation(&[Algorithm::HS256], &options.issuer, &options.audience),
                 roles: None,
+                // Our own tokens: our claim names, and a patient's INS as subject.
+                claims: ClaimMap::default(),
+                patients: PatientSubjects::Ins,
             })
         };
         match &source {
@@ -221,6 +218,8 @@ impl Authenticator {
                         )),
                         validation: validation(&declared.algorithms, &declared.issuer, audience),
                         roles: Some(declared.roles.clone()),
+                        claims: declared.claims.clone().over(declared.preset),
+                        patients: declared.patients,
                     };
                     if issuers.insert(declared.issuer.clone(), issuer).is_some() {
                         return Err(format!(
@@ -245,15 +244,17 @@ impl Authenticator {
         matches!(self.source, KeySource::Development)
     }
 
-    /// Checks a bearer token and turns its claims into an [`Actor`]. The error is a message
-    /// fit for the caller: it says what is wrong without echoing the token.
-    pub async fn authenticate(&self, token: &str) -> Result<Actor, String> {
-        self.authenticate_until(token).await.map(|(actor, _)| actor)
+    /// Checks a bearer token and reads who it names. The error is a message fit for the
+    /// caller: it says what is wrong without echoing the token.
+    pub async fn authenticate(&self, token: &str) -> Result<SignedIn, String> {
+        self.authenticate_until(token)
+            .await
+            .map(|(identity, _)| identity)
     }
 
     /// Like [`Authenticator::authenticate`], with the token's expiry (seconds since the epoch):
     /// a websocket stays open until then, not after.
-    pub async fn authenticate_until(&self, token: &str) -> Result<(Actor, i64), String> {
+    pub async fn authenticate_until(&self, token: &str) -> Result<(SignedIn, i64), String> {
         let header = decode_header(token).map_err(|_| "the token is malformed".to_owned())?;
         // The issuer picks the keys: read unverified, then verified with those keys below.
         #[derive(Deserialize)]
@@ -288,10 +289,12 @@ impl Authenticator {
         // an issuer signing with ES256 and RS256 side by side has.
         let mut validation = issuer.validation.clone();
         validation.algorithms = vec![header.alg];
-        let claims = decode::<TokenClaims>(token, key, &validation)
+        let claims = decode::<serde_json::Value>(token, key, &validation)
             .map_err(|e| refusal(&e))?
             .claims;
-        self.check_lifetime(&claims)?;
+        let times = Times::of(&claims)?;
+        self.check_lifetime(times)?;
+        let claims = issuer.claims.read(&claims)?;
         let role = match (claims.role, issuer.roles.as_deref()) {
             (Some(role), _) => role,
             (None, Some(&[role])) => role,
@@ -303,18 +306,35 @@ impl Authenticator {
                 role.as_str()
             ));
         }
+        if role == ActorRole::Patient && issuer.patients == PatientSubjects::Linked {
+            bounded("sub", &claims.account)?;
+            let name = claims.name.unwrap_or_default();
+            bounded("name", &name)?;
+            let issued_at = times.iat.ok_or_else(|| {
+                "the token lacks the claim 'iat': a patient's provider token must say when it \
+                 was issued"
+                    .to_owned()
+            })?;
+            let account = ProviderAccount {
+                issuer: iss,
+                subject: claims.account,
+                name,
+                issued_at,
+            };
+            return Ok((SignedIn::Account(account), times.exp));
+        }
         actor_from_claims(
             role,
-            claims.sub,
+            claims.subject,
             claims.name,
             claims.profession,
             claims.profession_code,
         )
-        .map(|actor| (actor, claims.exp))
+        .map(|actor| (SignedIn::Actor(actor), times.exp))
     }
 
     /// The lifetime ceiling: a token valid for years is a stolen credential that never expires.
-    fn check_lifetime(&self, claims: &TokenClaims) -> Result<(), String> {
+    fn check_lifetime(&self, claims: Times) -> Result<(), String> {
         let now = i64::try_from(get_current_timestamp()).unwrap_or(i64::MAX);
         // Issued in the future: a clock far off, or a token made to outlive its ceiling.
         if claims
@@ -391,6 +411,32 @@ impl Authenticator {
             .map_err(|e| format!("unusable development key: {e}"))?;
         encode(&Header::new(Algorithm::HS256), &claims, &key)
             .map_err(|e| format!("could not sign the token: {e}"))
+    }
+}
+
+/// A verified token's times, in seconds since the epoch (`exp` is required by the validation).
+#[derive(Debug, Clone, Copy)]
+struct Times {
+    exp: i64,
+    iat: Option<i64>,
+}
+
+impl Times {
+    fn of(claims: &serde_json::Value) -> Result<Self, String> {
+        let number = |name: &str| -> Result<Option<i64>, String> {
+            match claims.get(name) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(value) => value
+                    .as_i64()
+                    .or_else(|| value.as_f64().map(|f| f as i64))
+                    .map(Some)
+                    .ok_or_else(|| format!("the token's '{name}' is not a number")),
+            }
+        };
+        Ok(Self {
+            exp: number("exp")?.ok_or("the token lacks the required claim 'exp'")?,
+            iat: number("iat")?,
+        })
     }
 }
 

@@ -19,6 +19,22 @@ pub enum Actor {
     Representative { child: Ins, ins: Ins, name: String },
 }
 
+/// A patient's account at an identity provider that does not know their INS (FranceConnect's
+/// `sub` is an opaque identifier per service): signed in, but someone only once activation
+/// bound the account to an INS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderAccount {
+    /// The provider (the token's `iss`).
+    pub issuer: String,
+    /// The account there (the token's `sub`).
+    pub subject: String,
+    /// Display name, as the provider gives it.
+    pub name: String,
+    /// When the token was issued (seconds since the epoch): a token issued before its account
+    /// was unlinked is refused.
+    pub issued_at: i64,
+}
+
 /// A practitioner acting: who they are, and their profession, which the access matrix reads.
 /// Built once, from their token; a token without a name or a profession code is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -332,6 +332,38 @@ pub struct RepresentationEnded {
     pub status_after: Option<ProfileStatus>,
 }
 
+/// `ACCOUNT_LINKED`, `ACCOUNT_UNLINKED`: a sign-in account at an identity provider now names
+/// this profile, or no longer does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountRef {
+    /// The provider (its tokens' `iss`).
+    pub issuer: String,
+    /// SHA-256 of the account (its tokens' `sub`), in hex: the chain binds which account
+    /// without writing the provider's identifier of the person into every export.
+    pub account: String,
+}
+
+/// Why an account was not bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LinkConflict {
+    /// The account already names another profile.
+    AccountTaken,
+    /// The profile already has an account at this provider.
+    IssuerTaken,
+}
+
+/// `ACCOUNT_LINK_REFUSED`: an account was refused to this profile (`CONFLICT`); the binding
+/// it would have replaced is untouched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountLinkRefused {
+    pub issuer: String,
+    pub account: String,
+    pub conflict: LinkConflict,
+}
+
 fn is_false(value: &bool) -> bool {
     !*value
 }
@@ -420,6 +452,9 @@ events! {
     MedicalProfileConsulted,
     MailboxConsulted,
     ActivityHistoryConsulted,
+    AccountLinked(AccountRef),
+    AccountUnlinked(AccountRef),
+    AccountLinkRefused(AccountLinkRefused),
 }
 
 /// Who a notice of an event reaches, when it has one.
@@ -585,6 +620,9 @@ pub fn label(kind: EventKind) -> &'static str {
         EventKind::MedicalProfileConsulted => "Consultation de votre profil médical",
         EventKind::MailboxConsulted => "Consultation de la liste de vos conversations",
         EventKind::ActivityHistoryConsulted => "Consultation de votre historique d'activité",
+        EventKind::AccountLinked => "Liaison d'un compte de connexion à votre profil",
+        EventKind::AccountUnlinked => "Fin de la liaison d'un compte de connexion",
+        EventKind::AccountLinkRefused => "Liaison d'un compte de connexion refusée",
     }
 }
 

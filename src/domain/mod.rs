@@ -17,7 +17,7 @@ pub mod record;
 mod routing;
 pub mod visibility;
 
-pub use actor::{Actor, ActorRef, ActorRole, Practitioner};
+pub use actor::{Actor, ActorRef, ActorRole, Practitioner, ProviderAccount};
 pub use events::{Event, EventKind, HiddenDocuments, NoticeAudience, label};
 pub use identifiers::{
     ActivationCode, AddressLines, CarteVitaleSerial, Email, Ins, ParseError, PersonName, Rpps,

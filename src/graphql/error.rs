@@ -2,7 +2,7 @@
 //!
 //! Codes: `UNAUTHENTICATED`, `FORBIDDEN`, `BAD_USER_INPUT`, `NOT_FOUND`, `INVALID_TRANSITION`,
 //! `OPPOSITION_WINDOW_CLOSED`, `ACTIVATION_LOCKED`, `INVALID_ACTIVATION`, `DMP_NOT_FOUND`,
-//! `ACTIVATION_REQUIRED`, `CONFLICT`, `PAYLOAD_TOO_LARGE`, `SERVICE_UNAVAILABLE` (the database
+//! `ACTIVATION_REQUIRED`, `CONFLICT`, `ACCOUNT_NOT_LINKED`, `PAYLOAD_TOO_LARGE`, `SERVICE_UNAVAILABLE` (the database
 //! is out of reach: retry; over HTTP the answer is a 503 with `Retry-After`),
 //! `QUERY_TOO_COMPLEX` (from [`super::limits`]), and
 //! `INTERNAL_SERVER_ERROR` (logged once, here; the client gets the request id, never the cause).
@@ -36,6 +36,8 @@ pub enum ErrorCode {
     DmpNotFound,
     ActivationRequired,
     Conflict,
+    /// A patient's sign-in account that no activation bound to a profile.
+    AccountNotLinked,
     PayloadTooLarge,
     /// The database is out of reach: retry (503 with `Retry-After`).
     ServiceUnavailable,
@@ -64,6 +66,7 @@ impl ErrorCode {
             Self::DmpNotFound => "DMP_NOT_FOUND",
             Self::ActivationRequired => "ACTIVATION_REQUIRED",
             Self::Conflict => "CONFLICT",
+            Self::AccountNotLinked => "ACCOUNT_NOT_LINKED",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
@@ -80,7 +83,7 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             Self::Unauthenticated => 401,
-            Self::Forbidden | Self::ActivationRequired => 403,
+            Self::Forbidden | Self::ActivationRequired | Self::AccountNotLinked => 403,
             Self::NotFound | Self::DmpNotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::RequestTimeout => 408,
@@ -154,10 +157,22 @@ pub fn refused_caller(caller: Option<&crate::auth::Caller>) -> Error {
         Some(Caller::Refused(reason)) => unauthenticated(reason),
         Some(Caller::Forbidden(reason)) => forbidden(reason),
         Some(Caller::Unavailable(reason)) => coded(ErrorCode::ServiceUnavailable, reason.clone()),
+        Some(Caller::Unlinked(_)) => not_linked(),
         Some(Caller::Authenticated(_) | Caller::Anonymous) | None => {
             unauthenticated("sign in: send 'Authorization: Bearer <token>'")
         }
     }
+}
+
+/// A valid patient token of a provider account that no activation bound to a profile.
+pub fn not_linked() -> Error {
+    coded(
+        ErrorCode::AccountNotLinked,
+        "this sign-in account is not linked to a profile yet: activate your profile with \
+         activateProfile (your INS, the code of your creation notice and your Carte Vitale's \
+         serial), or sign in with an account already linked and add this one with linkAccount"
+            .to_owned(),
+    )
 }
 
 pub fn forbidden(reason: &str) -> Error {

@@ -71,6 +71,7 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 pub fn build_schema(
     services: Services,
     delivery: Arc<dyn DeliveryPort>,
+    auth: Arc<crate::auth::Authenticator>,
     limits: limits::QueryLimits,
 ) -> AppSchema {
     let builder = Schema::build(
@@ -80,6 +81,8 @@ pub fn build_schema(
     )
     .data(services)
     .data(delivery)
+    // `linkAccount` checks the token of the account to link as the edge checks the caller's.
+    .data(auth)
     .extension(error::ErrorCodes)
     // Inside ErrorCodes (the first is outermost): an error without a code yet counts as
     // BAD_USER_INPUT, which ErrorCodes then gives it. Outside the guard, to count its refusals.

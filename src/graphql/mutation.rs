@@ -1,7 +1,9 @@
 //! Writes of the lifecycle. Each one is a service call: validation, ledger event, projection
 //! and outbox are one transaction there.
 
-use async_graphql::{Context, Object};
+use std::sync::Arc;
+
+use async_graphql::{Context, Guard as _, Object};
 
 use super::guard::RoleGuard;
 use super::scalars::InsScalar;
@@ -9,8 +11,10 @@ use super::types::{
     BeneficiaryInput, CreationSweepResult, EnrolmentResult, LedgerCheckpoint, MajoritySweepResult,
     OppositionReceivedVia, Profile, PurgeSweepResult,
 };
-use super::{actor, patient, services};
+use super::{actor, error, patient, services};
+use crate::auth::{Authenticator, Caller, SignedIn};
 use crate::domain::ActorRole as Role;
+use crate::domain::{ActorRef, ActorRole};
 use crate::services::profiles::{
     ActivationInput, BeneficiaryRow, OppositionChannel, RepresentativeRow,
 };
@@ -127,24 +131,108 @@ impl LifecycleMutation {
 
     /// Activates one's created profile with the code of the creation notice and the serial
     /// number of one's Carte Vitale, and records one's personal email (patients). Wrong
-    /// attempts are counted; too many lock activation for a while.
-    #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
+    /// attempts are counted; too many lock activation for a while. Signed in with an identity
+    /// provider's account that no profile is linked to yet (`ACCOUNT_NOT_LINKED` elsewhere),
+    /// give `ins`: the same proof binds that account to the profile (`ACCOUNT_LINKED` in its
+    /// history), or the activation is refused with `CONFLICT` if the account is linked to
+    /// another profile, or the profile to another account at that provider.
     async fn activate_profile(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The INS of the profile to activate: required when signed in with an account not linked yet; otherwise, if given, the signed-in patient's own."
+        )]
+        ins: Option<InsScalar>,
         #[graphql(desc = "The code printed in the creation notice (XXXX-XXXX-XXXX).")]
         activation_code: String,
         #[graphql(desc = "The serial number printed on the Carte Vitale.")]
         carte_vitale_serial: String,
         #[graphql(desc = "Where to send notifications from now on.")] personal_email: String,
     ) -> async_graphql::Result<Profile> {
-        let (ins, me) = patient(ctx)?;
         let input = ActivationInput {
             activation_code,
             carte_vitale_serial,
             personal_email,
         };
-        Ok(Profile(services(ctx).activate(&me, ins, &input).await?))
+        if let Some(Caller::Unlinked(account)) = ctx.data_opt::<Caller>() {
+            let ins = ins.ok_or_else(|| {
+                error::bad_user_input(
+                    "give the INS of the profile to activate: this sign-in account is not \
+                     linked to one yet",
+                )
+            })?;
+            let me = ActorRef {
+                role: ActorRole::Patient,
+                id: ins.to_string(),
+                name: account.name.clone(),
+                profession: None,
+            };
+            return Ok(Profile(
+                services(ctx)
+                    .activate(&me, &ins, &input, Some(account))
+                    .await?,
+            ));
+        }
+        RoleGuard::new(&[Role::Patient]).check(ctx).await?;
+        let (own, me) = patient(ctx)?;
+        if ins.as_ref().is_some_and(|ins| &ins.0 != own) {
+            return Err(error::forbidden(
+                "a patient activates their own profile (a minor's, selected with X-Acting-For)",
+            ));
+        }
+        Ok(Profile(
+            services(ctx).activate(&me, own, &input, None).await?,
+        ))
+    }
+
+    /// Links another identity provider's account to one's activated profile (patients): sign
+    /// in with that provider, and pass its token here, signed in with an account already
+    /// linked (or your INS-bearing token). From then on that account's tokens are yours.
+    /// `CONFLICT` if it is linked to another profile, or if you already have an account at that
+    /// provider (unlink it first). In your history as `ACCOUNT_LINKED`.
+    #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
+    async fn link_account(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A token of the account to link, from its provider (not stored).")]
+        account_token: String,
+    ) -> async_graphql::Result<bool> {
+        let (ins, me) = patient(ctx)?;
+        let account = match ctx
+            .data_unchecked::<Arc<Authenticator>>()
+            .authenticate(account_token.trim())
+            .await
+        {
+            Ok(SignedIn::Account(account)) => account,
+            Ok(SignedIn::Actor(_)) => {
+                return Err(error::bad_user_input(
+                    "this token is not a patient's account at a provider that links accounts",
+                ));
+            }
+            Err(reason) => {
+                return Err(error::bad_user_input(format!(
+                    "the account's token is refused: {reason}"
+                )));
+            }
+        };
+        services(ctx).link_account(&me, ins, &account).await?;
+        Ok(true)
+    }
+
+    /// Unlinks one's account at an identity provider (patients): its tokens, even those issued
+    /// before, are refused from now on. `NOT_FOUND` if none is linked there. In your history as
+    /// `ACCOUNT_UNLINKED`.
+    #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
+    async fn unlink_account(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The provider's issuer (its tokens' `iss`).")] issuer: String,
+    ) -> async_graphql::Result<bool> {
+        let (ins, me) = patient(ctx)?;
+        services(ctx)
+            .unlink_account(&me, ins, issuer.trim())
+            .await?;
+        Ok(true)
     }
 
     /// Closes one's created or activated profile (patients).

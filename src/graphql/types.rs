@@ -106,6 +106,13 @@ pub enum ActionKind {
     MailboxConsulted,
     /// A legal representative read the minor's activity history.
     ActivityHistoryConsulted,
+    /// A sign-in account at an identity provider was linked to the profile.
+    AccountLinked,
+    /// A sign-in account was unlinked: its tokens are refused from then on.
+    AccountUnlinked,
+    /// An account was refused to the profile: it is linked elsewhere, or the profile has
+    /// another account at that provider (the existing link untouched).
+    AccountLinkRefused,
 }
 
 /// Kind of actor: who performed an action.

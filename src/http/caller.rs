@@ -23,7 +23,8 @@ pub(super) async fn caller(auth: &Authenticator, headers: &HeaderMap) -> Caller 
     let token = value.to_str().ok().and_then(bearer_token);
     match token {
         Some(token) => match auth.authenticate(token.trim()).await {
-            Ok(actor) => Caller::Authenticated(actor),
+            Ok(crate::auth::SignedIn::Actor(actor)) => Caller::Authenticated(actor),
+            Ok(crate::auth::SignedIn::Account(account)) => Caller::Unlinked(account),
             Err(reason) => Caller::Refused(reason),
         },
         None => Caller::Refused("the Authorization header must be 'Bearer <token>'".to_owned()),
@@ -34,14 +35,16 @@ pub(super) async fn caller(auth: &Authenticator, headers: &HeaderMap) -> Caller 
 /// profile to act on (its INS); without it, or with their own INS, they act on their own.
 const ACTING_FOR: header::HeaderName = header::HeaderName::from_static("x-acting-for");
 
-/// Applies the profile selection of `X-Acting-For` (a header over HTTP, `actingFor` in a
-/// websocket's `connection_init`): a patient who is a current legal representative of that INS
+/// Resolves a patient's provider account ([`resolve_account`]), then applies the profile
+/// selection of `X-Acting-For` (a header over HTTP, `actingFor` in a websocket's
+/// `connection_init`): a patient who is a current legal representative of that INS
 /// acts on it, as themselves; anyone else is refused.
 pub(super) async fn acting_for(
     services: &crate::services::Services,
     caller: Caller,
     selected: Selection<'_>,
 ) -> Caller {
+    let caller = resolve_account(services, caller).await;
     let selected = match selected {
         Selection::Own => return caller,
         Selection::Profile(ins) => ins,
@@ -79,6 +82,33 @@ pub(super) async fn acting_for(
         Err(err) => {
             tracing::warn!(error.cause = %err.message(), "representation check failed");
             Caller::Unavailable("the representation could not be checked: retry".to_owned())
+        }
+    }
+}
+
+/// Turns a patient's provider account into the patient its binding names (`Unlinked` when
+/// none does); any other caller is returned as it is.
+pub(super) async fn resolve_account(
+    services: &crate::services::Services,
+    caller: Caller,
+) -> Caller {
+    let Caller::Unlinked(account) = caller else {
+        return caller;
+    };
+    match services.linked_patient(&account).await {
+        Ok(crate::services::Linked::To(ins)) => {
+            Caller::Authenticated(crate::domain::Actor::Patient {
+                ins,
+                name: account.name,
+            })
+        }
+        Ok(crate::services::Linked::Nothing) => Caller::Unlinked(account),
+        Ok(crate::services::Linked::UnlinkedSince) => Caller::Refused(
+            "this token was issued before its account was unlinked: sign in again".to_owned(),
+        ),
+        Err(err) => {
+            tracing::warn!(error.cause = %err.message(), "account binding look-up failed");
+            Caller::Unavailable("the sign-in account could not be checked: retry".to_owned())
         }
     }
 }

@@ -18,8 +18,17 @@ use super::{AppState, refuse, service_refusal};
 /// as a zip archive (see [`crate::archive`]). The export is traced in their ledger before a byte
 /// leaves. Errors are JSON, with the codes of the GraphQL API.
 pub(super) async fn export_record(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let actor = match caller(&state.auth, &headers).await {
+    let caller =
+        super::caller::resolve_account(&state.services, caller(&state.auth, &headers).await).await;
+    let actor = match caller {
         Caller::Authenticated(actor) => actor,
+        Caller::Unlinked(_) => {
+            return refuse(
+                ErrorCode::AccountNotLinked,
+                "this sign-in account is not linked to a profile yet: activate your profile first"
+                    .to_owned(),
+            );
+        }
         // `caller` answers no profile selection: the export is the signed-in patient's own.
         Caller::Refused(reason) | Caller::Forbidden(reason) | Caller::Unavailable(reason) => {
             return refuse(

@@ -170,22 +170,28 @@ async fn serve_websocket(
                     Some(value) => Selection::Profile(value.as_str().unwrap_or("?")),
                     None => Selection::Own,
                 };
-                let actor =
-                    match acting_for(&services, Caller::Authenticated(actor), selected).await {
-                        Caller::Authenticated(actor) => actor,
-                        refused => {
-                            let reason = match refused {
-                                Caller::Refused(reason)
-                                | Caller::Forbidden(reason)
-                                | Caller::Unavailable(reason) => reason,
-                                _ => "not allowed".to_owned(),
-                            };
-                            refusal_by_init.store(CLOSE_FORBIDDEN, Ordering::Relaxed);
-                            return Err(async_graphql::Error::new(format!(
-                                "profile selection refused: {reason}"
-                            )));
-                        }
-                    };
+                let identified = match actor {
+                    crate::auth::SignedIn::Actor(actor) => Caller::Authenticated(actor),
+                    crate::auth::SignedIn::Account(account) => Caller::Unlinked(account),
+                };
+                let actor = match acting_for(&services, identified, selected).await {
+                    Caller::Authenticated(actor) => actor,
+                    refused => {
+                        let reason = match refused {
+                            Caller::Refused(reason)
+                            | Caller::Forbidden(reason)
+                            | Caller::Unavailable(reason) => reason,
+                            Caller::Unlinked(_) => "this sign-in account is not linked \
+                                    to a profile yet: activate your profile first"
+                                .to_owned(),
+                            _ => "not allowed".to_owned(),
+                        };
+                        refusal_by_init.store(CLOSE_FORBIDDEN, Ordering::Relaxed);
+                        return Err(async_graphql::Error::new(format!(
+                            "profile selection refused: {reason}"
+                        )));
+                    }
+                };
                 let subject = super::caller::rate_key(Some(&actor), None);
                 let Some(slot) = limiter.open_socket(&subject, max_per_subject).await else {
                     refusal_by_init.store(CLOSE_TOO_MANY_CONNECTIONS, Ordering::Relaxed);

@@ -2,6 +2,7 @@
 //! updates the projections and writes the outbox, then commits: all or nothing.
 //! Services know nothing of GraphQL.
 
+mod accounts;
 pub mod activity;
 pub mod checkpoints;
 pub mod documents;
@@ -18,6 +19,7 @@ mod representatives;
 mod retention;
 pub mod views;
 
+pub use accounts::Linked;
 pub use error::{InternalError, ServiceError};
 pub use patient_tx::{Trace, Traced};
 

@@ -18,7 +18,7 @@ use crate::domain::lifecycle::{self, ActivationOutcome, ActivationPolicy, Creden
 use crate::domain::minors;
 use crate::domain::{
     ActivationCode, ActorRef, AddressLines, CarteVitaleSerial, Email, Event, Ins, PersonName,
-    ProfileStatus,
+    ProfileStatus, ProviderAccount,
 };
 
 /// Most rows one enrolment batch may carry.
@@ -406,6 +406,7 @@ impl Services {
         actor: &ActorRef,
         ins: &Ins,
         input: &ActivationInput,
+        account: Option<&ProviderAccount>,
     ) -> Result<Profile, ServiceError> {
         // Parsed now, refused only once the attempt is in the ledger: every attempt is traced.
         let parsed = parse_activation(input);
@@ -475,6 +476,16 @@ impl Services {
             }
             ActivationOutcome::Activated(activation) => activation,
         };
+        // The account signed in with is bound by the same proof, or nothing happens: an
+        // account taken elsewhere, or a profile with another account at that provider, leaves
+        // the profile as it was (and its code usable), the refusal traced.
+        if let Some(account) = account
+            && let Some(conflict) = super::accounts::conflict(&tx, account).await?
+        {
+            let refused = super::accounts::refused(account, &conflict);
+            tx.record(actor, Event::AccountLinkRefused(refused)).await?;
+            return Err(tx.refuse(conflict.into_error()).await);
+        }
         let mut row = current.into_active_model();
         row.status = Set(activation.status);
         row.activated_at = Set(Some(activation.activated_at));
@@ -485,6 +496,13 @@ impl Services {
         row.activation_locked_until = Set(activation.activation_locked_until);
         let updated = tx.updated(row.update(tx.conn()).await?)?.clone();
         tx.record(actor, Event::ProfileActivated).await?;
+        if let Some(account) = account
+            && let Err(refused) = super::accounts::bind(&mut tx, actor, account).await?
+        {
+            // Checked above, under the same lock: only a concurrent binding of the same
+            // account elsewhere reaches this.
+            return Err(tx.refuse(refused).await);
+        }
         tx.commit().await?;
         Ok(updated.into())
     }

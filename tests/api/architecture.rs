@@ -287,6 +287,11 @@ const OUTSIDE_THE_UNIT_OF_WORK: &[(&str, &str, &str)] = &[
         "the creation sweep's listing; each creation is a unit of work",
     ),
     (
+        "services/accounts.rs",
+        "linked_patient",
+        "resolves a patient's sign-in account before any unit of work",
+    ),
+    (
         "services/representatives.rs",
         "represents",
         "checks a representation before any unit of work",

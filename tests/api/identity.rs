@@ -176,6 +176,9 @@ impl IdentityProvider {
             "jwks_url": self.url,
             "algorithms": [alg],
             "roles": roles,
+            // These tests are about keys: patients are named by INS, as an insurer's own
+            // provider may (linked accounts have tests of their own).
+            "patients": "ins",
         }))
         .unwrap()
     }
@@ -687,6 +690,7 @@ async fn an_issuer_may_sign_with_two_key_families() {
         "jwks_url": provider.url,
         "algorithms": ["ES256", "RS256"],
         "roles": ["PATIENT"],
+        "patients": "ins",
     }))
     .unwrap();
     let app = TestApp::spawn_with(Backend::Sqlite, |settings| {

@@ -191,6 +191,9 @@ stored_enum! {
         MedicalProfileConsulted = "MEDICAL_PROFILE_CONSULTED",
         MailboxConsulted = "MAILBOX_CONSULTED",
         ActivityHistoryConsulted = "ACTIVITY_HISTORY_CONSULTED",
+        AccountLinked = "ACCOUNT_LINKED",
+        AccountUnlinked = "ACCOUNT_UNLINKED",
+        AccountLinkRefused = "ACCOUNT_LINK_REFUSED",
     }
 }
 

@@ -371,6 +371,35 @@ fn table() -> Vec<(EventKind, &'static str, Event)> {
             r#"{"v":2}"#,
             Event::ActivityHistoryConsulted,
         ),
+        // Written since accounts are linked (no stored predecessor): pinned from their first.
+        (
+            K::AccountLinked,
+            r#"{"v":2,"account":"5d1b0c0a8f2a9c7e3b6d4f1e2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d","issuer":"https://fc.example/api/v2"}"#,
+            Event::AccountLinked(AccountRef {
+                issuer: "https://fc.example/api/v2".to_owned(),
+                account: "5d1b0c0a8f2a9c7e3b6d4f1e2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d"
+                    .to_owned(),
+            }),
+        ),
+        (
+            K::AccountUnlinked,
+            r#"{"v":2,"account":"5d1b0c0a8f2a9c7e3b6d4f1e2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d","issuer":"https://fc.example/api/v2"}"#,
+            Event::AccountUnlinked(AccountRef {
+                issuer: "https://fc.example/api/v2".to_owned(),
+                account: "5d1b0c0a8f2a9c7e3b6d4f1e2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d"
+                    .to_owned(),
+            }),
+        ),
+        (
+            K::AccountLinkRefused,
+            r#"{"v":2,"account":"5d1b0c0a8f2a9c7e3b6d4f1e2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d","conflict":"ACCOUNT_TAKEN","issuer":"https://fc.example/api/v2"}"#,
+            Event::AccountLinkRefused(AccountLinkRefused {
+                issuer: "https://fc.example/api/v2".to_owned(),
+                account: "5d1b0c0a8f2a9c7e3b6d4f1e2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d"
+                    .to_owned(),
+                conflict: LinkConflict::AccountTaken,
+            }),
+        ),
     ]
 }
 
@@ -537,4 +566,7 @@ e94f9d1246f2173698b660378b4b92037c3c0b8fd8d0bb789d12f4ba364f3904
 9ed41c677d39374604d94559ae3ed8877a2999970fe5ec894ee3c5ea7ee56b6c
 29de3e6f1b8191f6a54b67f76e08f2d2521fe5e3e8ad0ba17ad595b03f1c72b0
 083268c2c54038c7788fea5713077f9d673de15927423cbc0f7a0a58ee21ad9d
+94e7999d644160bb01a68e3f87b4507aa864e6f91f6707eddcc69ff9ba354ed1
+736bfb3624e1d10b43cc538eeef5982aa16c90dac9fe6e5bd0d28cabdf6fd23b
+787e3b42a723bc52a15e1db6a6f214ef7bf6c6f59450eed5d87f0e9cd15fa371
 ";

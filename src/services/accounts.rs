@@ -1,0 +1,207 @@
+//! Patients' sign-in accounts at identity providers that do not know their INS (FranceConnect
+//! and the like). Activation binds the account the patient signed in with to the profile the
+//! activation code and the Carte Vitale proved; from then on that account's tokens are the
+//! patient's. A linked patient adds another provider's account with that account's token, and
+//! unlinks one; each binding, unbinding and refused binding is in their ledger.
+//!
+//! While linked, an account (`issuer`, `subject`) names one profile, and a profile has one
+//! account per issuer: a second binding is refused (`CONFLICT`), traced in the profile it would
+//! have reached, and the binding it would have replaced stays as it was.
+
+use entity::account_link;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
+};
+use sha2::{Digest, Sha256};
+
+use super::patient_tx::PatientTx;
+use super::{ServiceError, Services};
+use crate::domain::access::Access;
+use crate::domain::events::{AccountLinkRefused, AccountRef, LinkConflict};
+use crate::domain::{ActorRef, Event, Ins, ProviderAccount};
+
+/// Whom a provider account names now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Linked {
+    /// This patient.
+    To(Ins),
+    /// No one: the account may activate a profile, nothing else.
+    Nothing,
+    /// The token was issued before the account was unlinked: refused.
+    UnlinkedSince,
+}
+
+impl Services {
+    /// Whom `account` names (read at the edge for each request, before any unit of work, as
+    /// [`Self::represents`] is).
+    pub async fn linked_patient(&self, account: &ProviderAccount) -> Result<Linked, ServiceError> {
+        let rows = account_link::Entity::find()
+            .filter(account_link::Column::Issuer.eq(account.issuer.as_str()))
+            .filter(account_link::Column::Subject.eq(account.subject.as_str()))
+            .all(&self.db)
+            .await?;
+        let revoked = rows.iter().any(|row| {
+            row.unlinked_at
+                .is_some_and(|at| account.issued_at <= at.timestamp())
+        });
+        if revoked {
+            return Ok(Linked::UnlinkedSince);
+        }
+        Ok(rows
+            .into_iter()
+            .find(|row| row.unlinked_at.is_none())
+            .map_or(Linked::Nothing, |row| Linked::To(row.patient_ins)))
+    }
+
+    /// Binds `account` to the signed-in patient's activated profile (`linkAccount`).
+    #[tracing::instrument(skip_all)]
+    pub async fn link_account(
+        &self,
+        actor: &ActorRef,
+        ins: &Ins,
+        account: &ProviderAccount,
+    ) -> Result<(), ServiceError> {
+        let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
+        if let Err(refused) = bind(&mut tx, actor, account).await? {
+            return Err(tx.refuse(refused).await);
+        }
+        tx.commit().await
+    }
+
+    /// Unbinds the patient's account at `issuer` (`unlinkAccount`): its tokens, even those
+    /// issued before, are refused from now on.
+    #[tracing::instrument(skip_all)]
+    pub async fn unlink_account(
+        &self,
+        actor: &ActorRef,
+        ins: &Ins,
+        issuer: &str,
+    ) -> Result<(), ServiceError> {
+        let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
+        let linked = account_link::Entity::find()
+            .filter(account_link::Column::PatientIns.eq(ins.as_str()))
+            .filter(account_link::Column::Issuer.eq(issuer))
+            .filter(account_link::Column::UnlinkedAt.is_null())
+            .one(tx.conn())
+            .await?
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("no account at {issuer} is linked to this profile"))
+            })?;
+        let account = account_digest(&linked.issuer, &linked.subject);
+        let mut row = linked.into_active_model();
+        row.unlinked_at = Set(Some(tx.now()));
+        row.update(tx.conn()).await?;
+        let unlinked = AccountRef {
+            issuer: issuer.to_owned(),
+            account,
+        };
+        tx.record(actor, Event::AccountUnlinked(unlinked)).await?;
+        tx.commit().await
+    }
+}
+
+/// Binds `account` to the profile of `tx` and records it; the refusal, recorded too, when the
+/// account names another profile or the profile has another account at that issuer (an
+/// account already bound here is bound: nothing changes). The caller commits, or refuses with
+/// the error given.
+pub(super) async fn bind(
+    tx: &mut PatientTx<'_>,
+    actor: &ActorRef,
+    account: &ProviderAccount,
+) -> Result<Result<(), ServiceError>, ServiceError> {
+    if let Some(conflict) = conflict(tx, account).await? {
+        tx.record(
+            actor,
+            Event::AccountLinkRefused(refused(account, &conflict)),
+        )
+        .await?;
+        return Ok(Err(conflict.into_error()));
+    }
+    let already = account_link::Entity::find()
+        .filter(account_link::Column::PatientIns.eq(tx.ins().as_str()))
+        .filter(account_link::Column::Issuer.eq(account.issuer.as_str()))
+        .filter(account_link::Column::UnlinkedAt.is_null())
+        .one(tx.conn())
+        .await?;
+    if already.is_some() {
+        return Ok(Ok(()));
+    }
+    account_link::ActiveModel {
+        patient_ins: Set(tx.ins().clone()),
+        issuer: Set(account.issuer.clone()),
+        subject: Set(account.subject.clone()),
+        linked_at: Set(tx.now()),
+        unlinked_at: Set(None),
+    }
+    .insert(tx.conn())
+    .await?;
+    let linked = AccountRef {
+        issuer: account.issuer.clone(),
+        account: account_digest(&account.issuer, &account.subject),
+    };
+    tx.record(actor, Event::AccountLinked(linked)).await?;
+    Ok(Ok(()))
+}
+
+/// A binding refused, and what the caller is told.
+pub(super) struct Conflict {
+    kind: LinkConflict,
+    message: String,
+}
+
+impl Conflict {
+    /// The error the caller gets: `CONFLICT`.
+    pub(super) fn into_error(self) -> ServiceError {
+        ServiceError::Conflict(self.message)
+    }
+}
+
+/// The event of a refused binding.
+pub(super) fn refused(account: &ProviderAccount, conflict: &Conflict) -> AccountLinkRefused {
+    AccountLinkRefused {
+        issuer: account.issuer.clone(),
+        account: account_digest(&account.issuer, &account.subject),
+        conflict: conflict.kind,
+    }
+}
+
+/// Why `account` may not be bound to the profile of `tx`, if it may not.
+pub(super) async fn conflict(
+    tx: &PatientTx<'_>,
+    account: &ProviderAccount,
+) -> Result<Option<Conflict>, ServiceError> {
+    let by_account = account_link::Entity::find()
+        .filter(account_link::Column::Issuer.eq(account.issuer.as_str()))
+        .filter(account_link::Column::Subject.eq(account.subject.as_str()))
+        .filter(account_link::Column::UnlinkedAt.is_null())
+        .one(tx.conn())
+        .await?;
+    if by_account.is_some_and(|row| &row.patient_ins != tx.ins()) {
+        return Ok(Some(Conflict {
+            kind: LinkConflict::AccountTaken,
+            message: "this sign-in account is already linked to another profile".to_owned(),
+        }));
+    }
+    let by_issuer = account_link::Entity::find()
+        .filter(account_link::Column::PatientIns.eq(tx.ins().as_str()))
+        .filter(account_link::Column::Issuer.eq(account.issuer.as_str()))
+        .filter(account_link::Column::UnlinkedAt.is_null())
+        .one(tx.conn())
+        .await?;
+    if by_issuer.is_some_and(|row| row.subject != account.subject) {
+        return Ok(Some(Conflict {
+            kind: LinkConflict::IssuerTaken,
+            message: "this profile already has a sign-in account at this provider: unlink it \
+                      first (unlinkAccount), signed in with it or another linked account"
+                .to_owned(),
+        }));
+    }
+    Ok(None)
+}
+
+/// How the chain names an account: SHA-256 of its issuer and subject, length-prefixed.
+fn account_digest(issuer: &str, subject: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(crate::domain::content::length_prefixed(&[issuer, subject]));
+    crate::domain::content::hex(&hasher.finalize())
+}
