@@ -40,4 +40,5 @@ mod restore;
 mod retention;
 mod schema;
 mod shutdown;
+mod sign_in;
 mod smtp;

@@ -1,0 +1,366 @@
+//! Signing in with real identity providers: tokens obtained from a real OpenID Connect provider
+//! (tests/oidc/, started by the test) through the authorization-code flow with PKCE, as an app
+//! obtains them, read by the issuers the manual documents (docs/src/signing-in.md, "Signing in
+//! with real providers"): Pro Santé Connect's claims through its preset, a patient provider
+//! whose accounts are linked at activation, and a workforce directory's groups.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::documents::HISTORY;
+use crate::helpers::{
+    Backend, DOCTOR, Issuer, NURSE, OidcProvider, TestApp, on_both_backends, patient_token,
+    serial_of, typed_document_input,
+};
+
+/// The issuers of docs/src/signing-in.md, in its order (PSC, the patient provider, the
+/// operators' directory), with `provider`'s addresses in place of the real ones.
+fn documented_issuers(provider: &OidcProvider) -> espace_sante::config::JwtIssuers {
+    let chapter = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/src/signing-in.md"),
+    )
+    .unwrap();
+    let after = chapter
+        .split("<!-- the issuers of tests/api/sign_in.rs")
+        .nth(1)
+        .expect("the marked example in docs/src/signing-in.md");
+    let block = after
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a json block after the marker");
+    let mut issuers: Vec<Value> = serde_json::from_str(block).unwrap();
+    for (issuer, at) in issuers
+        .iter_mut()
+        .zip([Issuer::Psc, Issuer::Patient, Issuer::Operators])
+    {
+        issuer["issuer"] = json!(provider.issuer_url(at));
+        issuer["jwks_url"] = json!(provider.jwks_url(at));
+    }
+    espace_sante::config::JwtIssuers(serde_json::from_value(json!(issuers)).unwrap())
+}
+
+/// The provider, and a server trusting the documented issuers (keys fetched again at once on
+/// an unknown `kid`, so that a rotation shows without waiting).
+async fn with_provider(backend: Backend) -> (OidcProvider, TestApp) {
+    let provider = OidcProvider::start().await;
+    let issuers = documented_issuers(&provider);
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.auth.jwt_issuers = Some(issuers);
+        settings.auth.jwks_refetch_interval_secs = 0;
+    })
+    .await;
+    (provider, app)
+}
+
+const ME: &str = "{ me { profile { ins status } } }";
+const ACTIVATE: &str = "mutation($ins: INS, $code: String!, $serial: String!) { activateProfile(ins: $ins, activationCode: $code, carteVitaleSerial: $serial, personalEmail: \"moi@example.org\") { ins status } }";
+const LINK: &str = "mutation($token: String!) { linkAccount(accountToken: $token) }";
+const UNLINK: &str = "mutation($issuer: String!) { unlinkAccount(issuer: $issuer) }";
+const RECORD: &str = "query($ins: INS!) { patientRecord(patientIns: $ins, first: 20) { edges { node { id type { code } } } } }";
+const FEED: &str = "mutation($ins: INS!, $input: DocumentInput!) { feedDocument(patientIns: $ins, input: $input) { id author { id name profession } } }";
+
+/// A created profile whose opposition window ended a minute ago; its activation code. Provider
+/// tokens are dated by the real clock, and an unlinking by the server's: the server's clock is
+/// brought to now.
+async fn created(app: &TestApp, person: &str) -> String {
+    let opposition = chrono::Duration::days(42) + chrono::Duration::minutes(1);
+    app.clock.set(chrono::Utc::now() - opposition);
+    let code = app
+        .created_profile(person, Some("assure@example.org"))
+        .await;
+    app.clock.set(chrono::Utc::now());
+    code
+}
+
+async fn activate(app: &TestApp, token: &str, person: &str, code: &str) -> crate::helpers::Gql {
+    app.graphql(
+        Some(token),
+        ACTIVATE,
+        json!({ "ins": person, "code": code, "serial": serial_of(person) }),
+    )
+    .await
+}
+
+/// The kinds of `person`'s ledger events, in order.
+async fn kinds(app: &TestApp, person: &str) -> Vec<String> {
+    app.query_rows(&format!(
+        "SELECT kind FROM ledger_events WHERE patient_ins = '{person}' ORDER BY seq"
+    ))
+    .await
+    .into_iter()
+    .map(|row| row[0].clone())
+    .collect()
+}
+
+async fn a_patient_links_their_account_at_activation_then_reads_with_it(backend: Backend) {
+    let (provider, app) = with_provider(backend).await;
+    let person = app.person();
+    let code = created(&app, &person).await;
+    let marie = provider
+        .sign_in(Issuer::Patient, "Marie.Dupont")
+        .await
+        .access_token;
+
+    // Signed in, but no one yet: anything but activation is ACCOUNT_NOT_LINKED.
+    let before = app.graphql(Some(&marie), ME, json!({})).await;
+    assert_eq!(before.code(), "ACCOUNT_NOT_LINKED");
+    assert!(
+        before.error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("activateProfile")
+    );
+
+    let activated = activate(&app, &marie, &person, &code).await;
+    assert_eq!(activated.ok()["activateProfile"]["status"], "ACTIVATED");
+
+    // The provider's token is the patient's now, and the history says how it came to be.
+    let me = app.graphql(Some(&marie), ME, json!({})).await;
+    assert_eq!(me.ok()["me"]["profile"]["ins"], person);
+    let history = app.graphql(Some(&marie), HISTORY, json!({})).await;
+    let labels: Vec<&str> = history.ok()["me"]["activityHistory"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["node"]["kind"].as_str())
+        .collect();
+    assert!(labels.contains(&"ACCOUNT_LINKED"), "{labels:?}");
+    // Signing in again gives the same account: still the patient.
+    let again = provider
+        .sign_in(Issuer::Patient, "Marie.Dupont")
+        .await
+        .access_token;
+    assert_eq!(
+        app.graphql(Some(&again), ME, json!({})).await.ok()["me"]["profile"]["ins"],
+        person
+    );
+}
+
+async fn an_account_binds_one_profile_and_a_profile_one_account_per_provider(backend: Backend) {
+    let (provider, app) = with_provider(backend).await;
+    let (first, second) = (app.person(), app.person());
+    let first_code = created(&app, &first).await;
+    let second_code = created(&app, &second).await;
+    let marie = provider
+        .sign_in(Issuer::Patient, "Marie.Dupont")
+        .await
+        .access_token;
+    activate(&app, &marie, &first, &first_code).await.ok();
+
+    // Linked, the account is the first patient: it activates no one else.
+    let elsewhere = activate(&app, &marie, &second, &second_code).await;
+    assert_eq!(elsewhere.code(), "FORBIDDEN");
+    // The second patient, signed in another way, tries to take the account: refused, traced
+    // in their history, and the account still names the first.
+    let own = patient_token(&second);
+    activate(&app, &own, &second, &second_code).await.ok();
+    let taken = app
+        .graphql(Some(&own), LINK, json!({ "token": marie }))
+        .await;
+    assert_eq!(taken.code(), "CONFLICT");
+    assert_eq!(
+        kinds(&app, &second).await.last().unwrap(),
+        "ACCOUNT_LINK_REFUSED"
+    );
+    assert_eq!(
+        app.graphql(Some(&marie), ME, json!({})).await.ok()["me"]["profile"]["ins"],
+        first
+    );
+
+    // Another account at the same provider for a profile that has one: refused, traced.
+    let other = provider
+        .sign_in(Issuer::Patient, "Marie.Autre")
+        .await
+        .access_token;
+    let second_account = app
+        .graphql(Some(&marie), LINK, json!({ "token": other }))
+        .await;
+    assert_eq!(second_account.code(), "CONFLICT");
+    assert_eq!(
+        kinds(&app, &first).await.last().unwrap(),
+        "ACCOUNT_LINK_REFUSED"
+    );
+    assert_eq!(
+        app.graphql(Some(&other), ME, json!({})).await.code(),
+        "ACCOUNT_NOT_LINKED"
+    );
+}
+
+async fn an_unlinked_account_is_refused_then_may_be_linked_again(backend: Backend) {
+    let (provider, app) = with_provider(backend).await;
+    let person = app.person();
+    let code = created(&app, &person).await;
+    let marie = provider
+        .sign_in(Issuer::Patient, "Marie.Dupont")
+        .await
+        .access_token;
+    activate(&app, &marie, &person, &code).await.ok();
+
+    let issuer = provider.issuer_url(Issuer::Patient);
+    let unlinked = app
+        .graphql(Some(&marie), UNLINK, json!({ "issuer": issuer }))
+        .await;
+    assert_eq!(unlinked.ok()["unlinkAccount"], true);
+    assert_eq!(
+        kinds(&app, &person).await.last().unwrap(),
+        "ACCOUNT_UNLINKED"
+    );
+    // The token issued before the unlink is refused outright.
+    let stale = app.graphql(Some(&marie), ME, json!({})).await;
+    assert_eq!(stale.code(), "UNAUTHENTICATED");
+    assert!(
+        stale.error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("unlinked")
+    );
+    // A token issued after it names no one.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let fresh = provider
+        .sign_in(Issuer::Patient, "Marie.Dupont")
+        .await
+        .access_token;
+    assert_eq!(
+        app.graphql(Some(&fresh), ME, json!({})).await.code(),
+        "ACCOUNT_NOT_LINKED"
+    );
+    // Unlinking what is not linked: NOT_FOUND.
+    let own = patient_token(&person);
+    let nothing = app
+        .graphql(Some(&own), UNLINK, json!({ "issuer": issuer }))
+        .await;
+    assert_eq!(nothing.code(), "NOT_FOUND");
+
+    // Linked again from another session of the patient's: the account is theirs again.
+    app.clock.set(chrono::Utc::now());
+    let linked = app
+        .graphql(Some(&own), LINK, json!({ "token": fresh }))
+        .await;
+    assert_eq!(linked.ok()["linkAccount"], true);
+    assert_eq!(
+        app.graphql(Some(&fresh), ME, json!({})).await.ok()["me"]["profile"]["ins"],
+        person
+    );
+}
+
+async fn a_pro_sante_connect_practitioner_feeds_and_consults_under_the_matrix(backend: Backend) {
+    let (provider, app) = with_provider(backend).await;
+    let person = app.person();
+    let code = created(&app, &person).await;
+    let marie = provider
+        .sign_in(Issuer::Patient, "Marie.Dupont")
+        .await
+        .access_token;
+    activate(&app, &marie, &person, &code).await.ok();
+
+    // A doctor (profession 10): their RPPS from SubjectNameID, their name from PSC's claims.
+    let doctor = provider
+        .sign_in(Issuer::Psc, &format!("{DOCTOR}:10:Claire:MOREAU"))
+        .await
+        .access_token;
+    let fed = app
+        .graphql(
+            Some(&doctor),
+            FEED,
+            json!({ "ins": person, "input": typed_document_input("psc-1", "Compte rendu", "11488-4") }),
+        )
+        .await;
+    let author = &fed.ok()["feedDocument"]["author"];
+    assert_eq!(author["id"], DOCTOR);
+    assert_eq!(author["name"], "Claire MOREAU");
+    let seen = app
+        .graphql(Some(&doctor), RECORD, json!({ "ins": person }))
+        .await;
+    assert_eq!(
+        seen.ok()["patientRecord"]["edges"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A pharmacist (21): the matrix hides a consultation report from them, and they may not
+    // feed a biology report.
+    let pharmacist = provider
+        .sign_in(Issuer::Psc, &format!("{NURSE}:21"))
+        .await
+        .access_token;
+    let hidden = app
+        .graphql(Some(&pharmacist), RECORD, json!({ "ins": person }))
+        .await;
+    assert!(
+        hidden.ok()["patientRecord"]["edges"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let refused = app
+        .graphql(
+            Some(&pharmacist),
+            FEED,
+            json!({ "ins": person, "input": typed_document_input("psc-2", "Biologie", "11502-2") }),
+        )
+        .await;
+    assert_eq!(refused.code(), "FORBIDDEN");
+
+    // A key rotated at PSC: the next token names a key the API has not seen, fetched then.
+    provider.rotate(Issuer::Psc).await;
+    let rotated = provider
+        .sign_in(Issuer::Psc, &format!("{DOCTOR}:10:Claire:MOREAU"))
+        .await
+        .access_token;
+    let after = app
+        .graphql(Some(&rotated), RECORD, json!({ "ins": person }))
+        .await;
+    assert_eq!(
+        after.ok()["patientRecord"]["edges"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn operators_come_from_the_directory_groups_and_an_unmappable_token_is_named(
+    backend: Backend,
+) {
+    let (provider, app) = with_provider(backend).await;
+    let agent = provider
+        .sign_in(Issuer::Operators, "agent-7")
+        .await
+        .access_token;
+    let swept = app
+        .graphql(
+            Some(&agent),
+            "mutation { runCreationSweep { created } }",
+            json!({}),
+        )
+        .await;
+    assert!(swept.ok()["runCreationSweep"]["created"].is_array());
+
+    // Outside the group: no role this issuer's mapping grants, named by its pointer.
+    let outsider = provider
+        .sign_in(Issuer::Operators, "agent-8:")
+        .await
+        .access_token;
+    let refused = app
+        .graphql(
+            Some(&outsider),
+            "mutation { runCreationSweep { created } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(refused.code(), "UNAUTHENTICATED");
+    let message = refused.error()["message"].as_str().unwrap();
+    assert!(message.contains("/groups"), "{message}");
+}
+
+on_both_backends!(
+    a_patient_links_their_account_at_activation_then_reads_with_it,
+    an_account_binds_one_profile_and_a_profile_one_account_per_provider,
+    an_unlinked_account_is_refused_then_may_be_linked_again,
+    a_pro_sante_connect_practitioner_feeds_and_consults_under_the_matrix,
+    operators_come_from_the_directory_groups_and_an_unmappable_token_is_named,
+);
