@@ -338,6 +338,9 @@ mod tests {
                 "MEDICAL_PROFILE_CONSULTED",
                 "MAILBOX_CONSULTED",
                 "ACTIVITY_HISTORY_CONSULTED",
+                "ACCOUNT_LINKED",
+                "ACCOUNT_UNLINKED",
+                "ACCOUNT_LINK_REFUSED",
             ]
         );
     }
