@@ -1,9 +1,9 @@
 //! The limits on each caller: requests per minute (per token subject, or per address without
 //! a token), and websockets open at once per user.
 //!
-//! With REDIS_URL, every replica counts in the same place ([`shared`]), so that N replicas
+//! With REDIS_URL, every replica counts in the same place (`shared`), so that N replicas
 //! allow what one does. Without it, or while Redis is out of reach, each process counts alone
-//! ([`buckets`]): a caller spread over N replicas then gets up to N times the limit, which is
+//! (`buckets`): a caller spread over N replicas then gets up to N times the limit, which is
 //! better than refusing every user, or than no limit at all. Behind a proxy, anonymous callers
 //! share the proxy's address (put the proxy's own limit first).
 

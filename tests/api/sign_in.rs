@@ -357,7 +357,41 @@ async fn operators_come_from_the_directory_groups_and_an_unmappable_token_is_nam
     assert!(message.contains("/groups"), "{message}");
 }
 
+/// A legal representative signs in with their own linked account, then selects the minor's
+/// profile with `X-Acting-For`, as with any patient token.
+async fn a_representative_reaches_the_minor_through_their_own_linked_account(backend: Backend) {
+    let (provider, app) = with_provider(backend).await;
+    let mother = app.person();
+    let code = created(&app, &mother).await;
+    let token = provider
+        .sign_in(Issuer::Patient, "Mere.Dupont")
+        .await
+        .access_token;
+    activate(&app, &token, &mother, &code).await.ok();
+    let child = app.person();
+    crate::minors::created_minor(&app, &child, "2015-06-01", &[&mother]).await;
+
+    let acting = |profile: &str| {
+        reqwest::Client::new()
+            .post(format!("{}/graphql", app.address))
+            .bearer_auth(&token)
+            .header("X-Acting-For", profile.to_owned())
+            .json(&json!({ "query": ME }))
+            .send()
+    };
+    let answer: Value = acting(&child).await.unwrap().json().await.unwrap();
+    assert_eq!(answer["data"]["me"]["profile"]["ins"], child, "{answer}");
+    // Someone else's child is not theirs to select.
+    let stranger = app.person();
+    let refused: Value = acting(&stranger).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{refused}"
+    );
+}
+
 on_both_backends!(
+    a_representative_reaches_the_minor_through_their_own_linked_account,
     a_patient_links_their_account_at_activation_then_reads_with_it,
     an_account_binds_one_profile_and_a_profile_one_account_per_provider,
     an_unlinked_account_is_refused_then_may_be_linked_again,

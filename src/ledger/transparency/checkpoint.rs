@@ -419,7 +419,7 @@ fn key_set_of<'a>(
     first.map(|first| KeySet::follow_all(&first.public_key, introductions))
 }
 
-/// The key set of the stored log (see [`key_set_of`]), read without the whole log: its first
+/// The key set of the stored log (see `key_set_of`), read without the whole log: its first
 /// checkpoint and its introducing ones.
 pub async fn stored_key_set(
     conn: &impl ConnectionTrait,
