@@ -7,10 +7,14 @@
 //! cursor when rung. A wake-up carries no data, so a missed or duplicated ring costs a query,
 //! never a gap or a duplicate.
 //!
-//! Doorbells are rung after the writing transaction commits (this process), and by PostgreSQL
-//! `NOTIFY`, issued inside the writing transaction ([`notify_in_transaction`]) and so delivered
-//! only on commit; `notify::live` listens and rings the doorbells of every replica sharing the
-//! database. Its payload is ids only (`n:<notification id>`, `m:<message id>`).
+//! Doorbells are rung after the writing transaction commits: this process's at once, and every
+//! replica's by a PostgreSQL `NOTIFY` sent after the commit ([`announce`]), which
+//! `notify::live` listens to. Not inside the writing transaction: a transaction that has
+//! notified takes, at its commit, a lock on the whole PostgreSQL instance (so that queue
+//! entries appear in commit order), and every write would wait on every other there. Its
+//! payload is ids only (`n:<notification id>`, `m:<message id>`). A process that dies between
+//! its commit and its `NOTIFY` leaves the other replicas' subscribers unrung for that event;
+//! the outbox still holds it, and they read it at their next ring or reconnection.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -143,16 +147,44 @@ pub async fn lock_inbox(conn: &impl ConnectionTrait, rpps: &Rpps) -> Result<(), 
     Ok(())
 }
 
-/// Tells the other replicas, inside the writing transaction: `kind` is `n` (notification) or
-/// `m` (message). Nothing to do on SQLite, which has one process.
-pub async fn notify_in_transaction(
-    conn: &impl ConnectionTrait,
-    kind: char,
-    id: i64,
-) -> Result<(), DbErr> {
-    if conn.get_database_backend() == DbBackend::Postgres {
-        conn.execute_unprepared(&format!("SELECT pg_notify('{CHANNEL}', '{kind}:{id}')"))
-            .await?;
+/// What a committed write tells the other replicas (the row to read, whose recipient to ring).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announcement {
+    /// A LIVE notification row, for a patient.
+    Notification(i64),
+    /// A message in a practitioner's inbox (a reply, a bounce).
+    Message(i64),
+}
+
+impl Announcement {
+    fn payload(self) -> String {
+        match self {
+            Self::Notification(id) => format!("n:{id}"),
+            Self::Message(id) => format!("m:{id}"),
+        }
     }
+}
+
+/// Tells the other replicas what was committed: one statement on its own (autocommit), after
+/// the writing transaction. Nothing to do on SQLite, which has one process.
+pub async fn announce(
+    db: &sea_orm::DatabaseConnection,
+    announcements: &[Announcement],
+) -> Result<(), DbErr> {
+    if announcements.is_empty() || db.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    // PostgreSQL's simple protocol: one round trip, and nothing left in the connection's
+    // cache of prepared statements (a statement text per payload would fill it). The payloads
+    // are a letter and an integer: nothing to quote.
+    let calls: Vec<String> = announcements
+        .iter()
+        .map(|a| format!("pg_notify('{CHANNEL}', '{}')", a.payload()))
+        .collect();
+    let sql = format!("SELECT {}", calls.join(", "));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(db.get_postgres_connection_pool())
+        .await
+        .map_err(|e| DbErr::Custom(e.to_string()))?;
     Ok(())
 }

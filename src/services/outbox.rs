@@ -78,9 +78,6 @@ pub(super) async fn enqueue(
         let row = notification::Entity::insert(row)
             .exec_with_returning(conn)
             .await?;
-        if live {
-            super::live::notify_in_transaction(conn, 'n', row.id).await?;
-        }
         rows.push(row);
     }
     Ok(rows)

@@ -20,15 +20,15 @@ use sea_orm::{
     QueryFilter, QueryOrder, Statement, TransactionTrait, sea_query::OnConflict,
 };
 
-use super::live::Recipient;
+use super::live::{self, Announcement, Recipient};
 use super::profiles::lock_profile;
 use super::{ServiceError, Services, outbox};
 use crate::domain::access::{Access, admit};
 use crate::domain::events::FirstAccess;
 use crate::domain::notices::{self, Notice};
 use crate::domain::{
-    ActivationCode, ActorRef, ActorRole, Event, EventKind, Ins, NoticeAudience, Practitioner,
-    ProfileStatus, Reach, Rpps,
+    ActivationCode, ActorRef, ActorRole, Channel, Event, EventKind, Ins, NoticeAudience,
+    Practitioner, ProfileStatus, Reach, Rpps,
 };
 use crate::ledger::{self, ChainHead, NewEvent};
 
@@ -41,10 +41,10 @@ pub(crate) struct PatientTx<'s> {
     access: Access,
     now: DateTime<Utc>,
     profile: Option<profile::Model>,
-    /// Subscribers to ring once the transaction has committed.
-    ring: Vec<Recipient>,
+    /// Subscribers to ring once the transaction has committed, here and on the other replicas.
+    ring: AfterCommit,
     /// For a unit of work inside a [`Batch`]: where its rings wait for the batch's commit.
-    batch_ring: Option<Arc<Mutex<Vec<Recipient>>>>,
+    batch_ring: Option<Arc<Mutex<AfterCommit>>>,
     /// The chain's head once known in this unit of work (read under the lock, or the event it
     /// appended last), so that an append does not read it again: a round trip saved per
     /// event. `None`: the next append reads it.
@@ -60,7 +60,37 @@ pub(crate) struct PatientTx<'s> {
 pub(crate) struct Batch<'s> {
     services: &'s Services,
     txn: DatabaseTransaction,
-    ring: Arc<Mutex<Vec<Recipient>>>,
+    ring: Arc<Mutex<AfterCommit>>,
+}
+
+/// The doorbells a unit of work rings once committed: this process's subscribers, and the
+/// other replicas', told by [`live::announce`] outside the transaction.
+#[derive(Debug, Default)]
+pub(crate) struct AfterCommit {
+    recipients: Vec<Recipient>,
+    announcements: Vec<Announcement>,
+}
+
+impl AfterCommit {
+    fn extend(&mut self, other: Self) {
+        for recipient in other.recipients {
+            if !self.recipients.contains(&recipient) {
+                self.recipients.push(recipient);
+            }
+        }
+        self.announcements.extend(other.announcements);
+    }
+
+    /// Rings this process's subscribers, then tells the other replicas. A failed announcement
+    /// is logged: the event is committed, and their subscribers read it at their next ring.
+    async fn ring(self, services: &Services) {
+        for recipient in &self.recipients {
+            services.live.wake(recipient);
+        }
+        if let Err(err) = live::announce(&services.db, &self.announcements).await {
+            tracing::warn!(error.cause = %err, "the other replicas could not be told of a live event");
+        }
+    }
 }
 
 /// What brought a practitioner into a record for the first time ([`PatientTx::first_access`]).
@@ -208,9 +238,7 @@ impl<'s> Batch<'s> {
     pub async fn commit(self) -> Result<(), ServiceError> {
         self.txn.commit().await?;
         let ring = std::mem::take(&mut *self.ring.lock().unwrap_or_else(PoisonError::into_inner));
-        for recipient in &ring {
-            self.services.live.wake(recipient);
-        }
+        ring.ring(self.services).await;
         Ok(())
     }
 }
@@ -297,7 +325,7 @@ impl<'s> PatientTx<'s> {
         txn: DatabaseTransaction,
         ins: &Ins,
         access: Access,
-        batch_ring: Option<Arc<Mutex<Vec<Recipient>>>>,
+        batch_ring: Option<Arc<Mutex<AfterCommit>>>,
     ) -> Result<Self, ServiceError> {
         let profile = lock_profile(&txn, ins).await?;
         let status = profile.as_ref().map(|p| p.status);
@@ -309,7 +337,7 @@ impl<'s> PatientTx<'s> {
             access,
             now: services.clock.now(),
             profile,
-            ring: Vec::new(),
+            ring: AfterCommit::default(),
             batch_ring,
             head: None,
             emergency_holder: None,
@@ -546,7 +574,10 @@ impl<'s> PatientTx<'s> {
             reach,
             representatives: &representatives,
         };
-        outbox::enqueue(&self.txn, event, routing, profile, notice, self.now).await?;
+        let rows = outbox::enqueue(&self.txn, event, routing, profile, notice, self.now).await?;
+        for row in rows.iter().filter(|row| row.channel == Channel::Live) {
+            self.announce_after_commit(Announcement::Notification(row.id));
+        }
         self.ring_after_commit(Recipient::Patient(self.ins.clone()));
         Ok(())
     }
@@ -578,11 +609,17 @@ impl<'s> PatientTx<'s> {
         self.record(reader, event).await
     }
 
-    /// Rings `recipient`'s live subscribers once committed.
+    /// Rings `recipient`'s live subscribers in this process once committed.
     pub fn ring_after_commit(&mut self, recipient: Recipient) {
-        if !self.ring.contains(&recipient) {
-            self.ring.push(recipient);
+        if !self.ring.recipients.contains(&recipient) {
+            self.ring.recipients.push(recipient);
         }
+    }
+
+    /// Tells the other replicas of `announcement` once committed (never inside the
+    /// transaction: see [`live::announce`]).
+    pub fn announce_after_commit(&mut self, announcement: Announcement) {
+        self.ring.announcements.push(announcement);
     }
 
     /// Commits, then rings the live subscribers (inside a batch: once the batch commits).
@@ -593,11 +630,7 @@ impl<'s> PatientTx<'s> {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .extend(self.ring),
-            None => {
-                for recipient in &self.ring {
-                    self.services.live.wake(recipient);
-                }
-            }
+            None => self.ring.ring(self.services).await,
         }
         Ok(())
     }

@@ -85,11 +85,14 @@ async fn a_consultation_costs_seven_round_trips() {
 
 /// A feed (that notifies by email and live) is BEGIN, the lock, the document, its content,
 /// the first access (already recorded), the chain's head, the ledger insert, two outbox rows,
-/// the live NOTIFY, COMMIT, the live listener's read of the notified row, and two Syncs of
-/// sqlx: 14 round trips. It was 17: a ping of each pooled connection taken (the request's and
-/// the listener's) and an idempotency look-up before the insert.
+/// COMMIT and the Sync sqlx sends after it; then, outside the transaction, the NOTIFY that
+/// rings the other replicas and its Sync, and the live listener's read of the notified row
+/// (and a Sync): 15 round trips. It was 17 (a ping of each pooled connection taken, and an
+/// idempotency look-up before the insert), then 14 with the NOTIFY inside the transaction,
+/// which cost one round trip fewer but made every feed's commit wait on a lock of the whole
+/// PostgreSQL instance (see `the_replicas_are_rung_after_the_commit_never_inside_the_transaction`).
 #[tokio::test]
-async fn a_feed_costs_fourteen_round_trips() {
+async fn a_feed_costs_fifteen_round_trips() {
     let (app, proxy) = through_proxy().await;
     let person = ins(802);
     app.activated_profile(&person, None).await;
@@ -106,5 +109,59 @@ async fn a_feed_costs_fourteen_round_trips() {
         }
     })
     .await;
-    assert!(per_request <= 14.0, "{per_request} round trips per feed");
+    assert!(per_request <= 15.0, "{per_request} round trips per feed");
+}
+
+/// The other replicas are told of a live event after the writing transaction commits, never
+/// inside it: a transaction that has called `pg_notify` takes a lock on the whole PostgreSQL
+/// instance at its commit, which every feed would queue on.
+#[tokio::test]
+async fn the_replicas_are_rung_after_the_commit_never_inside_the_transaction() {
+    let (app, proxy) = through_proxy().await;
+    let person = ins(803);
+    app.activated_profile(&person, None).await;
+    proxy.quiet().await;
+    let before = proxy.statements().len();
+    app.feed(DOCTOR, &person, document_input("k-1", "Compte rendu"))
+        .await
+        .ok();
+    proxy.quiet().await;
+    let statements = proxy.statements()[before..].to_vec();
+    let feed = statements
+        .iter()
+        .find(|(_, sql)| sql.contains("INSERT INTO \"documents\""))
+        .map(|(connection, _)| *connection)
+        .expect("the feed's insert, prepared on its first use");
+    // Its transaction, on its connection: BEGIN … COMMIT holds no pg_notify.
+    let on_feed: Vec<&str> = statements
+        .iter()
+        .filter(|(connection, _)| *connection == feed)
+        .map(|(_, sql)| sql.as_str())
+        .collect();
+    let begin = on_feed
+        .iter()
+        .rposition(|sql| sql.starts_with("BEGIN"))
+        .unwrap();
+    let commit = begin
+        + on_feed[begin..]
+            .iter()
+            .position(|sql| sql.starts_with("COMMIT"))
+            .unwrap();
+    assert!(
+        !on_feed[begin..commit]
+            .iter()
+            .any(|sql| sql.contains("pg_notify")),
+        "{on_feed:#?}"
+    );
+    // And the replicas are told, after it.
+    let committed = statements
+        .iter()
+        .position(|(connection, sql)| *connection == feed && sql.starts_with("COMMIT"))
+        .unwrap();
+    assert!(
+        statements[committed..]
+            .iter()
+            .any(|(_, sql)| sql.contains("pg_notify")),
+        "{statements:#?}"
+    );
 }

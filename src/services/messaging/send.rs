@@ -97,7 +97,7 @@ impl Services {
                 now,
             )
             .await?;
-            live::notify_in_transaction(tx.conn(), 'm', bounce.message.id).await?;
+            tx.announce_after_commit(live::Announcement::Message(bounce.message.id));
             tx.ring_after_commit(Recipient::Practitioner(rpps));
             bump(tx.conn(), thread, now, ActorRole::Practitioner).await?
         };
@@ -150,7 +150,7 @@ impl Services {
             attachments: None,
         };
         tx.record(patient, Event::MessageReplied(replied)).await?;
-        live::notify_in_transaction(tx.conn(), 'm', sent.message.id).await?;
+        tx.announce_after_commit(live::Announcement::Message(sent.message.id));
         tx.ring_after_commit(Recipient::Practitioner(thread.practitioner_rpps.clone()));
         tx.commit().await?;
         Ok(Sent {

@@ -1,5 +1,5 @@
-//! A TCP proxy in front of the test PostgreSQL: a test can cut it (a database outage) or count
-//! what the server sends through it (a request that must not reach the database).
+//! A TCP proxy in front of a test service (PostgreSQL, Redis): a test can cut it (an outage),
+//! or, for PostgreSQL, count and read what the server sends through it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,7 +19,12 @@ pub struct DatabaseProxy {
     /// Round trips to the database: `Sync` (the end of an extended-protocol statement) and
     /// `Query` (a simple one) messages sent.
     round_trips: Arc<AtomicU64>,
+    /// The SQL text sent, in order, with the number of the connection that sent it: simple
+    /// queries each time, extended ones when first prepared on their connection.
+    statements: Statements,
 }
+
+type Statements = Arc<Mutex<Vec<(u64, String)>>>;
 
 impl DatabaseProxy {
     pub async fn start(target: String) -> Self {
@@ -31,22 +36,31 @@ impl DatabaseProxy {
             held: Arc::default(),
             sent: Arc::default(),
             round_trips: Arc::default(),
+            statements: Arc::default(),
         };
-        let (down, pipes, held, sent, round_trips) = (
+        let (down, pipes, held, sent, round_trips, statements) = (
             proxy.down.clone(),
             proxy.pipes.clone(),
             proxy.held.clone(),
             proxy.sent.clone(),
             proxy.round_trips.clone(),
+            proxy.statements.clone(),
         );
         tokio::spawn(async move {
+            let mut connections = 0;
             while let Ok((client, _)) = listener.accept().await {
+                connections += 1;
+                let connection = connections;
                 if down.load(Ordering::SeqCst) {
                     held.lock().unwrap().push(client);
                     continue;
                 }
-                let (target, sent, round_trips) =
-                    (target.clone(), sent.clone(), round_trips.clone());
+                let (target, sent, round_trips, statements) = (
+                    target.clone(),
+                    sent.clone(),
+                    round_trips.clone(),
+                    statements.clone(),
+                );
                 let pipe = tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(&target).await else {
                         return;
@@ -55,7 +69,11 @@ impl DatabaseProxy {
                     let (mut from_server, mut to_server) = server.into_split();
                     let upstream = async {
                         let mut buffer = [0u8; 8192];
-                        let mut frames = Frames::default();
+                        let mut frames = Frames {
+                            connection,
+                            statements,
+                            ..Frames::default()
+                        };
                         while let Ok(n @ 1..) = from_client.read(&mut buffer).await {
                             round_trips.fetch_add(frames.feed(&buffer[..n]), Ordering::SeqCst);
                             sent.fetch_add(n as u64, Ordering::SeqCst);
@@ -108,6 +126,11 @@ impl DatabaseProxy {
         self.round_trips.load(Ordering::SeqCst)
     }
 
+    /// The SQL the server sent so far, with the number of the connection that sent it.
+    pub fn statements(&self) -> Vec<(u64, String)> {
+        self.statements.lock().unwrap().clone()
+    }
+
     /// Bytes the server sent to the database so far.
     pub fn sent(&self) -> u64 {
         self.sent.load(Ordering::SeqCst)
@@ -120,6 +143,8 @@ impl DatabaseProxy {
 struct Frames {
     started: bool,
     pending: Vec<u8>,
+    connection: u64,
+    statements: Statements,
 }
 
 impl Frames {
@@ -154,6 +179,19 @@ impl Frames {
             }
             if matches!(rest[0], b'S' | b'Q') {
                 count += 1;
+            }
+            // Parse: a statement name, then the text; Query: the text.
+            let body = &rest[5..1 + len as usize];
+            let text = match rest[0] {
+                b'P' => body.splitn(3, |b| *b == 0).nth(1),
+                b'Q' => body.split(|b| *b == 0).next(),
+                _ => None,
+            };
+            if let Some(text) = text {
+                self.statements
+                    .lock()
+                    .unwrap()
+                    .push((self.connection, String::from_utf8_lossy(text).into_owned()));
             }
             at += 1 + len as usize;
         }
