@@ -2,7 +2,8 @@
 //!
 //! Codes: `UNAUTHENTICATED`, `FORBIDDEN`, `BAD_USER_INPUT`, `NOT_FOUND`, `INVALID_TRANSITION`,
 //! `OPPOSITION_WINDOW_CLOSED`, `ACTIVATION_LOCKED`, `INVALID_ACTIVATION`, `DMP_NOT_FOUND`,
-//! `ACTIVATION_REQUIRED`, `CONFLICT`, `ACCOUNT_NOT_LINKED`, `PAYLOAD_TOO_LARGE`, `SERVICE_UNAVAILABLE` (the database
+//! `ACTIVATION_REQUIRED`, `CONFLICT`, `ACCOUNT_NOT_LINKED`, `PERSISTED_QUERY_NOT_FOUND` (from
+//! [`super::persisted`]), `PAYLOAD_TOO_LARGE`, `SERVICE_UNAVAILABLE` (the database
 //! is out of reach: retry; over HTTP the answer is a 503 with `Retry-After`),
 //! `QUERY_TOO_COMPLEX` (from [`super::limits`]), and
 //! `INTERNAL_SERVER_ERROR` (logged once, here; the client gets the request id, never the cause).
@@ -38,6 +39,8 @@ pub enum ErrorCode {
     Conflict,
     /// A patient's sign-in account that no activation bound to a profile.
     AccountNotLinked,
+    /// A persisted query's hash the server does not know: send the text with it once.
+    PersistedQueryNotFound,
     PayloadTooLarge,
     /// The database is out of reach: retry (503 with `Retry-After`).
     ServiceUnavailable,
@@ -67,6 +70,7 @@ impl ErrorCode {
             Self::ActivationRequired => "ACTIVATION_REQUIRED",
             Self::Conflict => "CONFLICT",
             Self::AccountNotLinked => "ACCOUNT_NOT_LINKED",
+            Self::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
@@ -96,7 +100,8 @@ impl ErrorCode {
             | Self::OppositionWindowClosed
             | Self::ActivationLocked
             | Self::InvalidActivation
-            | Self::QueryTooComplex => 400,
+            | Self::QueryTooComplex
+            | Self::PersistedQueryNotFound => 400,
             Self::ServiceUnavailable => 503,
             Self::InternalServerError => 500,
         }

@@ -442,12 +442,26 @@ fn check_const_lists(value: &ConstValue, max: usize) -> Result<(), Refusal> {
 /// websockets alike: the size before parsing, the variables, then the measures of the parsed
 /// document before async-graphql validates it; and suggestions taken out of validation errors
 /// for callers who may not see them.
-#[derive(Debug, Clone, Copy)]
-pub struct QueryGuard(pub QueryLimits);
+#[derive(Debug, Clone)]
+pub struct QueryGuard {
+    pub limits: QueryLimits,
+    /// Documents parsed before, by their text's hash: a known query is measured, not parsed.
+    pub parsed: super::persisted::ParsedQueries,
+}
+
+impl QueryGuard {
+    /// The guard of `limits`, with a cache of its own.
+    pub fn new(limits: QueryLimits) -> Self {
+        Self {
+            limits,
+            parsed: super::persisted::ParsedQueries::default(),
+        }
+    }
+}
 
 impl ExtensionFactory for QueryGuard {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(*self)
+        Arc::new(self.clone())
     }
 }
 
@@ -460,7 +474,7 @@ impl Extension for QueryGuard {
         variables: &Variables,
         _next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let limits = &self.0;
+        let limits = &self.limits;
         if query.len() > limits.max_bytes {
             return Err(Refusal::TooLarge {
                 bytes: query.len(),
@@ -475,7 +489,7 @@ impl Extension for QueryGuard {
         // the recursion depth by walking every spread into its fragment, which is the whole
         // expansion (2^24 visits for a kilobyte). `check` measures the same nesting
         // (`MAX_NESTING`) without expanding. No extension after this one parses queries.
-        let document = async_graphql::parser::parse_query(query)?;
+        let document = self.parsed.parse(query)?;
         limits
             .check(&document, ctx.data_opt::<Caller>())
             .map_err(Refusal::into_server_error)?;
@@ -488,7 +502,7 @@ impl Extension for QueryGuard {
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         let result = next.run(ctx).await;
-        if self.0.open_to(ctx.data_opt::<Caller>()) {
+        if self.limits.open_to(ctx.data_opt::<Caller>()) {
             return result;
         }
         result.map_err(|mut errors| {

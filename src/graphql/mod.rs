@@ -11,6 +11,7 @@ mod messaging;
 pub mod metrics;
 mod mutation;
 mod pagination;
+mod persisted;
 mod query;
 mod scalars;
 mod subscription;
@@ -90,7 +91,10 @@ pub fn build_schema(
     // The guard measures fields, aliases and cost (the complexity async-graphql would count,
     // and more) without expanding fragments; async-graphql's own depth check stays, as a
     // second look at the same limit.
-    .extension(limits::QueryGuard(limits))
+    // Before the guard: a persisted query's hash becomes its text, which the guard then
+    // treats as any text sent whole.
+    .extension(persisted::PersistedQueries::default())
+    .extension(limits::QueryGuard::new(limits))
     .limit_depth(usize::try_from(limits.max_depth).unwrap_or(usize::MAX));
     if limits.open_to_authenticated {
         builder.finish()

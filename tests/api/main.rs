@@ -34,6 +34,7 @@ mod minors;
 mod oidc_provider;
 mod pagination;
 mod performance;
+mod persisted;
 mod privilege;
 mod replicas;
 mod restore;
