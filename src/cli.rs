@@ -679,8 +679,8 @@ fn print_restore(report: &crate::ledger::restore::RestoreReport) {
     }
     if report.restored_checkpoints > report.published_checkpoints && report.forked_at.is_none() {
         println!(
-            "note: the restore holds checkpoints newer than the published copy: compare with a \
-             newer copy"
+            "NEWER: the restore holds checkpoints the published copy does not: compare with a \
+             newer, complete copy (GET /ledger/checkpoints pages 1,000 at a time: follow ?after=)"
         );
     }
     println!(

@@ -489,10 +489,18 @@ impl Extension for QueryGuard {
         // the recursion depth by walking every spread into its fragment, which is the whole
         // expansion (2^24 visits for a kilobyte). `check` measures the same nesting
         // (`MAX_NESTING`) without expanding. No extension after this one parses queries.
-        let document = self.parsed.parse(query)?;
+        let (kept, key) = self.parsed.get(query);
+        let known = kept.is_some();
+        let document = match kept {
+            Some(document) => document,
+            None => async_graphql::parser::parse_query(query)?,
+        };
         limits
             .check(&document, ctx.data_opt::<Caller>())
             .map_err(Refusal::into_server_error)?;
+        if !known {
+            self.parsed.keep(key, document.clone());
+        }
         Ok(document)
     }
 

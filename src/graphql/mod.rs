@@ -93,7 +93,7 @@ pub fn build_schema(
     // second look at the same limit.
     // Before the guard: a persisted query's hash becomes its text, which the guard then
     // treats as any text sent whole.
-    .extension(persisted::PersistedQueries::default())
+    .extension(persisted::PersistedQueries::new(limits.max_bytes))
     .extension(limits::QueryGuard::new(limits))
     .limit_depth(usize::try_from(limits.max_depth).unwrap_or(usize::MAX));
     if limits.open_to_authenticated {

@@ -15,6 +15,7 @@ use super::{actor, error, patient, services};
 use crate::auth::{Authenticator, Caller, SignedIn};
 use crate::domain::ActorRole as Role;
 use crate::domain::{ActorRef, ActorRole};
+use crate::services::ServiceError;
 use crate::services::profiles::{
     ActivationInput, BeneficiaryRow, OppositionChannel, RepresentativeRow,
 };
@@ -167,11 +168,26 @@ impl LifecycleMutation {
                 name: account.name.clone(),
                 profession: None,
             };
-            return Ok(Profile(
-                services(ctx)
-                    .activate(&me, &ins, &input, Some(account))
-                    .await?,
-            ));
+            // One answer for every refusal but a taken account: a sign-in account that names
+            // no one yet must not learn, INS by INS, who is enrolled, opposed or activated.
+            return match services(ctx)
+                .activate(&me, &ins, &input, Some(account))
+                .await
+            {
+                Ok(profile) => Ok(Profile(profile)),
+                Err(err @ (ServiceError::Conflict(_) | ServiceError::Unavailable(_))) => {
+                    Err(err.into())
+                }
+                Err(ServiceError::Internal(internal)) => {
+                    Err(ServiceError::Internal(internal).into())
+                }
+                Err(_) => Err(error::coded(
+                    error::ErrorCode::InvalidActivation,
+                    "this profile cannot be activated with this INS, activation code and Carte \
+                     Vitale serial"
+                        .to_owned(),
+                )),
+            };
         }
         RoleGuard::new(&[Role::Patient]).check(ctx).await?;
         let (own, me) = patient(ctx)?;
@@ -185,7 +201,8 @@ impl LifecycleMutation {
         ))
     }
 
-    /// Links another identity provider's account to one's activated profile (patients): sign
+    /// Links another identity provider's account to one's own activated profile (patients; a
+    /// legal representative acting for a minor may not: `FORBIDDEN`): sign
     /// in with that provider, and pass its token here, signed in with an account already
     /// linked (or your INS-bearing token). From then on that account's tokens are yours.
     /// `CONFLICT` if it is linked to another profile, or if you already have an account at that
@@ -197,7 +214,7 @@ impl LifecycleMutation {
         #[graphql(desc = "A token of the account to link, from its provider (not stored).")]
         account_token: String,
     ) -> async_graphql::Result<bool> {
-        let (ins, me) = patient(ctx)?;
+        let (ins, me) = own_profile(ctx)?;
         let account = match ctx
             .data_unchecked::<Arc<Authenticator>>()
             .authenticate(account_token.trim())
@@ -215,20 +232,28 @@ impl LifecycleMutation {
                 )));
             }
         };
+        // A token its provider issued before the account was unlinked binds nothing, as it
+        // signs nothing in.
+        if services(ctx).linked_patient(&account).await? == crate::services::Linked::UnlinkedSince {
+            return Err(error::bad_user_input(
+                "the account's token was issued before the account was unlinked: sign in with it again",
+            ));
+        }
         services(ctx).link_account(&me, ins, &account).await?;
         Ok(true)
     }
 
-    /// Unlinks one's account at an identity provider (patients): its tokens, even those issued
-    /// before, are refused from now on. `NOT_FOUND` if none is linked there. In your history as
-    /// `ACCOUNT_UNLINKED`.
+    /// Unlinks one's account at an identity provider (patients, for their own profile): its
+    /// tokens, even those issued before, are refused from now on. `NOT_FOUND` if none is linked
+    /// there; `CONFLICT` for the last account linked (link another first: without one, nobody
+    /// could sign in as you). In your history as `ACCOUNT_UNLINKED`.
     #[graphql(guard = "RoleGuard::new(&[Role::Patient])")]
     async fn unlink_account(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The provider's issuer (its tokens' `iss`).")] issuer: String,
     ) -> async_graphql::Result<bool> {
-        let (ins, me) = patient(ctx)?;
+        let (ins, me) = own_profile(ctx)?;
         services(ctx)
             .unlink_account(&me, ins, issuer.trim())
             .await?;
@@ -287,5 +312,16 @@ impl LifecycleMutation {
         Ok(PurgeSweepResult {
             purged: purged.into_iter().map(InsScalar).collect(),
         })
+    }
+}
+
+/// The signed-in patient acting on their own profile: a legal representative acting for a
+/// minor may not change how the minor signs in.
+fn own_profile<'a>(ctx: &Context<'a>) -> async_graphql::Result<(&'a crate::domain::Ins, ActorRef)> {
+    match actor(ctx)? {
+        actor @ crate::domain::Actor::Patient { ins, .. } => Ok((ins, actor.to_ref())),
+        _ => Err(error::forbidden(
+            "only the patient links or unlinks the accounts they sign in with, for their own profile",
+        )),
     }
 }

@@ -9,8 +9,9 @@
 //! [`super::limits`] (the size, the variables, the measures for this caller). The parse is what
 //! the cache saves ([`ParsedQueries`]): a text seen before is not parsed again.
 //!
-//! Both caches are bounded ([`CAPACITY`] entries, the oldest forgotten first): a client that
-//! fills them with throwaway queries only makes others send their text again.
+//! Both caches are bounded ([`CAPACITY`] entries, the oldest forgotten first; texts within the
+//! size limit, documents that passed the limits): a client that fills them with throwaway
+//! queries only makes others send their text again.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -63,13 +64,21 @@ pub fn sha256_hex(text: &str) -> String {
     crate::domain::content::hex(&Sha256::digest(text.as_bytes()))
 }
 
-/// The texts registered by their hash.
+/// The texts registered by their hash; a text over the query size limit is never kept (the
+/// guard refuses it anyway).
 #[derive(Debug, Clone)]
-pub struct PersistedQueries(Arc<Mutex<Bounded<Arc<str>>>>);
+pub struct PersistedQueries {
+    texts: Arc<Mutex<Bounded<Arc<str>>>>,
+    max_bytes: usize,
+}
 
-impl Default for PersistedQueries {
-    fn default() -> Self {
-        Self(Arc::new(Mutex::new(Bounded::new())))
+impl PersistedQueries {
+    /// An empty register, keeping texts of at most `max_bytes` (`QUERY_MAX_BYTES`).
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            texts: Arc::new(Mutex::new(Bounded::new())),
+            max_bytes,
+        }
     }
 }
 
@@ -98,7 +107,7 @@ impl PersistedQueries {
     /// The text of the request: the one `hash` registered when none is sent, or the one sent,
     /// registered under `hash` when it is its SHA-256.
     fn resolve(&self, hash: &str, sent: String) -> ServerResult<String> {
-        let mut texts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut texts = self.texts.lock().unwrap_or_else(PoisonError::into_inner);
         if sent.is_empty() {
             return texts.get(hash).map(|text| text.to_string()).ok_or_else(|| {
                 refusal(ErrorCode::PersistedQueryNotFound, "PersistedQueryNotFound")
@@ -110,7 +119,9 @@ impl PersistedQueries {
                 "extensions.persistedQuery.sha256Hash is not the SHA-256 of the query",
             ));
         }
-        texts.insert(hash.to_owned(), Arc::from(sent.as_str()));
+        if sent.len() <= self.max_bytes {
+            texts.insert(hash.to_owned(), Arc::from(sent.as_str()));
+        }
         Ok(sent)
     }
 }
@@ -160,23 +171,24 @@ impl Default for ParsedQueries {
 }
 
 impl ParsedQueries {
-    /// The document of `text`, parsed once.
-    pub fn parse(&self, text: &str) -> ServerResult<ExecutableDocument> {
+    /// The document of `text` if it was kept, and the key to keep it under.
+    pub fn get(&self, text: &str) -> (Option<ExecutableDocument>, String) {
         let key = sha256_hex(text);
-        if let Some(document) = self
+        let document = self
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-        {
-            return Ok(document);
-        }
-        let document = async_graphql::parser::parse_query(text)?;
+            .get(&key);
+        (document, key)
+    }
+
+    /// Keeps a document that passed the limits (never one refused: a refused document is
+    /// what a hostile client sends many of, and a parsed one is many times its text).
+    pub fn keep(&self, key: String, document: ExecutableDocument) {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, document.clone());
-        Ok(document)
+            .insert(key, document);
     }
 }
 

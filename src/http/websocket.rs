@@ -57,6 +57,15 @@ pub(super) async fn graphql_ws(
                 .split(',')
                 .find_map(|p| p.trim().parse::<WebSocketProtocols>().ok())
         });
+    // A replica shutting down takes no new websocket: the client reconnects elsewhere rather
+    // than being accepted and closed at once, again and again.
+    if state.stopping.is_cancelled() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down: reconnect",
+        )
+            .into_response();
+    }
     match protocol {
         Some(protocol) => upgrade
             .protocols(ALL_WEBSOCKET_PROTOCOLS)

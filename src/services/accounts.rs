@@ -87,6 +87,21 @@ impl Services {
             .ok_or_else(|| {
                 ServiceError::NotFound(format!("no account at {issuer} is linked to this profile"))
             })?;
+        let others = account_link::Entity::find()
+            .filter(account_link::Column::PatientIns.eq(ins.as_str()))
+            .filter(account_link::Column::UnlinkedAt.is_null())
+            .all(tx.conn())
+            .await?
+            .len();
+        if others <= 1 {
+            return Err(tx
+                .refuse(ServiceError::Conflict(
+                    "this is the last account you sign in with: link another first \
+                     (linkAccount), or nobody could sign in as you"
+                        .to_owned(),
+                ))
+                .await);
+        }
         let account = account_digest(&linked.issuer, &linked.subject);
         let mut row = linked.into_active_model();
         row.unlinked_at = Set(Some(tx.now()));

@@ -144,9 +144,10 @@ impl ServiceError {
 }
 
 /// The unique constraints a client can run into, by name (PostgreSQL) and by the columns SQLite
-/// names instead: a concurrent request with the same idempotency key. Any other unique violation
+/// names instead: a concurrent request with the same idempotency key, or binding the same
+/// sign-in account. Any other unique violation
 /// (a ledger sequence clash, a notice queued twice) is ours, not the client's.
-const CLIENT_CONSTRAINTS: [(&str, &str); 2] = [
+const CLIENT_CONSTRAINTS: [(&str, &str); 4] = [
     (
         "documents_idempotency",
         "documents.author_id, documents.idempotency_key",
@@ -154,6 +155,15 @@ const CLIENT_CONSTRAINTS: [(&str, &str); 2] = [
     (
         "messages_idempotency",
         "messages.sender_id, messages.idempotency_key",
+    ),
+    // Two profiles binding one sign-in account at once: the second is refused.
+    (
+        "account_links_one_profile_per_account",
+        "account_links.issuer, account_links.subject",
+    ),
+    (
+        "account_links_one_account_per_issuer",
+        "account_links.patient_ins, account_links.issuer",
     ),
 ];
 

@@ -411,6 +411,16 @@ impl Services {
         // Parsed now, refused only once the attempt is in the ledger: every attempt is traced.
         let parsed = parse_activation(input);
         let mut tx = self.patient_tx(ins, Access::Enrolment).await?;
+        // A minor's profile is activated by a representative selecting it: a sign-in account
+        // of theirs must never become the minor's own identity (it would see what is secret
+        // from them, and outlive their representation). Refused before anything is counted.
+        if account.is_some() && tx.has_representatives().await? {
+            return Err(ServiceError::Forbidden(
+                "a minor's profile is activated by a legal representative selecting it \
+                 (X-Acting-For), signed in with their own linked account"
+                    .to_owned(),
+            ));
+        }
         let current = tx.enrolled()?.clone();
         let facts = facts_of(&current)?;
         let credentials = match parsed {

@@ -54,6 +54,22 @@ async fn with_provider(backend: Backend) -> (OidcProvider, TestApp) {
     (provider, app)
 }
 
+/// Two providers, the second's patient issuer trusted too, as a second patient provider
+/// declared like the documented one.
+async fn with_two_patient_providers(backend: Backend) -> (OidcProvider, OidcProvider, TestApp) {
+    let (first, second) = (OidcProvider::start().await, OidcProvider::start().await);
+    let mut issuers = documented_issuers(&first);
+    let mut another = issuers.0[1].clone();
+    another.issuer = second.issuer_url(Issuer::Patient).to_owned();
+    another.jwks_url = second.jwks_url(Issuer::Patient).to_owned();
+    issuers.0.push(another);
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.auth.jwt_issuers = Some(issuers);
+    })
+    .await;
+    (first, second, app)
+}
+
 const ME: &str = "{ me { profile { ins status } } }";
 const ACTIVATE: &str = "mutation($ins: INS, $code: String!, $serial: String!) { activateProfile(ins: $ins, activationCode: $code, carteVitaleSerial: $serial, personalEmail: \"moi@example.org\") { ins status } }";
 const LINK: &str = "mutation($token: String!) { linkAccount(accountToken: $token) }";
@@ -112,6 +128,14 @@ async fn a_patient_links_their_account_at_activation_then_reads_with_it(backend:
             .unwrap()
             .contains("activateProfile")
     );
+
+    // An account that names no one learns nothing of an INS it has no code for: an unknown
+    // INS and a wrong code get the same answer.
+    let unknown = activate(&app, &marie, &app.person(), &code).await;
+    assert_eq!(unknown.code(), "INVALID_ACTIVATION");
+    let wrong = activate(&app, &marie, &person, "AAAA-BBBB-CCCC").await;
+    assert_eq!(wrong.code(), "INVALID_ACTIVATION");
+    assert_eq!(unknown.error()["message"], wrong.error()["message"]);
 
     let activated = activate(&app, &marie, &person, &code).await;
     assert_eq!(activated.ok()["activateProfile"]["status"], "ACTIVATED");
@@ -189,7 +213,7 @@ async fn an_account_binds_one_profile_and_a_profile_one_account_per_provider(bac
 }
 
 async fn an_unlinked_account_is_refused_then_may_be_linked_again(backend: Backend) {
-    let (provider, app) = with_provider(backend).await;
+    let (provider, other_provider, app) = with_two_patient_providers(backend).await;
     let person = app.person();
     let code = created(&app, &person).await;
     let marie = provider
@@ -197,8 +221,25 @@ async fn an_unlinked_account_is_refused_then_may_be_linked_again(backend: Backen
         .await
         .access_token;
     activate(&app, &marie, &person, &code).await.ok();
-
     let issuer = provider.issuer_url(Issuer::Patient);
+
+    // The only account cannot go: nobody could sign in as the patient any more.
+    let last = app
+        .graphql(Some(&marie), UNLINK, json!({ "issuer": issuer }))
+        .await;
+    assert_eq!(last.code(), "CONFLICT");
+    // A second provider's account, linked from the first's session.
+    let elsewhere = other_provider
+        .sign_in(Issuer::Patient, "Marie.Dupont")
+        .await
+        .access_token;
+    app.clock.set(chrono::Utc::now());
+    let linked = app
+        .graphql(Some(&marie), LINK, json!({ "token": elsewhere }))
+        .await;
+    assert_eq!(linked.ok()["linkAccount"], true);
+
+    app.clock.set(chrono::Utc::now());
     let unlinked = app
         .graphql(Some(&marie), UNLINK, json!({ "issuer": issuer }))
         .await;
@@ -207,7 +248,7 @@ async fn an_unlinked_account_is_refused_then_may_be_linked_again(backend: Backen
         kinds(&app, &person).await.last().unwrap(),
         "ACCOUNT_UNLINKED"
     );
-    // The token issued before the unlink is refused outright.
+    // The token issued before the unlink is refused outright, to sign in and to link alike.
     let stale = app.graphql(Some(&marie), ME, json!({})).await;
     assert_eq!(stale.code(), "UNAUTHENTICATED");
     assert!(
@@ -216,6 +257,10 @@ async fn an_unlinked_account_is_refused_then_may_be_linked_again(backend: Backen
             .unwrap()
             .contains("unlinked")
     );
+    let relink_stale = app
+        .graphql(Some(&elsewhere), LINK, json!({ "token": marie }))
+        .await;
+    assert_eq!(relink_stale.code(), "BAD_USER_INPUT");
     // A token issued after it names no one.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let fresh = provider
@@ -227,18 +272,17 @@ async fn an_unlinked_account_is_refused_then_may_be_linked_again(backend: Backen
         "ACCOUNT_NOT_LINKED"
     );
     // Unlinking what is not linked: NOT_FOUND.
-    let own = patient_token(&person);
     let nothing = app
-        .graphql(Some(&own), UNLINK, json!({ "issuer": issuer }))
+        .graphql(Some(&elsewhere), UNLINK, json!({ "issuer": issuer }))
         .await;
     assert_eq!(nothing.code(), "NOT_FOUND");
 
-    // Linked again from another session of the patient's: the account is theirs again.
+    // Linked again from the other account's session: the account is theirs again.
     app.clock.set(chrono::Utc::now());
-    let linked = app
-        .graphql(Some(&own), LINK, json!({ "token": fresh }))
+    let again = app
+        .graphql(Some(&elsewhere), LINK, json!({ "token": fresh }))
         .await;
-    assert_eq!(linked.ok()["linkAccount"], true);
+    assert_eq!(again.ok()["linkAccount"], true);
     assert_eq!(
         app.graphql(Some(&fresh), ME, json!({})).await.ok()["me"]["profile"]["ins"],
         person
@@ -381,6 +425,34 @@ async fn a_representative_reaches_the_minor_through_their_own_linked_account(bac
     };
     let answer: Value = acting(&child).await.unwrap().json().await.unwrap();
     assert_eq!(answer["data"]["me"]["profile"]["ins"], child, "{answer}");
+    // Acting for the minor, they may not change how the minor signs in.
+    let unlink: Value = reqwest::Client::new()
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(&token)
+        .header("X-Acting-For", child.clone())
+        .json(&json!({ "query": UNLINK, "variables": { "issuer": provider.issuer_url(Issuer::Patient) } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        unlink["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{unlink}"
+    );
+    // Nor may an account of theirs not linked yet become the minor's own identity.
+    let other = provider
+        .sign_in(Issuer::Patient, "Pere.Dupont")
+        .await
+        .access_token;
+    let minor_code = app.activation_code(&child).await;
+    let bound = activate(&app, &other, &child, &minor_code).await;
+    assert_eq!(bound.code(), "INVALID_ACTIVATION");
+    assert_eq!(
+        app.graphql(Some(&other), ME, json!({})).await.code(),
+        "ACCOUNT_NOT_LINKED"
+    );
     // Someone else's child is not theirs to select.
     let stranger = app.person();
     let refused: Value = acting(&stranger).await.unwrap().json().await.unwrap();

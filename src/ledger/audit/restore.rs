@@ -54,9 +54,12 @@ pub struct LostTail {
 }
 
 impl RestoreReport {
-    /// Whether the restore is the whole published ledger.
+    /// Whether the restore is the whole published ledger, as far as the copy shows (a restore
+    /// holding checkpoints the copy does not is not called whole: the copy is too old, or
+    /// incomplete, to tell).
     pub fn whole(&self) -> bool {
         self.deep.verified()
+            && self.restored_checkpoints <= self.published_checkpoints
             && self.forked_at.is_none()
             && self.heads_problem.is_none()
             && self.truncated.is_empty()
