@@ -49,20 +49,25 @@ impl axum::extract::FromRequestParts<AppState> for Admitted {
             )));
         }
         let caller = caller(&state.auth, &parts.headers).await;
-        let caller = acting_for(&state.services, caller, selected_profile(&parts.headers)).await;
+        // The rate first, on what the token says: resolving a sign-in account or checking a
+        // representation reads the database, which a caller over their rate must not reach.
         if state.limiter.limits_rate() {
             let client = parts
                 .extensions
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                 .map(|info| info.0);
-            let actor = match &caller {
-                Caller::Authenticated(actor) => Some(actor),
-                _ => None,
+            let key = match &caller {
+                Caller::Authenticated(actor) => rate_key(Some(actor), client),
+                Caller::Unlinked(account) => {
+                    format!("account:{}:{}", account.issuer, account.subject)
+                }
+                _ => rate_key(None, client),
             };
-            if let Some(refused) = over_rate(state, &rate_key(actor, client)).await {
+            if let Some(refused) = over_rate(state, &key).await {
                 return Err(closing(refused));
             }
         }
+        let caller = acting_for(&state.services, caller, selected_profile(&parts.headers)).await;
         Ok(Self(caller))
     }
 }
