@@ -11,7 +11,7 @@ mod messaging;
 pub mod metrics;
 mod mutation;
 mod pagination;
-mod persisted;
+pub mod persisted;
 mod query;
 mod scalars;
 mod subscription;

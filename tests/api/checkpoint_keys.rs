@@ -49,20 +49,7 @@ fn espace_sante(database_url: &str, key: &str, args: &[&str]) -> (bool, String, 
 
 /// Runs the binary offline: no database.
 fn offline(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_espace-sante"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    crate::helpers::run_binary(args, None)
 }
 
 /// Another server on `app`'s database, with settings changed by `configure`.

@@ -4,8 +4,6 @@
 //! verifier of a patient's export. Each test attacks as someone with the database's owner
 //! rights would.
 
-use std::process::{Command, Output};
-
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -346,22 +344,9 @@ fn stored_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
     out
 }
 
-/// Runs the binary, offline: no DATABASE_URL.
+/// Runs the binary offline: no database.
 fn offline(args: &[&str]) -> (bool, String) {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_espace-sante"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    crate::helpers::run_binary(args, None)
 }
 
 async fn checkpoints_are_published_and_a_forged_or_forked_log_is_refused(app: TestApp) {

@@ -79,26 +79,16 @@ fn verify_restore(database_url: &str, published: &std::path::Path) -> (bool, Str
     let public_key = espace_sante::ledger::checkpoint::CheckpointSigner::from_hex(LEDGER_KEY)
         .unwrap()
         .public_key();
-    let out = Command::new(env!("CARGO_BIN_EXE_espace-sante"))
-        .args([
+    crate::helpers::run_binary(
+        &[
             "ledger",
             "verify-restore",
             "--public-key",
             &public_key,
             "--published",
-        ])
-        .arg(published)
-        .env("DATABASE_URL", database_url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
+            published.to_str().unwrap(),
+        ],
+        Some(database_url),
     )
 }
 

@@ -289,6 +289,16 @@ async fn an_unlinked_account_is_refused_then_may_be_linked_again(backend: Backen
     );
 }
 
+/// How many documents of `person`'s record `token`'s holder sees.
+async fn record_size(app: &TestApp, token: &str, person: &str) -> usize {
+    app.graphql(Some(token), RECORD, json!({ "ins": person }))
+        .await
+        .ok()["patientRecord"]["edges"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
 async fn a_pro_sante_connect_practitioner_feeds_and_consults_under_the_matrix(backend: Backend) {
     let (provider, app) = with_provider(backend).await;
     let person = app.person();
@@ -298,12 +308,13 @@ async fn a_pro_sante_connect_practitioner_feeds_and_consults_under_the_matrix(ba
         .await
         .access_token;
     activate(&app, &marie, &person, &code).await.ok();
+    let psc = |login: String| {
+        let provider = &provider;
+        async move { provider.sign_in(Issuer::Psc, &login).await.access_token }
+    };
 
     // A doctor (profession 10): their RPPS from SubjectNameID, their name from PSC's claims.
-    let doctor = provider
-        .sign_in(Issuer::Psc, &format!("{DOCTOR}:10:Claire:MOREAU"))
-        .await
-        .access_token;
+    let doctor = psc(format!("{DOCTOR}:10:Claire:MOREAU")).await;
     let fed = app
         .graphql(
             Some(&doctor),
@@ -314,32 +325,12 @@ async fn a_pro_sante_connect_practitioner_feeds_and_consults_under_the_matrix(ba
     let author = &fed.ok()["feedDocument"]["author"];
     assert_eq!(author["id"], DOCTOR);
     assert_eq!(author["name"], "Claire MOREAU");
-    let seen = app
-        .graphql(Some(&doctor), RECORD, json!({ "ins": person }))
-        .await;
-    assert_eq!(
-        seen.ok()["patientRecord"]["edges"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(record_size(&app, &doctor, &person).await, 1);
 
     // A pharmacist (21): the matrix hides a consultation report from them, and they may not
     // feed a biology report.
-    let pharmacist = provider
-        .sign_in(Issuer::Psc, &format!("{NURSE}:21"))
-        .await
-        .access_token;
-    let hidden = app
-        .graphql(Some(&pharmacist), RECORD, json!({ "ins": person }))
-        .await;
-    assert!(
-        hidden.ok()["patientRecord"]["edges"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    let pharmacist = psc(format!("{NURSE}:21")).await;
+    assert_eq!(record_size(&app, &pharmacist, &person).await, 0);
     let refused = app
         .graphql(
             Some(&pharmacist),
@@ -351,20 +342,8 @@ async fn a_pro_sante_connect_practitioner_feeds_and_consults_under_the_matrix(ba
 
     // A key rotated at PSC: the next token names a key the API has not seen, fetched then.
     provider.rotate(Issuer::Psc).await;
-    let rotated = provider
-        .sign_in(Issuer::Psc, &format!("{DOCTOR}:10:Claire:MOREAU"))
-        .await
-        .access_token;
-    let after = app
-        .graphql(Some(&rotated), RECORD, json!({ "ins": person }))
-        .await;
-    assert_eq!(
-        after.ok()["patientRecord"]["edges"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    let rotated = psc(format!("{DOCTOR}:10:Claire:MOREAU")).await;
+    assert_eq!(record_size(&app, &rotated, &person).await, 1);
 }
 
 async fn operators_come_from_the_directory_groups_and_an_unmappable_token_is_named(

@@ -35,3 +35,23 @@ pub use tokens::{
     AUDIENCE, ISSUER, LEDGER_KEY, SECRET, claims, operator_token, patient_token,
     practitioner_token, practitioner_token_as, sign,
 };
+
+/// Runs the `espace-sante` binary with `args`, `DATABASE_URL` set to `database` (none: offline),
+/// logging warnings only: whether it succeeded, and what it printed (stdout, then stderr).
+pub fn run_binary(args: &[&str], database: Option<&str>) -> (bool, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_espace-sante"));
+    command.args(args).env("RUST_LOG", "warn");
+    match database {
+        Some(url) => command.env("DATABASE_URL", url),
+        None => command.env_remove("DATABASE_URL"),
+    };
+    let out = command.output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
