@@ -547,6 +547,11 @@ impl Event {
             Self::MessageReceived(_) => Patient(Reach::Status),
             // An alert: on every channel the patient has.
             Self::EmergencyAccessOpened(_) => Patient(Reach::Every),
+            // Who may sign in as the patient changed, or someone tried: a patient who did not
+            // do it must hear of it.
+            Self::AccountLinked(_) | Self::AccountUnlinked(_) | Self::AccountLinkRefused(_) => {
+                Patient(Reach::Status)
+            }
             _ => Nobody,
         }
     }

@@ -63,6 +63,11 @@ pub fn for_event(
         Event::EmergencyAccessOpened(opened) => {
             emergency_access(by.0, by.1, opened.expires_at, to.activated)
         }
+        Event::AccountLinked(account) => sign_in_account(SignInChange::Linked, &account.issuer),
+        Event::AccountUnlinked(account) => sign_in_account(SignInChange::Unlinked, &account.issuer),
+        Event::AccountLinkRefused(refused) => {
+            sign_in_account(SignInChange::Refused, &refused.issuer)
+        }
         _ => return Err(NoticeError::NoNotice),
     })
 }
@@ -164,6 +169,46 @@ pub fn first_access(name: &str, profession: Option<&str>, activated: bool) -> No
              pouvez aussi bloquer son accès.\n\n{}\n\n{SIGN_OFF}\n",
             practitioner(name, profession),
             invitation(activated, "consulter votre historique")
+        ),
+    }
+}
+
+/// What happened to a sign-in account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInChange {
+    Linked,
+    Unlinked,
+    Refused,
+}
+
+/// Who may sign in as the patient changed, or someone tried: told, with the provider, so that a
+/// patient who did not do it can react.
+pub fn sign_in_account(change: SignInChange, issuer: &str) -> Notice {
+    let (subject, what) = match change {
+        SignInChange::Linked => (
+            "Un compte de connexion a été lié à votre profil",
+            format!("Un compte de connexion ({issuer}) a été lié à votre profil Mon espace santé"),
+        ),
+        SignInChange::Unlinked => (
+            "Un compte de connexion a été retiré de votre profil",
+            format!("Le compte de connexion {issuer} n'est plus lié à votre profil"),
+        ),
+        SignInChange::Refused => (
+            "Une liaison de compte à votre profil a été refusée",
+            format!(
+                "Une demande de liaison d'un compte de connexion ({issuer}) à votre profil a été \
+                 refusée"
+            ),
+        ),
+    };
+    Notice {
+        kind: NoticeKind::SignInAccount,
+        subject: subject.to_owned(),
+        summary: what.clone(),
+        body: format!(
+            "Bonjour,\n\n{what}. Si vous n'en êtes pas à l'origine, connectez-vous à Mon espace \
+             santé pour vérifier les comptes liés à votre profil dans votre historique \
+             d'activité, et contactez l'Assurance Maladie.\n\n{SIGN_OFF}\n"
         ),
     }
 }

@@ -15,8 +15,9 @@ use crate::domain::ActorRole as Role;
 pub struct LiveNotification {
     /// Pass it as `after` when resubscribing to resume after this event.
     pub cursor: String,
-    /// NEW_DOCUMENT, FIRST_ACCESS, NEW_MESSAGE or EMERGENCY_ACCESS (an alert: someone opened
-    /// the record in an emergency).
+    /// NEW_DOCUMENT, FIRST_ACCESS, NEW_MESSAGE, EMERGENCY_ACCESS (an alert: someone opened
+    /// the record in an emergency) or SIGN_IN_ACCOUNT (a sign-in account was linked to the
+    /// profile, unlinked, or refused to it).
     pub kind: String,
     /// What happened and by whom.
     pub summary: String,

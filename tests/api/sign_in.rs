@@ -151,6 +151,13 @@ async fn a_patient_links_their_account_at_activation_then_reads_with_it(backend:
         .filter_map(|e| e["node"]["kind"].as_str())
         .collect();
     assert!(labels.contains(&"ACCOUNT_LINKED"), "{labels:?}");
+    // And the patient is told, as of any change of who may sign in as them.
+    let told = app
+        .query_rows(&format!(
+            "SELECT channel FROM notifications WHERE patient_ins = '{person}' AND kind = 'SIGN_IN_ACCOUNT' ORDER BY channel"
+        ))
+        .await;
+    assert_eq!(told, [["EMAIL"], ["LIVE"]], "{told:?}");
     // Signing in again gives the same account: still the patient.
     let again = provider
         .sign_in(Issuer::Patient, "Marie.Dupont")

@@ -120,6 +120,8 @@ stored_enum! {
         EmergencyAccess = "EMERGENCY_ACCESS",
         /// A practitioner sent a message.
         NewMessage = "NEW_MESSAGE",
+        /// A sign-in account was linked to the profile, unlinked, or refused to it.
+        SignInAccount = "SIGN_IN_ACCOUNT",
     }
 }
 
@@ -290,7 +292,8 @@ mod tests {
                 "NEW_DOCUMENT",
                 "FIRST_ACCESS",
                 "EMERGENCY_ACCESS",
-                "NEW_MESSAGE"
+                "NEW_MESSAGE",
+                "SIGN_IN_ACCOUNT"
             ]
         );
         assert_eq!(names!(DeliveryStatus), ["PENDING", "SENT", "FAILED"]);
