@@ -217,6 +217,9 @@ pub enum KeysCommand {
     },
 }
 
+/// Longest wait, at SIGTERM, for `relay` to record the email in hand.
+const RELAY_SHUTDOWN_BOUND: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Runs the command line; the exit code says how it went.
 pub async fn run(cli: Cli) -> ExitCode {
     crate::telemetry::init(&cli.log_format);
@@ -452,9 +455,16 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
                 let stop = tokio_util::sync::CancellationToken::new();
                 let relaying = tokio::spawn(relay.run(every, stop.clone()));
                 shutdown_signal().await;
-                // The email in hand is sent and recorded, then the relay ends.
+                // The email in hand is sent and recorded, then the relay ends: within
+                // RELAY_SHUTDOWN_BOUND, after which it is abandoned (its lease lapses, and
+                // another relay sends it: at least once).
                 stop.cancel();
-                relaying.await?;
+                if tokio::time::timeout(RELAY_SHUTDOWN_BOUND, relaying)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("the email in hand was not recorded in time; abandoned");
+                }
             }
         }
         Command::Purge { database, rules } => {

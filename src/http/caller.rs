@@ -145,7 +145,23 @@ pub(super) fn rate_key(
             let actor = actor.to_ref();
             format!("{:?}:{}", actor.role, actor.id)
         }
-        None => client.map_or_else(|| "ip:?".to_owned(), |client| format!("ip:{}", client.ip())),
+        None => client.map_or_else(|| "ip:?".to_owned(), |client| address_key(client.ip())),
+    }
+}
+
+/// The key of an anonymous caller's address: an IPv4 address, or the /64 network of an IPv6
+/// one (a single host is usually given a whole /64: counting each address would give it
+/// billions of buckets).
+fn address_key(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => format!("ip:{v4}"),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("ip:{v4}"),
+            None => {
+                let s = v6.segments();
+                format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
     }
 }
 
@@ -188,4 +204,22 @@ impl axum::extract::FromRequestParts<AppState> for ClientAddr {
 pub(super) fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim_start().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_key;
+
+    #[test]
+    fn an_ipv6_caller_is_counted_by_its_64_network() {
+        let a = address_key("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = address_key("2001:db8:1:2:bbbb::2".parse().unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, address_key("2001:db8:1:3::1".parse().unwrap()));
+        assert_eq!(
+            address_key("::ffff:192.0.2.7".parse().unwrap()),
+            "ip:192.0.2.7"
+        );
+        assert_eq!(address_key("192.0.2.7".parse().unwrap()), "ip:192.0.2.7");
+    }
 }
