@@ -10,7 +10,8 @@
 
 use entity::account_link;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter,
 };
 use sha2::{Digest, Sha256};
 
@@ -78,22 +79,15 @@ impl Services {
         issuer: &str,
     ) -> Result<(), ServiceError> {
         let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
-        let linked = account_link::Entity::find()
-            .filter(account_link::Column::PatientIns.eq(ins.as_str()))
-            .filter(account_link::Column::Issuer.eq(issuer))
-            .filter(account_link::Column::UnlinkedAt.is_null())
-            .one(tx.conn())
-            .await?
-            .ok_or_else(|| {
-                ServiceError::NotFound(format!("no account at {issuer} is linked to this profile"))
-            })?;
-        let others = account_link::Entity::find()
+        let linked = active_link(&tx, ins, issuer).await?.ok_or_else(|| {
+            ServiceError::NotFound(format!("no account at {issuer} is linked to this profile"))
+        })?;
+        let linked_accounts = account_link::Entity::find()
             .filter(account_link::Column::PatientIns.eq(ins.as_str()))
             .filter(account_link::Column::UnlinkedAt.is_null())
-            .all(tx.conn())
-            .await?
-            .len();
-        if others <= 1 {
+            .count(tx.conn())
+            .await?;
+        if linked_accounts <= 1 {
             return Err(tx
                 .refuse(ServiceError::Conflict(
                     "this is the last account you sign in with: link another first \
@@ -115,32 +109,36 @@ impl Services {
     }
 }
 
-/// Binds `account` to the profile of `tx` and records it; the refusal, recorded too, when the
-/// account names another profile or the profile has another account at that issuer (an
-/// account already bound here is bound: nothing changes). The caller commits, or refuses with
-/// the error given.
+/// What binding `account` to the profile of a unit of work would do.
+pub(super) enum Binding {
+    /// Bind it ([`link`]).
+    New,
+    /// It is bound here already: nothing changes.
+    Already,
+    /// It may not be bound ([`refuse`]).
+    Refused(Conflict),
+}
+
+/// Binds `account` to the profile of `tx` if it may be, recording the binding or the
+/// refusal; the refusal's error is the caller's to give once it committed what was recorded.
 pub(super) async fn bind(
     tx: &mut PatientTx<'_>,
     actor: &ActorRef,
     account: &ProviderAccount,
 ) -> Result<Result<(), ServiceError>, ServiceError> {
-    if let Some(conflict) = conflict(tx, account).await? {
-        tx.record(
-            actor,
-            Event::AccountLinkRefused(refused(account, &conflict)),
-        )
-        .await?;
-        return Ok(Err(conflict.into_error()));
+    match binding(tx, account).await? {
+        Binding::New => link(tx, actor, account).await.map(Ok),
+        Binding::Already => Ok(Ok(())),
+        Binding::Refused(conflict) => refuse(tx, actor, account, conflict).await.map(Err),
     }
-    let already = account_link::Entity::find()
-        .filter(account_link::Column::PatientIns.eq(tx.ins().as_str()))
-        .filter(account_link::Column::Issuer.eq(account.issuer.as_str()))
-        .filter(account_link::Column::UnlinkedAt.is_null())
-        .one(tx.conn())
-        .await?;
-    if already.is_some() {
-        return Ok(Ok(()));
-    }
+}
+
+/// Records the binding of `account` to the profile of `tx` (one [`binding`] said `New`).
+pub(super) async fn link(
+    tx: &mut PatientTx<'_>,
+    actor: &ActorRef,
+    account: &ProviderAccount,
+) -> Result<(), ServiceError> {
     account_link::ActiveModel {
         patient_ins: Set(tx.ins().clone()),
         issuer: Set(account.issuer.clone()),
@@ -155,7 +153,23 @@ pub(super) async fn bind(
         account: account_digest(&account.issuer, &account.subject),
     };
     tx.record(actor, Event::AccountLinked(linked)).await?;
-    Ok(Ok(()))
+    Ok(())
+}
+
+/// Records a refused binding; the error the caller gets: `CONFLICT`.
+pub(super) async fn refuse(
+    tx: &mut PatientTx<'_>,
+    actor: &ActorRef,
+    account: &ProviderAccount,
+    conflict: Conflict,
+) -> Result<ServiceError, ServiceError> {
+    let refused = AccountLinkRefused {
+        issuer: account.issuer.clone(),
+        account: account_digest(&account.issuer, &account.subject),
+        conflict: conflict.kind,
+    };
+    tx.record(actor, Event::AccountLinkRefused(refused)).await?;
+    Ok(ServiceError::Conflict(conflict.message))
 }
 
 /// A binding refused, and what the caller is told.
@@ -164,27 +178,12 @@ pub(super) struct Conflict {
     message: String,
 }
 
-impl Conflict {
-    /// The error the caller gets: `CONFLICT`.
-    pub(super) fn into_error(self) -> ServiceError {
-        ServiceError::Conflict(self.message)
-    }
-}
-
-/// The event of a refused binding.
-pub(super) fn refused(account: &ProviderAccount, conflict: &Conflict) -> AccountLinkRefused {
-    AccountLinkRefused {
-        issuer: account.issuer.clone(),
-        account: account_digest(&account.issuer, &account.subject),
-        conflict: conflict.kind,
-    }
-}
-
-/// Why `account` may not be bound to the profile of `tx`, if it may not.
-pub(super) async fn conflict(
+/// What binding `account` to the profile of `tx` would do: refused when the account names
+/// another profile, or the profile has another account at that issuer.
+pub(super) async fn binding(
     tx: &PatientTx<'_>,
     account: &ProviderAccount,
-) -> Result<Option<Conflict>, ServiceError> {
+) -> Result<Binding, ServiceError> {
     let by_account = account_link::Entity::find()
         .filter(account_link::Column::Issuer.eq(account.issuer.as_str()))
         .filter(account_link::Column::Subject.eq(account.subject.as_str()))
@@ -192,26 +191,35 @@ pub(super) async fn conflict(
         .one(tx.conn())
         .await?;
     if by_account.is_some_and(|row| &row.patient_ins != tx.ins()) {
-        return Ok(Some(Conflict {
+        return Ok(Binding::Refused(Conflict {
             kind: LinkConflict::AccountTaken,
             message: "this sign-in account is already linked to another profile".to_owned(),
         }));
     }
-    let by_issuer = account_link::Entity::find()
-        .filter(account_link::Column::PatientIns.eq(tx.ins().as_str()))
-        .filter(account_link::Column::Issuer.eq(account.issuer.as_str()))
-        .filter(account_link::Column::UnlinkedAt.is_null())
-        .one(tx.conn())
-        .await?;
-    if by_issuer.is_some_and(|row| row.subject != account.subject) {
-        return Ok(Some(Conflict {
+    Ok(match active_link(tx, tx.ins(), &account.issuer).await? {
+        None => Binding::New,
+        Some(row) if row.subject == account.subject => Binding::Already,
+        Some(_) => Binding::Refused(Conflict {
             kind: LinkConflict::IssuerTaken,
             message: "this profile already has a sign-in account at this provider: unlink it \
                       first (unlinkAccount), signed in with it or another linked account"
                 .to_owned(),
-        }));
-    }
-    Ok(None)
+        }),
+    })
+}
+
+/// The account the profile `ins` is linked to at `issuer`, if one.
+async fn active_link(
+    tx: &PatientTx<'_>,
+    ins: &Ins,
+    issuer: &str,
+) -> Result<Option<account_link::Model>, ServiceError> {
+    Ok(account_link::Entity::find()
+        .filter(account_link::Column::PatientIns.eq(ins.as_str()))
+        .filter(account_link::Column::Issuer.eq(issuer))
+        .filter(account_link::Column::UnlinkedAt.is_null())
+        .one(tx.conn())
+        .await?)
 }
 
 /// How the chain names an account: SHA-256 of its issuer and subject, length-prefixed.

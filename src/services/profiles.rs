@@ -489,12 +489,13 @@ impl Services {
         // The account signed in with is bound by the same proof, or nothing happens: an
         // account taken elsewhere, or a profile with another account at that provider, leaves
         // the profile as it was (and its code usable), the refusal traced.
-        if let Some(account) = account
-            && let Some(conflict) = super::accounts::conflict(&tx, account).await?
-        {
-            let refused = super::accounts::refused(account, &conflict);
-            tx.record(actor, Event::AccountLinkRefused(refused)).await?;
-            return Err(tx.refuse(conflict.into_error()).await);
+        let binding = match account {
+            Some(account) => Some((account, super::accounts::binding(&tx, account).await?)),
+            None => None,
+        };
+        if let Some((account, super::accounts::Binding::Refused(conflict))) = binding {
+            let refused = super::accounts::refuse(&mut tx, actor, account, conflict).await?;
+            return Err(tx.refuse(refused).await);
         }
         let mut row = current.into_active_model();
         row.status = Set(activation.status);
@@ -506,12 +507,10 @@ impl Services {
         row.activation_locked_until = Set(activation.activation_locked_until);
         let updated = tx.updated(row.update(tx.conn()).await?)?.clone();
         tx.record(actor, Event::ProfileActivated).await?;
-        if let Some(account) = account
-            && let Err(refused) = super::accounts::bind(&mut tx, actor, account).await?
-        {
-            // Checked above, under the same lock: only a concurrent binding of the same
-            // account elsewhere reaches this.
-            return Err(tx.refuse(refused).await);
+        // Decided above, under the profile's lock (a concurrent binding of the same account
+        // to another profile meets the unique index: CONFLICT).
+        if let Some((account, super::accounts::Binding::New)) = binding {
+            super::accounts::link(&mut tx, actor, account).await?;
         }
         tx.commit().await?;
         Ok(updated.into())

@@ -99,6 +99,17 @@ async fn activate(app: &TestApp, token: &str, person: &str, code: &str) -> crate
     .await
 }
 
+/// A patient who activated their profile signed in as `login` at `provider`'s patient issuer:
+/// their INS, and that account's token.
+async fn linked_patient(app: &TestApp, provider: &OidcProvider, login: &str) -> (String, String) {
+    let person = app.person();
+    let code = created(app, &person).await;
+    let token = provider.sign_in(Issuer::Patient, login).await.access_token;
+    let activated = activate(app, &token, &person, &code).await;
+    assert_eq!(activated.ok()["activateProfile"]["status"], "ACTIVATED");
+    (person, token)
+}
+
 /// The kinds of `person`'s ledger events, in order.
 async fn kinds(app: &TestApp, person: &str) -> Vec<String> {
     app.query_rows(&format!(
@@ -221,13 +232,7 @@ async fn an_account_binds_one_profile_and_a_profile_one_account_per_provider(bac
 
 async fn an_unlinked_account_is_refused_then_may_be_linked_again(backend: Backend) {
     let (provider, other_provider, app) = with_two_patient_providers(backend).await;
-    let person = app.person();
-    let code = created(&app, &person).await;
-    let marie = provider
-        .sign_in(Issuer::Patient, "Marie.Dupont")
-        .await
-        .access_token;
-    activate(&app, &marie, &person, &code).await.ok();
+    let (person, marie) = linked_patient(&app, &provider, "Marie.Dupont").await;
     let issuer = provider.issuer_url(Issuer::Patient);
 
     // The only account cannot go: nobody could sign in as the patient any more.
@@ -308,13 +313,7 @@ async fn record_size(app: &TestApp, token: &str, person: &str) -> usize {
 
 async fn a_pro_sante_connect_practitioner_feeds_and_consults_under_the_matrix(backend: Backend) {
     let (provider, app) = with_provider(backend).await;
-    let person = app.person();
-    let code = created(&app, &person).await;
-    let marie = provider
-        .sign_in(Issuer::Patient, "Marie.Dupont")
-        .await
-        .access_token;
-    activate(&app, &marie, &person, &code).await.ok();
+    let (person, _) = linked_patient(&app, &provider, "Marie.Dupont").await;
     let psc = |login: String| {
         let provider = &provider;
         async move { provider.sign_in(Issuer::Psc, &login).await.access_token }
@@ -391,13 +390,7 @@ async fn operators_come_from_the_directory_groups_and_an_unmappable_token_is_nam
 /// profile with `X-Acting-For`, as with any patient token.
 async fn a_representative_reaches_the_minor_through_their_own_linked_account(backend: Backend) {
     let (provider, app) = with_provider(backend).await;
-    let mother = app.person();
-    let code = created(&app, &mother).await;
-    let token = provider
-        .sign_in(Issuer::Patient, "Mere.Dupont")
-        .await
-        .access_token;
-    activate(&app, &token, &mother, &code).await.ok();
+    let (mother, token) = linked_patient(&app, &provider, "Mere.Dupont").await;
     let child = app.person();
     crate::minors::created_minor(&app, &child, "2015-06-01", &[&mother]).await;
 
