@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -68,6 +69,16 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// Adds another run's counts and latencies (sort them again afterwards).
+    pub fn merge(&mut self, other: Self) {
+        self.ok += other.ok;
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+        self.latencies.extend(other.latencies);
+    }
+
     pub fn rate(&self) -> f64 {
         self.ok as f64 / self.secs.max(1e-9)
     }
@@ -82,14 +93,22 @@ impl Sample {
     }
 }
 
-/// Runs `clients` loops of `step(client, iteration)` for a second of warm-up, then `seconds`
-/// measured.
-pub async fn closed_loop<F, Fut>(clients: usize, seconds: Duration, step: F) -> Sample
+/// One request of a closed loop, `(client, iteration)` to its outcome: shared, so that a point
+/// can run it again.
+pub type Step = Arc<dyn Fn(usize, u64) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// A [`Step`] from an async closure.
+pub fn step<F, Fut>(request: F) -> Step
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), String>> + Send,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
-    let step = Arc::new(step);
+    Arc::new(move |client, iteration| Box::pin(request(client, iteration)))
+}
+
+/// Runs `clients` loops of `step(client, iteration)` for a second of warm-up, then `seconds`
+/// measured.
+pub async fn closed_loop(clients: usize, seconds: Duration, step: Step) -> Sample {
     let start = Instant::now() + Duration::from_secs(1);
     let end = start + seconds;
     let mut tasks = Vec::new();
@@ -127,17 +146,149 @@ where
     let mut total = Sample::default();
     for task in tasks {
         if let Ok(sample) = task.await {
-            total.ok += sample.ok;
-            total.errors += sample.errors;
-            if total.first_error.is_none() {
-                total.first_error = sample.first_error;
-            }
-            total.latencies.extend(sample.latencies);
+            total.merge(sample);
         }
     }
     total.secs = seconds.as_secs_f64();
     total.latencies.sort_unstable();
     total
+}
+
+/// How each point is measured.
+#[derive(Debug, Clone)]
+pub struct Measure {
+    /// Seconds measured per run (after a second of warm-up).
+    pub seconds: Duration,
+    /// A CPU profiler attached to the API for its runs (`--perf`).
+    pub profiler: Option<Profiler>,
+}
+
+/// The most a point's baseline may move between its two runs before the point is measured
+/// again: more means the machine's load changed within the point.
+const BASELINE_DRIFT: f64 = 0.2;
+
+/// Measurements of a point after its first: a point whose baseline keeps moving is reported
+/// with its drift rather than measured forever.
+const MAX_TRIES: u32 = 3;
+
+/// One point of a figure: the baseline, the API, the baseline again (and the bare read, when
+/// there is one), with the machine's load before and after. The ratio is against both
+/// baseline runs together. A baseline that moved more than [`BASELINE_DRIFT`] between its two
+/// runs is measured again, at most [`MAX_TRIES`] times in all, and the report says so.
+pub async fn point(
+    measure: &Measure,
+    name: &str,
+    clients: usize,
+    api: &Step,
+    base: &Step,
+    bare: Option<&Step>,
+) -> Point {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let load_before = load_average();
+        let mut baseline = closed_loop(clients, measure.seconds, base.clone()).await;
+        let profile = measure
+            .profiler
+            .as_ref()
+            .and_then(|p| p.start(name, clients));
+        let answered = closed_loop(clients, measure.seconds, api.clone()).await;
+        if let Some(profile) = profile {
+            profile.stop();
+        }
+        let again = closed_loop(clients, measure.seconds, base.clone()).await;
+        let drift =
+            (baseline.rate() - again.rate()).abs() / baseline.rate().max(again.rate()).max(1e-9);
+        baseline.merge(again);
+        baseline.secs *= 2.0;
+        baseline.latencies.sort_unstable();
+        let bare = match bare {
+            Some(bare) => Some(closed_loop(clients, measure.seconds, bare.clone()).await),
+            None => None,
+        };
+        let load = (load_before, load_average());
+        eprintln!(
+            "bench: {name} x{clients}: {:.0}/s vs {:.0}/s (baseline moved {:.0} %, load {:.2} → {:.2})",
+            answered.rate(),
+            baseline.rate(),
+            100.0 * drift,
+            load.0,
+            load.1,
+        );
+        if drift <= BASELINE_DRIFT || tries == MAX_TRIES {
+            let mut point = Point::of(clients, &answered, &baseline, bare.as_ref());
+            point.load = load;
+            point.drift = drift;
+            point.tries = tries;
+            return point;
+        }
+        eprintln!("bench: {name} x{clients}: measured again");
+    }
+}
+
+/// The machine's load average over the last minute.
+pub fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// `perf record` attached to the API's process for the API's run of each point: one profile
+/// per figure and concurrency, `<dir>/<figure>-x<clients>.perf.data`. Call stacks by frame
+/// pointers: build with `RUSTFLAGS="-C force-frame-pointers=yes"` (docs/src/performance.md).
+#[derive(Debug, Clone)]
+pub struct Profiler {
+    pub pid: u32,
+    pub dir: std::path::PathBuf,
+}
+
+/// A running `perf record`.
+pub struct Profile(std::process::Child);
+
+impl Profiler {
+    fn start(&self, name: &str, clients: usize) -> Option<Profile> {
+        let slug: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect::<String>()
+            .split('-')
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join("-");
+        let out = self.dir.join(format!("{slug}-x{clients}.perf.data"));
+        let child = std::process::Command::new("perf")
+            .args([
+                "record",
+                "-F",
+                "499",
+                "-g",
+                "-p",
+                &self.pid.to_string(),
+                "-o",
+            ])
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        match child {
+            Ok(child) => Some(Profile(child)),
+            Err(err) => {
+                eprintln!("bench: perf record did not start: {err}");
+                None
+            }
+        }
+    }
+}
+
+impl Profile {
+    /// Stops the recording as Ctrl-C would (perf then writes its file) and waits for it.
+    fn stop(mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
 }
 
 const FEED: &str = "mutation($ins: INS!, $input: DocumentInput!) { feedDocument(patientIns: $ins, input: $input) { id } }";
@@ -201,13 +352,83 @@ fn consulters(population: &Population) -> Vec<usize> {
     }
 }
 
+/// A feed by the `client`-th practitioner to a patient of `patients`, under a new key.
+fn feed_step(http: &Http, practitioners: &Arc<Vec<String>>, patients: &Arc<Vec<String>>) -> Step {
+    let (h, p, ps) = (http.clone(), practitioners.clone(), patients.clone());
+    step(move |c, _| {
+        let (h, p, ps) = (h.clone(), p.clone(), ps.clone());
+        async move {
+            let key = KEYS.fetch_add(1, Ordering::Relaxed);
+            let patient = &ps[(key as usize * 7919) % ps.len()];
+            h.gql(
+                &p[c % p.len()],
+                FEED,
+                json!({ "ins": patient, "input": feed_input(&format!("bench-{key}"), 1024) }),
+            )
+            .await
+            .map(drop)
+        }
+    })
+}
+
+/// Which patient (index) a client's iteration reads, among `n`.
+type Pick = fn(usize, u64, usize) -> usize;
+
+/// Spread over the population.
+fn spread(c: usize, i: u64, n: usize) -> usize {
+    (c * 7_919 + i as usize * 104_729) % n
+}
+
+/// Concentrated on five patients.
+fn concentrated(c: usize, i: u64, n: usize) -> usize {
+    (c + i as usize) % n.min(5)
+}
+
+/// A traced `patientRecord(first: 20)`, by the practitioner who consults each patient.
+fn record_step(
+    http: &Http,
+    practitioners: &Arc<Vec<String>>,
+    activated: &Arc<Vec<String>>,
+    consulters: &Arc<Vec<usize>>,
+    pick: Pick,
+) -> Step {
+    let (h, p, a, w) = (
+        http.clone(),
+        practitioners.clone(),
+        activated.clone(),
+        consulters.clone(),
+    );
+    step(move |c, i| {
+        let (h, p, a, w) = (h.clone(), p.clone(), a.clone(), w.clone());
+        async move {
+            let k = pick(c, i, w.len());
+            h.gql(&p[w[k]], RECORD, json!({ "ins": a[k] }))
+                .await
+                .map(drop)
+        }
+    })
+}
+
+/// A baseline read of the page of a patient of `activated`, with its audit row or bare.
+fn read_baseline(pg: &sqlx::PgPool, activated: &Arc<Vec<String>>, pick: Pick, audit: bool) -> Step {
+    let (pool, a) = (pg.clone(), activated.clone());
+    step(move |c, i| {
+        let (pool, a) = (pool.clone(), a.clone());
+        async move {
+            baseline_read(&pool, &a[pick(c, i, a.len())], audit)
+                .await
+                .map_err(|e| e.to_string())
+        }
+    })
+}
+
 /// Every figure of the table but fan-out and the ledger.
 pub async fn figures(
     report: &mut Report,
     http: &Http,
     pg: &sqlx::PgPool,
     population: &Population,
-    seconds: Duration,
+    measure: &Measure,
 ) -> Result<(), BenchError> {
     let practitioners: Arc<Vec<String>> = Arc::new(
         population
@@ -227,121 +448,49 @@ pub async fn figures(
     );
     let documents = Arc::new(population.a_document_of.clone());
     let authors = Arc::new(consulters(population));
-    let content = "x".repeat(1024);
+    let content = Arc::new("x".repeat(1024));
 
-    // Feed: the API, then the three inserts of a feed in one transaction.
-    let mut feed = Figure::new(
-        "feedDocument",
-        "document + ledger row + outbox row, one transaction",
-    );
-    for clients in [1, 8, 32, 64] {
-        let (h, p, ps) = (http.clone(), practitioners.clone(), holders.clone());
-        let api = closed_loop(clients, seconds, move |c, _| {
-            let (h, p, ps) = (h.clone(), p.clone(), ps.clone());
-            async move {
-                let key = KEYS.fetch_add(1, Ordering::Relaxed);
-                let patient = &ps[(key as usize * 7919) % ps.len()];
-                h.gql(
-                    &p[c % p.len()],
-                    FEED,
-                    json!({ "ins": patient, "input": feed_input(&format!("bench-{key}"), 1024) }),
-                )
+    // Feed: the API, beside the three inserts of a feed in one transaction.
+    let name = "feedDocument";
+    let mut feed = Figure::new(name, "document + ledger row + outbox row, one transaction");
+    let api = feed_step(http, &practitioners, &holders);
+    let (pool, body) = (pg.clone(), content.clone());
+    let base = step(move |c, i| {
+        let (pool, body) = (pool.clone(), body.clone());
+        async move {
+            baseline_feed(&pool, c, i, &body)
                 .await
-                .map(drop)
-            }
-        })
-        .await;
-        let (pool, body) = (pg.clone(), content.clone());
-        let base = closed_loop(clients, seconds, move |c, i| {
-            let (pool, body) = (pool.clone(), body.clone());
-            async move {
-                baseline_feed(&pool, c, i, &body)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-        })
-        .await;
-        eprintln!(
-            "bench: feed x{clients}: {:.0}/s vs {:.0}/s",
-            api.rate(),
-            base.rate()
-        );
-        feed.points.push(Point::of(clients, &api, &base, None));
+                .map_err(|e| e.to_string())
+        }
+    });
+    for clients in [1, 8, 32, 64] {
+        feed.points
+            .push(point(measure, name, clients, &api, &base, None).await);
     }
     report.figures.push(feed);
 
     // Traced reads: spread over many patients, and concentrated on five.
-    type Pick = fn(usize, u64, usize) -> usize;
-    let spread: Pick = |c, i, n| (c * 7_919 + i as usize * 104_729) % n;
-    let concentrated: Pick = |c, i, n| (c + i as usize) % n.min(5);
-    for (name, pick, counts) in [
-        (
-            "patientRecord(first: 20), spread",
-            spread,
-            &[8_usize, 32][..],
-        ),
-        (
-            "patientRecord(first: 20), 5 patients",
-            concentrated,
-            &[8, 32][..],
-        ),
+    for (name, pick) in [
+        ("patientRecord(first: 20), spread", spread as Pick),
+        ("patientRecord(first: 20), 5 patients", concentrated as Pick),
     ] {
         let mut figure = Figure::new(name, "ledger insert + select 20, one transaction");
-        for &clients in counts {
-            let (h, p, a, w) = (
-                http.clone(),
-                practitioners.clone(),
-                activated.clone(),
-                authors.clone(),
-            );
-            let api = closed_loop(clients, seconds, move |c, i| {
-                let (h, p, a, w) = (h.clone(), p.clone(), a.clone(), w.clone());
-                async move {
-                    let k = pick(c, i, w.len());
-                    let patient = &a[k];
-                    h.gql(&p[w[k]], RECORD, json!({ "ins": patient }))
-                        .await
-                        .map(drop)
-                }
-            })
-            .await;
-            let (pool, a) = (pg.clone(), activated.clone());
-            let base = closed_loop(clients, seconds, move |c, i| {
-                let (pool, a) = (pool.clone(), a.clone());
-                async move {
-                    baseline_read(&pool, &a[pick(c, i, a.len())], true)
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-            })
-            .await;
-            let (pool, a) = (pg.clone(), activated.clone());
-            let bare = closed_loop(clients, seconds, move |c, i| {
-                let (pool, a) = (pool.clone(), a.clone());
-                async move {
-                    baseline_read(&pool, &a[pick(c, i, a.len())], false)
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-            })
-            .await;
-            eprintln!(
-                "bench: {name} x{clients}: {:.0}/s vs {:.0}/s (bare {:.0}/s)",
-                api.rate(),
-                base.rate(),
-                bare.rate()
-            );
+        let api = record_step(http, &practitioners, &activated, &authors, pick);
+        let base = read_baseline(pg, &activated, pick, true);
+        let bare = read_baseline(pg, &activated, pick, false);
+        for clients in [8, 32] {
             figure
                 .points
-                .push(Point::of(clients, &api, &base, Some(&bare)));
+                .push(point(measure, name, clients, &api, &base, Some(&bare)).await);
         }
         report.figures.push(figure);
     }
 
     // One document, and the patient's own list, spread, at 32 clients.
     let clients = 32;
+    let name = "patientDocument, spread";
     let mut figure = Figure::new(
-        "patientDocument, spread",
+        name,
         "ledger insert + select 1 (with content), one transaction",
     );
     let (h, p, a, d, w) = (
@@ -351,7 +500,7 @@ pub async fn figures(
         documents.clone(),
         authors.clone(),
     );
-    let api = closed_loop(clients, seconds, move |c, i| {
+    let api = step(move |c, i| {
         let (h, p, a, d, w) = (h.clone(), p.clone(), a.clone(), d.clone(), w.clone());
         async move {
             let k = spread(c, i, d.len());
@@ -363,44 +512,27 @@ pub async fn figures(
             .await
             .map(drop)
         }
-    })
-    .await;
-    let (pool, a, d) = (pg.clone(), activated.clone(), documents.clone());
-    let base = closed_loop(clients, seconds, move |c, i| {
-        let (pool, a, d) = (pool.clone(), a.clone(), d.clone());
-        async move {
-            let k = spread(c, i, d.len());
-            baseline_document(&pool, &a[k], d[k], true)
-                .await
-                .map_err(|e| e.to_string())
-        }
-    })
-    .await;
-    let (pool, a, d) = (pg.clone(), activated.clone(), documents.clone());
-    let bare = closed_loop(clients, seconds, move |c, i| {
-        let (pool, a, d) = (pool.clone(), a.clone(), d.clone());
-        async move {
-            let k = spread(c, i, d.len());
-            baseline_document(&pool, &a[k], d[k], false)
-                .await
-                .map_err(|e| e.to_string())
-        }
-    })
-    .await;
-    eprintln!(
-        "bench: patientDocument x{clients}: {:.0}/s vs {:.0}/s",
-        api.rate(),
-        base.rate()
-    );
+    });
+    let document_baseline = |audit: bool| {
+        let (pool, a, d) = (pg.clone(), activated.clone(), documents.clone());
+        step(move |c, i| {
+            let (pool, a, d) = (pool.clone(), a.clone(), d.clone());
+            async move {
+                let k = spread(c, i, d.len());
+                baseline_document(&pool, &a[k], d[k], audit)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        })
+    };
+    let (base, bare) = (document_baseline(true), document_baseline(false));
     figure
         .points
-        .push(Point::of(clients, &api, &base, Some(&bare)));
+        .push(point(measure, name, clients, &api, &base, Some(&bare)).await);
     report.figures.push(figure);
 
-    let mut figure = Figure::new(
-        "me { documents(first: 20) } (patient), spread",
-        "select 20 (the owner's view is not traced)",
-    );
+    let name = "me { documents(first: 20) } (patient), spread";
+    let mut figure = Figure::new(name, "select 20 (the owner's view is not traced)");
     let tokens: Arc<Vec<String>> = Arc::new(
         population
             .activated
@@ -410,31 +542,19 @@ pub async fn figures(
             .collect(),
     );
     let (h, t) = (http.clone(), tokens.clone());
-    let api = closed_loop(clients, seconds, move |c, i| {
+    let api = step(move |c, i| {
         let (h, t) = (h.clone(), t.clone());
         async move {
             h.gql(&t[spread(c, i, t.len())], ME, json!({}))
                 .await
                 .map(drop)
         }
-    })
-    .await;
-    let (pool, a, n) = (pg.clone(), activated.clone(), tokens.len());
-    let base = closed_loop(clients, seconds, move |c, i| {
-        let (pool, a) = (pool.clone(), a.clone());
-        async move {
-            baseline_read(&pool, &a[spread(c, i, n)], false)
-                .await
-                .map_err(|e| e.to_string())
-        }
-    })
-    .await;
-    eprintln!(
-        "bench: me.documents x{clients}: {:.0}/s vs {:.0}/s",
-        api.rate(),
-        base.rate()
-    );
-    figure.points.push(Point::of(clients, &api, &base, None));
+    });
+    let owners = Arc::new(population.activated[..tokens.len()].to_vec());
+    let base = read_baseline(pg, &owners, spread, false);
+    figure
+        .points
+        .push(point(measure, name, clients, &api, &base, None).await);
     report.figures.push(figure);
     Ok(())
 }
@@ -773,38 +893,13 @@ pub async fn pool_point(
             .collect(),
     );
     let activated = Arc::new(population.activated.clone());
-    let (h, p, a) = (http.clone(), practitioners.clone(), activated.clone());
-    let feed = closed_loop(32, seconds, move |c, _| {
-        let (h, p, a) = (h.clone(), p.clone(), a.clone());
-        async move {
-            let key = KEYS.fetch_add(1, Ordering::Relaxed);
-            let patient = &a[(key as usize * 7919) % a.len()];
-            h.gql(
-                &p[c % p.len()],
-                FEED,
-                json!({ "ins": patient, "input": feed_input(&format!("pool-{key}"), 1024) }),
-            )
-            .await
-            .map(drop)
-        }
-    })
-    .await;
-    let (h, p, a, w) = (
-        http.clone(),
-        practitioners.clone(),
-        activated.clone(),
-        Arc::new(consulters(population)),
-    );
-    let record = closed_loop(32, seconds, move |c, i| {
-        let (h, p, a, w) = (h.clone(), p.clone(), a.clone(), w.clone());
-        async move {
-            let k = (c * 7_919 + i as usize * 104_729) % w.len();
-            let patient = &a[k];
-            h.gql(&p[w[k]], RECORD, json!({ "ins": patient }))
-                .await
-                .map(drop)
-        }
-    })
+    let feed = closed_loop(32, seconds, feed_step(http, &practitioners, &activated)).await;
+    let consulters = Arc::new(consulters(population));
+    let record = closed_loop(
+        32,
+        seconds,
+        record_step(http, &practitioners, &activated, &consulters, spread),
+    )
     .await;
     eprintln!(
         "bench: pool {size}: feed {:.0}/s p99 {:.1} ms, record {:.0}/s p99 {:.1} ms",

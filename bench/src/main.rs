@@ -5,8 +5,12 @@
 //!
 //! ```sh
 //! cargo run --release -p bench               # the full population, ~10 minutes
-//! cargo run --release -p bench -- --scale 0.02 # a quick run
+//! cargo run --release -p bench -- --quick      # every figure at a tenth of the scale, < 3 min
 //! ```
+//!
+//! With `--perf DIR`, `perf record` is attached to the API for the API's run of each point
+//! (one profile per figure and concurrency, in DIR); see docs/src/performance.md for the
+//! frame-pointer build and the flame graphs.
 //!
 //! The API runs in a child process (this binary again, with [`SERVE`] as its argument), so
 //! that its memory is its own and the load generator's work is not counted in it.
@@ -72,6 +76,14 @@ struct Args {
     /// Bytes of each document's content.
     #[arg(long, default_value_t = 1024)]
     document_bytes: usize,
+
+    /// Every figure at a tenth of the scale, two seconds a run: under three minutes once built.
+    #[arg(long)]
+    quick: bool,
+
+    /// Profile the API's run of each point with `perf record`, into this folder.
+    #[arg(long)]
+    perf: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -82,7 +94,11 @@ fn main() -> ExitCode {
             ["espace-sante"],
         )));
     }
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if args.quick {
+        args.scale /= 10.0;
+        args.seconds = 2;
+    }
     drive::CONSULT_AS_ANY.store(
         args.consult_as == "any",
         std::sync::atomic::Ordering::Relaxed,
@@ -149,8 +165,18 @@ async fn measure(args: &Args, url: &str, started: std::time::Instant) -> Result<
     let http = drive::Http::new(&server.api);
     let mut report = report::Report::new(args.scale, &population, load_secs);
     let seconds = Duration::from_secs(args.seconds);
+    if let Some(dir) = &args.perf {
+        std::fs::create_dir_all(dir)?;
+    }
+    let measure = drive::Measure {
+        seconds,
+        profiler: args.perf.clone().map(|dir| drive::Profiler {
+            pid: server.pid,
+            dir,
+        }),
+    };
 
-    drive::figures(&mut report, &http, &pg, &population, seconds).await?;
+    drive::figures(&mut report, &http, &pg, &population, &measure).await?;
     report.fanout = Some(fanout::run(&server, &http, &population, args.scale).await?);
     drop(server);
     // The pool size, on servers of their own: the default's figures are those above.
