@@ -84,7 +84,16 @@ struct Args {
     /// Profile the API's run of each point with `perf record`, into this folder.
     #[arg(long)]
     perf: Option<PathBuf>,
+
+    /// Run only these parts (comma-separated): figures, fanout, pool, ledger, statements.
+    #[arg(long, value_delimiter = ',', default_value = "figures,fanout,pool,ledger,statements",
+          value_parser = ["figures", "fanout", "pool", "ledger", "statements"])]
+    only: Vec<String>,
 }
+
+/// A command the API runs under (`BENCH_SERVER_PREFIX`, e.g. `heaptrack -o FILE` for a heap
+/// profile): the API is then that command's child, whose pid the benchmark finds.
+const SERVER_PREFIX: &str = "BENCH_SERVER_PREFIX";
 
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some(SERVE) {
@@ -176,19 +185,28 @@ async fn measure(args: &Args, url: &str, started: std::time::Instant) -> Result<
         }),
     };
 
-    drive::figures(&mut report, &http, &pg, &population, &measure).await?;
-    report.fanout = Some(fanout::run(&server, &http, &population, args.scale).await?);
+    let runs = |part: &str| args.only.iter().any(|p| p == part);
+    if runs("figures") {
+        drive::figures(&mut report, &http, &pg, &population, &measure).await?;
+    }
+    if runs("fanout") {
+        report.fanout = Some(fanout::run(&server, &http, &population, args.scale).await?);
+    }
     drop(server);
     // The pool size, on servers of their own: the default's figures are those above.
-    for size in [4, 8] {
+    for size in [4, 8].into_iter().filter(|_| runs("pool")) {
         let server = Server::start_with(url, &[("DB_MAX_CONNECTIONS", &size.to_string())]).await?;
         let http = drive::Http::new(&server.api);
         report
             .pool
             .push(drive::pool_point(size, &http, &population, seconds).await);
     }
-    report.ledger = Some(drive::ledger(url).await?);
-    report.statements = drive::statements_per_request(url, &population).await?;
+    if runs("ledger") {
+        report.ledger = Some(drive::ledger(url).await?);
+    }
+    if runs("statements") {
+        report.statements = drive::statements_per_request(url, &population).await?;
+    }
     report.total_secs = started.elapsed().as_secs_f64();
     report.write(&args.out)?;
     eprintln!(
@@ -218,7 +236,17 @@ impl Server {
         let api_port = free_port()?;
         let metrics_port = free_port()?;
         let scratch = std::env::temp_dir().join(format!("espace-sante-bench-{api_port}"));
-        let child = std::process::Command::new(std::env::current_exe()?)
+        let prefix = std::env::var(SERVER_PREFIX).unwrap_or_default();
+        let mut words = prefix.split_whitespace();
+        let mut command = match words.next() {
+            Some(program) => {
+                let mut command = std::process::Command::new(program);
+                command.args(words).arg(std::env::current_exe()?);
+                command
+            }
+            None => std::process::Command::new(std::env::current_exe()?),
+        };
+        let child = command
             .arg(SERVE)
             .env("DATABASE_URL", url)
             .env("LISTEN_ADDR", format!("127.0.0.1:{api_port}"))
@@ -244,7 +272,11 @@ impl Server {
             .stdout(std::process::Stdio::null())
             .spawn()?;
         let server = Self {
-            pid: child.id(),
+            pid: if prefix.is_empty() {
+                child.id()
+            } else {
+                served_by(child.id()).ok_or("no API process under BENCH_SERVER_PREFIX")?
+            },
             child,
             api: format!("http://127.0.0.1:{api_port}"),
             metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
@@ -282,9 +314,37 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if self.pid == self.child.id() {
+            let _ = self.child.kill();
+        } else {
+            // Under a prefix: the API stops as it would in production, so that the command
+            // around it (a profiler) writes what it saw.
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &self.pid.to_string()])
+                .status();
+        }
         let _ = self.child.wait();
     }
+}
+
+/// The API process started by the prefix command `parent`: its descendant whose command line
+/// holds [`SERVE`] (waited for up to ten seconds).
+fn served_by(parent: u32) -> Option<u32> {
+    for _ in 0..100 {
+        let found = std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let ppid: u32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let serves = cmdline.split(|b| *b == 0).any(|arg| arg == SERVE.as_bytes());
+            (ppid == parent && serves).then_some(pid)
+        });
+        if found.is_some() {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
 }
 
 fn free_port() -> std::io::Result<u16> {
