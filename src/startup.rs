@@ -176,6 +176,14 @@ impl Application {
                 self.services.clone(),
             )));
         }
+        // The announcing task tells the other replicas what the requests commit, until the
+        // last request has finished (below).
+        let announced = CancellationToken::new();
+        let announcer = tokio::spawn(crate::notify::live::announce(
+            self.services.connection().clone(),
+            self.services.live.clone(),
+            announced.clone(),
+        ));
         let mut units = Vec::new();
         if let Some(every) = self.sweep_interval {
             units.push(tokio::spawn(creation_sweep(
@@ -227,6 +235,10 @@ impl Application {
                 tracing::warn!("a background task did not finish in time; abandoned");
                 abort.abort();
             }
+        }
+        announced.cancel();
+        if tokio::time::timeout_at(deadline, announcer).await.is_err() {
+            tracing::warn!("the last live events could not be told to the other replicas in time");
         }
         for task in background {
             task.abort();

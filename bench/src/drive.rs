@@ -161,6 +161,28 @@ pub struct Measure {
     pub seconds: Duration,
     /// A CPU profiler attached to the API for its runs (`--perf`).
     pub profiler: Option<Profiler>,
+    /// The API's process, whose CPU time each API run reads.
+    pub server_pid: u32,
+}
+
+/// CPU seconds a process has used so far (user and system), from `/proc/<pid>/stat`.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let fields: Vec<u64> = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            Some(fields.iter().sum::<u64>())
+        })
+        .unwrap_or(0);
+    // The kernel's USER_HZ, 100 on Linux.
+    ticks as f64 / 100.0
 }
 
 /// The most a point's baseline may move between its two runs before the point is measured
@@ -192,7 +214,10 @@ pub async fn point(
             .profiler
             .as_ref()
             .and_then(|p| p.start(name, clients));
+        let cpu_before = cpu_seconds(measure.server_pid);
         let answered = closed_loop(clients, measure.seconds, api.clone()).await;
+        // The warm-up second is in the CPU time but not in the count: over it, the rate.
+        let cpu = cpu_seconds(measure.server_pid) - cpu_before;
         if let Some(profile) = profile {
             profile.stop();
         }
@@ -220,6 +245,8 @@ pub async fn point(
             point.load = load;
             point.drift = drift;
             point.tries = tries;
+            point.cpu_ms =
+                1000.0 * cpu / (answered.rate() * (measure.seconds.as_secs_f64() + 1.0)).max(1e-9);
             return point;
         }
         eprintln!("bench: {name} x{clients}: measured again");

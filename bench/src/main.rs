@@ -183,6 +183,7 @@ async fn measure(args: &Args, url: &str, started: std::time::Instant) -> Result<
             pid: server.pid,
             dir,
         }),
+        server_pid: server.pid,
     };
 
     let runs = |part: &str| args.only.iter().any(|p| p == part);
@@ -331,14 +332,25 @@ impl Drop for Server {
 /// holds [`SERVE`] (waited for up to ten seconds).
 fn served_by(parent: u32) -> Option<u32> {
     for _ in 0..100 {
-        let found = std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let ppid: u32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let serves = cmdline.split(|b| *b == 0).any(|arg| arg == SERVE.as_bytes());
-            (ppid == parent && serves).then_some(pid)
-        });
+        let found = std::fs::read_dir("/proc")
+            .ok()?
+            .flatten()
+            .find_map(|entry| {
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                let ppid: u32 = stat
+                    .rsplit_once(')')?
+                    .1
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse()
+                    .ok()?;
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+                let serves = cmdline
+                    .split(|b| *b == 0)
+                    .any(|arg| arg == SERVE.as_bytes());
+                (ppid == parent && serves).then_some(pid)
+            });
         if found.is_some() {
             return found;
         }

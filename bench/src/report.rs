@@ -25,6 +25,8 @@ pub struct Point {
     pub drift: f64,
     /// How many times the point was measured (more than once: its baseline moved).
     pub tries: u32,
+    /// The API process's CPU time per answered request, in milliseconds.
+    pub cpu_ms: f64,
 }
 
 impl Point {
@@ -42,6 +44,7 @@ impl Point {
             load: (f64::NAN, f64::NAN),
             drift: 0.0,
             tries: 1,
+            cpu_ms: f64::NAN,
         }
     }
 
@@ -287,14 +290,14 @@ impl Report {
         );
         let _ = writeln!(
             md,
-            "| operation | clients | API req/s | p50 ms | p99 ms | baseline | baseline tps | baseline p99 ms | ratio | bare select tps | errors | load before → after | baseline moved | tries |\n\
-             | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+            "| operation | clients | API req/s | p50 ms | p99 ms | baseline | baseline tps | baseline p99 ms | ratio | bare select tps | errors | API CPU ms/req | load before → after | baseline moved | tries |\n\
+             | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         );
         for figure in &self.figures {
             for p in &figure.points {
                 let _ = writeln!(
                     md,
-                    "| `{}` | {} | {:.0} | {:.1} | {:.1} | {} | {:.0} | {:.1} | {:.0} % | {} | {} | {:.2} → {:.2} | {:.0} % | {} |",
+                    "| `{}` | {} | {:.0} | {:.1} | {:.1} | {} | {:.0} | {:.1} | {:.0} % | {} | {} | {:.2} | {:.2} → {:.2} | {:.0} % | {} |",
                     figure.name,
                     p.clients,
                     p.rate,
@@ -306,6 +309,7 @@ impl Report {
                     p.ratio(),
                     p.bare_rate.map_or("—".to_owned(), |r| format!("{r:.0}")),
                     p.errors,
+                    p.cpu_ms,
                     p.load.0,
                     p.load.1,
                     100.0 * p.drift,

@@ -8,13 +8,17 @@
 //! never a gap or a duplicate.
 //!
 //! Doorbells are rung after the writing transaction commits: this process's at once, and every
-//! replica's by a PostgreSQL `NOTIFY` sent after the commit ([`announce`]), which
-//! `notify::live` listens to. Not inside the writing transaction: a transaction that has
-//! notified takes, at its commit, a lock on the whole PostgreSQL instance (so that queue
-//! entries appear in commit order), and every write would wait on every other there. Its
-//! payload is ids only (`n:<notification id>`, `m:<message id>`). A process that dies between
-//! its commit and its `NOTIFY` leaves the other replicas' subscribers unrung for that event;
-//! the outbox still holds it, and they read it at their next ring or reconnection.
+//! other replica's by a PostgreSQL `NOTIFY`, which `notify::live` listens to. Not inside the
+//! writing transaction: a transaction that has notified takes, at its commit, a lock on the
+//! whole PostgreSQL instance (so that queue entries appear in commit order), and every write
+//! would wait on every other there. Not in the request either: a committed unit of work queues
+//! its [`Announcement`]s ([`LiveHub::announce`]), and one task of the process tells them, all
+//! that queued while it told the last ones in one `NOTIFY` ([`payloads`]): under load, one
+//! statement for many writes. Its payload is this process's replica number and ids only
+//! (`<replica>:n<notification id>,m<message id>`); a replica skips its own, whose subscribers
+//! were rung at the commit. A process that dies between its commit and its `NOTIFY` leaves the
+//! other replicas' subscribers unrung for that event; the outbox still holds it, and they read
+//! it at their next ring or reconnection.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,12 +43,50 @@ pub enum Recipient {
 
 type Doorbells = HashMap<Recipient, Vec<(u64, Arc<Notify>)>>;
 
-/// The doorbells of this process's subscribers.
-#[derive(Debug, Clone, Default)]
+/// The doorbells of this process's subscribers, and the announcements it has yet to tell the
+/// other replicas.
+#[derive(Debug, Clone)]
 pub struct LiveHub {
     doorbells: Arc<Mutex<Doorbells>>,
     next_id: Arc<AtomicU64>,
+    /// This process among the replicas (random): what it announces bears it.
+    replica: u64,
+    outgoing: Arc<Outgoing>,
 }
+
+impl Default for LiveHub {
+    fn default() -> Self {
+        Self {
+            doorbells: Arc::default(),
+            next_id: Arc::default(),
+            replica: rand::random(),
+            outgoing: Arc::default(),
+        }
+    }
+}
+
+/// Announcements queued for the other replicas.
+#[derive(Debug, Default)]
+struct Outgoing {
+    queued: Mutex<Queued>,
+    ready: Notify,
+}
+
+/// What waits to be told.
+#[derive(Debug, Default)]
+struct Queued {
+    announcements: Vec<Announcement>,
+    /// More than [`MAX_QUEUED`] waited (the database was unreachable for long): the other
+    /// replicas are told to wake everyone, who catch up from the database.
+    overflowed: bool,
+}
+
+/// The most announcements kept while the database cannot be told; beyond, one "wake all"
+/// replaces them.
+const MAX_QUEUED: usize = 100_000;
+
+/// The largest `NOTIFY` payload PostgreSQL takes is 8000 bytes; a batch is cut below it.
+const MAX_PAYLOAD: usize = 7_900;
 
 /// A registered subscriber; unregisters on drop.
 #[derive(Debug)]
@@ -119,6 +161,45 @@ impl LiveHub {
             .sum()
     }
 
+    /// This process's replica number, which its announcements bear.
+    pub fn replica(&self) -> u64 {
+        self.replica
+    }
+
+    /// Queues `announcements` for the other replicas (after a commit); the announcing task
+    /// tells them.
+    pub fn announce(&self, announcements: impl IntoIterator<Item = Announcement>) {
+        let mut queued = self
+            .outgoing
+            .queued
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        queued.announcements.extend(announcements);
+        if queued.announcements.len() > MAX_QUEUED {
+            queued.announcements.clear();
+            queued.overflowed = true;
+        }
+        drop(queued);
+        self.outgoing.ready.notify_one();
+    }
+
+    /// The payloads of everything queued, emptying the queue (none if nothing waits).
+    pub fn take_payloads(&self) -> Vec<String> {
+        let queued = std::mem::take(
+            &mut *self
+                .outgoing
+                .queued
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        payloads(self.replica, &queued.announcements, queued.overflowed)
+    }
+
+    /// Waits until something is queued.
+    pub async fn announced(&self) {
+        self.outgoing.ready.notified().await;
+    }
+
     /// Rings every doorbell: after the listener lost notifications, everyone re-reads.
     pub fn wake_all(&self) {
         let doorbells = self
@@ -159,32 +240,103 @@ pub enum Announcement {
 impl Announcement {
     fn payload(self) -> String {
         match self {
-            Self::Notification(id) => format!("n:{id}"),
-            Self::Message(id) => format!("m:{id}"),
+            Self::Notification(id) => format!("n{id}"),
+            Self::Message(id) => format!("m{id}"),
         }
     }
 }
 
-/// Tells the other replicas what was committed: one statement on its own (autocommit), after
-/// the writing transaction. Nothing to do on SQLite, which has one process.
-pub async fn announce(
-    db: &sea_orm::DatabaseConnection,
-    announcements: &[Announcement],
-) -> Result<(), DbErr> {
-    if announcements.is_empty() || db.get_database_backend() != DbBackend::Postgres {
-        return Ok(());
+/// The `NOTIFY` payloads of `announcements` by `replica`: `<replica>:` then the ids, comma
+/// separated, each payload under PostgreSQL's limit; `<replica>:*` asks every replica to wake
+/// all its subscribers (`overflowed`).
+pub fn payloads(replica: u64, announcements: &[Announcement], overflowed: bool) -> Vec<String> {
+    let prefix = format!("{replica}:");
+    if overflowed {
+        return vec![format!("{prefix}*")];
     }
-    // PostgreSQL's simple protocol: one round trip, and nothing left in the connection's
-    // cache of prepared statements (a statement text per payload would fill it). The payloads
-    // are a letter and an integer: nothing to quote.
-    let calls: Vec<String> = announcements
-        .iter()
-        .map(|a| format!("pg_notify('{CHANNEL}', '{}')", a.payload()))
-        .collect();
-    let sql = format!("SELECT {}", calls.join(", "));
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-        .execute(db.get_postgres_connection_pool())
-        .await
-        .map_err(|e| DbErr::Custom(e.to_string()))?;
-    Ok(())
+    let mut payloads = Vec::new();
+    let mut current = prefix.clone();
+    for announcement in announcements {
+        let id = announcement.payload();
+        if current.len() + 1 + id.len() > MAX_PAYLOAD {
+            payloads.push(std::mem::replace(&mut current, prefix.clone()));
+        }
+        if current.len() > prefix.len() {
+            current.push(',');
+        }
+        current.push_str(&id);
+    }
+    if current.len() > prefix.len() {
+        payloads.push(current);
+    }
+    payloads
+}
+
+/// What a payload of another replica says.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Heard {
+    /// From this very process: its subscribers were rung at the commit.
+    Own,
+    /// Wake every subscriber.
+    All,
+    /// These rows were committed.
+    Rows(Vec<Announcement>),
+}
+
+/// Reads a payload (see [`payloads`]); `None` for one that is not ours to read.
+pub fn hear(replica: u64, payload: &str) -> Option<Heard> {
+    let (from, ids) = payload.split_once(':')?;
+    if from.parse::<u64>().ok()? == replica {
+        return Some(Heard::Own);
+    }
+    if ids == "*" {
+        return Some(Heard::All);
+    }
+    let rows = ids
+        .split(',')
+        .map(|id| match id.split_at_checked(1)? {
+            ("n", id) => Some(Announcement::Notification(id.parse().ok()?)),
+            ("m", id) => Some(Announcement::Message(id.parse().ok()?)),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Heard::Rows(rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_cut_under_postgres_payload_limit_and_read_back_whole() {
+        let announcements: Vec<Announcement> = (0..2_000)
+            .map(|i| {
+                if i % 3 == 0 {
+                    Announcement::Message(i)
+                } else {
+                    Announcement::Notification(1_000_000_000 + i)
+                }
+            })
+            .collect();
+        let payloads = payloads(7, &announcements, false);
+        assert!(payloads.len() > 1);
+        let mut heard = Vec::new();
+        for payload in &payloads {
+            assert!(payload.len() <= MAX_PAYLOAD, "{} bytes", payload.len());
+            assert_eq!(hear(7, payload), Some(Heard::Own));
+            match hear(8, payload) {
+                Some(Heard::Rows(rows)) => heard.extend(rows),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(heard, announcements);
+    }
+
+    #[test]
+    fn an_overflow_is_heard_as_wake_all_and_garbage_as_nothing() {
+        assert_eq!(payloads(7, &[], false), Vec::<String>::new());
+        assert_eq!(hear(8, &payloads(7, &[], true)[0]), Some(Heard::All));
+        assert_eq!(hear(8, "7:x1"), None);
+        assert_eq!(hear(8, "n:12"), None);
+    }
 }

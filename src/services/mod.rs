@@ -10,6 +10,7 @@ mod error;
 pub mod export;
 pub mod feeds;
 mod idempotency;
+mod journal;
 pub mod messaging;
 pub mod outbox;
 mod patient_tx;

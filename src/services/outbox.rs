@@ -1,10 +1,10 @@
 //! The notification outbox: notices derived from a ledger event, written in its transaction.
 
 use chrono::{DateTime, Utc};
-use entity::{ledger_event, notification, profile};
+use entity::{notification, profile};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::views::Notification;
@@ -24,19 +24,18 @@ pub(super) struct Routing<'a> {
     pub representatives: &'a [String],
 }
 
-/// Writes one row per channel (and recipient) that SPEC's routing gives for the patient's
-/// current status (and, for an alert, the postal statement too) — for a minor, to each legal
-/// representative's email (`representatives`). The unique `(ledger_event_id, channel,
+/// One row per channel (and recipient) that SPEC's routing gives for the patient's current
+/// status (and, for an alert, the postal statement too) — for a minor, to each legal
+/// representative's email (`representatives`). Written with their event by
+/// [`super::journal::write`], which sets the event's id. The unique `(ledger_event_id, channel,
 /// recipient)` index makes a second write for the same event and recipient fail, so a notice
 /// is never queued twice.
-pub(super) async fn enqueue(
-    conn: &impl ConnectionTrait,
-    event: &ledger_event::Model,
+pub(super) fn rows(
     routing: Routing<'_>,
     profile: &profile::Model,
     notice: &Notice,
     now: DateTime<Utc>,
-) -> Result<Vec<notification::Model>, DbErr> {
+) -> Vec<notification::ActiveModel> {
     let deliveries = route_to_representatives(
         routing.reach,
         route(
@@ -47,40 +46,38 @@ pub(super) async fn enqueue(
         ),
         routing.representatives,
     );
-    let mut rows = Vec::with_capacity(deliveries.len());
-    for delivery in deliveries {
-        // A live notice is published by the commit itself (the subscribers' feed is this table,
-        // replayed by cursor), so it is sent once written; the others wait for their relay.
-        let live = delivery.channel == Channel::Live;
-        let row = notification::ActiveModel {
-            id: NotSet,
-            patient_ins: Set(profile.ins.clone()),
-            ledger_event_id: Set(event.id),
-            kind: Set(notice.kind),
-            channel: Set(delivery.channel),
-            recipient: Set(delivery.email.unwrap_or_default()),
-            subject: Set(notice.subject.clone()),
-            body: Set(notice.body.clone()),
-            status: Set(if live {
-                DeliveryStatus::Sent
-            } else {
-                DeliveryStatus::Pending
-            }),
-            attempts: Set(0),
-            created_at: Set(now),
-            sent_at: Set(live.then_some(now)),
-            last_error: Set(None),
-            summary: Set(notice.summary.clone()),
-            next_attempt_at: Set(Some(now)),
-            claimed_until: Set(None),
-            letter_id: Set(None),
-        };
-        let row = notification::Entity::insert(row)
-            .exec_with_returning(conn)
-            .await?;
-        rows.push(row);
-    }
-    Ok(rows)
+    deliveries
+        .into_iter()
+        .map(|delivery| {
+            // A live notice is published by the commit itself (the subscribers' feed is this
+            // table, replayed by cursor), so it is sent once written; the others wait for their
+            // relay.
+            let live = delivery.channel == Channel::Live;
+            notification::ActiveModel {
+                id: NotSet,
+                patient_ins: Set(profile.ins.clone()),
+                ledger_event_id: NotSet,
+                kind: Set(notice.kind),
+                channel: Set(delivery.channel),
+                recipient: Set(delivery.email.unwrap_or_default()),
+                subject: Set(notice.subject.clone()),
+                body: Set(notice.body.clone()),
+                status: Set(if live {
+                    DeliveryStatus::Sent
+                } else {
+                    DeliveryStatus::Pending
+                }),
+                attempts: Set(0),
+                created_at: Set(now),
+                sent_at: Set(live.then_some(now)),
+                last_error: Set(None),
+                summary: Set(notice.summary.clone()),
+                next_attempt_at: Set(Some(now)),
+                claimed_until: Set(None),
+                letter_id: Set(None),
+            }
+        })
+        .collect()
 }
 
 /// Filter for the operator's listing.

@@ -17,12 +17,12 @@ use entity::{
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, Statement, TransactionTrait, sea_query::OnConflict,
+    QueryFilter, QueryOrder, QueryTrait, Statement, TransactionTrait, sea_query::OnConflict,
 };
 
-use super::live::{self, Announcement, Recipient};
+use super::live::{Announcement, Recipient};
 use super::profiles::lock_profile;
-use super::{ServiceError, Services, outbox};
+use super::{ServiceError, Services, journal, outbox};
 use crate::domain::access::{Access, admit};
 use crate::domain::events::FirstAccess;
 use crate::domain::notices::{self, Notice};
@@ -64,7 +64,7 @@ pub(crate) struct Batch<'s> {
 }
 
 /// The doorbells a unit of work rings once committed: this process's subscribers, and the
-/// other replicas', told by [`live::announce`] outside the transaction.
+/// other replicas', told outside the transaction (see [`crate::ports::live`]).
 #[derive(Debug, Default)]
 pub(crate) struct AfterCommit {
     recipients: Vec<Recipient>,
@@ -81,15 +81,13 @@ impl AfterCommit {
         self.announcements.extend(other.announcements);
     }
 
-    /// Rings this process's subscribers, then tells the other replicas. A failed announcement
-    /// is logged: the event is committed, and their subscribers read it at their next ring.
-    async fn ring(self, services: &Services) {
+    /// Rings this process's subscribers, and queues the announcements for the other
+    /// replicas (told by the announcing task, outside the request: see `ports::live`).
+    fn ring(self, services: &Services) {
         for recipient in &self.recipients {
             services.live.wake(recipient);
         }
-        if let Err(err) = live::announce(&services.db, &self.announcements).await {
-            tracing::warn!(error.cause = %err, "the other replicas could not be told of a live event");
-        }
+        services.live.announce(self.announcements);
     }
 }
 
@@ -238,7 +236,7 @@ impl<'s> Batch<'s> {
     pub async fn commit(self) -> Result<(), ServiceError> {
         self.txn.commit().await?;
         let ring = std::mem::take(&mut *self.ring.lock().unwrap_or_else(PoisonError::into_inner));
-        ring.ring(self.services).await;
+        ring.ring(self.services);
         Ok(())
     }
 }
@@ -391,10 +389,23 @@ impl<'s> PatientTx<'s> {
         practitioner: &Practitioner,
         by: FirstAccessBy,
     ) -> Result<(), ServiceError> {
+        if let Some(event) = self.first_access_event(practitioner, by).await? {
+            self.record(&practitioner.to_ref(), event).await?;
+        }
+        Ok(())
+    }
+
+    /// The first-access event `by` is, if it is the practitioner's first access to this
+    /// record (an open one is recorded as such now); for the caller to record.
+    pub async fn first_access_event(
+        &mut self,
+        practitioner: &Practitioner,
+        by: FirstAccessBy,
+    ) -> Result<Option<Event>, ServiceError> {
         let hidden_feed = match by {
             FirstAccessBy::Open => {
                 if !self.insert_first_access(&practitioner.rpps).await? {
-                    return Ok(());
+                    return Ok(None);
                 }
                 None
             }
@@ -403,17 +414,18 @@ impl<'s> PatientTx<'s> {
             // whichever comes first (each records the access then).
             FirstAccessBy::HiddenFeed(document_id) => {
                 if self.has_first_access(&practitioner.rpps).await? {
-                    return Ok(());
+                    return Ok(None);
                 }
                 Some(document_id)
             }
         };
-        self.record(
-            &practitioner.to_ref(),
-            Event::FirstAccess(FirstAccess { hidden_feed }),
-        )
-        .await
-        .map(drop)
+        Ok(Some(Event::FirstAccess(FirstAccess { hidden_feed })))
+    }
+
+    /// Takes note of the chain's head, read under the lock by the caller's statement: the
+    /// next event recorded does not read it again.
+    pub fn knows_head(&mut self, head: Option<(i64, String)>) {
+        self.head = head.map(|(seq, hash)| ChainHead { seq, hash });
     }
 
     /// Whether the patient has legal representatives whose access has not ended.
@@ -469,7 +481,13 @@ impl<'s> PatientTx<'s> {
         };
         let open = Event::FirstAccess(FirstAccess::default());
         let notice = self.notice_of(&open, &actor, None)?;
-        self.send(&row, &notice, Reach::Status).await
+        let outbox = self.outbox(&notice, Reach::Status).await?;
+        self.write(vec![journal::Entry {
+            event: row,
+            written: true,
+            outbox,
+        }])
+        .await
     }
 
     /// Records the practitioner's first access to this record; `false` if they had one.
@@ -522,12 +540,94 @@ impl<'s> PatientTx<'s> {
         event: Event,
         code: Option<&str>,
     ) -> Result<Receipt, ServiceError> {
-        let row = self.append(actor, &event).await?;
-        if let NoticeAudience::Patient(reach) = event.notice() {
-            let notice = self.notice_of(&event, actor, code)?;
-            self.send(&row, &notice, reach).await?;
+        let entry = self.entry(actor, &event, code).await?;
+        let receipt = Receipt::of(&entry.event);
+        self.write(vec![entry]).await?;
+        Ok(receipt)
+    }
+
+    /// Records `event` by `actor` (a reading, which queues no notice) and runs `read`, the
+    /// reading it traces: on PostgreSQL, in one statement ([`journal::write_and_read`]).
+    pub async fn record_and_read<E>(
+        &mut self,
+        actor: &ActorRef,
+        event: Event,
+        read: sea_orm::Select<E>,
+    ) -> Result<(Receipt, Vec<E::Model>), ServiceError>
+    where
+        E: EntityTrait,
+        E::Model: sea_orm::FromQueryResult,
+    {
+        let entry = self.entry(actor, &event, None).await?;
+        let receipt = Receipt::of(&entry.event);
+        if !entry.outbox.is_empty() {
+            self.write(vec![entry]).await?;
+            return Ok((receipt, read.all(&self.txn).await?));
         }
-        Ok(Receipt::of(&row))
+        let rows = journal::write_and_read(&self.txn, vec![entry], read.into_query()).await?;
+        let models = rows
+            .iter()
+            .map(|row| <E::Model as sea_orm::FromQueryResult>::from_query_result(row, ""))
+            .collect::<Result<_, _>>()?;
+        Ok((receipt, models))
+    }
+
+    /// Records each of `events` by `actor`, in order, as [`Self::record`] does one: chained
+    /// one after the other and written together (one statement on PostgreSQL).
+    pub async fn record_all(
+        &mut self,
+        actor: &ActorRef,
+        events: Vec<Event>,
+    ) -> Result<Vec<Receipt>, ServiceError> {
+        let mut entries = Vec::with_capacity(events.len());
+        for event in &events {
+            entries.push(self.entry(actor, event, None).await?);
+        }
+        let receipts = entries.iter().map(|e| Receipt::of(&e.event)).collect();
+        self.write(entries).await?;
+        Ok(receipts)
+    }
+
+    /// `event` by `actor`, chained after the head, with the outbox rows of the notice it calls
+    /// for ([`Event::notice`]) on the channels the patient's status routes it to.
+    async fn entry(
+        &mut self,
+        actor: &ActorRef,
+        event: &Event,
+        code: Option<&str>,
+    ) -> Result<journal::Entry, ServiceError> {
+        let head = match self.head.take() {
+            Some(head) => Some(head),
+            None => ledger::head(&self.txn, &self.ins).await?,
+        };
+        let row = ledger::chained(NewEvent::new(&self.ins, self.now, actor, event), head);
+        self.head = Some(ChainHead {
+            seq: row.seq,
+            hash: row.hash.clone(),
+        });
+        let outbox = match event.notice() {
+            NoticeAudience::Patient(reach) => {
+                let notice = self.notice_of(event, actor, code)?;
+                self.outbox(&notice, reach).await?
+            }
+            NoticeAudience::Nobody => Vec::new(),
+        };
+        Ok(journal::Entry {
+            event: row,
+            written: false,
+            outbox,
+        })
+    }
+
+    /// Writes `entries`; live subscribers are rung after the commit.
+    async fn write(&mut self, entries: Vec<journal::Entry>) -> Result<(), ServiceError> {
+        for queued in journal::write(&self.txn, entries).await? {
+            if queued.channel == Channel::Live {
+                self.announce_after_commit(Announcement::Notification(queued.id));
+                self.ring_after_commit(Recipient::Patient(self.ins.clone()));
+            }
+        }
+        Ok(())
     }
 
     /// The text of `event`'s notice, addressed to this profile as it stands.
@@ -552,34 +652,23 @@ impl<'s> PatientTx<'s> {
         })
     }
 
-    /// Queues the notice of `event` on the channels of `reach`; live subscribers are rung after
-    /// the commit.
-    async fn send(
-        &mut self,
-        event: &ledger_event::Model,
+    /// The outbox rows of `notice` on the channels of `reach`.
+    async fn outbox(
+        &self,
         notice: &Notice,
         reach: Reach,
-    ) -> Result<(), ServiceError> {
-        let (profile, status) = match &self.profile {
-            Some(profile) => (profile, profile.status),
-            None => {
-                return Err(ServiceError::internal(
-                    "a notice for a patient without profile",
-                ));
-            }
-        };
+    ) -> Result<Vec<entity::notification::ActiveModel>, ServiceError> {
+        let profile = self
+            .profile
+            .as_ref()
+            .ok_or_else(|| ServiceError::internal("a notice for a patient without profile"))?;
         let representatives = representatives_emails(&self.txn, profile, self.now).await?;
         let routing = outbox::Routing {
-            status,
+            status: profile.status,
             reach,
             representatives: &representatives,
         };
-        let rows = outbox::enqueue(&self.txn, event, routing, profile, notice, self.now).await?;
-        for row in rows.iter().filter(|row| row.channel == Channel::Live) {
-            self.announce_after_commit(Announcement::Notification(row.id));
-        }
-        self.ring_after_commit(Recipient::Patient(self.ins.clone()));
-        Ok(())
+        Ok(outbox::rows(routing, profile, notice, self.now))
     }
 
     /// The receipt of `reader`'s reading of a list of the patient's own space: untraced when
@@ -617,7 +706,7 @@ impl<'s> PatientTx<'s> {
     }
 
     /// Tells the other replicas of `announcement` once committed (never inside the
-    /// transaction: see [`live::announce`]).
+    /// transaction: see [`crate::ports::live`]).
     pub fn announce_after_commit(&mut self, announcement: Announcement) {
         self.ring.announcements.push(announcement);
     }
@@ -630,7 +719,7 @@ impl<'s> PatientTx<'s> {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .extend(self.ring),
-            None => self.ring.ring(self.services).await,
+            None => self.ring.ring(self.services),
         }
         Ok(())
     }
@@ -655,23 +744,6 @@ impl<'s> PatientTx<'s> {
             Ok(()) => refusal,
             Err(failure) => failure,
         }
-    }
-
-    async fn append(
-        &mut self,
-        actor: &ActorRef,
-        event: &Event,
-    ) -> Result<ledger_event::Model, ServiceError> {
-        let event = ledger::append(
-            &self.txn,
-            NewEvent::new(&self.ins, self.now, actor, event).after(self.head.take()),
-        )
-        .await?;
-        self.head = Some(ChainHead {
-            seq: event.seq,
-            hash: event.hash.clone(),
-        });
-        Ok(event)
     }
 }
 

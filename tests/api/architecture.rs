@@ -164,18 +164,30 @@ fn imports_point_inward() {
     );
 }
 
-#[test]
-fn only_the_patient_unit_of_work_appends_to_the_ledger() {
-    let mut callers = Vec::new();
+/// The files whose lines contain `needle`.
+fn files_containing(needle: &str) -> Vec<String> {
+    let mut files = Vec::new();
     for (file, lines) in sources().into_values().flatten() {
-        if lines.iter().any(|l| l.contains("ledger::append(")) {
-            callers.push(file.display().to_string());
+        if lines.iter().any(|l| l.contains(needle)) {
+            files.push(file.display().to_string());
         }
     }
-    assert_eq!(callers.len(), 1, "ledger::append called from {callers:?}");
+    files
+}
+
+#[test]
+fn only_the_patient_unit_of_work_appends_to_the_ledger() {
+    // Events are chained under the patient's lock, in the unit of work…
+    let chaining = files_containing("ledger::chained(");
     assert!(
-        callers[0].ends_with("services/patient_tx.rs"),
-        "ledger::append called from {callers:?}"
+        chaining.len() == 1 && chaining[0].ends_with("services/patient_tx.rs"),
+        "ledger::chained called from {chaining:?}"
+    );
+    // …and inserted by its write alone.
+    let inserting = files_containing("ledger_event::Entity::insert(");
+    assert!(
+        inserting.len() == 1 && inserting[0].ends_with("services/journal.rs"),
+        "ledger events inserted from {inserting:?}"
     );
 }
 

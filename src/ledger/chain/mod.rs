@@ -17,7 +17,6 @@ pub use verify::{
 use chrono::{DateTime, Utc};
 use entity::ledger_event;
 use sea_orm::{
-    ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
@@ -31,9 +30,6 @@ pub struct NewEvent<'a> {
     pub actor: &'a ActorRef,
     /// What happened, typed; its payload never holds medical content.
     pub event: &'a Event,
-    /// The chain's head when the caller already knows it (read after taking the lock, or the
-    /// event it appended last in the same transaction): [`append`] then skips its own read.
-    pub head: Option<ChainHead>,
 }
 
 /// The last event of a patient's chain: where the next one attaches.
@@ -51,16 +47,7 @@ impl<'a> NewEvent<'a> {
             at,
             actor,
             event,
-            head: None,
         }
-    }
-
-    /// The event attaches after `head` (`None`: after whatever the chain's head is, read by
-    /// [`append`]). A wrong head cannot fork the chain: the unique `(patient_ins, seq)`
-    /// refuses it, and the transaction fails.
-    pub fn after(mut self, head: Option<ChainHead>) -> Self {
-        self.head = head;
-        self
     }
 }
 
@@ -79,18 +66,11 @@ pub async fn head(conn: &impl ConnectionTrait, patient: &Ins) -> Result<Option<C
         }))
 }
 
-/// Appends one event at the end of the patient's chain, on `conn` (the caller's transaction).
-///
-/// The caller holds the lock on the patient's profile row, which serialises appends per patient;
-/// the unique `(patient_ins, seq)` constraint is the backstop that refuses a fork.
-pub async fn append(
-    conn: &impl ConnectionTrait,
-    event: NewEvent<'_>,
-) -> Result<ledger_event::Model, DbErr> {
-    let head = match event.head {
-        Some(head) => Some(head),
-        None => head(conn, event.patient).await?,
-    };
+/// The event chained after `head` (`None`: it opens the chain): its sequence, the previous
+/// hash and its own. Its id is 0 until the database gives one. Compute it under the patient's
+/// lock, with the head read under it; the unique `(patient_ins, seq)` constraint is the
+/// backstop that refuses a fork.
+pub fn chained(event: NewEvent<'_>, head: Option<ChainHead>) -> ledger_event::Model {
     let (seq, prev_hash) = match head {
         Some(head) => (head.seq + 1, head.hash),
         None => (1, GENESIS_HASH.to_owned()),
@@ -110,21 +90,5 @@ pub async fn append(
         hash: String::new(),
     };
     row.hash = event_hash(&row);
-    let active = ledger_event::ActiveModel {
-        id: NotSet,
-        patient_ins: Set(row.patient_ins.clone()),
-        seq: Set(row.seq),
-        occurred_at: Set(row.occurred_at),
-        kind: Set(row.kind),
-        actor_role: Set(row.actor_role),
-        actor_id: Set(row.actor_id.clone()),
-        actor_name: Set(row.actor_name.clone()),
-        actor_profession: Set(row.actor_profession.clone()),
-        payload: Set(row.payload.clone()),
-        prev_hash: Set(row.prev_hash.clone()),
-        hash: Set(row.hash.clone()),
-    };
-    let inserted = ledger_event::Entity::insert(active).exec(conn).await?;
-    row.id = inserted.last_insert_id;
-    Ok(row)
+    row
 }

@@ -5,7 +5,7 @@ use entity::document;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::{
-    Audience, DocumentQuery, DocumentWithContent, document_not_found, list_documents,
+    Audience, DocumentQuery, DocumentWithContent, document_not_found, documents_page,
     read_document, visibility,
 };
 use crate::domain::visibility::MaskedAccess;
@@ -27,11 +27,11 @@ impl Services {
         let reader = visibility::reader(&tx, practitioner).await?;
         // The patient sees which consultations an emergency access allowed.
         let emergency = reader.masked == MaskedAccess::Emergency;
-        let receipt = tx
-            .record(&practitioner.to_ref(), query.traced(emergency))
+        let page = documents_page(ins, Audience::Practitioner(&reader), query);
+        let (receipt, rows) = tx
+            .record_and_read(&practitioner.to_ref(), query.traced(emergency), page)
             .await?;
-        let documents =
-            list_documents(tx.conn(), ins, Audience::Practitioner(&reader), query).await?;
+        let documents = rows.into_iter().map(Document::from).collect();
         tx.commit_traced(receipt, documents).await
     }
 

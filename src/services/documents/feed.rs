@@ -5,12 +5,11 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
 };
 
-use super::{DmpStatus, DocumentInput, Stored, store_document, validate};
+use super::{DmpStatus, DocumentInput, Stored, Storer, store_document, validate};
 use crate::domain::access::Access;
 use crate::domain::content::{ContentDigest, title_digest};
 use crate::domain::events::{DocumentStored, FeedRefused, Released};
 use crate::domain::{Event, Ins, NoticeAudience, Practitioner, has_dmp, visibility};
-use crate::services::patient_tx::FirstAccessBy;
 use crate::services::views::Document;
 use crate::services::{ServiceError, Services};
 
@@ -74,10 +73,13 @@ impl Services {
                 .await);
         }
         let title = title_digest(&doc.title, &doc.content);
-        let stored = match store_document(&tx, &actor, doc, options).await? {
-            Stored::Before(earlier) => return Ok(earlier.into()),
-            Stored::Now(stored) => stored,
-        };
+        let hidden = options.held_back || options.secret_from_representatives;
+        let storer = Storer::Practitioner(practitioner, hidden);
+        let (stored, first_access) =
+            match store_document(&mut tx, &actor, doc, options, storer).await? {
+                (Stored::Before(earlier), _) => return Ok(earlier.into()),
+                (Stored::Now(stored), first_access) => (stored, first_access),
+            };
         let fed = DocumentStored {
             document_id: stored.id,
             type_code: type_code.to_owned(),
@@ -86,15 +88,13 @@ impl Services {
             held_back: options.held_back,
             secret_from_representatives: options.secret_from_representatives,
         };
-        // A first feed is a first access, as a first consultation is; as hidden as the feed.
-        let by = if fed.hidden() {
-            FirstAccessBy::HiddenFeed(stored.id)
-        } else {
-            FirstAccessBy::Open
-        };
-        tx.first_access(practitioner, by).await?;
-        // Traced, as every feed; notified as the event says (a hidden one is not).
-        tx.record(&actor, Event::DocumentFed(fed)).await?;
+        // A first feed is a first access, as a first consultation is, and as hidden as the
+        // feed; the feed is traced, and notified as its event says (a hidden one is not).
+        let events = first_access
+            .into_iter()
+            .chain([Event::DocumentFed(fed)])
+            .collect();
+        tx.record_all(&actor, events).await?;
         tx.commit().await?;
         Ok(stored.into())
     }

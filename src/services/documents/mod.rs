@@ -16,25 +16,28 @@ pub(crate) mod visibility;
 pub use care::{EmergencyAudit, REASON_CHARS};
 
 use chrono::NaiveDate;
-use entity::{document, document_content};
+use entity::{document, document_content, ledger_event, practitioner_access};
+use sea_orm::sea_query::{
+    Alias, Asterisk, CommonTableExpression, Expr, OnConflict, Order, Query, WithClause,
+};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TryInsertResult,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, TryInsertResult,
 };
 use sha2::{Digest, Sha256};
 
 use super::ServiceError;
 use super::idempotency::{self, RequestHash};
-use super::patient_tx::{PatientTx, Receipt};
+use super::patient_tx::{FirstAccessBy, PatientTx, Receipt};
 use super::views::Document;
 use crate::domain::documents::{
     ContentError, DocumentType, IdempotencyKey, MedicalCategory, MimeType, decode_content,
     short_text,
 };
-use crate::domain::events::{DocumentConsulted, RecordConsulted};
+use crate::domain::events::{DocumentConsulted, FirstAccess, RecordConsulted};
 use crate::domain::visibility::{Reader, SpaceFacts, Viewer};
-use crate::domain::{ActorRef, Event, Ins};
+use crate::domain::{ActorRef, Event, Ins, Practitioner};
 
 /// A document as sent by its author, before validation.
 #[derive(Debug, Clone)]
@@ -168,13 +171,31 @@ enum Stored {
     Before(document::Model),
 }
 
-/// Stores a document by `author` in the patient's record, once per idempotency key.
+/// Who stores a document, for what [`store_document`] learns of the record on the way.
+#[derive(Debug, Clone, Copy)]
+enum Storer<'a> {
+    /// The patient, in their own space.
+    Patient,
+    /// A practitioner's feed, open or hidden (held back, or secret from the representatives):
+    /// it may be their first access to the record ([`PatientTx::first_access_event`]).
+    Practitioner(&'a Practitioner, bool),
+}
+
+/// Stores a document by `author` in the patient's record, once per idempotency key; for a
+/// practitioner's feed, also gives the first-access event the feed is, if it is one.
+///
+/// On PostgreSQL that is one statement after the lock (data-modifying `WITH`): the document,
+/// its content, the practitioner's first access (recorded unless the feed is hidden) and the
+/// chain's head, which the events recorded next then do not read again. The lock was taken
+/// before, so the statement's snapshot sees every event committed before it. On SQLite (no
+/// data-modifying `WITH`), a statement each.
 async fn store_document(
-    tx: &PatientTx<'_>,
+    tx: &mut PatientTx<'_>,
     author: &ActorRef,
     doc: ValidDocument,
     options: FeedOptions,
-) -> Result<Stored, ServiceError> {
+    storer: Storer<'_>,
+) -> Result<(Stored, Option<Event>), ServiceError> {
     let mut hash = request_hash(tx.ins(), &doc);
     // A feed restricted to fewer readers is another request than the same document fed openly.
     if options.held_back {
@@ -205,33 +226,33 @@ async fn store_document(
         request_hash: Set(hash.as_str().to_owned()),
     };
     // Insert first, look for the earlier document only when the key is taken: a new feed (the
-    // common case) costs one round trip instead of a look-up and an insert
-    // (docs/src/performance.md). A concurrent feed with the same key is waited for by the insert, then
-    // read back here and replayed or refused like any earlier one.
-    let inserted = document::Entity::insert(row)
-        .on_conflict_do_nothing_on([document::Column::AuthorId, document::Column::IdempotencyKey])
-        .exec_with_returning(tx.conn())
-        .await;
-    let stored = match inserted {
-        Ok(TryInsertResult::Inserted(stored)) => stored,
-        // No row came back: the key is taken. (SeaORM 2.0.4 says so on PostgreSQL as
-        // `RecordNotFound`, "failed to find inserted item", rather than `Conflicted`.)
-        Ok(TryInsertResult::Conflicted | TryInsertResult::Empty)
-        | Err(DbErr::RecordNotFound(_)) => {
-            let earlier = document::Entity::find()
-                .filter(document::Column::AuthorId.eq(author.id.as_str()))
-                .filter(document::Column::IdempotencyKey.eq(doc.key.as_str()))
-                .one(tx.conn())
-                .await?;
-            return match idempotency::replay(earlier, |d| Some(&d.request_hash), &hash, "document")?
-            {
-                Some(earlier) => Ok(Stored::Before(earlier)),
-                None => Err(ServiceError::internal(
-                    "a document key in conflict, and no document under it",
-                )),
-            };
+    // common case) costs no look-up (docs/src/performance.md). A concurrent feed with the same
+    // key is waited for by the insert, then read back here and replayed or refused like any
+    // earlier one.
+    let stored = if tx.conn().get_database_backend() == DbBackend::Postgres {
+        let Some((stored, first)) = store_in_one_statement(tx, row, doc.content, storer).await?
+        else {
+            return replay(tx, author, &doc.key, &hash).await;
+        };
+        let first = match storer {
+            Storer::Practitioner(_, hidden) if first => Some(first_access(hidden, stored.id)),
+            _ => None,
+        };
+        return Ok((Stored::Now(stored), first));
+    } else {
+        let inserted = document::Entity::insert(row)
+            .on_conflict_do_nothing_on([
+                document::Column::AuthorId,
+                document::Column::IdempotencyKey,
+            ])
+            .exec_with_returning(tx.conn())
+            .await;
+        match inserted {
+            Ok(TryInsertResult::Inserted(stored)) => stored,
+            Ok(TryInsertResult::Conflicted | TryInsertResult::Empty)
+            | Err(DbErr::RecordNotFound(_)) => return replay(tx, author, &doc.key, &hash).await,
+            Err(err) => return Err(err.into()),
         }
-        Err(err) => return Err(err.into()),
     };
     document_content::Entity::insert(document_content::ActiveModel {
         document_id: Set(stored.id),
@@ -239,7 +260,183 @@ async fn store_document(
     })
     .exec_without_returning(tx.conn())
     .await?;
-    Ok(Stored::Now(stored))
+    let first = match storer {
+        Storer::Patient => None,
+        Storer::Practitioner(practitioner, hidden) => {
+            let by = if hidden {
+                FirstAccessBy::HiddenFeed(stored.id)
+            } else {
+                FirstAccessBy::Open
+            };
+            tx.first_access_event(practitioner, by).await?
+        }
+    };
+    Ok((Stored::Now(stored), first))
+}
+
+/// The first-access event of a feed (hidden like the feed: see [`FirstAccessBy`]).
+fn first_access(hidden: bool, document_id: i64) -> Event {
+    Event::FirstAccess(FirstAccess {
+        hidden_feed: hidden.then_some(document_id),
+    })
+}
+
+/// The document stored earlier under the same key: replayed if it is the same request,
+/// refused if another.
+async fn replay(
+    tx: &PatientTx<'_>,
+    author: &ActorRef,
+    key: &IdempotencyKey,
+    hash: &RequestHash,
+) -> Result<(Stored, Option<Event>), ServiceError> {
+    let earlier = document::Entity::find()
+        .filter(document::Column::AuthorId.eq(author.id.as_str()))
+        .filter(document::Column::IdempotencyKey.eq(key.as_str()))
+        .one(tx.conn())
+        .await?;
+    match idempotency::replay(earlier, |d| Some(&d.request_hash), hash, "document")? {
+        Some(earlier) => Ok((Stored::Before(earlier), None)),
+        None => Err(ServiceError::internal(
+            "a document key in conflict, and no document under it",
+        )),
+    }
+}
+
+/// PostgreSQL's store ([`store_document`]): the stored document and whether the feed is the
+/// practitioner's first access; `None` when the key was taken.
+async fn store_in_one_statement(
+    tx: &mut PatientTx<'_>,
+    row: document::ActiveModel,
+    content: Vec<u8>,
+    storer: Storer<'_>,
+) -> Result<Option<(document::Model, bool)>, ServiceError> {
+    let stored = Alias::new("doc");
+    let mut insert = document::Entity::insert(row).into_query();
+    insert
+        .on_conflict(
+            OnConflict::columns([document::Column::AuthorId, document::Column::IdempotencyKey])
+                .do_nothing()
+                .to_owned(),
+        )
+        .returning_all();
+    let mut with = WithClause::new();
+    with.cte(
+        CommonTableExpression::new()
+            .query(insert)
+            .table_name(stored.clone())
+            .to_owned(),
+    );
+    let mut content_insert = Query::insert();
+    content_insert
+        .into_table(document_content::Entity)
+        .columns([
+            document_content::Column::DocumentId,
+            document_content::Column::Content,
+        ])
+        .select_from(
+            Query::select()
+                .column(document::Column::Id)
+                .expr(Expr::val(content))
+                .from(stored.clone())
+                .to_owned(),
+        )
+        .map_err(|err| ServiceError::internal(format!("the content insert: {err}")))?;
+    with.cte(
+        CommonTableExpression::new()
+            .query(content_insert)
+            .table_name(Alias::new("content"))
+            .to_owned(),
+    );
+    let (ins, now) = (tx.ins().clone(), tx.now());
+    let first = match storer {
+        Storer::Patient => Expr::val(false),
+        // An open feed records the first access (if it is one) with the document.
+        Storer::Practitioner(practitioner, false) => {
+            let mut access = Query::insert();
+            access
+                .into_table(practitioner_access::Entity)
+                .columns([
+                    practitioner_access::Column::PatientIns,
+                    practitioner_access::Column::PractitionerRpps,
+                    practitioner_access::Column::FirstAccessAt,
+                ])
+                .select_from(
+                    Query::select()
+                        .expr(Expr::val(ins.as_str()))
+                        .expr(Expr::val(practitioner.rpps.as_str()))
+                        .expr(Expr::val(now))
+                        .from(stored.clone())
+                        .to_owned(),
+                )
+                .map_err(|err| ServiceError::internal(format!("the access insert: {err}")))?
+                .on_conflict(
+                    OnConflict::columns([
+                        practitioner_access::Column::PatientIns,
+                        practitioner_access::Column::PractitionerRpps,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
+                )
+                .returning_col(practitioner_access::Column::PatientIns);
+            with.cte(
+                CommonTableExpression::new()
+                    .query(access)
+                    .table_name(Alias::new("access"))
+                    .to_owned(),
+            );
+            Expr::exists(
+                Query::select()
+                    .expr(Expr::val(1))
+                    .from(Alias::new("access"))
+                    .to_owned(),
+            )
+        }
+        // A hidden one does not record it yet: it only asks whether there is one.
+        Storer::Practitioner(practitioner, true) => Expr::not_exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(practitioner_access::Entity)
+                .and_where(practitioner_access::Column::PatientIns.eq(ins.as_str()))
+                .and_where(
+                    practitioner_access::Column::PractitionerRpps.eq(practitioner.rpps.as_str()),
+                )
+                .to_owned(),
+        ),
+    };
+    let head = |column: ledger_event::Column| {
+        Expr::SubQuery(
+            None,
+            Box::new(
+                Query::select()
+                    .column(column)
+                    .from(ledger_event::Entity)
+                    .and_where(ledger_event::Column::PatientIns.eq(ins.as_str()))
+                    .order_by(ledger_event::Column::Seq, Order::Desc)
+                    .limit(1)
+                    .to_owned()
+                    .into(),
+            ),
+        )
+    };
+    let select = Query::select()
+        .column(Asterisk)
+        .expr_as(first, Alias::new("first_access"))
+        .expr_as(head(ledger_event::Column::Seq), Alias::new("head_seq"))
+        .expr_as(head(ledger_event::Column::Hash), Alias::new("head_hash"))
+        .from(stored)
+        .to_owned();
+    let Some(row) = tx
+        .conn()
+        .query_one_raw(DbBackend::Postgres.build(&select.with(with)))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let head_seq: Option<i64> = row.try_get("", "head_seq")?;
+    let head_hash: Option<String> = row.try_get("", "head_hash")?;
+    tx.knows_head(head_seq.zip(head_hash));
+    let first: bool = row.try_get("", "first_access")?;
+    Ok(Some((document::Model::from_query_result(&row, "")?, first)))
 }
 
 fn document_not_found() -> ServiceError {
@@ -272,6 +469,16 @@ async fn list_documents(
     audience: Audience<'_>,
     query: &DocumentQuery,
 ) -> Result<Vec<Document>, ServiceError> {
+    let rows = documents_page(ins, audience, query).all(conn).await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// The select of the page of a record's documents that `audience` may see, newest first.
+fn documents_page(
+    ins: &Ins,
+    audience: Audience<'_>,
+    query: &DocumentQuery,
+) -> sea_orm::Select<document::Entity> {
     let mut select = document::Entity::find()
         .filter(document::Column::PatientIns.eq(ins.as_str()))
         .order_by_desc(document::Column::Id);
@@ -291,8 +498,7 @@ async fn list_documents(
     if let Some(before) = query.before_id {
         select = select.filter(document::Column::Id.lt(before));
     }
-    let rows = select.limit(query.limit).all(conn).await?;
-    Ok(rows.into_iter().map(Into::into).collect())
+    select.limit(query.limit)
 }
 
 /// A document of the patient's space that `viewer` (the patient or a representative) may see;
@@ -312,7 +518,7 @@ async fn find_visible_document(
 }
 
 /// Traces the reading of a document by `reader` (with `emergency: true` when a practitioner
-/// reads it under an emergency access), then loads its bytes.
+/// reads it under an emergency access) and loads its bytes: on PostgreSQL in one statement.
 async fn read_document(
     tx: &mut PatientTx<'_>,
     reader: &ActorRef,
@@ -323,15 +529,16 @@ async fn read_document(
         document_id: document.id,
         emergency,
     };
-    let receipt = tx
-        .record(reader, Event::DocumentConsulted(consulted))
+    let (receipt, content) = tx
+        .record_and_read(
+            reader,
+            Event::DocumentConsulted(consulted),
+            document_content::Entity::find_by_id(document.id),
+        )
         .await?;
-    let content = document_content::Entity::find_by_id(document.id)
-        .one(tx.conn())
-        .await?
-        .ok_or_else(|| {
-            ServiceError::internal(format!("document {} has no content", document.id))
-        })?;
+    let content = content.into_iter().next().ok_or_else(|| {
+        ServiceError::internal(format!("document {} has no content", document.id))
+    })?;
     Ok((
         receipt,
         DocumentWithContent {

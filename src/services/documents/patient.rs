@@ -4,8 +4,8 @@
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
 
 use super::{
-    Audience, DocumentInput, DocumentQuery, DocumentWithContent, Stored, find_visible_document,
-    list_documents, read_document, store_document, validate,
+    Audience, DocumentInput, DocumentQuery, DocumentWithContent, Stored, Storer,
+    find_visible_document, list_documents, read_document, store_document, validate,
 };
 use crate::domain::access::Access;
 use crate::domain::content::{ContentDigest, title_digest};
@@ -67,9 +67,10 @@ impl Services {
         let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
         let type_code = doc.doc_type.code;
         let title = title_digest(&doc.title, &doc.content);
-        let stored = match store_document(&tx, patient, doc, super::FeedOptions::default()).await? {
-            Stored::Before(earlier) => return Ok(earlier.into()),
-            Stored::Now(stored) => stored,
+        let options = super::FeedOptions::default();
+        let stored = match store_document(&mut tx, patient, doc, options, Storer::Patient).await? {
+            (Stored::Before(earlier), _) => return Ok(earlier.into()),
+            (Stored::Now(stored), _) => stored,
         };
         let added = DocumentStored {
             document_id: stored.id,
