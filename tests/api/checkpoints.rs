@@ -19,7 +19,7 @@ const CHECKPOINT: &str =
 const EXPORT: &str = "{ me { ledgerExport } }";
 
 /// The public key of the test server's signing key.
-fn public_key() -> String {
+pub(crate) fn public_key() -> String {
     espace_sante::ledger::checkpoint::CheckpointSigner::from_hex(LEDGER_KEY)
         .unwrap()
         .public_key()
@@ -107,7 +107,7 @@ pub(crate) async fn as_owner(app: &TestApp, statements: &[String]) {
 }
 
 /// An activated patient with a document fed by a doctor who also read the record.
-async fn patient_with_document(app: &TestApp, n: u32) -> (String, i64) {
+pub(crate) async fn patient_with_document(app: &TestApp, n: u32) -> (String, i64) {
     let person = ins(n);
     app.activated_profile(&person, Some("p@example.org")).await;
     let fed = app
@@ -125,14 +125,14 @@ async fn patient_with_document(app: &TestApp, n: u32) -> (String, i64) {
     (person, id)
 }
 
-async fn audit(app: &TestApp, person: Option<&str>) -> Value {
+pub(crate) async fn audit(app: &TestApp, person: Option<&str>) -> Value {
     app.graphql(Some(&operator_token()), AUDIT, json!({ "ins": person }))
         .await
         .ok()["ledgerAudit"]
         .clone()
 }
 
-async fn checkpoint(app: &TestApp) -> Value {
+pub(crate) async fn checkpoint(app: &TestApp) -> Value {
     app.graphql(Some(&operator_token()), CHECKPOINT, json!({}))
         .await
         .ok()["createLedgerCheckpoint"]
@@ -373,7 +373,7 @@ fn stored_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
 }
 
 /// Runs the binary offline: no database.
-fn offline(args: &[&str]) -> (bool, String) {
+pub(crate) fn offline(args: &[&str]) -> (bool, String) {
     crate::helpers::run_binary(args, None)
 }
 
