@@ -12,8 +12,14 @@ GRANT USAGE ON SCHEMA public TO espace_sante_api;
 -- neither disable nor drop the triggers that refuse them to everyone else.
 GRANT SELECT, INSERT ON ledger_events TO espace_sante_api;
 
--- Signed checkpoints of the ledger and the heads they cover: read and append, the same way.
-GRANT SELECT, INSERT ON ledger_checkpoints, ledger_checkpoint_heads TO espace_sante_api;
+-- Signed checkpoints of the ledger, the heads they cover (versions 1 and 2) and the log of
+-- heads with its subtrees (version 3): read and append, the same way.
+GRANT SELECT, INSERT ON ledger_checkpoints, ledger_checkpoint_heads, ledger_log_leaves,
+    ledger_log_nodes TO espace_sante_api;
+
+-- The chains that moved since the last checkpoint: a trigger notes each ledger append (as the
+-- role that appends), the next checkpoint takes the notes and deletes them.
+GRANT SELECT, INSERT, DELETE ON ledger_moves TO espace_sante_api;
 
 -- Written once, never changed (but by the purge at the end of a closed profile's retention,
 -- which deletes stored bodies and attachments, and empties message bodies and subjects and

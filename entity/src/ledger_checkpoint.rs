@@ -1,5 +1,6 @@
-//! Signed checkpoints of the ledger, an append-only log: checkpoint `idx` signs the Merkle
-//! root of every patient's chain head at `created_at`, and the root of the log of checkpoints
+//! Signed checkpoints of the ledger, an append-only log. From version 3, checkpoint `idx` signs
+//! the size and root of the log of chain heads (`ledger_log_leaves`) at `created_at`; before,
+//! the root of a tree over every patient's chain head and the root of the log of checkpoints
 //! 1..=idx. The database refuses UPDATE, DELETE and TRUNCATE on this table. A checkpoint may
 //! introduce the next signing key: the key set is what these introductions say.
 
@@ -13,11 +14,13 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub idx: i64,
     pub created_at: DateTimeUtc,
-    /// Leaves of the heads tree: the number of chains.
+    /// Leaves of the heads tree: from version 3, the heads logged so far; before, the number
+    /// of chains.
     pub tree_size: i64,
-    /// RFC 9162 Merkle root over the chain heads, lowercase hex.
+    /// RFC 9162 Merkle root over those leaves, lowercase hex.
     pub heads_root: String,
-    /// RFC 9162 Merkle root over the checkpoints 1..=idx, lowercase hex.
+    /// Versions 1 and 2: RFC 9162 Merkle root over the checkpoints 1..=idx. Version 3: that
+    /// root of the last checkpoint of version 1 or 2, which it seals; empty when none.
     pub log_root: String,
     /// Ed25519 signature of the checkpoint, lowercase hex.
     pub signature: String,
@@ -27,6 +30,10 @@ pub struct Model {
     pub version: crate::values::CheckpointVersion,
     /// The public key this checkpoint introduces (signed by the key before it), lowercase hex.
     pub next_public_key: Option<String>,
+    /// Version 3: the RFC 9162 consistency proof from the tree of the checkpoint before it
+    /// (empty tree for the first of version 3), hashes in lowercase hex joined by commas.
+    /// Not signed: a proof, published so that the log verifies offline.
+    pub consistency: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

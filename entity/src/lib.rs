@@ -8,6 +8,8 @@ pub mod emergency_access;
 pub mod ledger_checkpoint;
 pub mod ledger_checkpoint_head;
 pub mod ledger_event;
+pub mod ledger_log_leaf;
+pub mod ledger_log_node;
 pub mod legal_representative;
 pub mod medical_profile_entry;
 pub mod message;

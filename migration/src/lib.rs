@@ -24,6 +24,7 @@ mod m20261202_000001_ledger_checkpoints;
 mod m20261203_000001_live_notifications_by_patient;
 mod m20261207_000001_checkpoint_keys;
 mod m20261207_000002_account_links;
+mod m20261210_000001_checkpoint_log;
 
 /// Applies the migrations of this crate in order.
 #[derive(Debug)]
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_live_notifications_by_patient::Migration),
             Box::new(m20261207_000001_checkpoint_keys::Migration),
             Box::new(m20261207_000002_account_links::Migration),
+            Box::new(m20261210_000001_checkpoint_log::Migration),
         ]
     }
 }

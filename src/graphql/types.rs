@@ -391,21 +391,26 @@ impl From<ChainReport> for LedgerIntegrity {
     }
 }
 
-/// A signed checkpoint of the ledger: the Merkle root (RFC 9162) over every patient's chain
-/// head, and the root of the log of checkpoints, signed with the operator's Ed25519 key.
+/// A signed checkpoint of the ledger: from version 3, the size and Merkle root (RFC 9162) of
+/// the log of chain heads, appended as chains move; before, the root over every patient's
+/// chain head and the root of the log of checkpoints. Signed with the operator's Ed25519 key.
 /// Published without authentication at `GET /ledger/checkpoints` (see the manual,
 /// docs/src/verification.md).
 #[derive(SimpleObject, Debug)]
 pub struct LedgerCheckpoint {
+    /// Which bytes the signature covers: 1, 2 or 3.
+    pub version: i32,
     /// Position in the log of checkpoints, from 1.
     pub index: i64,
     /// When it was made, as the ledger writes times (`2026-11-29T10:00:00.000000Z`).
     pub time: String,
-    /// Chains covered (leaves of the heads tree).
+    /// Leaves of the heads tree: from version 3, the chain heads logged so far; before, the
+    /// chains.
     pub tree_size: i64,
     /// Root of the heads tree, lowercase hex.
     pub heads_root: String,
-    /// Root of the log of checkpoints 1..=index, lowercase hex.
+    /// Versions 1 and 2: root of the log of checkpoints 1..=index. Version 3: that root of the
+    /// last checkpoint of version 1 or 2, which it seals (empty when none). Lowercase hex.
     pub log_root: String,
     /// Ed25519 signature, lowercase hex.
     pub signature: String,
@@ -419,6 +424,7 @@ pub struct LedgerCheckpoint {
 impl From<crate::services::checkpoints::SignedCheckpoint> for LedgerCheckpoint {
     fn from(c: crate::services::checkpoints::SignedCheckpoint) -> Self {
         Self {
+            version: i32::from(c.version.number()),
             index: c.index,
             time: c.time,
             tree_size: c.tree_size,
@@ -436,7 +442,8 @@ impl From<crate::services::checkpoints::SignedCheckpoint> for LedgerCheckpoint {
 pub struct LedgerProof {
     /// The latest checkpoint.
     pub checkpoint: LedgerCheckpoint,
-    /// The leaf of the patient's chain head in the heads tree (leaves in INS order).
+    /// The leaf of the patient's chain head in the heads tree: from version 3, the chain's
+    /// latest leaf in the log of heads; before, its place in INS order.
     pub leaf_index: i64,
     /// The sequence of the chain's head at the checkpoint.
     pub sequence: i64,

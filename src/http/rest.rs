@@ -150,8 +150,9 @@ pub(super) struct ConsistencyPair {
     to: Option<i64>,
 }
 
-/// The RFC 9162 consistency proof of the log of checkpoints between `from` and `to`, with both
-/// checkpoints: anyone holding `from` checks that `to` extends it.
+/// The RFC 9162 consistency proof between checkpoints `from` and `to`, with both checkpoints
+/// (and, from a checkpoint of version 1 or 2 to one of version 3, the last of version 1 or 2,
+/// `sealed`, which the proof reaches): anyone holding `from` checks that `to` extends it.
 pub(super) async fn ledger_checkpoint_consistency(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -171,12 +172,7 @@ pub(super) async fn ledger_checkpoint_consistency(
         );
     };
     match state.services.checkpoint_consistency(from, to).await {
-        Ok(c) => axum::Json(serde_json::json!({
-            "from": c.from,
-            "to": c.to,
-            "proof": c.proof,
-        }))
-        .into_response(),
+        Ok(c) => axum::Json(c).into_response(),
         Err(err) => service_refusal(err),
     }
 }

@@ -12,19 +12,11 @@ use crate::domain::visibility::Viewer;
 use crate::domain::{ActorRef, Event, HiddenDocuments, Ins};
 use crate::ledger::checkpoint::{self as cp};
 pub use crate::ledger::checkpoint::{
-    CheckpointError, CheckpointOutcome, InclusionProof, SignedCheckpoint,
+    CheckpointError, CheckpointOutcome, Consistency, InclusionProof, SignedCheckpoint,
 };
 use crate::ledger::export::ExportedEvent;
 pub use crate::ledger::export::{ExportedFile, LedgerExport};
 pub use crate::ledger::keys::{KeyPeriod, KeyRefusal};
-
-/// A consistency proof between two checkpoints of the log.
-#[derive(Debug, Clone)]
-pub struct Consistency {
-    pub from: SignedCheckpoint,
-    pub to: SignedCheckpoint,
-    pub proof: Vec<String>,
-}
 
 impl From<CheckpointError> for ServiceError {
     fn from(err: CheckpointError) -> Self {
@@ -98,19 +90,19 @@ impl Services {
         Ok(cp::checkpoints_after(&self.db, after, limit).await?)
     }
 
-    /// The consistency proof of the log between checkpoints `from` and `to`.
+    /// The consistency proof of the log between checkpoints `from` and `to` (O(log n) stored
+    /// nodes between checkpoints of version 3).
     pub async fn checkpoint_consistency(
         &self,
         from: i64,
         to: i64,
     ) -> Result<Consistency, ServiceError> {
-        let (from, to, proof) = cp::consistency(&self.db, from, to).await?.ok_or_else(|| {
+        cp::consistency(&self.db, from, to).await?.ok_or_else(|| {
             ServiceError::NotFound(
                 "no such pair of checkpoints: `from` and `to` must exist, with from ≤ to"
                     .to_owned(),
             )
-        })?;
-        Ok(Consistency { from, to, proof })
+        })
     }
 
     /// The latest checkpoint that covers the patient's chain, with the inclusion proof of
@@ -122,7 +114,7 @@ impl Services {
         let Some(latest) = cp::latest_checkpoint(&self.db).await? else {
             return Ok(None);
         };
-        Ok(cp::inclusion_proof(&self.db, latest.index, ins.as_str())
+        Ok(cp::inclusion_proof(&self.db, &latest, ins.as_str())
             .await?
             .map(|proof| (latest, proof)))
     }

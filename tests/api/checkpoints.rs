@@ -19,7 +19,7 @@ const CHECKPOINT: &str =
 const EXPORT: &str = "{ me { ledgerExport } }";
 
 /// The public key of the test server's signing key.
-fn public_key() -> String {
+pub(crate) fn public_key() -> String {
     espace_sante::ledger::checkpoint::CheckpointSigner::from_hex(LEDGER_KEY)
         .unwrap()
         .public_key()
@@ -27,13 +27,15 @@ fn public_key() -> String {
 
 /// Runs SQL as the tables' owner with the append-only guards out of the way, as an attacker
 /// with the owner's rights (or a superuser) could.
-async fn as_owner(app: &TestApp, statements: &[String]) {
+pub(crate) async fn as_owner(app: &TestApp, statements: &[String]) {
     let db = app.db().await;
     let txn = db.begin().await.unwrap();
     let tables = [
         "ledger_events",
         "ledger_checkpoints",
         "ledger_checkpoint_heads",
+        "ledger_log_leaves",
+        "ledger_log_nodes",
     ];
     match app.backend {
         Backend::Postgres => {
@@ -54,6 +56,12 @@ async fn as_owner(app: &TestApp, statements: &[String]) {
                 "ledger_checkpoint_heads_no_update",
                 "ledger_checkpoint_heads_no_delete",
                 "ledger_checkpoint_heads_no_replace",
+                "ledger_log_leaves_no_update",
+                "ledger_log_leaves_no_delete",
+                "ledger_log_leaves_no_replace",
+                "ledger_log_nodes_no_update",
+                "ledger_log_nodes_no_delete",
+                "ledger_log_nodes_no_replace",
             ] {
                 txn.execute_unprepared(&format!("DROP TRIGGER IF EXISTS {trigger}"))
                     .await
@@ -81,6 +89,12 @@ async fn as_owner(app: &TestApp, statements: &[String]) {
                 "ledger_checkpoint_heads",
                 "ledger_checkpoint_heads_no_truncate",
             ),
+            ("ledger_log_leaves", "ledger_log_leaves_no_update_or_delete"),
+            ("ledger_log_leaves", "ledger_log_leaves_no_truncate"),
+            ("ledger_log_nodes", "ledger_log_nodes_no_update_or_delete"),
+            ("ledger_log_nodes", "ledger_log_nodes_no_truncate"),
+            // Not a guard, but off with the others: the note of each append.
+            ("ledger_events", "ledger_events_note_move"),
         ] {
             txn.execute_unprepared(&format!(
                 "ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger}"
@@ -93,7 +107,7 @@ async fn as_owner(app: &TestApp, statements: &[String]) {
 }
 
 /// An activated patient with a document fed by a doctor who also read the record.
-async fn patient_with_document(app: &TestApp, n: u32) -> (String, i64) {
+pub(crate) async fn patient_with_document(app: &TestApp, n: u32) -> (String, i64) {
     let person = ins(n);
     app.activated_profile(&person, Some("p@example.org")).await;
     let fed = app
@@ -111,14 +125,14 @@ async fn patient_with_document(app: &TestApp, n: u32) -> (String, i64) {
     (person, id)
 }
 
-async fn audit(app: &TestApp, person: Option<&str>) -> Value {
+pub(crate) async fn audit(app: &TestApp, person: Option<&str>) -> Value {
     app.graphql(Some(&operator_token()), AUDIT, json!({ "ins": person }))
         .await
         .ok()["ledgerAudit"]
         .clone()
 }
 
-async fn checkpoint(app: &TestApp) -> Value {
+pub(crate) async fn checkpoint(app: &TestApp) -> Value {
     app.graphql(Some(&operator_token()), CHECKPOINT, json!({}))
         .await
         .ok()["createLedgerCheckpoint"]
@@ -240,11 +254,25 @@ async fn truncating_a_chain_after_a_checkpoint_is_found(app: TestApp) {
         )),
         "{report}"
     );
-    // And the server refuses to sign over it.
+    // The log still holds the head it signed: a checkpoint now logs nothing of that chain.
+    let unchanged = checkpoint(&app).await;
+    assert_eq!(unchanged["index"], 1, "{unchanged}");
+    // And once the chain moves on from its cut end, the server refuses to sign over it.
+    app.feed(DOCTOR, &person, document_input("k-302-after", "Suite"))
+        .await
+        .ok();
     let again = app
         .graphql(Some(&operator_token()), CHECKPOINT, json!({}))
         .await;
     assert_eq!(again.code(), "CONFLICT");
+    assert!(
+        again.error()["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{person}: sequence {last} has hash")),
+        "{:?}",
+        again.error()
+    );
 }
 
 /// Rewrites a patient's chain from sequence `k` with recomputed hashes (the payload of `k`
@@ -345,7 +373,7 @@ fn stored_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
 }
 
 /// Runs the binary offline: no database.
-fn offline(args: &[&str]) -> (bool, String) {
+pub(crate) fn offline(args: &[&str]) -> (bool, String) {
     crate::helpers::run_binary(args, None)
 }
 
@@ -421,6 +449,8 @@ async fn checkpoints_are_published_and_a_forged_or_forked_log_is_refused(app: Te
         &app,
         &[
             "DELETE FROM ledger_checkpoint_heads".to_owned(),
+            "DELETE FROM ledger_log_leaves".to_owned(),
+            "DELETE FROM ledger_log_nodes".to_owned(),
             "DELETE FROM ledger_checkpoints".to_owned(),
         ],
     )
@@ -689,21 +719,41 @@ async fn the_patient_gets_the_inclusion_proof_of_their_chain_head(app: TestApp) 
 }
 
 async fn checkpoint_tables_are_append_only(app: TestApp) {
-    patient_with_document(&app, 311).await;
+    let (person, _) = patient_with_document(&app, 311).await;
     checkpoint(&app).await;
     let db = app.db().await;
+    // A head of a checkpoint of version 1 or 2, which this build no longer writes (appending
+    // is what the table allows).
+    db.execute_unprepared(&format!(
+        "INSERT INTO ledger_checkpoint_heads (checkpoint_idx, leaf_index, patient_ins, seq, hash) \
+         VALUES (1, 0, '{person}', 1, '{}')",
+        "0".repeat(64)
+    ))
+    .await
+    .unwrap();
     let mut statements = vec![
         "UPDATE ledger_checkpoints SET tree_size = 0".to_owned(),
         "DELETE FROM ledger_checkpoints".to_owned(),
         "UPDATE ledger_checkpoint_heads SET seq = 1".to_owned(),
         "DELETE FROM ledger_checkpoint_heads".to_owned(),
+        "UPDATE ledger_log_leaves SET seq = 1".to_owned(),
+        "DELETE FROM ledger_log_leaves".to_owned(),
+        "UPDATE ledger_log_nodes SET hash = ''".to_owned(),
+        "DELETE FROM ledger_log_nodes".to_owned(),
     ];
     if app.backend == Backend::Postgres {
         statements.push("TRUNCATE ledger_checkpoints CASCADE".to_owned());
+        statements.push("TRUNCATE ledger_log_nodes".to_owned());
     } else {
-        statements.push(
-            "INSERT OR REPLACE INTO ledger_checkpoints SELECT * FROM ledger_checkpoints".to_owned(),
-        );
+        for table in [
+            "ledger_checkpoints",
+            "ledger_log_leaves",
+            "ledger_log_nodes",
+        ] {
+            statements.push(format!(
+                "INSERT OR REPLACE INTO {table} SELECT * FROM {table}"
+            ));
+        }
     }
     for statement in statements {
         let err = db

@@ -13,6 +13,7 @@ mod access;
 mod architecture;
 mod auth;
 mod checkpoint_keys;
+mod checkpoint_log;
 mod checkpoints;
 mod cli;
 mod composition;

@@ -225,6 +225,10 @@ pub enum CheckpointVersion {
     /// Binds the key id of the signing key and the public key it introduces, if any.
     #[sea_orm(num_value = 2)]
     V2,
+    /// Signs the log of chain heads appended as they move (its size and root), not a tree
+    /// over every chain's head; the same fields as version 2, under its own label.
+    #[sea_orm(num_value = 3)]
+    V3,
 }
 
 impl CheckpointVersion {
@@ -233,6 +237,7 @@ impl CheckpointVersion {
         match self {
             Self::V1 => 1,
             Self::V2 => 2,
+            Self::V3 => 3,
         }
     }
 }
@@ -250,8 +255,9 @@ impl TryFrom<u8> for CheckpointVersion {
         match number {
             1 => Ok(Self::V1),
             2 => Ok(Self::V2),
+            3 => Ok(Self::V3),
             other => Err(format!(
-                "unknown checkpoint version {other} (this build reads 1 and 2)"
+                "unknown checkpoint version {other} (this build reads 1, 2 and 3)"
             )),
         }
     }
@@ -362,7 +368,11 @@ mod tests {
 
     #[test]
     fn checkpoint_versions_are_stored_and_published_as_their_number() {
-        for version in [CheckpointVersion::V1, CheckpointVersion::V2] {
+        for version in [
+            CheckpointVersion::V1,
+            CheckpointVersion::V2,
+            CheckpointVersion::V3,
+        ] {
             assert_eq!(
                 CheckpointVersion::try_from_value(&version.to_value()).unwrap(),
                 version
@@ -374,6 +384,7 @@ mod tests {
         }
         assert_eq!(CheckpointVersion::V1.to_value(), 1);
         assert_eq!(CheckpointVersion::V2.to_value(), 2);
-        assert!(CheckpointVersion::try_from(3).is_err());
+        assert_eq!(CheckpointVersion::V3.to_value(), 3);
+        assert!(CheckpointVersion::try_from(4).is_err());
     }
 }

@@ -17,8 +17,9 @@ use sea_orm::{ConnectionTrait, DbErr};
 
 use super::deep::{DeepReport, verify_deep};
 use crate::ledger::checkpoint::{
-    SignedCheckpoint, all_checkpoints, checkpoint_heads, current_heads, divergence_from, head_leaf,
+    SignedCheckpoint, all_checkpoints, checkpoint_heads, current_heads, divergence, head_leaf,
 };
+use crate::ledger::transparency::log;
 use crate::ledger::{hex, merkle};
 
 /// What the drill found.
@@ -81,22 +82,30 @@ pub async fn verify_restore(
         .take_while(|(restored, published)| restored == published)
         .count();
     let forked_at = (common < restored.len().min(published.len())).then(|| restored[common].index);
-    // The restored heads table, read against the root the common checkpoint signed: the heads
-    // that say which chains lost what are themselves the signed ones.
+    // The restored heads (of version 3: the log of heads), read against the root the common
+    // checkpoint signed: the heads that say which chains lost what are themselves the signed
+    // ones.
     let (heads_problem, truncated) = match common.checked_sub(1).map(|i| &restored[i]) {
         Some(latest) => {
-            let heads = checkpoint_heads(conn, latest.index).await?;
-            let leaves: Vec<merkle::Hash> = heads
-                .iter()
-                .map(|h| head_leaf(&h.patient_ins, h.seq, &h.hash))
-                .collect();
-            let problem = (hex(&merkle::root(&leaves)) != latest.heads_root).then(|| {
+            let root = if latest.logs_heads() {
+                log::root_at(conn, u64::try_from(latest.tree_size).unwrap_or(0))
+                    .await?
+                    .map(|root| hex(&root))
+            } else {
+                let heads = checkpoint_heads(conn, latest.index).await?;
+                let leaves: Vec<merkle::Hash> = heads
+                    .iter()
+                    .map(|h| head_leaf(&h.patient_ins, h.seq, &h.hash))
+                    .collect();
+                Some(hex(&merkle::root(&leaves)))
+            };
+            let problem = (root.as_deref() != Some(latest.heads_root.as_str())).then(|| {
                 format!(
                     "the restored heads of checkpoint {} are not the ones it signed",
                     latest.index
                 )
             });
-            (problem, divergence_from(conn, latest.index).await?)
+            (problem, divergence(conn, latest).await?)
         }
         None => (None, Vec::new()),
     };

@@ -403,6 +403,7 @@ mod rotation {
             public_key: String::new(),
             key_id: String::new(),
             next_public_key: None,
+            consistency: Vec::new(),
         }
     }
 

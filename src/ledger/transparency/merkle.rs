@@ -3,6 +3,12 @@
 //! the largest power of two below its size; inclusion and consistency proofs, and their
 //! verification, as the RFC's algorithms state them. Small enough to write and check here
 //! rather than depend on a crate.
+//!
+//! Two ways to the same hashes: over leaves in memory ([`root`], [`inclusion_proof`],
+//! [`consistency_proof`]), and over stored complete subtrees ([`Node`], [`Frontier`],
+//! [`inclusion_ranges`], [`consistency_ranges`], [`range_nodes`], [`range_root`]), which a log
+//! too large to hold uses: every hash a proof needs is the root of a range of leaves, and every
+//! such range is a handful of complete subtrees, so a proof reads O(log n) stored nodes.
 
 use sha2::{Digest, Sha256};
 
@@ -28,6 +34,15 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
 
 /// The largest power of two strictly below `n` (n ≥ 2).
 fn split(n: usize) -> usize {
+    let mut k = 1;
+    while k << 1 < n {
+        k <<= 1;
+    }
+    k
+}
+
+/// [`split`] for positions in a stored log.
+fn split_u64(n: u64) -> u64 {
     let mut k = 1;
     while k << 1 < n {
         k <<= 1;
@@ -194,6 +209,175 @@ pub fn verify_consistency(
     fr == *first_root && sr == *second_root && sn == 0
 }
 
+/// A complete (perfect) subtree of a log: the leaves `index·2^level` to
+/// `(index+1)·2^level − 1`. Level 0 is a leaf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Node {
+    pub level: u32,
+    pub index: u64,
+}
+
+impl Node {
+    /// The first leaf it covers.
+    fn start(self) -> u64 {
+        self.index << self.level
+    }
+}
+
+/// The complete subtrees that make up the leaves `start..end`, left to right, each as large
+/// as it can be. For a range a proof names (a subtree of RFC 9162's split), their sizes are the
+/// bits of `end − start`, largest first.
+pub fn range_nodes(mut start: u64, end: u64) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    while start < end {
+        let mut level = 0;
+        while level < 63
+            && start.is_multiple_of(1 << (level + 1))
+            && start + (1 << (level + 1)) <= end
+        {
+            level += 1;
+        }
+        nodes.push(Node {
+            level,
+            index: start >> level,
+        });
+        start += 1 << level;
+    }
+    nodes
+}
+
+/// MTH of the leaves `start..end` from the hashes of its [`range_nodes`], given by `node`
+/// (`None` when one is missing): the right fold RFC 9162's split gives.
+pub fn range_root(start: u64, end: u64, node: impl Fn(Node) -> Option<Hash>) -> Option<Hash> {
+    let nodes = range_nodes(start, end);
+    let Some((last, rest)) = nodes.split_last() else {
+        return Some(Sha256::digest([]).into());
+    };
+    let mut hash = node(*last)?;
+    for n in rest.iter().rev() {
+        hash = node_hash(&node(*n)?, &hash);
+    }
+    Some(hash)
+}
+
+/// The ranges of leaves whose roots are the inclusion proof of leaf `index` in the tree of
+/// `size` leaves, from the leaf up (as [`inclusion_proof`] gives them). Empty when `index` is
+/// not a leaf.
+pub fn inclusion_ranges(index: u64, size: u64) -> Vec<(u64, u64)> {
+    fn walk(m: u64, start: u64, end: u64, out: &mut Vec<(u64, u64)>) {
+        let n = end - start;
+        if n <= 1 {
+            return;
+        }
+        let k = split_u64(n);
+        if m < k {
+            walk(m, start, start + k, out);
+            out.push((start + k, end));
+        } else {
+            walk(m - k, start + k, end, out);
+            out.push((start, start + k));
+        }
+    }
+    let mut out = Vec::new();
+    if index < size {
+        walk(index, 0, size, &mut out);
+    }
+    out
+}
+
+/// The ranges of leaves whose roots are the consistency proof from the tree of `first` leaves
+/// to the tree of `second` (as [`consistency_proof`] gives them). Empty when `first` is 0 or
+/// not below `second`.
+pub fn consistency_ranges(first: u64, second: u64) -> Vec<(u64, u64)> {
+    fn walk(m: u64, start: u64, end: u64, complete: bool, out: &mut Vec<(u64, u64)>) {
+        let n = end - start;
+        if m == n {
+            if !complete {
+                out.push((start, end));
+            }
+            return;
+        }
+        let k = split_u64(n);
+        if m <= k {
+            walk(m, start, start + k, complete, out);
+            out.push((start + k, end));
+        } else {
+            walk(m - k, start + k, end, false, out);
+            out.push((start, start + k));
+        }
+    }
+    let mut out = Vec::new();
+    if first > 0 && first < second {
+        walk(first, 0, second, true, &mut out);
+    }
+    out
+}
+
+/// The right edge of a log: the complete subtrees of its leaves so far ([`range_nodes`] of
+/// `0..size`), which is all that appending needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    nodes: Vec<(Node, Hash)>,
+}
+
+impl Frontier {
+    /// The nodes whose hashes [`Frontier::new`] needs for a log of `size` leaves.
+    pub fn nodes_of(size: u64) -> Vec<Node> {
+        range_nodes(0, size)
+    }
+
+    /// The frontier of a log of `size` leaves from the hashes of [`Frontier::nodes_of`]
+    /// (`None` when one is missing).
+    pub fn new(size: u64, node: impl Fn(Node) -> Option<Hash>) -> Option<Self> {
+        let nodes = Self::nodes_of(size)
+            .into_iter()
+            .map(|n| node(n).map(|hash| (n, hash)))
+            .collect::<Option<_>>()?;
+        Some(Self { size, nodes })
+    }
+
+    /// Leaves in the log.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The root of the log.
+    pub fn root(&self) -> Hash {
+        let mut nodes = self.nodes.iter().rev();
+        let Some((_, last)) = nodes.next() else {
+            return Sha256::digest([]).into();
+        };
+        nodes.fold(*last, |right, (_, left)| node_hash(left, &right))
+    }
+
+    /// Appends a leaf (its leaf hash): the complete subtrees it completes, itself first.
+    pub fn push(&mut self, leaf: Hash) -> Vec<(Node, Hash)> {
+        let mut node = Node {
+            level: 0,
+            index: self.size,
+        };
+        let mut hash = leaf;
+        let mut completed = vec![(node, hash)];
+        while node.index & 1 == 1 {
+            let (left, left_hash) = self
+                .nodes
+                .pop()
+                .expect("a right child's left sibling is on the frontier");
+            debug_assert_eq!(left.start() + (1 << left.level), node.start());
+            hash = node_hash(&left_hash, &hash);
+            node = Node {
+                level: node.level + 1,
+                index: node.index >> 1,
+            };
+            completed.push((node, hash));
+        }
+        self.nodes.push((node, hash));
+        self.size += 1;
+        completed
+    }
+}
+
 /// Parses 64 hex digits.
 pub fn parse_hash(hex: &str) -> Option<Hash> {
     let bytes = parse_hex(hex)?;
@@ -281,6 +465,62 @@ mod tests {
                 }
             }
             assert!(inclusion_proof(n, &tree).is_none());
+        }
+    }
+
+    /// Every complete subtree of `tree`, as a log stores them.
+    fn stored(tree: &[Hash]) -> std::collections::BTreeMap<Node, Hash> {
+        let mut frontier = Frontier::new(0, |_| None).unwrap();
+        let mut nodes = std::collections::BTreeMap::new();
+        for leaf in tree {
+            nodes.extend(frontier.push(*leaf));
+        }
+        nodes
+    }
+
+    #[test]
+    fn proofs_from_stored_subtrees_are_the_proofs_from_the_leaves() {
+        for n in 0..=40usize {
+            let tree = leaves(n);
+            let nodes = stored(&tree);
+            let node = |k: Node| nodes.get(&k).copied();
+            let frontier = Frontier::new(n as u64, node).unwrap();
+            assert_eq!(frontier.root(), root(&tree), "root of {n}");
+            assert_eq!(range_root(0, n as u64, node), Some(root(&tree)));
+            let hashes = |ranges: Vec<(u64, u64)>| -> Vec<Hash> {
+                ranges
+                    .into_iter()
+                    .map(|(a, b)| range_root(a, b, node).unwrap())
+                    .collect()
+            };
+            for i in 0..n {
+                assert_eq!(
+                    hashes(inclusion_ranges(i as u64, n as u64)),
+                    inclusion_proof(i, &tree).unwrap(),
+                    "inclusion {i}/{n}"
+                );
+            }
+            for m in 0..=n {
+                assert_eq!(
+                    hashes(consistency_ranges(m as u64, n as u64)),
+                    consistency_proof(m, &tree).unwrap(),
+                    "consistency {m}/{n}"
+                );
+                assert_eq!(range_root(0, m as u64, node), Some(root(&tree[..m])));
+            }
+        }
+    }
+
+    #[test]
+    fn a_proof_reads_logarithmically_many_stored_nodes() {
+        let n = 100_000u64;
+        for (m, index) in [(1, 0), (65_537, 65_536), (99_999, 12_345)] {
+            let read: std::collections::BTreeSet<Node> = consistency_ranges(m, n)
+                .into_iter()
+                .chain(inclusion_ranges(index, n))
+                .flat_map(|(a, b)| range_nodes(a, b))
+                .collect();
+            assert!(read.len() <= 4 * 17, "{m}: {} nodes", read.len());
         }
     }
 
