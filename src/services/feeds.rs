@@ -197,7 +197,9 @@ where
                 state.last = id;
                 return Some((Ok((id, item)), state));
             }
-            match (state.fetch)(state.last).await {
+            // Boxed: the read's future (an ORM query's, several KB) exists while it runs, not
+            // in every idle subscription.
+            match Box::pin((state.fetch)(state.last)).await {
                 Ok(rows) if rows.is_empty() => state.doorbell.rung().await,
                 Ok(rows) => state.buffer.extend(rows),
                 Err(err) => {
