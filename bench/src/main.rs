@@ -34,6 +34,10 @@ use std::time::Duration;
 use clap::Parser;
 use serde_json::json;
 
+/// The API's allocator (as `espace-sante`'s binary has it), for the server this binary runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The argument that makes this binary the API server (the benchmark's child).
 const SERVE: &str = "__serve";
 

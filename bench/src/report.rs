@@ -405,10 +405,10 @@ impl Report {
             let _ = writeln!(md, "\n## Database round trips per request\n");
             let _ = writeln!(
                 md,
-                "Counted by a proxy between a second server and PostgreSQL (`Sync` and `Query` messages, BEGIN and COMMIT included):\n"
+                "Counted by a proxy between a second server and PostgreSQL (`Sync` and `Query` messages, BEGIN and COMMIT included), one request at a time:\n"
             );
             for (name, count) in &self.statements.0 {
-                let _ = writeln!(md, "- `{name}`: {count:.1}");
+                let _ = writeln!(md, "- {name}: {count:.1}");
             }
         }
         md
