@@ -20,6 +20,7 @@
 //! other replicas' subscribers unrung for that event; the outbox still holds it, and they read
 //! it at their next ring or reconnection.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -41,7 +42,28 @@ pub enum Recipient {
     Practitioner(Rpps),
 }
 
-type Doorbells = HashMap<Recipient, Vec<(u64, Arc<Notify>)>>;
+type Doorbells = HashMap<Recipient, Bell>;
+
+/// One recipient's subscribers in this process.
+#[derive(Default)]
+struct Bell {
+    /// How many times the recipient was rung: a read begun after ring `g` was seen holds
+    /// everything committed before it.
+    rings: u64,
+    subscribers: Vec<(u64, Arc<Notify>)>,
+    /// The last read of the recipient's feed, shared by its subscribers ([`Doorbell::share`]):
+    /// its cursor and ring, and the read (of the feed's own type).
+    last_read: Option<((i64, u64), Arc<dyn Any + Send + Sync>)>,
+}
+
+impl std::fmt::Debug for Bell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bell")
+            .field("rings", &self.rings)
+            .field("subscribers", &self.subscribers.len())
+            .finish_non_exhaustive()
+    }
+}
 
 /// The doorbells of this process's subscribers, and the announcements it has yet to tell the
 /// other replicas.
@@ -102,6 +124,44 @@ impl Doorbell {
     pub async fn rung(&self) {
         self.notify.notified().await;
     }
+
+    /// How many times this recipient was rung so far.
+    pub fn rings(&self) -> u64 {
+        self.hub
+            .doorbells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&self.recipient)
+            .map_or(0, |bell| bell.rings)
+    }
+
+    /// The recipient's read after `after`, begun once the recipient had been rung `rings`
+    /// times: the one another of its subscribers began for the same cursor and ring, or `read`,
+    /// kept for the others. Subscribers woken by one ring at one cursor read the database once.
+    /// A read begun after ring `g` holds everything committed before it; anything committed
+    /// after it rings again, and a subscriber that saw ring `g` then reads anew.
+    pub fn share<R>(&self, after: i64, rings: u64, read: impl FnOnce() -> R) -> R
+    where
+        R: Clone + Send + Sync + 'static,
+    {
+        let mut doorbells = self
+            .hub
+            .doorbells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(bell) = doorbells.get_mut(&self.recipient) else {
+            return read();
+        };
+        if let Some((key, shared)) = &bell.last_read
+            && *key == (after, rings)
+            && let Some(shared) = shared.downcast_ref::<R>()
+        {
+            return shared.clone();
+        }
+        let fresh = read();
+        bell.last_read = Some(((after, rings), Arc::new(fresh.clone())));
+        fresh
+    }
 }
 
 impl Drop for Doorbell {
@@ -111,9 +171,9 @@ impl Drop for Doorbell {
             .doorbells
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(list) = doorbells.get_mut(&self.recipient) {
-            list.retain(|(id, _)| *id != self.id);
-            if list.is_empty() {
+        if let Some(bell) = doorbells.get_mut(&self.recipient) {
+            bell.subscribers.retain(|(id, _)| *id != self.id);
+            if bell.subscribers.is_empty() {
                 doorbells.remove(&self.recipient);
             }
         }
@@ -131,6 +191,7 @@ impl LiveHub {
             .unwrap_or_else(PoisonError::into_inner)
             .entry(recipient.clone())
             .or_default()
+            .subscribers
             .push((id, notify.clone()));
         Doorbell {
             hub: self.clone(),
@@ -142,12 +203,15 @@ impl LiveHub {
 
     /// Rings the doorbells of `recipient` (after a commit).
     pub fn wake(&self, recipient: &Recipient) {
-        let doorbells = self
+        let mut doorbells = self
             .doorbells
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        for (_, notify) in doorbells.get(recipient).into_iter().flatten() {
-            notify.notify_one();
+        if let Some(bell) = doorbells.get_mut(recipient) {
+            bell.rings += 1;
+            for (_, notify) in &bell.subscribers {
+                notify.notify_one();
+            }
         }
     }
 
@@ -157,7 +221,7 @@ impl LiveHub {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
-            .map(Vec::len)
+            .map(|bell| bell.subscribers.len())
             .sum()
     }
 
@@ -202,12 +266,15 @@ impl LiveHub {
 
     /// Rings every doorbell: after the listener lost notifications, everyone re-reads.
     pub fn wake_all(&self) {
-        let doorbells = self
+        let mut doorbells = self
             .doorbells
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        for (_, notify) in doorbells.values().flatten() {
-            notify.notify_one();
+        for bell in doorbells.values_mut() {
+            bell.rings += 1;
+            for (_, notify) in &bell.subscribers {
+                notify.notify_one();
+            }
         }
     }
 }

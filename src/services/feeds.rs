@@ -7,8 +7,10 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::Arc;
 
-use futures_util::Stream;
+use futures_util::future::{BoxFuture, Shared};
+use futures_util::{FutureExt, Stream};
 
 use entity::{message, notification, thread};
 use sea_orm::sea_query::Query;
@@ -164,6 +166,9 @@ fn practitioner_threads(rpps: &Rpps) -> sea_orm::sea_query::SelectStatement {
         .to_owned()
 }
 
+/// A read of a feed, shareable by the recipient's subscribers ([`Doorbell::share`]).
+type SharedRead<T> = Shared<BoxFuture<'static, Result<Arc<Vec<(i64, T)>>, Arc<ServiceError>>>>;
+
 /// What a feed keeps between two items.
 struct FeedState<T, F> {
     doorbell: Doorbell,
@@ -172,9 +177,10 @@ struct FeedState<T, F> {
     fetch: F,
 }
 
-/// Replays the rows after `start`, then waits for the doorbell and reads again, forever. A read
-/// that fails is told to the subscriber, a second later, and the feed goes on: the next read
-/// may well succeed.
+/// Replays the rows after `start`, then waits for the doorbell and reads again, forever. The
+/// recipient's subscribers rung by the same ring at the same cursor share one read (one read
+/// per ring per recipient, however many devices follow it). A read that fails is told to the
+/// subscriber, a second later, and the feed goes on: the next read may well succeed.
 fn feed<T, F, Fut>(
     doorbell: Doorbell,
     start: i64,
@@ -182,8 +188,8 @@ fn feed<T, F, Fut>(
 ) -> impl Stream<Item = Result<(i64, T), ServiceError>>
 where
     F: Fn(i64) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<Vec<(i64, T)>, ServiceError>> + Send,
-    T: Send + 'static,
+    Fut: Future<Output = Result<Vec<(i64, T)>, ServiceError>> + Send + 'static,
+    T: Clone + Send + Sync + 'static,
 {
     let state = FeedState {
         doorbell,
@@ -197,14 +203,29 @@ where
                 state.last = id;
                 return Some((Ok((id, item)), state));
             }
+            // The ring count first, then the read: it holds everything committed before.
+            let rings = state.doorbell.rings();
+            let fetch = &state.fetch;
             // Boxed: the read's future (an ORM query's, several KB) exists while it runs, not
             // in every idle subscription.
-            match Box::pin((state.fetch)(state.last)).await {
+            let read: SharedRead<T> = state.doorbell.share(state.last, rings, || {
+                fetch(state.last)
+                    .map(|rows| rows.map(Arc::new).map_err(Arc::new))
+                    .boxed()
+                    .shared()
+            });
+            match read.await {
                 Ok(rows) if rows.is_empty() => state.doorbell.rung().await,
-                Ok(rows) => state.buffer.extend(rows),
+                Ok(rows) => state.buffer.extend(rows.iter().cloned()),
                 Err(err) => {
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    return Some((Err(err), state));
+                    return Some((
+                        Err(ServiceError::internal(format!(
+                            "a live feed's read failed: {}",
+                            err.message()
+                        ))),
+                        state,
+                    ));
                 }
             }
         }

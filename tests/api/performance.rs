@@ -5,8 +5,9 @@
 use serde_json::json;
 
 use crate::helpers::{
-    Backend, DOCTOR, DatabaseProxy, TestApp, document_input, ins, practitioner_token,
+    Backend, DOCTOR, DatabaseProxy, TestApp, document_input, ins, patient_token, practitioner_token,
 };
+use crate::live::{NOTIFICATIONS, WsClient};
 
 const RECORD: &str =
     "query($ins: INS!) { patientRecord(patientIns: $ins, first: 20) { edges { node { id } } } }";
@@ -186,5 +187,52 @@ async fn the_replicas_are_rung_after_the_commit_never_inside_the_transaction() {
             .iter()
             .any(|(_, sql)| sql.contains("pg_notify")),
         "{statements:#?}"
+    );
+}
+
+/// A patient followed on several devices costs the database one read per ring, not one per
+/// device: the subscribers woken by one ring at one cursor share it (`Doorbell::share`).
+#[tokio::test]
+async fn one_read_per_ring_however_many_devices_follow_the_patient() {
+    let (app, proxy) = through_proxy().await;
+    let person = ins(804);
+    app.activated_profile(&person, None).await;
+    // The doctor's first feed (their first access, notified too) is behind us.
+    app.feed(DOCTOR, &person, document_input("k-0", "Compte rendu"))
+        .await
+        .ok();
+    let token = patient_token(&person);
+    let mut devices: Vec<WsClient> = Vec::new();
+    let mut cost = Vec::new();
+    // One device twice (the second with the statements prepared), then three.
+    for (round, count) in [1, 1, 3].into_iter().enumerate() {
+        while devices.len() < count {
+            let mut device = WsClient::connect(&app.address, &token).await;
+            device.subscribe(NOTIFICATIONS, json!({})).await;
+            devices.push(device);
+        }
+        proxy.quiet().await;
+        let before = proxy.round_trips();
+        app.feed(
+            DOCTOR,
+            &person,
+            document_input(&format!("k-{}", round + 1), "Compte rendu"),
+        )
+        .await
+        .ok();
+        for device in &mut devices {
+            assert_eq!(
+                device.next_event("notifications").await["kind"],
+                "NEW_DOCUMENT"
+            );
+        }
+        proxy.quiet().await;
+        cost.push(proxy.round_trips() - before);
+    }
+    // Each device reading alone would add two reads of two round trips each (the new rows,
+    // then none). A statement prepared on a pooled connection not used before may add one.
+    assert!(
+        cost[2] <= cost[1] + 1,
+        "round trips of a feed and its delivery to one device, twice, then to three: {cost:?}"
     );
 }
