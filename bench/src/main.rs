@@ -34,7 +34,10 @@ use std::time::Duration;
 use clap::Parser;
 use serde_json::json;
 
-/// The API's allocator (as `espace-sante`'s binary has it), for the server this binary runs.
+/// The API's allocator (as `espace-sante`'s binary has it), for the server this binary runs;
+/// the system's with the `system-allocator` feature, for a heap profiler that hooks `malloc`
+/// (heaptrack).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
