@@ -162,6 +162,24 @@ impl Doorbell {
         bell.last_read = Some(((after, rings), Arc::new(fresh.clone())));
         fresh
     }
+
+    /// Forgets the shared read after `after` at `rings` (it failed): the next subscriber to
+    /// read tries again rather than taking the failure.
+    pub fn unshare(&self, after: i64, rings: u64) {
+        let mut doorbells = self
+            .hub
+            .doorbells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(bell) = doorbells.get_mut(&self.recipient)
+            && bell
+                .last_read
+                .as_ref()
+                .is_some_and(|(key, _)| *key == (after, rings))
+        {
+            bell.last_read = None;
+        }
+    }
 }
 
 impl Drop for Doorbell {
@@ -397,6 +415,31 @@ mod tests {
             }
         }
         assert_eq!(heard, announcements);
+    }
+
+    #[test]
+    fn subscribers_rung_once_at_one_cursor_share_a_read_and_a_failed_one_is_forgotten() {
+        let hub = LiveHub::default();
+        let patient = Recipient::Patient(Ins::parse("185057800608491").unwrap());
+        let (phone, laptop) = (hub.subscribe(patient.clone()), hub.subscribe(patient.clone()));
+        let reads = std::cell::Cell::new(0);
+        let read = || {
+            reads.set(reads.get() + 1);
+            Arc::new(reads.get())
+        };
+        let rings = phone.rings();
+        assert_eq!(phone.share(7, rings, read), laptop.share(7, rings, read));
+        assert_eq!(reads.get(), 1, "one read for both");
+        // Another cursor, or a ring since, is another read.
+        laptop.share(8, rings, read);
+        hub.wake(&patient);
+        assert_eq!(phone.rings(), rings + 1);
+        phone.share(8, phone.rings(), read);
+        assert_eq!(reads.get(), 3);
+        // A failed read is not handed to the next subscriber.
+        laptop.unshare(8, laptop.rings());
+        laptop.share(8, laptop.rings(), read);
+        assert_eq!(reads.get(), 4);
     }
 
     #[test]

@@ -218,6 +218,7 @@ where
                 Ok(rows) if rows.is_empty() => state.doorbell.rung().await,
                 Ok(rows) => state.buffer.extend(rows.iter().cloned()),
                 Err(err) => {
+                    state.doorbell.unshare(state.last, rings);
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     return Some((
                         Err(ServiceError::internal(format!(
