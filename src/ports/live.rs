@@ -421,7 +421,10 @@ mod tests {
     fn subscribers_rung_once_at_one_cursor_share_a_read_and_a_failed_one_is_forgotten() {
         let hub = LiveHub::default();
         let patient = Recipient::Patient(Ins::parse("185057800608491").unwrap());
-        let (phone, laptop) = (hub.subscribe(patient.clone()), hub.subscribe(patient.clone()));
+        let (phone, laptop) = (
+            hub.subscribe(patient.clone()),
+            hub.subscribe(patient.clone()),
+        );
         let reads = std::cell::Cell::new(0);
         let read = || {
             reads.set(reads.get() + 1);
