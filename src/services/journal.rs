@@ -110,6 +110,10 @@ async fn write_in_one_statement(
         .enumerate()
         .flat_map(|(i, entry)| entry.outbox.iter().map(move |row| (i, row)))
         .collect();
+    if rows.is_empty() && inserts == 0 {
+        // Events already written, and a notice routed nowhere: nothing to write.
+        return Ok(Vec::new());
+    }
     let statement = if rows.is_empty() {
         // The events' inserts run whether or not the main query reads them.
         let nothing = Query::select()
