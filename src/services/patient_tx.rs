@@ -300,9 +300,7 @@ impl<'s> PatientTx<'s> {
                 .ok_or_else(|| ServiceError::internal("the admission query returned no row"))?;
             let head_seq: Option<i64> = row.try_get("", "head_seq")?;
             let head_hash: Option<String> = row.try_get("", "head_hash")?;
-            self.head = head_seq
-                .zip(head_hash)
-                .map(|(seq, hash)| ChainHead { seq, hash });
+            self.knows_head(head_seq.zip(head_hash));
             self.emergency_holder = Some(row.try_get("", "emergency_holder")?);
             return Ok(Admission {
                 blocked: row.try_get("", "blocked")?,
