@@ -248,12 +248,12 @@ pub fn record_zip(export: &RecordExport) -> Result<Vec<u8>, TooLarge> {
                     "sender": { "role": m.sender_role.as_str(), "id": m.sender_id, "name": m.sender_name },
                     "sentAt": m.sent_at.to_rfc3339(),
                     "body": m.body,
-                    "attachments": attachments.iter().map(|a| json!({
+                    "attachments": attachments.iter().map(|(a, content)| json!({
                         "title": a.title,
                         "mimeType": a.mime_type,
                         "sizeBytes": a.size_bytes,
                         "sha256": a.sha256,
-                        "contentBase64": base64::engine::general_purpose::STANDARD.encode(&a.content),
+                        "contentBase64": base64::engine::general_purpose::STANDARD.encode(content),
                     })).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             })

@@ -115,6 +115,11 @@ pub enum Command {
         #[command(flatten)]
         rules: RuleSettings,
     },
+    /// The content store: move the contents still in the database into it, or sweep it.
+    Content {
+        #[command(subcommand)]
+        command: ContentCommand,
+    },
     /// Write the postal activity statements: one PDF letter per patient with pending postal
     /// notices, and a manifest, in LETTERS_DIR.
     Letters {
@@ -122,6 +127,30 @@ pub enum Command {
         database: DatabaseSettings,
         #[command(flatten)]
         letters: LettersSettings,
+    },
+}
+
+/// Content-store subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ContentCommand {
+    /// Move the bytes of documents and attachments still kept in the database
+    /// (before CONTENT_STORE_URL existed) into the store, checking each against its recorded
+    /// SHA-256; the database keeps the digest and the size. Resumable and idempotent: run it
+    /// again after a stop, or after an older server wrote more. Exits 1 if some bytes do not
+    /// match their digest (they stay in the database: `ledger verify --deep` tells more).
+    Migrate {
+        #[command(flatten)]
+        database: DatabaseSettings,
+        #[command(flatten)]
+        rules: RuleSettings,
+    },
+    /// Delete from the store the objects no row references, older than a day: what a crash
+    /// between an object's write and its transaction's commit, or a refused feed, left.
+    Sweep {
+        #[command(flatten)]
+        database: DatabaseSettings,
+        #[command(flatten)]
+        rules: RuleSettings,
     },
 }
 
@@ -273,7 +302,7 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
         } => {
             let db = database.connect(None).await?;
             let (reports, divergences) = if deep {
-                let report = crate::ledger::deep::verify_deep(&db).await?;
+                let report = crate::ledger::deep::verify_deep(&db, &database.contents()?).await?;
                 if report.unbound_events > 0 {
                     println!(
                         "{} content event(s) written before content was bound (encoding v1): \
@@ -368,7 +397,9 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
             crate::ledger::checkpoint::verify_log(&published_log, public_key.trim())
                 .map_err(|problem| format!("{}: {problem}", published.display()))?;
             let db = database.connect(None).await?;
-            let report = crate::ledger::restore::verify_restore(&db, &published_log).await?;
+            let report =
+                crate::ledger::restore::verify_restore(&db, &database.contents()?, &published_log)
+                    .await?;
             print_restore(&report);
             if !report.whole() {
                 return Ok(ExitCode::FAILURE);
@@ -468,13 +499,59 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
             }
         }
         Command::Purge { database, rules } => {
-            let services =
-                crate::services::Services::new(migrated(&database).await?, clock, rules.policy());
+            let services = crate::services::Services::new(
+                migrated(&database).await?,
+                clock,
+                rules.policy(),
+                database.contents()?,
+            );
             let purged = services
                 .purge_due_profiles()
                 .await
                 .map_err(|err| err.message())?;
             println!("{} profile(s) purged", purged.len());
+        }
+        Command::Content {
+            command: ContentCommand::Migrate { database, rules },
+        } => {
+            let services = crate::services::Services::new(
+                migrated(&database).await?,
+                clock,
+                rules.policy(),
+                database.contents()?,
+            );
+            let moved = services
+                .migrate_contents()
+                .await
+                .map_err(|err| err.message())?;
+            println!(
+                "{} document(s) and {} attachment(s) moved to {}",
+                moved.documents,
+                moved.attachments,
+                services.contents.describe()
+            );
+            if !moved.mismatched.is_empty() {
+                return Err(format!(
+                    "left in the database, their bytes not matching their recorded SHA-256: {}",
+                    moved.mismatched.join(", ")
+                )
+                .into());
+            }
+        }
+        Command::Content {
+            command: ContentCommand::Sweep { database, rules },
+        } => {
+            let services = crate::services::Services::new(
+                migrated(&database).await?,
+                clock,
+                rules.policy(),
+                database.contents()?,
+            );
+            let deleted = services
+                .sweep_contents()
+                .await
+                .map_err(|err| err.message())?;
+            println!("{deleted} object(s) no row references deleted from the store");
         }
         Command::Letters { database, letters } => {
             let run = letters

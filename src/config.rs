@@ -147,9 +147,25 @@ pub struct DatabaseSettings {
     /// no roles to keep the API from its own guards (docs/src/production.md).
     #[arg(long, env = "ACCEPT_UNGUARDED_LEDGER_ON_SQLITE", default_value_t = false, action = clap::ArgAction::Set)]
     pub accept_unguarded_ledger_on_sqlite: bool,
+
+    /// Where the bytes of documents and attachments are (the database keeps their digest and
+    /// size): a folder (the default, beside the embedded database), or an S3-compatible
+    /// service, `s3://BUCKET?endpoint=URL&region=REGION`, with its credentials in the
+    /// environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), never in the URL.
+    #[arg(
+        long,
+        env = "CONTENT_STORE_URL",
+        default_value = "espace-sante-contents"
+    )]
+    pub content_store_url: String,
 }
 
 impl DatabaseSettings {
+    /// The content store these settings name.
+    pub fn contents(&self) -> Result<crate::contents::ContentStore, String> {
+        crate::contents::ContentStore::open(&self.content_store_url).map_err(|err| err.to_string())
+    }
+
     /// Connects to the database with these settings.
     pub async fn connect(
         &self,

@@ -128,8 +128,9 @@ pub async fn load(
     let past = Arc::new(ManualClock::new(
         now - policy.opposition_window - Duration::days(1),
     ));
-    let in_the_past = Services::new(db.clone(), past, policy.clone());
-    let today = Services::new(db, clock, policy);
+    let contents = database.contents()?;
+    let in_the_past = Services::new(db.clone(), past, policy.clone(), contents.clone());
+    let today = Services::new(db, clock, policy, contents);
     let operator = ActorRef {
         role: ActorRole::Operator,
         id: OPERATOR.0.to_owned(),

@@ -69,6 +69,8 @@ impl Application {
                     .into(),
             );
         }
+        let contents = settings.database.contents()?;
+        tracing::info!("contents go to {}", contents.describe());
         let db = settings
             .database
             .connect(settings.limits.statement_timeout())
@@ -84,8 +86,28 @@ impl Application {
             crate::telemetry::metrics::prometheus();
         }
         check_signing_key(settings.app_env, &db, &signer).await?;
-        let services = Services::new(db.clone(), clock, settings.rules.policy())
+        let services = Services::new(db.clone(), clock, settings.rules.policy(), contents)
             .with_checkpoint_signer(signer);
+        // Contents kept in the database by an older version move to the store: by themselves
+        // in development, by `espace-sante content migrate` in production, before the start.
+        match settings.app_env {
+            AppEnv::Development => {
+                services.migrate_contents().await.map_err(|e| e.message())?;
+            }
+            AppEnv::Production => {
+                let left = services
+                    .contents_left_in_database()
+                    .await
+                    .map_err(|e| e.message())?;
+                if left > 0 {
+                    return Err(format!(
+                        "{left} content(s) are still in the database: run `espace-sante content \
+                         migrate` (resumable) to move them to CONTENT_STORE_URL, then start"
+                    )
+                    .into());
+                }
+            }
+        }
         let delivery = settings.delivery(&services)?;
         tracing::info!("emails go to {}", delivery.relay.mailer.describe());
         let stopping = CancellationToken::new();
@@ -453,6 +475,10 @@ async fn purge_sweep(services: Services, every: Duration, stop: CancellationToke
     while next_tick(&mut ticker, &stop).await {
         if let Err(err) = services.purge_due_profiles().await {
             tracing::error!(error.cause = %err.message(), "purge sweep failed");
+        }
+        // The same period suits the objects a crash or a refused feed left in the store.
+        if let Err(err) = services.sweep_contents().await {
+            tracing::error!(error.cause = %err.message(), "content sweep failed");
         }
     }
 }

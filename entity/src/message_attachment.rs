@@ -12,7 +12,11 @@ pub struct Model {
     pub mime_type: String,
     pub size_bytes: i64,
     pub sha256: String,
-    pub content: Vec<u8>,
+    /// The bytes from before the content store, until `espace-sante content migrate` moves
+    /// them there; empty for every attachment sent since (its bytes are in the store, under
+    /// `sha256`).
+    #[sea_orm(column_name = "content")]
+    pub legacy_content: Vec<u8>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -217,6 +217,12 @@ impl Document {
     async fn content_base64(&self) -> Option<String> {
         self.content.as_deref().map(encode_content)
     }
+    /// Where to download the content (`GET`, with the same bearer token): streamed, with its
+    /// type, size and digest (`ETag`) as headers, and traced as `patientDocument` traces it.
+    /// Given in lists too, where the content itself is not.
+    async fn content_url(&self) -> String {
+        format!("/documents/{}/content", self.model.id)
+    }
 }
 
 /// An entry of the medical profile.

@@ -217,7 +217,7 @@ impl From<ServiceError> for Error {
                 coded(code, message).extend_with(|_, ext| ext.set("maxBytes", max_bytes as u64))
             }
             ServiceError::Unavailable(cause) => {
-                tracing::warn!(error.cause = %cause.chain(), "request failed: database unavailable");
+                tracing::warn!(error.cause = %cause.chain(), "request failed: the database or the content store is unavailable");
                 coded(
                     code,
                     "the service is temporarily unavailable; retry in a moment",

@@ -2,7 +2,7 @@
 //! patient lists, reads and replies.
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::guard::RoleGuard;
@@ -27,6 +27,7 @@ enum Reader {
 
 /// A file sent along with a message.
 #[derive(SimpleObject, Debug)]
+#[graphql(complex)]
 pub struct Attachment {
     /// Attachment id.
     pub id: ID,
@@ -38,19 +39,35 @@ pub struct Attachment {
     pub size_bytes: i64,
     /// SHA-256 of the content.
     pub sha256: String,
-    /// The content, base64-encoded.
-    pub content_base64: String,
+    #[graphql(skip)]
+    view: views::Attachment,
+}
+
+#[ComplexObject]
+impl Attachment {
+    /// The content, base64-encoded, read from the content store when asked for. For large
+    /// files, `contentUrl` streams the same bytes without base64.
+    async fn content_base64(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        let content = services(ctx).attachment_content(&self.view).await?;
+        Ok(encode_content(&content))
+    }
+
+    /// Where to download the content (`GET`, with the same bearer token): streamed, with its
+    /// type, size and digest as headers.
+    async fn content_url(&self) -> String {
+        format!("/attachments/{}/content", self.view.id)
+    }
 }
 
 impl From<views::Attachment> for Attachment {
     fn from(a: views::Attachment) -> Self {
         Self {
             id: ID(a.id.to_string()),
-            title: a.title,
-            mime_type: a.mime_type,
+            title: a.title.clone(),
+            mime_type: a.mime_type.clone(),
             size_bytes: a.size_bytes,
-            sha256: a.sha256,
-            content_base64: encode_content(&a.content),
+            sha256: a.sha256.clone(),
+            view: a,
         }
     }
 }

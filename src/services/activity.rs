@@ -134,7 +134,8 @@ impl Services {
         let mut report = match ins {
             Some(ins) => {
                 let (chain, divergences, unbound_events) =
-                    ledger::deep::verify_patient_deep(&self.db, ins.as_str()).await?;
+                    ledger::deep::verify_patient_deep(&self.db, &self.contents, ins.as_str())
+                        .await?;
                 DeepReport {
                     chains: vec![chain],
                     divergences,
@@ -142,7 +143,7 @@ impl Services {
                     checkpoint_problems: Vec::new(),
                 }
             }
-            None => ledger::deep::verify_deep(&self.db).await?,
+            None => ledger::deep::verify_deep(&self.db, &self.contents).await?,
         };
         // The key set is followed from the first checkpoint's key; that this server's own key
         // is in it (current, or retired by a rotation it was not restarted after) is what ties

@@ -266,6 +266,24 @@ impl From<crate::domain::lifecycle::Refusal> for ServiceError {
     }
 }
 
+impl From<crate::contents::ContentError> for ServiceError {
+    fn from(err: crate::contents::ContentError) -> Self {
+        use crate::contents::ContentError;
+        let unavailable = matches!(err, ContentError::Store(_));
+        let internal = InternalError {
+            context: "content store".to_owned(),
+            source: Some(Box::new(err)),
+        };
+        // A store that fails or cannot be reached is an outage: the request can be retried.
+        // A row whose bytes are missing or altered is not the client's to retry.
+        if unavailable {
+            Self::Unavailable(internal)
+        } else {
+            Self::Internal(internal)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,10 +5,7 @@
 //! event.
 
 use chrono::{DateTime, Utc};
-use entity::{
-    document, document_content, ledger_event, medical_profile_entry, message, message_attachment,
-    thread,
-};
+use entity::{document, ledger_event, medical_profile_entry, message, message_attachment, thread};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::activity::hidden_documents;
@@ -47,11 +44,15 @@ pub struct ExportedDocument {
     pub sequence: Option<i64>,
 }
 
+/// An attachment with its bytes.
+pub type ExportedFile = (Attachment, Vec<u8>);
+
 /// A conversation with its messages.
 #[derive(Debug)]
 pub struct ExportedThread {
     pub thread: Thread,
-    pub messages: Vec<(Message, Vec<Attachment>)>,
+    /// Each message with its attachments and their bytes.
+    pub messages: Vec<(Message, Vec<ExportedFile>)>,
 }
 
 impl Services {
@@ -96,18 +97,13 @@ impl Services {
             .order_by_asc(document::Column::Id)
             .all(tx.conn())
             .await?;
-        let mut documents = Vec::with_capacity(rows.len());
-        for row in rows {
-            let content = document_content::Entity::find_by_id(row.id)
-                .one(tx.conn())
-                .await?
-                .map(|c| c.content);
-            documents.push(ExportedDocument {
-                sequence: introduced_by(row.id),
-                document: row.into(),
-                content,
-            });
-        }
+        // A purged record's documents keep their rows, not their bytes (which another
+        // record's equal document may still keep in the store).
+        let purged = tx.enrolled()?.purged_at.is_some();
+        let documents: Vec<(Option<i64>, Document)> = rows
+            .into_iter()
+            .map(|row| (introduced_by(row.id), row.into()))
+            .collect();
         let medical_profile = medical_profile_entry::Entity::find()
             .filter(medical_profile_entry::Column::PatientIns.eq(ins.as_str()))
             .order_by_asc(medical_profile_entry::Column::Id)
@@ -131,7 +127,7 @@ impl Services {
                 .await?;
             let mut with_attachments = Vec::with_capacity(messages.len());
             for message in messages {
-                let attachments = message_attachment::Entity::find()
+                let attachments: Vec<Attachment> = message_attachment::Entity::find()
                     .filter(message_attachment::Column::MessageId.eq(message.id))
                     .order_by_asc(message_attachment::Column::Id)
                     .all(tx.conn())
@@ -139,21 +135,48 @@ impl Services {
                     .into_iter()
                     .map(Into::into)
                     .collect();
-                with_attachments.push((message.into(), attachments));
+                with_attachments.push((Message::from(message), attachments));
             }
-            threads.push(ExportedThread {
-                thread: row.into(),
-                messages: with_attachments,
+            threads.push((Thread::from(row), with_attachments));
+        }
+        let exported_at = tx.now();
+        // The trace commits before any byte is read from the store.
+        let traced = tx.commit_traced(receipt, ()).await?;
+        let mut exported_documents = Vec::with_capacity(documents.len());
+        for (sequence, document) in documents {
+            let content = match purged {
+                true => None,
+                false => Some(self.contents.get(&document.sha256).await?),
+            };
+            exported_documents.push(ExportedDocument {
+                document,
+                content,
+                sequence,
             });
         }
-        let export = RecordExport {
-            exported_at: tx.now(),
+        let mut exported_threads = Vec::with_capacity(threads.len());
+        for (thread, messages) in threads {
+            let mut with_bytes = Vec::with_capacity(messages.len());
+            for (message, attachments) in messages {
+                let mut files = Vec::with_capacity(attachments.len());
+                for attachment in attachments {
+                    let bytes = self.contents.get(&attachment.sha256).await?;
+                    files.push((attachment, bytes));
+                }
+                with_bytes.push((message, files));
+            }
+            exported_threads.push(ExportedThread {
+                thread,
+                messages: with_bytes,
+            });
+        }
+        Ok(traced.map(|()| RecordExport {
+            exported_at,
             profile,
-            documents,
+            documents: exported_documents,
             medical_profile,
-            threads,
+            threads: exported_threads,
             ledger,
-        };
-        tx.commit_traced(receipt, export).await
+        }))
     }
 }

@@ -5,6 +5,7 @@
 mod accounts;
 pub mod activity;
 pub mod checkpoints;
+pub mod content_migration;
 pub mod documents;
 mod error;
 pub mod export;
@@ -27,10 +28,11 @@ pub use patient_tx::{Trace, Traced};
 use sea_orm::DatabaseConnection;
 
 use crate::clock::SharedClock;
+use crate::contents::ContentStore;
 pub use crate::domain::Policy;
 use live::LiveHub;
 
-/// What every use case needs: the database, the time, the rules, and the doorbells of live
+/// What every use case needs: the database and the content store, the time, the rules, and the doorbells of live
 /// subscribers to ring after a commit.
 ///
 /// The database handle is private to the services: a use case reaches a patient's tables
@@ -42,18 +44,26 @@ pub struct Services {
     pub clock: SharedClock,
     pub policy: Policy,
     pub live: LiveHub,
+    /// Where the bytes of documents and attachments are.
+    pub contents: ContentStore,
     /// Signs the ledger's checkpoints; without it, checkpoints are read but none is made.
     pub checkpoint_signer: Option<crate::ledger::checkpoint::CheckpointSigner>,
 }
 
 impl Services {
     /// Services with a hub of their own.
-    pub fn new(db: DatabaseConnection, clock: SharedClock, policy: Policy) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        clock: SharedClock,
+        policy: Policy,
+        contents: ContentStore,
+    ) -> Self {
         Self {
             db,
             clock,
             policy,
             live: LiveHub::default(),
+            contents,
             checkpoint_signer: None,
         }
     }

@@ -132,6 +132,19 @@ impl<T> Traced<T> {
     pub fn trace(&self) -> &Trace {
         &self.trace
     }
+
+    /// The data, still traced.
+    pub fn value(&self) -> &T {
+        &self.value
+    }
+
+    /// The same trace, for `f` of the data (what is handed out of what was read).
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Traced<U> {
+        Traced {
+            value: f(self.value),
+            trace: self.trace,
+        }
+    }
 }
 
 impl Services {

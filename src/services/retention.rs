@@ -1,15 +1,20 @@
 //! The end of a closed profile's retention: the purge sweep deletes the record's contents —
 //! documents' bytes, message bodies and attachments, the medical profile — and keeps the ledger
 //! (which never held medical content), so that the chain still verifies. The purge is itself a
-//! ledger event.
+//! ledger event. The bytes in the content store go once the purge commits, unless a live row
+//! still references them (equal contents are stored once); the orphan sweep
+//! ([`Services::sweep_contents`]) removes what a crash or a refused feed left there.
+
+use std::collections::BTreeSet;
 
 use entity::{
     document, document_content, emergency_access, medical_profile_entry, message,
     message_attachment, profile, thread,
 };
+use futures_util::TryStreamExt;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QuerySelect, sea_query::Expr,
+    QuerySelect, QueryTrait, sea_query::Expr,
 };
 
 use super::profiles::facts_of;
@@ -59,13 +64,16 @@ impl Services {
         if !lifecycle::purge_due(&facts_of(&current)?, tx.now(), self.policy.retention) {
             return Ok(false);
         }
-        let document_ids: Vec<i64> = document::Entity::find()
+        let documents: Vec<(i64, String)> = document::Entity::find()
             .select_only()
             .column(document::Column::Id)
+            .column(document::Column::Sha256)
             .filter(document::Column::PatientIns.eq(ins.as_str()))
             .into_tuple()
             .all(tx.conn())
             .await?;
+        let document_ids: Vec<i64> = documents.iter().map(|(id, _)| *id).collect();
+        let mut freed: BTreeSet<String> = documents.into_iter().map(|(_, sha)| sha).collect();
         document_content::Entity::delete_many()
             .filter(document_content::Column::DocumentId.is_in(document_ids.clone()))
             .exec(tx.conn())
@@ -84,6 +92,15 @@ impl Services {
             .into_tuple()
             .all(tx.conn())
             .await?;
+        freed.extend(
+            message_attachment::Entity::find()
+                .select_only()
+                .column(message_attachment::Column::Sha256)
+                .filter(message_attachment::Column::MessageId.is_in(message_ids.clone()))
+                .into_tuple::<String>()
+                .all(tx.conn())
+                .await?,
+        );
         message_attachment::Entity::delete_many()
             .filter(message_attachment::Column::MessageId.is_in(message_ids.clone()))
             .exec(tx.conn())
@@ -127,6 +144,93 @@ impl Services {
         tx.record(&ActorRef::system(), Event::ProfilePurged(purged))
             .await?;
         tx.commit().await?;
+        // After the commit: a purge rolled back deletes nothing. A failure here leaves orphans
+        // for the sweep, not rows without bytes.
+        let freed: Vec<String> = freed.into_iter().collect();
+        self.delete_unreferenced(&freed).await?;
         Ok(true)
     }
+
+    /// Deletes from the content store the objects that no row references any more and that
+    /// were written before the grace period ([`crate::contents::ORPHAN_GRACE`]): those a crash
+    /// between an object's write and its transaction's commit left, or a feed refused after
+    /// its bytes were kept. Returns how many were deleted.
+    #[tracing::instrument(skip_all)]
+    pub async fn sweep_contents(&self) -> Result<usize, ServiceError> {
+        let mut batch = Vec::new();
+        let mut deleted = 0;
+        let mut listed = self.contents.list();
+        while let Some(object) = listed.try_next().await? {
+            batch.push(object.sha256);
+            if batch.len() == SWEEP_BATCH {
+                deleted += self.delete_unreferenced(&batch).await?;
+                batch.clear();
+            }
+        }
+        deleted += self.delete_unreferenced(&batch).await?;
+        if deleted > 0 {
+            tracing::info!(deleted, "contents no row references deleted from the store");
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes those of `digests` that no live row references and that were last written
+    /// before the grace period: a content fed again is written again first, so a transaction
+    /// about to reference it keeps it. Returns how many were deleted.
+    async fn delete_unreferenced(&self, digests: &[String]) -> Result<usize, ServiceError> {
+        if digests.is_empty() {
+            return Ok(0);
+        }
+        let referenced = self.referenced_contents(digests).await?;
+        let before = self.clock.now() - crate::contents::ORPHAN_GRACE;
+        let mut deleted = 0;
+        for sha256 in digests.iter().filter(|d| !referenced.contains(*d)) {
+            if self
+                .contents
+                .written_at(sha256)
+                .await?
+                .is_some_and(|at| at < before)
+            {
+                self.contents.delete(sha256).await?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Those of `digests` a live row references: a document of a record not purged (a purged
+    /// record keeps its documents' rows, not their bytes), or an attachment.
+    async fn referenced_contents(
+        &self,
+        digests: &[String],
+    ) -> Result<BTreeSet<String>, ServiceError> {
+        let purged_records = profile::Entity::find()
+            .select_only()
+            .column(profile::Column::Ins)
+            .filter(profile::Column::PurgedAt.is_not_null())
+            .into_query();
+        let mut referenced: BTreeSet<String> = document::Entity::find()
+            .select_only()
+            .column(document::Column::Sha256)
+            .filter(document::Column::Sha256.is_in(digests.iter().cloned()))
+            .filter(document::Column::PatientIns.not_in_subquery(purged_records))
+            .into_tuple::<String>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .collect();
+        referenced.extend(
+            message_attachment::Entity::find()
+                .select_only()
+                .column(message_attachment::Column::Sha256)
+                .filter(message_attachment::Column::Sha256.is_in(digests.iter().cloned()))
+                .into_tuple::<String>()
+                .all(&self.db)
+                .await?,
+        );
+        Ok(referenced)
+    }
 }
+
+/// Digests checked against the rows at a time by the sweep.
+const SWEEP_BATCH: usize = 500;

@@ -231,8 +231,7 @@ view! {
         title: String,
         mime_type: String,
         size_bytes: i64,
-        /// SHA-256 of the content, 64 lowercase hex digits.
+        /// SHA-256 of the content, 64 lowercase hex digits: its address in the content store.
         sha256: String,
-        content: Vec<u8>,
     }
 }

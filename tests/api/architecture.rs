@@ -2,9 +2,13 @@
 //!
 //! ```text
 //! domain  <-  ledger  <-  services  ->  ports (live, delivery)  <-  notify
-//!   ^                        ^
-//!  auth                   graphql  (services, domain and the caller from auth; never storage)
+//!   ^   ^        ^            ^
+//!   |   contents (bytes)  graphql  (services, domain and the caller from auth; never storage)
+//!  auth
 //! ```
+//!
+//! `contents` is the content store (an object store addressed by digest), which the ledger's
+//! verifiers and the services read and write through.
 //!
 //! `ports` are the services' own interfaces (live doorbells, delivery), which `notify`
 //! implements without importing `services`. The outer modules (cli, config, startup, http,
@@ -18,10 +22,14 @@ use std::path::{Path, PathBuf};
 const ALLOWED: &[(&str, &[&str])] = &[
     ("clock", &[]),
     ("domain", &[]),
-    ("ledger", &["domain", "clock"]),
+    ("contents", &["domain"]),
+    ("ledger", &["domain", "clock", "contents"]),
     ("auth", &["domain", "clock"]),
     ("ports", &["domain"]),
-    ("services", &["domain", "ledger", "clock", "ports"]),
+    (
+        "services",
+        &["domain", "ledger", "clock", "ports", "contents"],
+    ),
     ("notify", &["ports", "domain", "clock"]),
     ("graphql", &["services", "domain", "auth"]),
 ];
@@ -327,6 +335,21 @@ const OUTSIDE_THE_UNIT_OF_WORK: &[(&str, &str, &str)] = &[
         "services/documents/care.rs",
         "emergency_accesses",
         "the operators' audit of emergency accesses",
+    ),
+    (
+        "services/content_migration.rs",
+        "migrate_contents",
+        "an operator's batch: the contents still in the database, across records",
+    ),
+    (
+        "services/content_migration.rs",
+        "contents_left_in_database",
+        "whether a production start must wait for `content migrate`",
+    ),
+    (
+        "services/retention.rs",
+        "referenced_contents",
+        "the orphan sweep: which contents any live row references, across records",
     ),
     (
         "services/documents/feed.rs",

@@ -148,23 +148,17 @@ async fn deep_verification_finds_a_rewritten_document_content(app: TestApp) {
     let clean = audit(&app, Some(&person)).await;
     assert_eq!(clean["verified"], true, "{clean}");
 
-    // Rewrite the content and, with it, the SHA-256 and size the documents table keeps.
+    // Rewrite the content in the store and, with it, the SHA-256 and size the documents table
+    // keeps: bucket and database both in hand.
     let forged = b"%PDF-1.4 forged".to_vec();
     let sha = format!("{:x}", Sha256::digest(&forged));
-    let hex: String = forged.iter().map(|b| format!("{b:02x}")).collect();
-    let blob = match app.backend {
-        Backend::Postgres => format!("'\\x{hex}'::bytea"),
-        Backend::Sqlite => format!("X'{hex}'"),
-    };
+    app.overwrite_content(&sha, &forged);
     as_owner(
         &app,
-        &[
-            format!("UPDATE document_contents SET content = {blob} WHERE document_id = {doc}"),
-            format!(
-                "UPDATE documents SET sha256 = '{sha}', size_bytes = {} WHERE id = {doc}",
-                forged.len()
-            ),
-        ],
+        &[format!(
+            "UPDATE documents SET sha256 = '{sha}', size_bytes = {} WHERE id = {doc}",
+            forged.len()
+        )],
     )
     .await;
     let report = audit(&app, Some(&person)).await;

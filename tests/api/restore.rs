@@ -75,7 +75,11 @@ fn dump(database_url: &str, to: &std::path::Path) {
 }
 
 /// `ledger verify-restore` on `database_url`: whether it says whole, and what it printed.
-fn verify_restore(database_url: &str, published: &std::path::Path) -> (bool, String) {
+fn verify_restore(
+    database_url: &str,
+    contents: &std::path::Path,
+    published: &std::path::Path,
+) -> (bool, String) {
     let public_key = espace_sante::ledger::checkpoint::CheckpointSigner::from_hex(LEDGER_KEY)
         .unwrap()
         .public_key();
@@ -87,6 +91,8 @@ fn verify_restore(database_url: &str, published: &std::path::Path) -> (bool, Str
             &public_key,
             "--published",
             published.to_str().unwrap(),
+            "--content-store-url",
+            contents.to_str().unwrap(),
         ],
         Some(database_url),
     )
@@ -132,7 +138,7 @@ async fn a_restore_is_whole_or_reported_with_the_chains_and_sequences_it_lost() 
     // The latest dump, restored: whole.
     let whole = Scratch::new().await;
     whole.restore(&late);
-    let (ok, report) = verify_restore(&whole.url, &published);
+    let (ok, report) = verify_restore(&whole.url, app.content_dir.path(), &published);
     assert!(ok, "{report}");
     assert!(report.contains("restore: WHOLE"), "{report}");
     whole.drop_now().await;
@@ -140,7 +146,7 @@ async fn a_restore_is_whole_or_reported_with_the_chains_and_sequences_it_lost() 
     // The early dump: it lacks the second checkpoint and what it signed.
     let older = Scratch::new().await;
     older.restore(&early);
-    let (ok, report) = verify_restore(&older.url, &published);
+    let (ok, report) = verify_restore(&older.url, app.content_dir.path(), &published);
     assert!(!ok, "{report}");
     assert!(
         report.contains("LOST TAIL: the restore ends at checkpoint 1")
@@ -172,7 +178,7 @@ async fn a_restore_is_whole_or_reported_with_the_chains_and_sequences_it_lost() 
         .await
         .unwrap();
     restored.close().await.unwrap();
-    let (ok, report) = verify_restore(&cut.url, &published);
+    let (ok, report) = verify_restore(&cut.url, app.content_dir.path(), &published);
     assert!(!ok, "{report}");
     assert!(
         report.contains(&format!(

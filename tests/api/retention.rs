@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::helpers::{
     DOCTOR, PDF, TestApp, document_input, ins, on_both_backends, on_both_databases, operator_token,
-    patient_token, practitioner_token, readme_hash_exported,
+    own_content_document_input, patient_token, practitioner_token, readme_hash_exported,
 };
 
 const RECORD: &str =
@@ -24,7 +24,7 @@ async fn patient_with_a_record(app: &TestApp, n: u32) -> String {
     app.feed(
         DOCTOR,
         &person,
-        document_input(&format!("doc-{person}"), "Compte rendu"),
+        own_content_document_input(&format!("doc-{person}"), "Compte rendu", &person),
     )
     .await
     .ok();
@@ -156,7 +156,7 @@ async fn closure_blocks_practitioners_and_keeps_data(app: TestApp) {
         .await;
     assert_eq!(own.code(), "DMP_NOT_FOUND");
     // Everything is kept.
-    assert_eq!(app.count("document_contents").await, 1);
+    assert_eq!(app.stored_contents(), app.document_digests(&person).await);
     assert_eq!(app.count("medical_profile_entries").await, 1);
     let bodies = app.query_rows("SELECT body FROM messages").await;
     assert_eq!(bodies, vec![vec!["Vos résultats sont bons".to_owned()]]);
@@ -243,13 +243,19 @@ async fn purge_removes_contents_and_keeps_a_verifying_chain(app: TestApp) {
         purge_sweep(&app).await.is_empty(),
         "not before the retention ends"
     );
-    assert_eq!(app.count("document_contents").await, 2);
+    let (purged, kept) = (
+        app.document_digests(&person).await,
+        app.document_digests(&other).await,
+    );
+    let mut both = [purged.clone(), kept.clone()].concat();
+    both.sort();
+    assert_eq!(app.stored_contents(), both);
     app.advance(Duration::days(10));
     assert_eq!(purge_sweep(&app).await, vec![person.clone()]);
     assert!(purge_sweep(&app).await.is_empty(), "once");
 
-    // The closed patient's contents are gone; the open patient's are not.
-    assert_eq!(app.count("document_contents").await, 1);
+    // The closed patient's contents are gone from the store; the open patient's are not.
+    assert_eq!(app.stored_contents(), kept);
     assert_eq!(app.count("medical_profile_entries").await, 1);
     let bodies = app
         .query_rows(&format!(
@@ -327,12 +333,12 @@ async fn purge_sweep_runs_in_the_background_by_the_clock(backend: crate::helpers
     close(&app, &person).await;
     app.advance(Duration::days(367));
     for _ in 0..50 {
-        if app.count("document_contents").await == 0 {
+        if app.stored_contents().is_empty() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(app.count("document_contents").await, 0);
+    assert_eq!(app.stored_contents(), Vec::<String>::new());
     let history = app.history(&person).await;
     assert_eq!(history.last().unwrap().0, "PROFILE_PURGED");
 }
@@ -370,7 +376,8 @@ async fn export_holds_every_document_byte_identical_and_a_history_that_verifies_
         .iter()
         .map(|d| &files[d["file"].as_str().unwrap()])
         .collect();
-    assert_eq!(contents, vec![&PDF.to_vec(), &text]);
+    let fed = [PDF, person.as_bytes()].concat();
+    assert_eq!(contents, vec![&fed, &text]);
     for d in documents {
         let bytes = &files[d["file"].as_str().unwrap()];
         assert_eq!(d["sha256"], format!("{:x}", Sha256::digest(bytes)).as_str());

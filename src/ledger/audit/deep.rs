@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::contents::ContentStore;
 use crate::domain::Event;
 use crate::domain::content::title_digest;
 use crate::domain::events::emergency_expiry;
@@ -14,9 +15,8 @@ use crate::domain::record::{EntryState, RecordState, Recorded};
 use crate::ledger::content::{ContentDigest, medical_entry_bytes};
 use crate::ledger::{ChainReport, encoding_version, verify_rows};
 use entity::{
-    document, document_content, emergency_access, ledger_event, legal_representative,
-    medical_profile_entry, message, message_attachment, practitioner_access, practitioner_block,
-    profile,
+    document, emergency_access, ledger_event, legal_representative, medical_profile_entry, message,
+    message_attachment, practitioner_access, practitioner_block, profile,
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -102,6 +102,7 @@ impl Findings<'_> {
 /// Deep-verifies one patient: their chain, then every projection against it.
 pub async fn verify_patient_deep(
     conn: &impl ConnectionTrait,
+    store: &ContentStore,
     patient_ins: &str,
 ) -> Result<(ChainReport, Vec<Divergence>, u64), DbErr> {
     let events = ledger_event::Entity::find()
@@ -244,17 +245,11 @@ pub async fn verify_patient_deep(
         .order_by_asc(document::Column::Id)
         .all(conn)
         .await?;
-    let ids: Vec<i64> = documents.iter().map(|d| d.id).collect();
-    let contents: BTreeMap<i64, Vec<u8>> = document_content::Entity::find()
-        .filter(document_content::Column::DocumentId.is_in(ids))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|c| (c.document_id, c.content))
-        .collect();
     let mut seen = BTreeSet::new();
     for doc in &documents {
         seen.insert(doc.id);
+        // Read one at a time through the content store, under the digest the row records.
+        let bytes = store.read(&doc.sha256).await?;
         let Some(derived_doc) = derived.documents.get(&doc.id) else {
             found.add(None, format!("document {} has no creation event", doc.id));
             continue;
@@ -311,7 +306,7 @@ pub async fn verify_patient_deep(
             }
             // The title's digest takes the bytes in: checked while they are there (a purge
             // removes both).
-            if let Some(bytes) = contents.get(&doc.id) {
+            if let (Some(bytes), false) = (&bytes, purged) {
                 found.digest(
                     seq,
                     &format!("document {} title", doc.id),
@@ -322,7 +317,7 @@ pub async fn verify_patient_deep(
         }
         let recorded = ContentDigest::known(&doc.sha256, doc.size_bytes);
         let bound = &derived_doc.content;
-        match contents.get(&doc.id) {
+        match &bytes {
             None if purged => {}
             Some(bytes) => {
                 let stored = ContentDigest::of(bytes);
@@ -416,6 +411,19 @@ pub async fn verify_patient_deep(
     {
         attachments.entry(a.message_id).or_default().push(a);
     }
+    let mut attachment_digests: BTreeMap<i64, Option<ContentDigest>> = BTreeMap::new();
+    for a in attachments.values().flatten() {
+        let read = store.read(&a.sha256).await?;
+        attachment_digests.insert(a.id, read.as_deref().map(ContentDigest::of));
+    }
+    let missing = ContentDigest::known("missing", 0);
+    let digest_of = |a: &message_attachment::Model| {
+        attachment_digests
+            .get(&a.id)
+            .cloned()
+            .flatten()
+            .unwrap_or_else(|| missing.clone())
+    };
     for (msg, facts) in &derived.messages {
         let Some(row) = messages.get(msg) else {
             found.add(Some(facts.seq), format!("message {msg} is missing"));
@@ -430,10 +438,8 @@ pub async fn verify_patient_deep(
         }
         let stored_files = attachments.get(msg).map(Vec::as_slice).unwrap_or_default();
         if let Some(bound) = &facts.attachments {
-            let stored: Vec<(i64, ContentDigest)> = stored_files
-                .iter()
-                .map(|a| (a.id, ContentDigest::of(&a.content)))
-                .collect();
+            let stored: Vec<(i64, ContentDigest)> =
+                stored_files.iter().map(|a| (a.id, digest_of(a))).collect();
             if *bound != stored {
                 found.add(
                     Some(facts.seq),
@@ -442,7 +448,7 @@ pub async fn verify_patient_deep(
             }
         }
         for a in stored_files {
-            if ContentDigest::of(&a.content) != ContentDigest::known(&a.sha256, a.size_bytes) {
+            if digest_of(a) != ContentDigest::known(&a.sha256, a.size_bytes) {
                 found.add(
                     Some(facts.seq),
                     format!(
@@ -528,7 +534,10 @@ fn compare_sets(
 }
 
 /// Deep-verifies every patient who has a chain or a profile.
-pub async fn verify_deep(conn: &impl ConnectionTrait) -> Result<DeepReport, DbErr> {
+pub async fn verify_deep(
+    conn: &impl ConnectionTrait,
+    store: &ContentStore,
+) -> Result<DeepReport, DbErr> {
     let mut patients: BTreeSet<String> = ledger_event::Entity::find()
         .select_only()
         .column(ledger_event::Column::PatientIns)
@@ -548,7 +557,7 @@ pub async fn verify_deep(conn: &impl ConnectionTrait) -> Result<DeepReport, DbEr
     );
     let mut report = DeepReport::default();
     for patient in patients {
-        let (chain, divergences, unbound) = verify_patient_deep(conn, &patient).await?;
+        let (chain, divergences, unbound) = verify_patient_deep(conn, store, &patient).await?;
         report.chains.push(chain);
         report.divergences.extend(divergences);
         report.unbound_events += unbound;

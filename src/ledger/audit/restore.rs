@@ -72,9 +72,10 @@ impl RestoreReport {
 /// the caller has already verified with the operator's key.
 pub async fn verify_restore(
     conn: &impl ConnectionTrait,
+    store: &crate::contents::ContentStore,
     published: &[SignedCheckpoint],
 ) -> Result<RestoreReport, DbErr> {
-    let deep = verify_deep(conn).await?;
+    let deep = verify_deep(conn, store).await?;
     let restored = all_checkpoints(conn).await?;
     let common = restored
         .iter()

@@ -6,7 +6,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::{
     Audience, DocumentQuery, DocumentWithContent, document_not_found, documents_page,
-    read_document, visibility,
+    trace_reading, visibility,
 };
 use crate::domain::visibility::MaskedAccess;
 use crate::domain::{Ins, Practitioner};
@@ -44,6 +44,19 @@ impl Services {
         ins: &Ins,
         document_id: i64,
     ) -> Result<Traced<DocumentWithContent>, ServiceError> {
+        let read = self.open_document(practitioner, ins, document_id).await?;
+        self.with_content(read).await
+    }
+
+    /// [`Self::consult_document`] without the bytes: the reading traced and committed, the
+    /// bytes left in the store for the caller to stream (`GET /documents/{id}/content`).
+    #[tracing::instrument(skip_all, fields(practitioner.rpps = %practitioner.rpps))]
+    pub async fn open_document(
+        &self,
+        practitioner: &Practitioner,
+        ins: &Ins,
+        document_id: i64,
+    ) -> Result<Traced<Document>, ServiceError> {
         let mut tx = self.consultation(practitioner, ins).await?;
         let reader = visibility::reader(&tx, practitioner).await?;
         let document = document::Entity::find_by_id(document_id)
@@ -53,8 +66,7 @@ impl Services {
             .await?
             .ok_or_else(document_not_found)?;
         let emergency = reader.masked == MaskedAccess::Emergency;
-        let (receipt, read) =
-            read_document(&mut tx, &practitioner.to_ref(), document, emergency).await?;
-        tx.commit_traced(receipt, read).await
+        let receipt = trace_reading(&mut tx, &practitioner.to_ref(), &document, emergency).await?;
+        tx.commit_traced(receipt, document.into()).await
     }
 }

@@ -72,6 +72,9 @@ impl Services {
                 )))
                 .await);
         }
+        // After the checks, so that a refused feed stores nothing anywhere; before the rows
+        // that reference the bytes (crate::contents). Only this patient's lock waits on it.
+        self.keep(&doc).await?;
         let title = title_digest(&doc.title, &doc.content);
         let hidden = options.held_back || options.secret_from_representatives;
         let storer = Storer::Practitioner(practitioner, hidden);

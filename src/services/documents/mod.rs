@@ -15,8 +15,9 @@ pub(crate) mod visibility;
 
 pub use care::{EmergencyAudit, REASON_CHARS};
 
+use bytes::Bytes;
 use chrono::NaiveDate;
-use entity::{document, document_content, ledger_event, practitioner_access};
+use entity::{document, ledger_event, practitioner_access};
 use sea_orm::sea_query::{
     Alias, Asterisk, CommonTableExpression, Expr, OnConflict, Order, Query, WithClause,
 };
@@ -31,6 +32,7 @@ use super::ServiceError;
 use super::idempotency::{self, RequestHash};
 use super::patient_tx::{FirstAccessBy, PatientTx, Receipt};
 use super::views::Document;
+use super::{Services, Traced};
 use crate::domain::documents::{
     ContentError, DocumentType, IdempotencyKey, MedicalCategory, MimeType, decode_content,
     short_text,
@@ -57,7 +59,8 @@ struct ValidDocument {
     doc_type: DocumentType,
     title: String,
     mime: MimeType,
-    content: Vec<u8>,
+    /// The bytes, kept in the content store before the transaction ([`Services::keep`]).
+    content: Bytes,
     sha256: String,
     act_date: NaiveDate,
     key: IdempotencyKey,
@@ -144,7 +147,7 @@ fn validate(
         doc_type,
         title,
         mime,
-        content,
+        content: Bytes::from(content),
         sha256,
         act_date: input.act_date,
         key,
@@ -184,8 +187,8 @@ enum Storer<'a> {
 /// Stores a document by `author` in the patient's record, once per idempotency key; for a
 /// practitioner's feed, also gives the first-access event the feed is, if it is one.
 ///
-/// On PostgreSQL that is one statement after the lock (data-modifying `WITH`): the document,
-/// its content, the practitioner's first access (recorded unless the feed is hidden) and the
+/// Its bytes are already in the content store ([`Services::keep`]). On PostgreSQL that is one
+/// statement after the lock (data-modifying `WITH`): the document, the practitioner's first access (recorded unless the feed is hidden) and the
 /// chain's head, which the events recorded next then do not read again. The lock was taken
 /// before, so the statement's snapshot sees every event committed before it. On SQLite (no
 /// data-modifying `WITH`), a statement each.
@@ -230,8 +233,7 @@ async fn store_document(
     // key is waited for by the insert, then read back here and replayed or refused like any
     // earlier one.
     let stored = if tx.conn().get_database_backend() == DbBackend::Postgres {
-        let Some((stored, first)) = store_in_one_statement(tx, row, doc.content, storer).await?
-        else {
+        let Some((stored, first)) = store_in_one_statement(tx, row, storer).await? else {
             return replay(tx, author, &doc.key, &hash).await;
         };
         let first = match storer {
@@ -254,12 +256,6 @@ async fn store_document(
             Err(err) => return Err(err.into()),
         }
     };
-    document_content::Entity::insert(document_content::ActiveModel {
-        document_id: Set(stored.id),
-        content: Set(doc.content),
-    })
-    .exec_without_returning(tx.conn())
-    .await?;
     let first = match storer {
         Storer::Patient => None,
         Storer::Practitioner(practitioner, hidden) => {
@@ -307,7 +303,6 @@ async fn replay(
 async fn store_in_one_statement(
     tx: &mut PatientTx<'_>,
     row: document::ActiveModel,
-    content: Vec<u8>,
     storer: Storer<'_>,
 ) -> Result<Option<(document::Model, bool)>, ServiceError> {
     let stored = Alias::new("doc");
@@ -324,27 +319,6 @@ async fn store_in_one_statement(
         CommonTableExpression::new()
             .query(insert)
             .table_name(stored.clone())
-            .to_owned(),
-    );
-    let mut content_insert = Query::insert();
-    content_insert
-        .into_table(document_content::Entity)
-        .columns([
-            document_content::Column::DocumentId,
-            document_content::Column::Content,
-        ])
-        .select_from(
-            Query::select()
-                .column(document::Column::Id)
-                .expr(Expr::val(content))
-                .from(stored.clone())
-                .to_owned(),
-        )
-        .map_err(|err| ServiceError::internal(format!("the content insert: {err}")))?;
-    with.cte(
-        CommonTableExpression::new()
-            .query(content_insert)
-            .table_name(Alias::new("content"))
             .to_owned(),
     );
     let (ins, now) = (tx.ins().clone(), tx.now());
@@ -517,33 +491,41 @@ async fn find_visible_document(
         .ok_or_else(document_not_found)
 }
 
-/// Traces the reading of a document by `reader` (with `emergency: true` when a practitioner
-/// reads it under an emergency access) and loads its bytes: on PostgreSQL in one statement.
-async fn read_document(
+/// Traces the reading of a document by `reader`, with `emergency: true` when a practitioner
+/// reads it under an emergency access. Its bytes are loaded once the trace is committed
+/// ([`Services::with_content`]).
+async fn trace_reading(
     tx: &mut PatientTx<'_>,
     reader: &ActorRef,
-    document: document::Model,
+    document: &document::Model,
     emergency: bool,
-) -> Result<(Receipt, DocumentWithContent), ServiceError> {
+) -> Result<Receipt, ServiceError> {
     let consulted = DocumentConsulted {
         document_id: document.id,
         emergency,
     };
-    let (receipt, content) = tx
-        .record_and_read(
-            reader,
-            Event::DocumentConsulted(consulted),
-            document_content::Entity::find_by_id(document.id),
-        )
-        .await?;
-    let content = content.into_iter().next().ok_or_else(|| {
-        ServiceError::internal(format!("document {} has no content", document.id))
-    })?;
-    Ok((
-        receipt,
-        DocumentWithContent {
-            document: document.into(),
-            content: content.content,
-        },
-    ))
+    tx.record(reader, Event::DocumentConsulted(consulted)).await
+}
+
+impl Services {
+    /// Keeps a validated document's bytes in the content store, before the rows that reference
+    /// them (see [`crate::contents`] for why in that order): in the transaction, once its checks
+    /// passed, so that a refused request stores nothing.
+    async fn keep(&self, doc: &ValidDocument) -> Result<(), ServiceError> {
+        let digest = crate::domain::content::ContentDigest::known(
+            &doc.sha256,
+            i64::try_from(doc.content.len()).unwrap_or(i64::MAX),
+        );
+        self.contents.put(&digest, doc.content.clone()).await?;
+        Ok(())
+    }
+
+    /// A document whose reading is traced and committed, with its bytes from the store.
+    pub(crate) async fn with_content(
+        &self,
+        read: Traced<Document>,
+    ) -> Result<Traced<DocumentWithContent>, ServiceError> {
+        let content = self.contents.get(&read.value().sha256).await?;
+        Ok(read.map(|document| DocumentWithContent { document, content }))
+    }
 }

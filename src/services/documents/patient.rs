@@ -5,7 +5,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
 
 use super::{
     Audience, DocumentInput, DocumentQuery, DocumentWithContent, Stored, Storer,
-    find_visible_document, list_documents, read_document, store_document, validate,
+    find_visible_document, list_documents, store_document, trace_reading, validate,
 };
 use crate::domain::access::Access;
 use crate::domain::content::{ContentDigest, title_digest};
@@ -43,12 +43,24 @@ impl Services {
         ins: &Ins,
         document_id: i64,
     ) -> Result<Traced<DocumentWithContent>, ServiceError> {
+        let read = self.open_own_document(patient, ins, document_id).await?;
+        self.with_content(read).await
+    }
+
+    /// [`Self::patient_document`] without the bytes: the reading traced and committed, the
+    /// bytes left in the store for the caller to stream (`GET /documents/{id}/content`).
+    pub async fn open_own_document(
+        &self,
+        patient: &ActorRef,
+        ins: &Ins,
+        document_id: i64,
+    ) -> Result<Traced<Document>, ServiceError> {
         let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
         let document =
             find_visible_document(tx.conn(), ins, document_id, Viewer::in_own_space(patient))
                 .await?;
-        let (receipt, read) = read_document(&mut tx, patient, document, false).await?;
-        tx.commit_traced(receipt, read).await
+        let receipt = trace_reading(&mut tx, patient, &document, false).await?;
+        tx.commit_traced(receipt, document.into()).await
     }
 
     /// The activated patient adds a document of their own.
@@ -65,6 +77,7 @@ impl Services {
             self.clock.now().date_naive(),
         )?;
         let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
+        self.keep(&doc).await?;
         let type_code = doc.doc_type.code;
         let title = title_digest(&doc.title, &doc.content);
         let options = super::FeedOptions::default();

@@ -87,7 +87,7 @@ pub struct Conversation {
 }
 
 /// Validated attachments: (title, mime, content, sha256).
-type Files = Vec<(String, MimeType, Vec<u8>, String)>;
+type Files = Vec<(String, MimeType, bytes::Bytes, String)>;
 
 fn validate_attachments(
     inputs: &[AttachmentInput],
@@ -116,7 +116,7 @@ fn validate_attachments(
             })?;
         remaining -= content.len();
         let sha256 = format!("{:x}", Sha256::digest(&content));
-        files.push((title, mime, content, sha256));
+        files.push((title, mime, bytes::Bytes::from(content), sha256));
     }
     Ok(files)
 }
@@ -287,7 +287,9 @@ async fn insert_message(
             mime_type: Set(mime.as_str().to_owned()),
             size_bytes: Set(content.len() as i64),
             sha256: Set(sha256),
-            content: Set(content),
+            // The bytes are in the content store (Services::keep_files); the column holds only
+            // what `espace-sante content migrate` has not moved yet.
+            legacy_content: Set(Vec::new()),
         };
         attachments.push(
             message_attachment::Entity::insert(row)
@@ -419,5 +421,29 @@ impl InboxKey {
         } else {
             Condition::all().add(read).add(self.thread.rows_after())
         }
+    }
+}
+
+impl super::Services {
+    /// Keeps validated attachments' bytes in the content store, before the rows that reference
+    /// them (see [`crate::contents`] for why in that order).
+    async fn keep_files(&self, files: &Files) -> Result<(), ServiceError> {
+        for (_, _, content, sha256) in files {
+            let digest = crate::domain::content::ContentDigest::known(
+                sha256,
+                i64::try_from(content.len()).unwrap_or(i64::MAX),
+            );
+            self.contents.put(&digest, content.clone()).await?;
+        }
+        Ok(())
+    }
+
+    /// An attachment's bytes, from the content store. Only for an attachment handed out by a
+    /// traced reading of its conversation (a [`MessageView`] of a [`Conversation`] or [`Sent`]).
+    pub async fn attachment_content(
+        &self,
+        attachment: &Attachment,
+    ) -> Result<Vec<u8>, ServiceError> {
+        Ok(self.contents.get(&attachment.sha256).await?)
     }
 }

@@ -87,6 +87,8 @@ pub struct TestApp {
     /// The restricted role the server connects as on PostgreSQL (its URL is the settings').
     pub api_role: Option<String>,
     _sqlite_dir: Option<tempfile::TempDir>,
+    /// The folder of the default content store (the settings may name another store).
+    pub content_dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     /// The next person [`TestApp::person`] gives.
@@ -196,6 +198,8 @@ impl TestApp {
                 (url, None, Some(dir))
             }
         };
+        // Contents go to a folder of the test's own (tests/api/contents.rs tries S3).
+        let content_dir = tempfile::tempdir().unwrap();
         let mut settings = Settings {
             app_env: AppEnv::Development,
             database: DatabaseSettings {
@@ -205,6 +209,7 @@ impl TestApp {
                 // The production tests on SQLite accept it; `production_refuses_sqlite_*`
                 // tries the refusal.
                 accept_unguarded_ledger_on_sqlite: backend == Backend::Sqlite,
+                content_store_url: content_dir.path().display().to_string(),
             },
             http: HttpSettings {
                 listen: "127.0.0.1:0".parse().unwrap(),
@@ -321,6 +326,7 @@ impl TestApp {
             postgres_db,
             api_role,
             _sqlite_dir: sqlite_dir,
+            content_dir,
             shutdown: Some(shutdown),
             server: Some(server),
             people: std::sync::atomic::AtomicU32::new(0),
@@ -429,6 +435,46 @@ impl TestApp {
             .await[0][0]
             .parse()
             .unwrap()
+    }
+
+    /// The digests of the contents in the test's own content store (its folder), sorted.
+    pub fn stored_contents(&self) -> Vec<String> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+                    // object_store's local store writes `name#N` while a put is in progress.
+                    if name.len() == 64 {
+                        out.push(name.to_owned());
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.content_dir.path(), &mut out);
+        out.sort();
+        out
+    }
+
+    /// The SHA-256 of the documents of a record, by id.
+    pub async fn document_digests(&self, person: &str) -> Vec<String> {
+        self.query_rows(&format!(
+            "SELECT sha256 FROM documents WHERE patient_ins = '{person}' ORDER BY id"
+        ))
+        .await
+        .into_iter()
+        .map(|row| row[0].clone())
+        .collect()
+    }
+
+    /// Overwrites the bytes the test's own content store keeps under `sha256`, as someone
+    /// with write access to the bucket could.
+    pub fn overwrite_content(&self, sha256: &str, bytes: &[u8]) {
+        let folder = self.content_dir.path().join("sha256").join(&sha256[..2]);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join(sha256), bytes).unwrap();
     }
 
     /// Makes every ledger append fail from now on, as a full disk or a broken constraint would.

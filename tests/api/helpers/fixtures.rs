@@ -41,6 +41,17 @@ pub fn document_input(key: &str, title: &str) -> Value {
     typed_document_input(key, title, "11488-4")
 }
 
+/// A document input whose bytes are [`PDF`] followed by `tail` (contents of their own: equal
+/// contents are stored once).
+pub fn own_content_document_input(key: &str, title: &str, tail: &str) -> Value {
+    use base64::Engine;
+    let mut input = document_input(key, title);
+    let mut bytes = PDF.to_vec();
+    bytes.extend_from_slice(tail.as_bytes());
+    input["contentBase64"] = json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+    input
+}
+
 /// A document input of the LOINC type `type_code`.
 pub fn typed_document_input(key: &str, title: &str, type_code: &str) -> Value {
     use base64::Engine;

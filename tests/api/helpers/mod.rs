@@ -25,7 +25,8 @@ mod tokens;
 pub use app::{Backend, Gql, TestApp, grant_api_role, start_time};
 pub(crate) use app::{on_both_backends, on_both_databases};
 pub use fixtures::{
-    DOCTOR, NURSE, PDF, beneficiary, document_input, ins, serial_of, typed_document_input,
+    DOCTOR, NURSE, PDF, beneficiary, document_input, ins, own_content_document_input, serial_of,
+    typed_document_input,
 };
 pub use flows::FEED;
 pub use ledger::{history_oldest_first, readme_hash, readme_hash_exported};

@@ -1,0 +1,465 @@
+//! Where the bytes of documents, attachments and own documents live: an object store, addressed
+//! by the SHA-256 the ledger already binds, so that equal contents are stored once. The
+//! database keeps only the digest and the size.
+//!
+//! One URL setting chooses the store (`CONTENT_STORE_URL`, [`ContentStore::open`]): a folder
+//! of the local file system (the default, under the working folder, so that `cargo run` needs
+//! nothing), or an S3-compatible service (`s3://bucket/prefix?endpoint=…&region=…`, its
+//! credentials from the environment, never in the URL, never printed).
+//!
+//! Ordering, the rule that keeps a row from ever lacking its bytes: an object is written
+//! before the transaction that references it commits. A crash between the two leaves an
+//! orphan object, which the sweep (`Services::sweep_contents`) removes once older than a grace period; a
+//! content fed again refreshes its object's time, so a sweep never removes bytes a
+//! transaction is about to reference.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{
+    BackoffConfig, ClientOptions, ObjectStore, PutPayload, RetryConfig, WriteMultipart,
+};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
+
+use crate::domain::content::ContentDigest;
+
+/// How long an object no row references is kept before the sweep may delete it: longer than
+/// any transaction that could still be about to reference it.
+pub const ORPHAN_GRACE: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// Contents larger than this go up in parts (S3's multipart upload) rather than in one request.
+const PART_BYTES: usize = 5 * 1024 * 1024;
+/// Parts in flight at once during a multipart upload: the memory an upload holds is at most
+/// this many parts.
+const PARTS_IN_FLIGHT: usize = 1;
+/// What a stream read from disk asks for at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ContentError {
+    /// No object under this digest.
+    #[error("no content {0} in the store")]
+    NotFound(String),
+    /// The bytes read do not have the digest they are stored under (or were given with).
+    #[error("the content's digest is {actual}, expected {expected}")]
+    DigestMismatch { expected: String, actual: String },
+    /// The store failed or cannot be reached: the operation can be retried.
+    #[error("content store: {0}")]
+    Store(#[source] object_store::Error),
+    /// Reading a local file to store failed.
+    #[error("reading the content to store: {0}")]
+    Io(#[from] std::io::Error),
+    /// The setting does not name a store this server can open.
+    #[error("CONTENT_STORE_URL: {0}")]
+    Setting(String),
+}
+
+impl From<ContentError> for sea_orm::DbErr {
+    /// For the verifiers, whose errors are the database's: a store that cannot be read stops
+    /// the verification as a database that cannot be read does.
+    fn from(err: ContentError) -> Self {
+        sea_orm::DbErr::Custom(err.to_string())
+    }
+}
+
+impl From<object_store::Error> for ContentError {
+    fn from(err: object_store::Error) -> Self {
+        match err {
+            object_store::Error::NotFound { path, .. } => Self::NotFound(path),
+            other => Self::Store(other),
+        }
+    }
+}
+
+/// An object's bytes as they come, with their size.
+pub struct ContentStream {
+    pub size: u64,
+    pub bytes: BoxStream<'static, Result<Bytes, ContentError>>,
+}
+
+impl fmt::Debug for ContentStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContentStream")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An object found by a listing: its digest and when it was last written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub sha256: String,
+    pub written_at: DateTime<Utc>,
+}
+
+/// The content store: cheap to clone (one shared client).
+#[derive(Clone)]
+pub struct ContentStore {
+    store: Arc<dyn ObjectStore>,
+    /// What it is, for the start's log line: the folder, or the bucket and endpoint (never a
+    /// credential).
+    description: Arc<str>,
+}
+
+impl fmt::Debug for ContentStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContentStore")
+            .field("store", &self.description)
+            .finish()
+    }
+}
+
+/// The query parameters of an `s3://` URL that would carry a secret: refused, as URLs are
+/// printed and logged.
+const SECRET_PARAMETERS: [&str; 6] = [
+    "access_key_id",
+    "aws_access_key_id",
+    "secret_access_key",
+    "aws_secret_access_key",
+    "session_token",
+    "aws_session_token",
+];
+
+impl ContentStore {
+    /// The store `url` names:
+    /// - a path, or `file:///path`: a folder of the local file system, created if missing;
+    /// - `s3://bucket[/prefix][?endpoint=URL&region=R&…]`: an S3-compatible service; the
+    ///   other query parameters are object_store's S3 settings (`allow_http=true` for a test
+    ///   server over plain HTTP), and the credentials come from the environment
+    ///   (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, …), never from the URL.
+    pub fn open(url: &str) -> Result<Self, ContentError> {
+        if let Some(rest) = url.strip_prefix("s3://") {
+            return Self::s3(rest);
+        }
+        let folder = url.strip_prefix("file://").unwrap_or(url);
+        Self::local(std::path::Path::new(folder))
+    }
+
+    /// A folder of the local file system (created if missing).
+    pub fn local(folder: &std::path::Path) -> Result<Self, ContentError> {
+        std::fs::create_dir_all(folder)?;
+        let store = LocalFileSystem::new_with_prefix(folder)?;
+        Ok(Self {
+            store: Arc::new(store),
+            description: format!("the folder {}", folder.display()).into(),
+        })
+    }
+
+    fn s3(rest: &str) -> Result<Self, ContentError> {
+        let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
+        if bucket.is_empty() {
+            return Err(ContentError::Setting(
+                "s3:// needs a bucket name".to_owned(),
+            ));
+        }
+        if !prefix.is_empty() {
+            return Err(ContentError::Setting(
+                "a prefix inside the bucket is not supported: use a bucket of its own".to_owned(),
+            ));
+        }
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        let mut endpoint = None;
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            if SECRET_PARAMETERS.contains(&key.to_ascii_lowercase().as_str()) {
+                return Err(ContentError::Setting(format!(
+                    "{key} belongs in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), \
+                     never in the URL"
+                )));
+            }
+            let config: AmazonS3ConfigKey = key
+                .parse()
+                .map_err(|_| ContentError::Setting(format!("unknown S3 setting {key}")))?;
+            if config == AmazonS3ConfigKey::Endpoint {
+                endpoint = Some(value.to_string());
+            }
+            builder = builder.with_config(config, value.to_string());
+        }
+        // A store that is down fails the request in seconds (SERVICE_UNAVAILABLE), rather than
+        // after object_store's default of three minutes of retries.
+        let retry = RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(50),
+                max_backoff: Duration::from_secs(1),
+                base: 2.0,
+            },
+            max_retries: 2,
+            retry_timeout: Duration::from_secs(10),
+        };
+        let client = ClientOptions::new()
+            .with_connect_timeout(Duration::from_secs(2))
+            .with_timeout(Duration::from_secs(60))
+            .with_allow_http(
+                endpoint
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("http://")),
+            );
+        let store = builder
+            .with_retry(retry)
+            .with_client_options(client)
+            .build()?;
+        let description = match endpoint {
+            Some(endpoint) => format!("the bucket {bucket} at {endpoint}"),
+            None => format!("the S3 bucket {bucket}"),
+        };
+        Ok(Self {
+            store: Arc::new(store),
+            description: description.into(),
+        })
+    }
+
+    /// What this store is, for a log line (no credentials).
+    pub fn describe(&self) -> &str {
+        &self.description
+    }
+
+    /// Stores `bytes` under their digest, which the caller computed (`digest`); written again
+    /// if already there, which refreshes its time against the sweep.
+    pub async fn put(&self, digest: &ContentDigest, bytes: Bytes) -> Result<(), ContentError> {
+        self.store
+            .put(&key(&digest.sha256), PutPayload::from_bytes(bytes))
+            .await?;
+        Ok(())
+    }
+
+    /// Stores the file `file` under `digest` (computed beforehand by [`digest_file`]), reading
+    /// and sending it in parts: the memory held is a part or two, whatever the file's size.
+    /// The bytes are hashed again on the way; if the file changed in between, the upload is
+    /// aborted and nothing is stored.
+    pub async fn put_file(
+        &self,
+        digest: &ContentDigest,
+        mut file: tokio::fs::File,
+    ) -> Result<(), ContentError> {
+        let location = key(&digest.sha256);
+        let size = usize::try_from(digest.size).unwrap_or(usize::MAX);
+        if size <= PART_BYTES {
+            let mut bytes = Vec::with_capacity(size);
+            file.read_to_end(&mut bytes).await?;
+            check(digest, &bytes)?;
+            return self.put(digest, Bytes::from(bytes)).await;
+        }
+        let upload = self.store.put_multipart(&location).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        let mut hasher = Sha256::new();
+        let mut chunk = vec![0; READ_CHUNK];
+        let outcome: Result<(), ContentError> = async {
+            loop {
+                let read = file.read(&mut chunk).await?;
+                if read == 0 {
+                    return Ok(());
+                }
+                hasher.update(&chunk[..read]);
+                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                writer.write(&chunk[..read]);
+            }
+        }
+        .await;
+        let actual = crate::domain::content::hex(&hasher.finalize());
+        match outcome {
+            Ok(()) if actual == digest.sha256 => {
+                writer.finish().await?;
+                Ok(())
+            }
+            Ok(()) => {
+                let _ = writer.abort().await;
+                Err(ContentError::DigestMismatch {
+                    expected: digest.sha256.clone(),
+                    actual,
+                })
+            }
+            Err(err) => {
+                let _ = writer.abort().await;
+                Err(err)
+            }
+        }
+    }
+
+    /// The bytes stored under `sha256`, unchecked (`None` if there are none): for a verifier,
+    /// which reports bytes that do not match rather than failing on them.
+    pub async fn read(&self, sha256: &str) -> Result<Option<Bytes>, ContentError> {
+        match self.store.get(&key(sha256)).await {
+            Ok(result) => Ok(Some(result.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// All of a content's bytes, checked against its digest.
+    pub async fn get(&self, sha256: &str) -> Result<Vec<u8>, ContentError> {
+        let bytes = self.store.get(&key(sha256)).await?.bytes().await?;
+        let actual = crate::domain::content::hex(&Sha256::digest(&bytes));
+        if actual != sha256 {
+            return Err(ContentError::DigestMismatch {
+                expected: sha256.to_owned(),
+                actual,
+            });
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// A content's bytes as a stream, for a response or an archive that must not hold them
+    /// whole. The stream ends with an error if the bytes do not match their digest, so a
+    /// reader never takes altered bytes for the right ones.
+    pub async fn stream(&self, sha256: &str) -> Result<ContentStream, ContentError> {
+        let result = self.store.get(&key(sha256)).await?;
+        let size = result.meta.size;
+        let expected = sha256.to_owned();
+        let mut hasher = Some(Sha256::new());
+        let bytes = result
+            .into_stream()
+            .map_err(ContentError::from)
+            .chain(futures_util::stream::once(async { Ok(Bytes::new()) }))
+            .map(move |chunk| {
+                let chunk = chunk?;
+                let Some(h) = hasher.as_mut() else {
+                    return Ok(chunk);
+                };
+                if !chunk.is_empty() {
+                    h.update(&chunk);
+                    return Ok(chunk);
+                }
+                // The end (the empty chunk chained above): the digest must match.
+                let actual =
+                    crate::domain::content::hex(&hasher.take().unwrap_or_default().finalize());
+                if actual == expected {
+                    Ok(chunk)
+                } else {
+                    Err(ContentError::DigestMismatch {
+                        expected: expected.clone(),
+                        actual,
+                    })
+                }
+            })
+            .boxed();
+        Ok(ContentStream { size, bytes })
+    }
+
+    /// Whether a content is in the store.
+    pub async fn contains(&self, sha256: &str) -> Result<bool, ContentError> {
+        match self.store.head(&key(sha256)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// When a content was last written (`None` if it is not in the store).
+    pub async fn written_at(&self, sha256: &str) -> Result<Option<DateTime<Utc>>, ContentError> {
+        match self.store.head(&key(sha256)).await {
+            Ok(meta) => Ok(Some(meta.last_modified)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Deletes a content (nothing if it is not there).
+    pub async fn delete(&self, sha256: &str) -> Result<(), ContentError> {
+        match self.store.delete(&key(sha256)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Every content in the store, with when it was last written.
+    pub fn list(&self) -> BoxStream<'_, Result<StoredObject, ContentError>> {
+        self.store
+            .list(Some(&Path::from(ROOT)))
+            .map(|meta| {
+                let meta = meta?;
+                let sha256 = meta.location.filename().unwrap_or_default().to_owned();
+                Ok(StoredObject {
+                    sha256,
+                    written_at: meta.last_modified,
+                })
+            })
+            .boxed()
+    }
+}
+
+/// The folder of the store the contents are under.
+const ROOT: &str = "sha256";
+
+/// Where a content is: `sha256/ab/abcdef…` (two levels, so that no folder of a local store
+/// holds millions of files).
+fn key(sha256: &str) -> Path {
+    let fan = sha256.get(..2).unwrap_or("00");
+    Path::from(format!("{ROOT}/{fan}/{sha256}"))
+}
+
+/// Checks that `bytes` have `digest`.
+fn check(digest: &ContentDigest, bytes: &[u8]) -> Result<(), ContentError> {
+    let actual = crate::domain::content::hex(&Sha256::digest(bytes));
+    if actual == digest.sha256 {
+        Ok(())
+    } else {
+        Err(ContentError::DigestMismatch {
+            expected: digest.sha256.clone(),
+            actual,
+        })
+    }
+}
+
+/// The digest of a file, read in chunks (an upload received to disk).
+pub async fn digest_file(file: &mut tokio::fs::File) -> Result<ContentDigest, ContentError> {
+    let mut hasher = Sha256::new();
+    let mut chunk = vec![0; READ_CHUNK];
+    let mut size: u64 = 0;
+    loop {
+        let read = file.read(&mut chunk).await?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&chunk[..read]);
+        size += read as u64;
+    }
+    Ok(ContentDigest::known(
+        &crate::domain::content::hex(&hasher.finalize()),
+        i64::try_from(size).unwrap_or(i64::MAX),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_fan_out_by_the_digests_first_byte() {
+        assert_eq!(key("abcdef").as_ref(), "sha256/ab/abcdef");
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_refused() {
+        let err = ContentStore::open("s3://bucket?secret_access_key=x").unwrap_err();
+        assert!(err.to_string().contains("environment"), "{err}");
+        let err = ContentStore::open("s3://bucket?AWS_ACCESS_KEY_ID=x").unwrap_err();
+        assert!(err.to_string().contains("environment"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_local_store_keeps_a_content_under_its_digest() {
+        let folder = std::env::temp_dir().join(format!("contents-unit-{}", std::process::id()));
+        let store = ContentStore::local(&folder).unwrap();
+        let digest = ContentDigest::of(b"bonjour");
+        store
+            .put(&digest, Bytes::from_static(b"bonjour"))
+            .await
+            .unwrap();
+        assert_eq!(store.get(&digest.sha256).await.unwrap(), b"bonjour");
+        let listed: Vec<_> = store.list().try_collect().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].sha256, digest.sha256);
+        store.delete(&digest.sha256).await.unwrap();
+        assert!(!store.contains(&digest.sha256).await.unwrap());
+        let _ = std::fs::remove_dir_all(folder);
+    }
+}
