@@ -10,6 +10,7 @@
 //! - `caller`: who calls — the bearer token, the `X-Acting-For` selection, the rate key.
 
 mod caller;
+mod content;
 mod graphql_post;
 mod rest;
 mod websocket;
@@ -119,6 +120,11 @@ pub fn router(state: AppState, limits: EdgeLimits) -> Router {
             get(ledger_checkpoint_consistency),
         )
         .route("/me/export", get(export_record))
+        .route("/documents/{id}/content", get(content::document_content))
+        .route(
+            "/attachments/{id}/content",
+            get(content::attachment_content),
+        )
         // 503, not tower-http's former 408: the client sent its request in time, we did not
         // answer in time.
         .layer(TimeoutLayer::with_status_code(

@@ -337,6 +337,16 @@ const OUTSIDE_THE_UNIT_OF_WORK: &[(&str, &str, &str)] = &[
         "the operators' audit of emergency accesses",
     ),
     (
+        "services/documents/access.rs",
+        "open_document_by_id",
+        "which record a downloaded document is in, before the consultation opens on it",
+    ),
+    (
+        "services/messaging/mailbox.rs",
+        "open_attachment",
+        "which thread a downloaded attachment is in, before the thread's reading opens on it",
+    ),
+    (
         "services/content_migration.rs",
         "migrate_contents",
         "an operator's batch: the contents still in the database, across records",

@@ -17,6 +17,7 @@ mod checkpoint_log;
 mod checkpoints;
 mod cli;
 mod composition;
+mod contents;
 mod delivery;
 mod docs;
 mod documents;

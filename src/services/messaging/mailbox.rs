@@ -15,7 +15,7 @@ use crate::domain::access::Access;
 use crate::domain::events::ThreadRead;
 use crate::domain::{ActorRef, Event, Ins, Practitioner, Rpps};
 use crate::services::patient_tx::Traced;
-use crate::services::views::Message;
+use crate::services::views::{Attachment, Message};
 use crate::services::{ServiceError, Services};
 
 /// A thread as its practitioner reads it.
@@ -152,4 +152,74 @@ impl Services {
             }
         })
     }
+}
+
+impl Services {
+    /// An attachment, for its download (`GET /attachments/{id}/content`): reading it is reading
+    /// its thread, with the same rules and the same trace as [`Self::patient_read_thread`] (the
+    /// patient) or [`Self::practitioner_read_thread`] (the thread's practitioner). Any other
+    /// id, or one of a thread that is not the caller's, is `NotFound`.
+    pub async fn open_attachment(
+        &self,
+        reader: &crate::domain::Actor,
+        attachment_id: i64,
+    ) -> Result<Attachment, ServiceError> {
+        let not_found = || ServiceError::NotFound("no such attachment in your mailbox".to_owned());
+        let thread_id = attachment_thread(&self.db, attachment_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let conversation = match reader {
+            crate::domain::Actor::Patient { ins, .. } => self
+                .patient_read_thread(&reader.to_ref(), ins, thread_id)
+                .await
+                .map_err(|err| match err {
+                    ServiceError::NotFound(_) => not_found(),
+                    other => other,
+                })?
+                .into_inner(),
+            crate::domain::Actor::Practitioner(practitioner) => {
+                match self.practitioner_read_thread(practitioner, thread_id).await {
+                    Ok(PractitionerThread::Delivered(read)) => read.into_inner(),
+                    Ok(PractitionerThread::Undelivered(conversation)) => conversation,
+                    Err(ServiceError::NotFound(_)) => return Err(not_found()),
+                    Err(other) => return Err(other),
+                }
+            }
+            _ => {
+                return Err(ServiceError::Forbidden(
+                    "only the patient and the practitioner of a conversation download its \
+                     attachments"
+                        .to_owned(),
+                ));
+            }
+        };
+        conversation
+            .messages
+            .into_iter()
+            .flat_map(|m| m.attachments)
+            .find(|a| a.id == attachment_id)
+            .ok_or_else(not_found)
+    }
+}
+
+/// The thread an attachment belongs to (nothing of it is read but the id).
+async fn attachment_thread(
+    conn: &impl sea_orm::ConnectionTrait,
+    attachment_id: i64,
+) -> Result<Option<i64>, ServiceError> {
+    let Some(attachment) = entity::message_attachment::Entity::find_by_id(attachment_id)
+        .select_only()
+        .column(entity::message_attachment::Column::MessageId)
+        .into_tuple::<i64>()
+        .one(conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(entity::message::Entity::find_by_id(attachment)
+        .select_only()
+        .column(entity::message::Column::ThreadId)
+        .into_tuple::<i64>()
+        .one(conn)
+        .await?)
 }

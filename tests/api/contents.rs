@@ -1,0 +1,242 @@
+//! The content store: document and attachment bytes live there under their SHA-256 (equal
+//! contents once), download streamed by `GET /…/content` under GraphQL's rules and trace, and
+//! move there from the database with `espace-sante content migrate`. On a local folder here;
+//! `s3_*` runs the same against a real S3 server (moto, started by `.ci/run`).
+
+use base64::Engine;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::{
+    Backend, DOCTOR, PDF, TestApp, document_input, ins, on_both_databases, patient_token,
+    practitioner_token, run_binary,
+};
+
+const SEND: &str = "mutation($ins: INS!, $input: MessageInput!) { sendMessage(patientIns: $ins, input: $input) { message { attachments { id contentUrl sha256 } } thread { id } } }";
+
+/// An activated patient with one document fed by DOCTOR; its id and `contentUrl`.
+async fn fed_document(app: &TestApp, n: u32) -> (String, String, String) {
+    let person = ins(n);
+    app.activated_profile(&person, Some("p@example.org")).await;
+    let fed = app
+        .graphql(
+            Some(&practitioner_token(DOCTOR)),
+            "mutation($ins: INS!, $input: DocumentInput!) { feedDocument(patientIns: $ins, input: $input) { id contentUrl } }",
+            json!({ "ins": person, "input": document_input(&format!("k-{n}"), "Compte rendu") }),
+        )
+        .await;
+    let document = &fed.ok()["feedDocument"];
+    (
+        person,
+        document["id"].as_str().unwrap().to_owned(),
+        document["contentUrl"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn download(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
+    let mut request = reqwest::Client::new().get(format!("{}{path}", app.address));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+async fn consultations(app: &TestApp, person: &str) -> Vec<String> {
+    app.history(person)
+        .await
+        .into_iter()
+        .filter(|(kind, _)| kind == "DOCUMENT_CONSULTED")
+        .map(|(_, role)| role)
+        .collect()
+}
+
+async fn a_document_downloads_streamed_with_its_headers_and_its_reading_traced(app: TestApp) {
+    let (person, id, url) = fed_document(&app, 700).await;
+    assert_eq!(url, format!("/documents/{id}/content"));
+    let sha = format!("{:x}", Sha256::digest(PDF));
+
+    let response = download(&app, &url, Some(&patient_token(&person))).await;
+    assert_eq!(response.status(), 200);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(header("content-type").as_deref(), Some("application/pdf"));
+    assert_eq!(header("content-length"), Some(PDF.len().to_string()));
+    assert_eq!(header("etag"), Some(format!("\"{sha}\"")));
+    assert_eq!(
+        header("cache-control").as_deref(),
+        Some("private, no-store")
+    );
+    assert!(
+        header("content-disposition")
+            .unwrap()
+            .starts_with("attachment;")
+    );
+    assert_eq!(response.bytes().await.unwrap().as_ref(), PDF);
+    assert_eq!(consultations(&app, &person).await, vec!["PATIENT"]);
+
+    // The practitioner, by the document's id alone: the consultation's rules and trace.
+    let response = download(&app, &url, Some(&practitioner_token(DOCTOR))).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.bytes().await.unwrap().as_ref(), PDF);
+    assert_eq!(
+        consultations(&app, &person).await,
+        vec!["PATIENT", "PRACTITIONER"]
+    );
+}
+
+async fn a_download_is_refused_as_patient_document_refuses(app: TestApp) {
+    let (person, _, url) = fed_document(&app, 701).await;
+    let other = ins(702);
+    app.activated_profile(&other, None).await;
+    // Another patient's document, a missing one, a malformed id: the same NOT_FOUND.
+    for (path, token) in [
+        (url.as_str(), patient_token(&other)),
+        ("/documents/999999/content", patient_token(&person)),
+        ("/documents/nope/content", patient_token(&person)),
+        ("/documents/999999/content", practitioner_token(DOCTOR)),
+    ] {
+        let response = download(&app, path, Some(&token)).await;
+        assert_eq!(response.status(), 404, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "NOT_FOUND",
+            "{body}"
+        );
+    }
+    let anonymous = download(&app, &url, None).await;
+    assert_eq!(anonymous.status(), 401);
+    // Nothing was read, nothing is traced.
+    assert!(consultations(&app, &person).await.is_empty());
+}
+
+async fn an_attachment_downloads_for_the_patient_and_the_practitioner_of_its_thread(app: TestApp) {
+    let person = ins(703);
+    app.activated_profile(&person, Some("p@example.org")).await;
+    let file = b"Ordonnance: repos".to_vec();
+    let sent = app
+        .graphql(
+            Some(&practitioner_token(DOCTOR)),
+            SEND,
+            json!({ "ins": person, "input": {
+                "subject": "Ordonnance", "body": "Ci-joint", "idempotencyKey": "m-703",
+                "attachments": [{ "title": "Ordonnance", "mimeType": "text/plain",
+                    "contentBase64": base64::engine::general_purpose::STANDARD.encode(&file) }],
+            } }),
+        )
+        .await;
+    let attachment = &sent.ok()["sendMessage"]["message"]["attachments"][0];
+    let url = attachment["contentUrl"].as_str().unwrap();
+    for token in [patient_token(&person), practitioner_token(DOCTOR)] {
+        let response = download(&app, url, Some(&token)).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"].to_str().unwrap(),
+            "text/plain"
+        );
+        assert_eq!(response.bytes().await.unwrap().as_ref(), file.as_slice());
+    }
+    let stranger = ins(704);
+    app.activated_profile(&stranger, None).await;
+    let refused = download(&app, url, Some(&patient_token(&stranger))).await;
+    assert_eq!(refused.status(), 404);
+    // Reading it through GraphQL reads the same bytes from the store.
+    let thread = sent.ok()["sendMessage"]["thread"]["id"].clone();
+    let read = app
+        .graphql(
+            Some(&patient_token(&person)),
+            "query($id: ID!) { me { thread(id: $id) { messages { attachments { contentBase64 } } } } }",
+            json!({ "id": thread }),
+        )
+        .await;
+    let encoded = read.ok()["me"]["thread"]["messages"][0]["attachments"][0]["contentBase64"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap(),
+        file
+    );
+}
+
+async fn equal_contents_are_stored_once(app: TestApp) {
+    fed_document(&app, 705).await;
+    fed_document(&app, 706).await;
+    assert_eq!(
+        app.stored_contents(),
+        vec![format!("{:x}", Sha256::digest(PDF))]
+    );
+    // Nothing of the bytes is in the database.
+    assert_eq!(app.count("document_contents").await, 0);
+}
+
+/// Inserts `bytes` as a content kept in the database before the store, for document `id`.
+async fn legacy_content(app: &TestApp, id: &str, bytes: &[u8]) {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let blob = match app.backend {
+        Backend::Postgres => format!("'\\x{hex}'::bytea"),
+        Backend::Sqlite => format!("X'{hex}'"),
+    };
+    use sea_orm::ConnectionTrait;
+    app.db()
+        .await
+        .execute_unprepared(&format!(
+            "INSERT INTO document_contents (document_id, content) VALUES ({id}, {blob})"
+        ))
+        .await
+        .unwrap();
+}
+
+async fn content_migrate_moves_the_database_contents_checked_and_is_resumable(app: TestApp) {
+    let (person, id, url) = fed_document(&app, 707).await;
+    let (_, tampered, _) = fed_document(&app, 708).await;
+    // As an older server left them: the bytes in the database, none in the store.
+    let sha = format!("{:x}", Sha256::digest(PDF));
+    std::fs::remove_dir_all(app.content_dir.path().join("sha256")).unwrap();
+    legacy_content(&app, &id, PDF).await;
+    legacy_content(&app, &tampered, b"not the recorded bytes").await;
+
+    let migrate = |url: &str| {
+        run_binary(
+            &[
+                "content",
+                "migrate",
+                "--content-store-url",
+                app.content_dir.path().to_str().unwrap(),
+            ],
+            Some(url),
+        )
+    };
+    let (ok, out) = migrate(&app.database_url);
+    assert!(
+        !ok,
+        "a content that does not match its digest fails the run: {out}"
+    );
+    assert!(out.contains("1 document(s)"), "{out}");
+    assert!(out.contains(&format!("document {tampered}")), "{out}");
+    assert_eq!(app.stored_contents(), vec![sha.clone()]);
+    // The moved row is gone; the mismatched one stays for an operator to look at.
+    let left = app
+        .query_rows("SELECT document_id FROM document_contents")
+        .await;
+    assert_eq!(left, vec![vec![tampered.clone()]]);
+    // Idempotent: again, nothing more moves.
+    let (_, again) = migrate(&app.database_url);
+    assert!(again.contains("0 document(s)"), "{again}");
+    // And the document reads from the store.
+    let response = download(&app, &url, Some(&patient_token(&person))).await;
+    assert_eq!(response.bytes().await.unwrap().as_ref(), PDF);
+}
+
+on_both_databases!(
+    a_document_downloads_streamed_with_its_headers_and_its_reading_traced,
+    a_download_is_refused_as_patient_document_refuses,
+    an_attachment_downloads_for_the_patient_and_the_practitioner_of_its_thread,
+    equal_contents_are_stored_once,
+    content_migrate_moves_the_database_contents_checked_and_is_resumable,
+);
