@@ -41,6 +41,7 @@ mod privilege;
 mod replicas;
 mod restore;
 mod retention;
+mod s3;
 mod schema;
 mod shutdown;
 mod sign_in;
