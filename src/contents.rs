@@ -35,10 +35,12 @@ use crate::domain::content::ContentDigest;
 /// any transaction that could still be about to reference it.
 pub const ORPHAN_GRACE: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
-/// Contents larger than this go up in parts (S3's multipart upload) rather than in one request.
-const PART_BYTES: usize = 5 * 1024 * 1024;
+/// The parts a large content goes up in, on a local folder: what an upload holds in memory.
+const LOCAL_PART_BYTES: usize = 1024 * 1024;
+/// The parts on S3, whose multipart upload refuses parts under 5 MiB (but the last).
+const S3_PART_BYTES: usize = 5 * 1024 * 1024;
 /// Parts in flight at once during a multipart upload: the memory an upload holds is at most
-/// this many parts.
+/// this many parts, and the one being filled.
 const PARTS_IN_FLIGHT: usize = 1;
 /// What a stream read from disk asks for at a time.
 const READ_CHUNK: usize = 64 * 1024;
@@ -108,6 +110,8 @@ pub struct ContentStore {
     /// What it is, for the start's log line: the folder, or the bucket and endpoint (never a
     /// credential).
     description: Arc<str>,
+    /// Contents larger than this go up in parts of this size rather than in one request.
+    part_bytes: usize,
 }
 
 impl fmt::Debug for ContentStore {
@@ -151,6 +155,7 @@ impl ContentStore {
         Ok(Self {
             store: Arc::new(store),
             description: format!("the folder {}", folder.display()).into(),
+            part_bytes: LOCAL_PART_BYTES,
         })
     }
 
@@ -214,6 +219,7 @@ impl ContentStore {
         Ok(Self {
             store: Arc::new(store),
             description: description.into(),
+            part_bytes: S3_PART_BYTES,
         })
     }
 
@@ -242,14 +248,14 @@ impl ContentStore {
     ) -> Result<(), ContentError> {
         let location = key(&digest.sha256);
         let size = usize::try_from(digest.size).unwrap_or(usize::MAX);
-        if size <= PART_BYTES {
+        if size <= self.part_bytes {
             let mut bytes = Vec::with_capacity(size);
             file.read_to_end(&mut bytes).await?;
             check(digest, &bytes)?;
             return self.put(digest, Bytes::from(bytes)).await;
         }
         let upload = self.store.put_multipart(&location).await?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_bytes);
         let mut hasher = Sha256::new();
         let mut chunk = vec![0; READ_CHUNK];
         let outcome: Result<(), ContentError> = async {

@@ -44,12 +44,65 @@ impl ContentDigest {
 /// its size is the title's, in bytes. With the bytes in it, a short title cannot be guessed from
 /// the chain alone, and once the purge removed both, from nothing.
 pub fn title_digest(title: &str, content: &[u8]) -> ContentDigest {
-    let mut hasher = Sha256::new();
-    hasher.update(length_prefixed(&["espace-sante/document-title/v1", title]));
-    hasher.update(content);
-    ContentDigest {
-        sha256: hex(&hasher.finalize()),
-        size: i64::try_from(title.len()).unwrap_or(i64::MAX),
+    let mut digest = TitleDigest::new(title);
+    digest.update(content);
+    digest.finish()
+}
+
+/// [`title_digest`] over content that comes in chunks (an upload read from disk).
+#[derive(Debug, Clone)]
+pub struct TitleDigest {
+    hasher: Sha256,
+    size: i64,
+}
+
+impl TitleDigest {
+    /// Begins with the title.
+    pub fn new(title: &str) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(length_prefixed(&["espace-sante/document-title/v1", title]));
+        Self {
+            hasher,
+            size: i64::try_from(title.len()).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// The next chunk of the document's bytes.
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.hasher.update(chunk);
+    }
+
+    /// The digest.
+    pub fn finish(self) -> ContentDigest {
+        ContentDigest {
+            sha256: hex(&self.hasher.finalize()),
+            size: self.size,
+        }
+    }
+}
+
+/// The digest of content that comes in chunks.
+#[derive(Debug, Clone, Default)]
+pub struct ChunkedDigest {
+    hasher: Sha256,
+    size: i64,
+}
+
+impl ChunkedDigest {
+    /// The next chunk.
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.hasher.update(chunk);
+        self.size = self
+            .size
+            .saturating_add(i64::try_from(chunk.len()).unwrap_or(i64::MAX));
+    }
+
+    /// The digest.
+    pub fn finish(self) -> ContentDigest {
+        ContentDigest {
+            sha256: hex(&self.hasher.finalize()),
+            size: self.size,
+        }
     }
 }
 

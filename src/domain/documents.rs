@@ -122,6 +122,78 @@ impl MimeType {
     }
 }
 
+/// Checks, chunk by chunk, that content is of its declared format, as [`decode_content`]
+/// checks it whole: the magic bytes of binary formats, valid UTF-8 for text (a character may
+/// straddle two chunks), and a CDA document's first character.
+#[derive(Debug, Clone)]
+pub struct FormatCheck {
+    mime: MimeType,
+    /// The first bytes (magic numbers are at most 8).
+    head: Vec<u8>,
+    /// The end of the previous chunk, an incomplete UTF-8 character.
+    carry: Vec<u8>,
+    valid: bool,
+    /// For CDA: whether the first character after the BOM and whitespace was seen, and was `<`.
+    first_char: Option<bool>,
+}
+
+impl FormatCheck {
+    /// A check of content declared as `mime`.
+    pub fn new(mime: MimeType) -> Self {
+        Self {
+            mime,
+            head: Vec::with_capacity(8),
+            carry: Vec::new(),
+            valid: true,
+            first_char: None,
+        }
+    }
+
+    /// The next chunk.
+    pub fn update(&mut self, chunk: &[u8]) {
+        if self.head.len() < 8 {
+            let take = (8 - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        if !self.valid || !matches!(self.mime, MimeType::PlainText | MimeType::CdaXml) {
+            return;
+        }
+        let mut bytes = std::mem::take(&mut self.carry);
+        bytes.extend_from_slice(chunk);
+        let text = match std::str::from_utf8(&bytes) {
+            Ok(text) => text,
+            Err(err) if err.error_len().is_none() => {
+                // A character cut by the chunk's end: kept for the next chunk.
+                let (text, rest) = bytes.split_at(err.valid_up_to());
+                self.carry = rest.to_vec();
+                std::str::from_utf8(text).unwrap_or_default()
+            }
+            Err(_) => {
+                self.valid = false;
+                return;
+            }
+        };
+        if self.first_char.is_none()
+            && let Some(first) = text
+                .chars()
+                .find(|c| *c != '\u{feff}' && !c.is_whitespace())
+        {
+            self.first_char = Some(first == '<');
+        }
+    }
+
+    /// Whether the whole content was of its format.
+    pub fn finish(self) -> bool {
+        match self.mime {
+            MimeType::PlainText => self.valid && self.carry.is_empty(),
+            MimeType::CdaXml => {
+                self.valid && self.carry.is_empty() && self.first_char == Some(true)
+            }
+            binary => binary.matches(&self.head),
+        }
+    }
+}
+
 /// Why a document's content was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContentError {
@@ -272,5 +344,31 @@ mod tests {
         assert!(IdempotencyKey::parse("").is_err());
         assert!(IdempotencyKey::parse("with space").is_err());
         assert!(IdempotencyKey::parse(&"k".repeat(129)).is_err());
+    }
+
+    /// `FormatCheck` over every split of a content into two chunks answers as `matches` does.
+    #[test]
+    fn a_chunked_format_check_agrees_with_the_whole_one() {
+        let cases: [(MimeType, &[u8]); 7] = [
+            (MimeType::PlainText, "Résultats: été".as_bytes()),
+            (MimeType::PlainText, b"ok \xff not utf-8"),
+            (MimeType::CdaXml, "\u{feff}  <ClinicalDocument/>".as_bytes()),
+            (MimeType::CdaXml, b"  not xml"),
+            (MimeType::Pdf, b"%PDF-1.7 rest"),
+            (MimeType::Pdf, b"%PD"),
+            (MimeType::Png, b"\x89PNG\r\n\x1a\n...."),
+        ];
+        for (mime, content) in cases {
+            for split in 0..=content.len() {
+                let mut check = FormatCheck::new(mime);
+                check.update(&content[..split]);
+                check.update(&content[split..]);
+                assert_eq!(
+                    check.finish(),
+                    mime.matches(content),
+                    "{mime:?} {content:?} split at {split}"
+                );
+            }
+        }
     }
 }

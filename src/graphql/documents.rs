@@ -2,10 +2,11 @@
 //! masking, blocking and medical profile.
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Upload};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::error::bad_user_input;
 use super::guard::RoleGuard;
 use super::pagination::{self, SortKey};
 use super::scalars::{InsScalar, RppsScalar};
@@ -18,7 +19,7 @@ use crate::domain::documents::{
 use crate::services::Traced;
 use crate::services::documents::{
     DmpStatus as DomainDmpStatus, DocumentInput, DocumentQuery as Filter, DocumentWithContent,
-    FeedOptions, MedicalEntryInput,
+    FeedOptions, MedicalEntryInput, SentContent,
 };
 use crate::services::views;
 
@@ -79,8 +80,14 @@ pub struct DocumentInputGql {
     pub title: String,
     /// application/pdf, text/plain, text/xml (CDA), image/jpeg or image/png.
     pub mime_type: String,
-    /// The content, base64-encoded; at most the configured size once decoded (20 MiB by default).
-    pub content_base64: String,
+    /// The content, base64-encoded, for small documents; at most the configured size once
+    /// decoded (20 MiB by default). Give this or `content`, not both.
+    pub content_base64: Option<String>,
+    /// The content as a file of a multipart request (the GraphQL multipart request
+    /// specification, which Apollo, urql and the usual clients speak; send the header
+    /// `Apollo-Require-Preflight: true`): streamed to disk within the size limit, never held
+    /// whole in memory. Give this or `contentBase64`, not both.
+    pub content: Option<Upload>,
     /// Date of the act the document reports.
     pub act_date: NaiveDate,
     /// A key unique to this document for its author (a UUID): a retry with the same key returns
@@ -88,17 +95,28 @@ pub struct DocumentInputGql {
     pub idempotency_key: String,
 }
 
-impl From<DocumentInputGql> for DocumentInput {
-    fn from(input: DocumentInputGql) -> Self {
-        Self {
-            type_system: input.doc_type.system,
-            type_code: input.doc_type.code,
-            title: input.title,
-            mime_type: input.mime_type,
-            content_base64: input.content_base64,
-            act_date: input.act_date,
-            idempotency_key: input.idempotency_key,
-        }
+impl DocumentInputGql {
+    /// The services' input, with the uploaded file of the request if the content is one.
+    fn into_input(self, ctx: &Context<'_>) -> async_graphql::Result<DocumentInput> {
+        let content = match (self.content_base64, self.content) {
+            (Some(base64), None) => SentContent::Base64(base64),
+            (None, Some(upload)) => SentContent::Upload(upload.value(ctx)?.content),
+            _ => {
+                return Err(bad_user_input(
+                    "give the content either as contentBase64 or as an uploaded file (content), \
+                     not both and not neither",
+                ));
+            }
+        };
+        Ok(DocumentInput {
+            type_system: self.doc_type.system,
+            type_code: self.doc_type.code,
+            title: self.title,
+            mime_type: self.mime_type,
+            content,
+            act_date: self.act_date,
+            idempotency_key: self.idempotency_key,
+        })
     }
 }
 
@@ -568,7 +586,7 @@ impl DocumentMutation {
             secret_from_representatives: visibility.secret_from_representatives,
         };
         Ok(services(ctx)
-            .feed_document(me, &patient_ins, &input.into(), options)
+            .feed_document(me, &patient_ins, &input.into_input(ctx)?, options)
             .await?
             .into())
     }
@@ -602,7 +620,7 @@ impl DocumentMutation {
     ) -> async_graphql::Result<Document> {
         let (ins, me) = patient(ctx)?;
         Ok(services(ctx)
-            .add_own_document(&me, ins, &input.into())
+            .add_own_document(&me, ins, &input.into_input(ctx)?)
             .await?
             .into())
     }

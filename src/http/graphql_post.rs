@@ -17,10 +17,23 @@ use crate::graphql::error::{ErrorCode, attach_request_id, is_unavailable};
 use super::caller::{acting_for, caller, over_rate, rate_key, selected_profile};
 use super::{AppState, closing, refuse};
 
-/// The caller of a POST /graphql that the edge lets in: the body is announced as JSON, and the
-/// caller (the token's subject, or the IP address without a valid token) is within its rate.
-/// Checked from the headers, before a byte of the body is read.
-pub(super) struct Admitted(Caller);
+/// The caller of a POST /graphql that the edge lets in: the body is announced as JSON (or as a
+/// multipart request carrying files, with a header no browser sends cross-site without
+/// asking), and the caller (the token's subject, or the IP address without a valid token) is
+/// within its rate. Checked from the headers, before a byte of the body is read.
+pub(super) struct Admitted(Caller, Option<Multipart>);
+
+/// A multipart request's content type (with its boundary).
+pub(super) struct Multipart(String);
+
+/// The headers that make a multipart post a GraphQL client's: a browser sends none of them
+/// cross-site without a CORS preflight (Apollo's CSRF prevention, which its upload clients
+/// follow).
+const PREFLIGHT_HEADERS: [&str; 3] = [
+    "apollo-require-preflight",
+    "x-apollo-operation-name",
+    "graphql-require-preflight",
+];
 
 impl axum::extract::FromRequestParts<AppState> for Admitted {
     type Rejection = Response;
@@ -37,11 +50,27 @@ impl axum::extract::FromRequestParts<AppState> for Admitted {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.split(';').next())
             .map(str::trim);
-        if !media_type.is_some_and(|media_type| {
-            ["application/json", "application/graphql-response+json"]
+        let multipart = media_type
+            .is_some_and(|media_type| media_type.eq_ignore_ascii_case("multipart/form-data"));
+        if multipart
+            && !PREFLIGHT_HEADERS
                 .iter()
-                .any(|json| media_type.eq_ignore_ascii_case(json))
-        }) {
+                .any(|h| parts.headers.contains_key(*h))
+        {
+            return Err(closing(refuse(
+                ErrorCode::UnsupportedMediaType,
+                "a multipart GraphQL request (a file upload) needs the header \
+                 'Apollo-Require-Preflight: true', which browsers never send cross-site unasked"
+                    .to_owned(),
+            )));
+        }
+        if !multipart
+            && !media_type.is_some_and(|media_type| {
+                ["application/json", "application/graphql-response+json"]
+                    .iter()
+                    .any(|json| media_type.eq_ignore_ascii_case(json))
+            })
+        {
             return Err(closing(refuse(
                 ErrorCode::UnsupportedMediaType,
                 "send the GraphQL request as JSON, with 'Content-Type: application/json'"
@@ -68,7 +97,12 @@ impl axum::extract::FromRequestParts<AppState> for Admitted {
             }
         }
         let caller = acting_for(&state.services, caller, selected_profile(&parts.headers)).await;
-        Ok(Self(caller))
+        let multipart = multipart
+            .then(|| parts.headers.get(header::CONTENT_TYPE))
+            .flatten()
+            .and_then(|value| value.to_str().ok())
+            .map(|value| Multipart(value.to_owned()));
+        Ok(Self(caller, multipart))
     }
 }
 
@@ -106,36 +140,18 @@ fn too_many_json_values(body: &[u8], max: usize) -> bool {
 pub(super) async fn graphql(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    Admitted(caller): Admitted,
-    // Bounded by the body limit layer: a document's base64 content is the only large input,
-    // and anything beyond what the largest document needs is refused before being read.
-    body: Result<Bytes, BytesRejection>,
+    Admitted(caller, multipart): Admitted,
+    request: axum::extract::Request,
 ) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) if caused_by::<TimeoutError>(&rejection) => {
-            return closing(refuse(
-                ErrorCode::RequestTimeout,
-                "the request body stopped arriving".to_owned(),
-            ));
+    let request = match multipart {
+        Some(Multipart(content_type)) => {
+            multipart_request(&state, content_type, request.into_body()).await
         }
-        // 413 (turned into a GraphQL-shaped answer by the edge), or a body cut off.
-        Err(rejection) => return rejection.into_response(),
+        None => json_request(&state, request).await,
     };
-    if too_many_json_values(&body, MAX_JSON_VALUES) {
-        return refuse(
-            ErrorCode::BadUserInput,
-            format!("the request holds more than {MAX_JSON_VALUES} JSON values"),
-        );
-    }
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+    let request = match request {
         Ok(request) => request,
-        Err(err) => {
-            return refuse(
-                ErrorCode::BadUserInput,
-                format!("the body is not a GraphQL request in JSON: {err}"),
-            );
-        }
+        Err(refused) => return refused,
     };
     let mut response = state.schema.execute(request.data(caller)).await;
     // The id was made by the edge layer, as ASCII hex.
@@ -154,6 +170,86 @@ pub(super) async fn graphql(
     }
     response
 }
+
+/// A GraphQL request in JSON.
+async fn json_request(
+    state: &AppState,
+    request: axum::extract::Request,
+) -> Result<async_graphql::Request, Response> {
+    use axum::extract::FromRequest;
+    // Bounded by the body limit layer: a document's base64 content is the only large input,
+    // and anything beyond what the largest document needs is refused before being read.
+    let body: Result<Bytes, BytesRejection> = Bytes::from_request(request, state).await;
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if caused_by::<TimeoutError>(&rejection) => {
+            return Err(closing(refuse(
+                ErrorCode::RequestTimeout,
+                "the request body stopped arriving".to_owned(),
+            )));
+        }
+        // 413 (turned into a GraphQL-shaped answer by the edge), or a body cut off.
+        Err(rejection) => return Err(rejection.into_response()),
+    };
+    if too_many_json_values(&body, MAX_JSON_VALUES) {
+        return Err(refuse(
+            ErrorCode::BadUserInput,
+            format!("the request holds more than {MAX_JSON_VALUES} JSON values"),
+        ));
+    }
+    serde_json::from_slice(&body).map_err(|err| {
+        refuse(
+            ErrorCode::BadUserInput,
+            format!("the body is not a GraphQL request in JSON: {err}"),
+        )
+    })
+}
+
+/// A multipart request (the GraphQL multipart request specification): its files are written
+/// to disk as they arrive, each within the document size limit, so that a large upload is
+/// never held in memory.
+async fn multipart_request(
+    state: &AppState,
+    content_type: String,
+    body: axum::body::Body,
+) -> Result<async_graphql::Request, Response> {
+    use futures_util::TryStreamExt;
+    let reader = body
+        .into_data_stream()
+        .map_err(std::io::Error::other)
+        .into_async_read();
+    let max_bytes = state.services.policy.max_document_bytes;
+    let options = async_graphql::http::MultipartOptions::default()
+        .max_file_size(max_bytes)
+        .max_num_files(MAX_UPLOADS);
+    let batch = async_graphql::http::receive_batch_body(Some(content_type), reader, options)
+        .await
+        .map_err(|err| match err {
+            async_graphql::ParseRequestError::PayloadTooLarge => refuse(
+                ErrorCode::PayloadTooLarge,
+                format!("a file is larger than the limit of {max_bytes} bytes"),
+            ),
+            async_graphql::ParseRequestError::Io(err) if caused_by::<TimeoutError>(&err) => {
+                closing(refuse(
+                    ErrorCode::RequestTimeout,
+                    "the request body stopped arriving".to_owned(),
+                ))
+            }
+            other => refuse(
+                ErrorCode::BadUserInput,
+                format!("the body is not a GraphQL multipart request: {other}"),
+            ),
+        })?;
+    batch.into_single().map_err(|err| {
+        refuse(
+            ErrorCode::BadUserInput,
+            format!("one operation per multipart request: {err}"),
+        )
+    })
+}
+
+/// Files one multipart request may carry: one document.
+const MAX_UPLOADS: usize = 1;
 
 /// What `Retry-After` says during a database outage: soon, but not at once.
 const RETRY_AFTER_SECS: &str = "2";

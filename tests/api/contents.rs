@@ -233,10 +233,136 @@ async fn content_migrate_moves_the_database_contents_checked_and_is_resumable(ap
     assert_eq!(response.bytes().await.unwrap().as_ref(), PDF);
 }
 
+/// A multipart request (the GraphQL multipart request specification) feeding `content` as the
+/// document's file; `preflight` adds the header that admits it.
+async fn upload(
+    app: &TestApp,
+    person: &str,
+    key: &str,
+    content: &[u8],
+    preflight: bool,
+) -> reqwest::Response {
+    let mut input = document_input(key, "Scanner");
+    input["contentBase64"] = Value::Null;
+    input["content"] = Value::Null;
+    let operations = json!({
+        "query": "mutation($ins: INS!, $input: DocumentInput!) { feedDocument(patientIns: $ins, input: $input) { id sha256 sizeBytes contentUrl } }",
+        "variables": { "ins": person, "input": input },
+    });
+    let boundary = "espace-sante-test-boundary";
+    let mut body = Vec::new();
+    let mut part = |headers: &str, bytes: &[u8]| {
+        body.extend_from_slice(format!("--{boundary}\r\n{headers}\r\n\r\n").as_bytes());
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    };
+    part(
+        "Content-Disposition: form-data; name=\"operations\"",
+        operations.to_string().as_bytes(),
+    );
+    part(
+        "Content-Disposition: form-data; name=\"map\"",
+        br#"{"0": ["variables.input.content"]}"#,
+    );
+    part(
+        "Content-Disposition: form-data; name=\"0\"; filename=\"scanner.pdf\"\r\nContent-Type: application/pdf",
+        content,
+    );
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(practitioner_token(DOCTOR))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body);
+    if preflight {
+        request = request.header("apollo-require-preflight", "true");
+    }
+    request.send().await.unwrap()
+}
+
+async fn a_document_uploads_as_a_multipart_file_into_the_store(app: TestApp) {
+    let person = ins(710);
+    app.activated_profile(&person, Some("p@example.org")).await;
+    let mut content = PDF.to_vec();
+    content.resize(40 * 1024, b'.');
+    let sha = format!("{:x}", Sha256::digest(&content));
+
+    let response = upload(&app, &person, "k-710", &content, true).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let fed = &body["data"]["feedDocument"];
+    assert_eq!(fed["sha256"], sha.as_str(), "{body}");
+    assert_eq!(fed["sizeBytes"], content.len());
+    assert_eq!(app.stored_contents(), vec![sha.clone()]);
+    let read = download(
+        &app,
+        fed["contentUrl"].as_str().unwrap(),
+        Some(&patient_token(&person)),
+    )
+    .await;
+    assert_eq!(read.bytes().await.unwrap().as_ref(), content.as_slice());
+    // The same upload again, under the same key: the first document, nothing stored twice.
+    let again: Value = upload(&app, &person, "k-710", &content, true)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["data"]["feedDocument"]["id"], fed["id"]);
+    assert_eq!(app.count("documents").await, 1);
+}
+
+async fn an_upload_is_refused_without_preflight_over_the_limit_or_of_another_format(app: TestApp) {
+    let person = ins(711);
+    app.activated_profile(&person, Some("p@example.org")).await;
+    let code = |body: &Value| body["errors"][0]["extensions"]["code"].clone();
+
+    // A form post a browser could send cross-site: refused before the body is read.
+    let response = upload(&app, &person, "k-1", PDF, false).await;
+    assert_eq!(response.status(), 415);
+    assert_eq!(
+        code(&response.json().await.unwrap()),
+        "UNSUPPORTED_MEDIA_TYPE"
+    );
+
+    // Over the document limit (64 KiB in the tests), stopped while streaming.
+    let mut large = PDF.to_vec();
+    large.resize(100 * 1024, b'.');
+    let response = upload(&app, &person, "k-2", &large, true).await;
+    assert_eq!(response.status(), 413);
+    assert_eq!(code(&response.json().await.unwrap()), "PAYLOAD_TOO_LARGE");
+
+    // Not the declared format.
+    let body: Value = upload(&app, &person, "k-3", b"plain text", true)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+
+    // Nothing was stored.
+    assert!(app.stored_contents().is_empty());
+    assert_eq!(app.count("documents").await, 0);
+}
+
+async fn a_document_input_gives_its_content_once(app: TestApp) {
+    let person = ins(712);
+    app.activated_profile(&person, Some("p@example.org")).await;
+    let mut neither = document_input("k-712", "Compte rendu");
+    neither["contentBase64"] = Value::Null;
+    let answer = app.feed(DOCTOR, &person, neither).await;
+    assert_eq!(answer.code(), "BAD_USER_INPUT");
+}
+
 on_both_databases!(
     a_document_downloads_streamed_with_its_headers_and_its_reading_traced,
     a_download_is_refused_as_patient_document_refuses,
     an_attachment_downloads_for_the_patient_and_the_practitioner_of_its_thread,
     equal_contents_are_stored_once,
     content_migrate_moves_the_database_contents_checked_and_is_resumable,
+    a_document_uploads_as_a_multipart_file_into_the_store,
+    an_upload_is_refused_without_preflight_over_the_limit_or_of_another_format,
+    a_document_input_gives_its_content_once,
 );

@@ -38,7 +38,8 @@ async fn bucket(endpoint: &str) -> (String, String) {
         "the S3 tests sign their requests: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
          (any value for moto; .ci/run exports them)"
     );
-    (name, format!("s3://{name}?endpoint={endpoint}&region=eu-west-3"))
+    let url = format!("s3://{name}?endpoint={endpoint}&region=eu-west-3");
+    (name, url)
 }
 
 /// The keys of a bucket's objects (moto answers unsigned listings).

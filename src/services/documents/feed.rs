@@ -7,7 +7,7 @@ use sea_orm::{
 
 use super::{DmpStatus, DocumentInput, Stored, Storer, store_document, validate};
 use crate::domain::access::Access;
-use crate::domain::content::{ContentDigest, title_digest};
+use crate::domain::content::ContentDigest;
 use crate::domain::events::{DocumentStored, FeedRefused, Released};
 use crate::domain::{Event, Ins, NoticeAudience, Practitioner, has_dmp, visibility};
 use crate::services::views::Document;
@@ -40,11 +40,12 @@ impl Services {
         input: &DocumentInput,
         mut options: FeedOptions,
     ) -> Result<Document, ServiceError> {
-        let doc = validate(
+        let mut doc = validate(
             input,
             self.policy.max_document_bytes,
             self.clock.now().date_naive(),
-        )?;
+        )
+        .await?;
         let mut tx = match self.patient_tx(ins, Access::Dmp).await {
             Ok(tx) => tx,
             Err(ServiceError::DmpNotFound) => {
@@ -74,8 +75,8 @@ impl Services {
         }
         // After the checks, so that a refused feed stores nothing anywhere; before the rows
         // that reference the bytes (crate::contents). Only this patient's lock waits on it.
-        self.keep(&doc).await?;
-        let title = title_digest(&doc.title, &doc.content);
+        self.keep(&mut doc).await?;
+        let title = doc.title_digest.clone();
         let hidden = options.held_back || options.secret_from_representatives;
         let storer = Storer::Practitioner(practitioner, hidden);
         let (stored, first_access) =

@@ -26,31 +26,48 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
     QueryOrder, QuerySelect, QueryTrait, TryInsertResult,
 };
-use sha2::{Digest, Sha256};
 
 use super::ServiceError;
 use super::idempotency::{self, RequestHash};
 use super::patient_tx::{FirstAccessBy, PatientTx, Receipt};
 use super::views::Document;
 use super::{Services, Traced};
+use crate::domain::content::{ChunkedDigest, ContentDigest, TitleDigest, title_digest};
 use crate::domain::documents::{
-    ContentError, DocumentType, IdempotencyKey, MedicalCategory, MimeType, decode_content,
-    short_text,
+    ContentError, DocumentType, FormatCheck, IdempotencyKey, MedicalCategory, MimeType,
+    decode_content, short_text,
 };
 use crate::domain::events::{DocumentConsulted, FirstAccess, RecordConsulted};
 use crate::domain::visibility::{Reader, SpaceFacts, Viewer};
 use crate::domain::{ActorRef, Event, Ins, Practitioner};
 
 /// A document as sent by its author, before validation.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DocumentInput {
     pub type_system: String,
     pub type_code: String,
     pub title: String,
     pub mime_type: String,
-    pub content_base64: String,
+    pub content: SentContent,
     pub act_date: NaiveDate,
     pub idempotency_key: String,
+}
+
+/// A document's bytes as sent.
+#[derive(Debug)]
+pub enum SentContent {
+    /// Base64 in the JSON body: small documents.
+    Base64(String),
+    /// A file of a multipart request (the GraphQL multipart request specification), received
+    /// to disk within the size limit: never held whole in memory.
+    Upload(std::fs::File),
+}
+
+/// A validated document's bytes, to keep in the content store ([`Services::keep`]).
+#[derive(Debug)]
+enum ValidContent {
+    Bytes(Bytes),
+    File(tokio::fs::File),
 }
 
 /// A validated document.
@@ -59,9 +76,11 @@ struct ValidDocument {
     doc_type: DocumentType,
     title: String,
     mime: MimeType,
-    /// The bytes, kept in the content store before the transaction ([`Services::keep`]).
-    content: Bytes,
+    content: ValidContent,
     sha256: String,
+    size: i64,
+    /// The digest that binds the title into the chain (it takes the bytes in).
+    title_digest: ContentDigest,
     act_date: NaiveDate,
     key: IdempotencyKey,
 }
@@ -117,8 +136,9 @@ fn earliest_date() -> NaiveDate {
     NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN)
 }
 
-/// Checks a document's fields and decodes its content (size checked before decoding).
-fn validate(
+/// Checks a document's fields and its content (size checked before decoding; an upload read
+/// once from disk, in chunks, for its size, format and digests).
+async fn validate(
     input: &DocumentInput,
     max_bytes: usize,
     today: NaiveDate,
@@ -138,20 +158,78 @@ fn validate(
             "the date of the act must be between 1900 and today",
         ));
     }
-    let content = decode_content(&input.content_base64, mime, max_bytes).map_err(|e| match e {
-        ContentError::TooLarge { max_bytes } => ServiceError::PayloadTooLarge { max_bytes },
-        ContentError::Invalid(message) => ServiceError::bad_input("contentBase64", message),
-    })?;
-    let sha256 = format!("{:x}", Sha256::digest(&content));
+    let (content, digest, title_digest) = match &input.content {
+        SentContent::Base64(base64) => {
+            let content = decode_content(base64, mime, max_bytes).map_err(|e| match e {
+                ContentError::TooLarge { max_bytes } => ServiceError::PayloadTooLarge { max_bytes },
+                ContentError::Invalid(message) => ServiceError::bad_input("contentBase64", message),
+            })?;
+            let digest = ContentDigest::of(&content);
+            let title_digest = title_digest(&title, &content);
+            (
+                ValidContent::Bytes(Bytes::from(content)),
+                digest,
+                title_digest,
+            )
+        }
+        SentContent::Upload(file) => read_upload(file, mime, &title, max_bytes).await?,
+    };
     Ok(ValidDocument {
         doc_type,
         title,
         mime,
-        content: Bytes::from(content),
-        sha256,
+        content,
+        sha256: digest.sha256,
+        size: digest.size,
+        title_digest,
         act_date: input.act_date,
         key,
     })
+}
+
+/// Reads an uploaded file once, in chunks: its size against the limit, its format, its digest
+/// and its title's; then rewinds it for the store.
+async fn read_upload(
+    file: &std::fs::File,
+    mime: MimeType,
+    title: &str,
+    max_bytes: usize,
+) -> Result<(ValidContent, ContentDigest, ContentDigest), ServiceError> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let unreadable = |err: std::io::Error| ServiceError::internal_from("reading an upload", err);
+    let mut file = tokio::fs::File::from_std(file.try_clone().map_err(unreadable)?);
+    file.seek(std::io::SeekFrom::Start(0))
+        .await
+        .map_err(unreadable)?;
+    let (mut digest, mut title_digest) = (ChunkedDigest::default(), TitleDigest::new(title));
+    let mut format = FormatCheck::new(mime);
+    let mut chunk = vec![0; 64 * 1024];
+    loop {
+        let read = file.read(&mut chunk).await.map_err(unreadable)?;
+        if read == 0 {
+            break;
+        }
+        digest.update(&chunk[..read]);
+        title_digest.update(&chunk[..read]);
+        format.update(&chunk[..read]);
+    }
+    let digest = digest.finish();
+    if usize::try_from(digest.size).unwrap_or(usize::MAX) > max_bytes {
+        return Err(ServiceError::PayloadTooLarge { max_bytes });
+    }
+    if digest.size == 0 {
+        return Err(ServiceError::bad_input("content", "the content is empty"));
+    }
+    if !format.finish() {
+        return Err(ServiceError::bad_input(
+            "content",
+            format!("the content is not a {} document", mime.as_str()),
+        ));
+    }
+    file.seek(std::io::SeekFrom::Start(0))
+        .await
+        .map_err(unreadable)?;
+    Ok((ValidContent::File(file), digest, title_digest.finish()))
 }
 
 /// Identifies a request for idempotency: the same key with another payload is a conflict.
@@ -217,7 +295,7 @@ async fn store_document(
         type_code: Set(doc.doc_type.code.to_owned()),
         title: Set(doc.title),
         mime_type: Set(doc.mime.as_str().to_owned()),
-        size_bytes: Set(doc.content.len() as i64),
+        size_bytes: Set(doc.size),
         sha256: Set(doc.sha256),
         act_date: Set(doc.act_date),
         created_at: Set(tx.now()),
@@ -510,13 +588,19 @@ async fn trace_reading(
 impl Services {
     /// Keeps a validated document's bytes in the content store, before the rows that reference
     /// them (see [`crate::contents`] for why in that order): in the transaction, once its checks
-    /// passed, so that a refused request stores nothing.
-    async fn keep(&self, doc: &ValidDocument) -> Result<(), ServiceError> {
-        let digest = crate::domain::content::ContentDigest::known(
-            &doc.sha256,
-            i64::try_from(doc.content.len()).unwrap_or(i64::MAX),
-        );
-        self.contents.put(&digest, doc.content.clone()).await?;
+    /// passed, so that a refused request stores nothing. An upload goes from disk in parts.
+    async fn keep(&self, doc: &mut ValidDocument) -> Result<(), ServiceError> {
+        let digest = ContentDigest::known(&doc.sha256, doc.size);
+        match &mut doc.content {
+            ValidContent::Bytes(bytes) => self.contents.put(&digest, bytes.clone()).await?,
+            ValidContent::File(file) => {
+                let file = file
+                    .try_clone()
+                    .await
+                    .map_err(|err| ServiceError::internal_from("reading an upload", err))?;
+                self.contents.put_file(&digest, file).await?;
+            }
+        }
         Ok(())
     }
 

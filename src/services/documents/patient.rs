@@ -8,7 +8,7 @@ use super::{
     find_visible_document, list_documents, store_document, trace_reading, validate,
 };
 use crate::domain::access::Access;
-use crate::domain::content::{ContentDigest, title_digest};
+use crate::domain::content::ContentDigest;
 use crate::domain::events::{DocumentRef, DocumentStored};
 use crate::domain::visibility::Viewer;
 use crate::domain::{ActorRef, Event, Ins};
@@ -71,15 +71,16 @@ impl Services {
         ins: &Ins,
         input: &DocumentInput,
     ) -> Result<Document, ServiceError> {
-        let doc = validate(
+        let mut doc = validate(
             input,
             self.policy.max_document_bytes,
             self.clock.now().date_naive(),
-        )?;
+        )
+        .await?;
         let mut tx = self.patient_tx(ins, Access::OwnRecord).await?;
-        self.keep(&doc).await?;
+        self.keep(&mut doc).await?;
         let type_code = doc.doc_type.code;
-        let title = title_digest(&doc.title, &doc.content);
+        let title = doc.title_digest.clone();
         let options = super::FeedOptions::default();
         let stored = match store_document(&mut tx, patient, doc, options, Storer::Patient).await? {
             (Stored::Before(earlier), _) => return Ok(earlier.into()),
