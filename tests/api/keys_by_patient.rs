@@ -331,11 +331,21 @@ async fn rows_written_before_are_keyed_by_their_patient(app: TestApp) {
     }
     let db = app.db().await;
     Migrator::down(&db, Some(1)).await.unwrap();
+    // Bytes as the tables held them before the content store: a row of contents per document,
+    // and attachments.
+    let bytes = match app.backend {
+        Backend::Postgres => r"'\x41'::bytea",
+        Backend::Sqlite => "X'41'",
+    };
     for statement in [
-        "INSERT INTO message_attachments (message_id, title, mime_type, size_bytes, sha256, content) \
-         SELECT id, 'a.txt', 'text/plain', 1, 'x', (SELECT content FROM document_contents LIMIT 1) \
-         FROM messages"
-            .to_owned(),
+        format!(
+            "INSERT INTO document_contents (document_id, content) SELECT id, {bytes} FROM documents \
+             WHERE id NOT IN (SELECT document_id FROM document_contents)"
+        ),
+        format!(
+            "INSERT INTO message_attachments (message_id, title, mime_type, size_bytes, sha256, content) \
+             SELECT id, 'a.txt', 'text/plain', 1, 'x', {bytes} FROM messages"
+        ),
         // An account linked to Alice; another linked to Bob, unlinked, then linked to Alice.
         format!(
             "INSERT INTO account_links (patient_ins, issuer, subject, linked_at, unlinked_at) VALUES \
