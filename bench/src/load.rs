@@ -144,7 +144,7 @@ impl Population {
         let mut documents = Copy::new(
             "documents (id, patient_ins, author_role, author_id, author_name, author_profession, type_code, title, mime_type, size_bytes, sha256, act_date, created_at, masked, idempotency_key, request_hash)",
         );
-        let mut contents = BinaryCopy::new("document_contents (document_id, content)");
+        let mut contents = BinaryCopy::new("document_contents (document_id, patient_ins, content)");
         let mut events = Copy::new(
             "ledger_events (id, patient_ins, seq, occurred_at, kind, actor_role, actor_id, actor_name, actor_profession, payload, prev_hash, hash)",
         );
@@ -289,7 +289,7 @@ impl Population {
                         &format!("bulk-{document_id}"),
                         &sha,
                     ]);
-                    contents.row(document_id, &body);
+                    contents.row(document_id, &patient, &body);
                     chain.push(
                         &mut events,
                         &mut event_id,
@@ -460,10 +460,14 @@ impl BinaryCopy {
         }
     }
 
-    fn row(&mut self, id: i64, bytes: &[u8]) {
-        self.buffer.extend_from_slice(&2_i16.to_be_bytes());
+    /// One row: a bigint, a text (the patient) and a bytea.
+    fn row(&mut self, id: i64, patient: &str, bytes: &[u8]) {
+        self.buffer.extend_from_slice(&3_i16.to_be_bytes());
         self.buffer.extend_from_slice(&8_i32.to_be_bytes());
         self.buffer.extend_from_slice(&id.to_be_bytes());
+        let len = i32::try_from(patient.len()).expect("an INS of 15 characters");
+        self.buffer.extend_from_slice(&len.to_be_bytes());
+        self.buffer.extend_from_slice(patient.as_bytes());
         let len = i32::try_from(bytes.len()).expect("a document under 2 GiB");
         self.buffer.extend_from_slice(&len.to_be_bytes());
         self.buffer.extend_from_slice(bytes);

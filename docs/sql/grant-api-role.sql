@@ -31,7 +31,7 @@ GRANT SELECT, INSERT, UPDATE ON messages TO espace_sante_api;
 
 -- Projections the services update (UPDATE also covers the row locks, SELECT … FOR UPDATE).
 GRANT SELECT, INSERT, UPDATE ON profiles, documents, threads, notifications,
-    postal_letters, legal_representatives, account_links TO espace_sante_api;
+    postal_letters, legal_representatives, account_links, account_subjects TO espace_sante_api;
 
 -- Projections with rows that go away: a lifted block, a removed medical-profile entry.
 GRANT SELECT, INSERT, DELETE ON practitioner_blocks TO espace_sante_api;

@@ -8,6 +8,7 @@ use crate::values::{Ins, Rpps};
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "emergency_accesses")]
 pub struct Model {
+    // PostgreSQL's key is (patient_ins, id) (the entity lib's doc says why SeaORM is told `id`).
     #[sea_orm(primary_key)]
     pub id: i64,
     pub patient_ins: Ins,

@@ -10,6 +10,7 @@ use crate::values::{ActorRole, EventKind, Ins};
 #[sea_orm(table_name = "ledger_events")]
 pub struct Model {
     /// Global insertion order, across patients.
+    // PostgreSQL's key is (patient_ins, id) (the entity lib's doc says why SeaORM is told `id`).
     #[sea_orm(primary_key)]
     pub id: i64,
     pub patient_ins: Ins,

@@ -8,6 +8,7 @@ use crate::values::Ins;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "legal_representatives")]
 pub struct Model {
+    // PostgreSQL's key is (child_ins, id) (the entity lib's doc says why SeaORM is told `id`).
     #[sea_orm(primary_key)]
     pub id: i64,
     /// The minor.

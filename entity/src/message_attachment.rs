@@ -2,11 +2,16 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::values::Ins;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "message_attachments")]
 pub struct Model {
+    // PostgreSQL's key is (patient_ins, id) (the entity lib's doc says why SeaORM is told `id`).
     #[sea_orm(primary_key)]
     pub id: i64,
+    /// The thread's patient (the distribution key: docs/src/scale.md).
+    pub patient_ins: Ins,
     pub message_id: i64,
     pub title: String,
     pub mime_type: String,

@@ -25,6 +25,7 @@ mod m20261203_000001_live_notifications_by_patient;
 mod m20261207_000001_checkpoint_keys;
 mod m20261207_000002_account_links;
 mod m20261210_000001_checkpoint_log;
+mod m20261211_000001_keys_by_patient;
 
 /// Applies the migrations of this crate in order.
 #[derive(Debug)]
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_checkpoint_keys::Migration),
             Box::new(m20261207_000002_account_links::Migration),
             Box::new(m20261210_000001_checkpoint_log::Migration),
+            Box::new(m20261211_000001_keys_by_patient::Migration),
         ]
     }
 }

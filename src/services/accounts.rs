@@ -7,11 +7,18 @@
 //! While linked, an account (`issuer`, `subject`) names one profile, and a profile has one
 //! account per issuer: a second binding is refused (`CONFLICT`), traced in the profile it would
 //! have reached, and the binding it would have replaced stays as it was.
+//!
+//! The patient's links are their history (`account_links`, keyed by patient); whom an account
+//! names now is looked up by the account (`account_subjects`, keyed by issuer and subject, and
+//! written in the same transaction): the one uniqueness that spans patients has a table of its
+//! own, so that the patient tables can be distributed by patient (docs/src/scale.md).
 
-use entity::account_link;
+use entity::{account_link, account_subject};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    sea_query::{Expr, OnConflict},
 };
 use sha2::{Digest, Sha256};
 
@@ -36,22 +43,22 @@ impl Services {
     /// Whom `account` names (read at the edge for each request, before any unit of work, as
     /// [`Self::represents`] is).
     pub async fn linked_patient(&self, account: &ProviderAccount) -> Result<Linked, ServiceError> {
-        let rows = account_link::Entity::find()
-            .filter(account_link::Column::Issuer.eq(account.issuer.as_str()))
-            .filter(account_link::Column::Subject.eq(account.subject.as_str()))
-            .all(&self.db)
-            .await?;
-        let revoked = rows.iter().any(|row| {
-            row.unlinked_at
-                .is_some_and(|at| account.issued_at <= at.timestamp())
-        });
-        if revoked {
+        let Some(row) =
+            account_subject::Entity::find_by_id((account.issuer.clone(), account.subject.clone()))
+                .one(&self.db)
+                .await?
+        else {
+            return Ok(Linked::Nothing);
+        };
+        // The latest unlinking is enough: a token issued before any unlinking was issued
+        // before the latest.
+        if row
+            .unlinked_at
+            .is_some_and(|at| account.issued_at <= at.timestamp())
+        {
             return Ok(Linked::UnlinkedSince);
         }
-        Ok(rows
-            .into_iter()
-            .find(|row| row.unlinked_at.is_none())
-            .map_or(Linked::Nothing, |row| Linked::To(row.patient_ins)))
+        Ok(row.patient_ins.map_or(Linked::Nothing, Linked::To))
     }
 
     /// Binds `account` to the signed-in patient's activated profile (`linkAccount`).
@@ -97,6 +104,16 @@ impl Services {
                 .await);
         }
         let account = account_digest(&linked.issuer, &linked.subject);
+        account_subject::Entity::update_many()
+            .col_expr(
+                account_subject::Column::PatientIns,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(account_subject::Column::UnlinkedAt, Expr::value(tx.now()))
+            .filter(account_subject::Column::Issuer.eq(linked.issuer.as_str()))
+            .filter(account_subject::Column::Subject.eq(linked.subject.as_str()))
+            .exec(tx.conn())
+            .await?;
         let mut row = linked.into_active_model();
         row.unlinked_at = Set(Some(tx.now()));
         row.update(tx.conn()).await?;
@@ -148,6 +165,28 @@ pub(super) async fn link(
     }
     .insert(tx.conn())
     .await?;
+    // The account names this profile, unless another took it since [`binding`] looked (a
+    // concurrent binding: it waits for that one to commit, then finds it linked).
+    let named = account_subject::Entity::insert(account_subject::ActiveModel {
+        issuer: Set(account.issuer.clone()),
+        subject: Set(account.subject.clone()),
+        patient_ins: Set(Some(tx.ins().clone())),
+        unlinked_at: Set(None),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            account_subject::Column::Issuer,
+            account_subject::Column::Subject,
+        ])
+        .update_column(account_subject::Column::PatientIns)
+        .action_and_where(account_subject::Column::PatientIns.is_null())
+        .to_owned(),
+    )
+    .exec_without_returning(tx.conn())
+    .await?;
+    if named == 0 {
+        return Err(ServiceError::Conflict(ACCOUNT_TAKEN.to_owned()));
+    }
     let linked = AccountRef {
         issuer: account.issuer.clone(),
         account: account_digest(&account.issuer, &account.subject),
@@ -172,6 +211,9 @@ pub(super) async fn refuse(
     Ok(ServiceError::Conflict(conflict.message))
 }
 
+/// What a patient is told when the account names another profile.
+const ACCOUNT_TAKEN: &str = "this sign-in account is already linked to another profile";
+
 /// A binding refused, and what the caller is told.
 pub(super) struct Conflict {
     kind: LinkConflict,
@@ -184,16 +226,15 @@ pub(super) async fn binding(
     tx: &PatientTx<'_>,
     account: &ProviderAccount,
 ) -> Result<Binding, ServiceError> {
-    let by_account = account_link::Entity::find()
-        .filter(account_link::Column::Issuer.eq(account.issuer.as_str()))
-        .filter(account_link::Column::Subject.eq(account.subject.as_str()))
-        .filter(account_link::Column::UnlinkedAt.is_null())
-        .one(tx.conn())
-        .await?;
-    if by_account.is_some_and(|row| &row.patient_ins != tx.ins()) {
+    let by_account =
+        account_subject::Entity::find_by_id((account.issuer.clone(), account.subject.clone()))
+            .one(tx.conn())
+            .await?
+            .and_then(|row| row.patient_ins);
+    if by_account.is_some_and(|ins| &ins != tx.ins()) {
         return Ok(Binding::Refused(Conflict {
             kind: LinkConflict::AccountTaken,
-            message: "this sign-in account is already linked to another profile".to_owned(),
+            message: ACCOUNT_TAKEN.to_owned(),
         }));
     }
     Ok(match active_link(tx, tx.ins(), &account.issuer).await? {

@@ -147,7 +147,7 @@ impl ServiceError {
 /// names instead: a concurrent request with the same idempotency key, or binding the same
 /// sign-in account. Any other unique violation
 /// (a ledger sequence clash, a notice queued twice) is ours, not the client's.
-const CLIENT_CONSTRAINTS: [(&str, &str); 4] = [
+const CLIENT_CONSTRAINTS: [(&str, &str); 3] = [
     (
         "documents_idempotency",
         "documents.author_id, documents.idempotency_key",
@@ -156,11 +156,9 @@ const CLIENT_CONSTRAINTS: [(&str, &str); 4] = [
         "messages_idempotency",
         "messages.sender_id, messages.idempotency_key",
     ),
-    // Two profiles binding one sign-in account at once: the second is refused.
-    (
-        "account_links_one_profile_per_account",
-        "account_links.issuer, account_links.subject",
-    ),
+    // Two bindings of one profile at one issuer at once: the second is refused. (Two profiles
+    // binding one account at once meet in `account_subjects`, without an error: see
+    // `services::accounts::link`.)
     (
         "account_links_one_account_per_issuer",
         "account_links.patient_ins, account_links.issuer",

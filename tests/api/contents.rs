@@ -176,7 +176,7 @@ async fn equal_contents_are_stored_once(app: TestApp) {
 }
 
 /// Inserts `bytes` as a content kept in the database before the store, for document `id`.
-async fn legacy_content(app: &TestApp, id: &str, bytes: &[u8]) {
+async fn legacy_content(app: &TestApp, person: &str, id: &str, bytes: &[u8]) {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let blob = match app.backend {
         Backend::Postgres => format!("'\\x{hex}'::bytea"),
@@ -186,7 +186,8 @@ async fn legacy_content(app: &TestApp, id: &str, bytes: &[u8]) {
     app.db()
         .await
         .execute_unprepared(&format!(
-            "INSERT INTO document_contents (document_id, content) VALUES ({id}, {blob})"
+            "INSERT INTO document_contents (document_id, patient_ins, content) \
+             VALUES ({id}, '{person}', {blob})"
         ))
         .await
         .unwrap();
@@ -194,12 +195,12 @@ async fn legacy_content(app: &TestApp, id: &str, bytes: &[u8]) {
 
 async fn content_migrate_moves_the_database_contents_checked_and_is_resumable(app: TestApp) {
     let (person, id, url) = fed_document(&app, 707).await;
-    let (_, tampered, _) = fed_document(&app, 708).await;
+    let (other, tampered, _) = fed_document(&app, 708).await;
     // As an older server left them: the bytes in the database, none in the store.
     let sha = format!("{:x}", Sha256::digest(PDF));
     std::fs::remove_dir_all(app.content_dir.path().join("sha256")).unwrap();
-    legacy_content(&app, &id, PDF).await;
-    legacy_content(&app, &tampered, b"not the recorded bytes").await;
+    legacy_content(&app, &person, &id, PDF).await;
+    legacy_content(&app, &other, &tampered, b"not the recorded bytes").await;
 
     let migrate = |url: &str| {
         run_binary(

@@ -25,6 +25,7 @@ mod edge;
 mod held_back;
 mod http;
 mod identity;
+mod keys_by_patient;
 mod ledger;
 mod lifecycle;
 mod limits;

@@ -320,6 +320,8 @@ async fn store_document(
         };
         return Ok((Stored::Now(stored), first));
     } else {
+        // SQLite's idempotency key is still the author's across patients (its constraint
+        // stays: the migration keys_by_patient), stricter than PostgreSQL's.
         let inserted = document::Entity::insert(row)
             .on_conflict_do_nothing_on([
                 document::Column::AuthorId,
@@ -364,14 +366,17 @@ async fn replay(
     hash: &RequestHash,
 ) -> Result<(Stored, Option<Event>), ServiceError> {
     let earlier = document::Entity::find()
+        .filter(document::Column::PatientIns.eq(tx.ins().as_str()))
         .filter(document::Column::AuthorId.eq(author.id.as_str()))
         .filter(document::Column::IdempotencyKey.eq(key.as_str()))
         .one(tx.conn())
         .await?;
     match idempotency::replay(earlier, |d| Some(&d.request_hash), hash, "document")? {
         Some(earlier) => Ok((Stored::Before(earlier), None)),
-        None => Err(ServiceError::internal(
-            "a document key in conflict, and no document under it",
+        // SQLite's key is still the author's across patients (the migration keys_by_patient):
+        // the key is taken by a document of another patient, so this is another request.
+        None => Err(ServiceError::Conflict(
+            "this idempotency key was already used for a different document".to_owned(),
         )),
     }
 }
@@ -387,9 +392,14 @@ async fn store_in_one_statement(
     let mut insert = document::Entity::insert(row).into_query();
     insert
         .on_conflict(
-            OnConflict::columns([document::Column::AuthorId, document::Column::IdempotencyKey])
-                .do_nothing()
-                .to_owned(),
+            // PostgreSQL's idempotency key names the patient (docs/src/scale.md).
+            OnConflict::columns([
+                document::Column::PatientIns,
+                document::Column::AuthorId,
+                document::Column::IdempotencyKey,
+            ])
+            .do_nothing()
+            .to_owned(),
         )
         .returning_all();
     let mut with = WithClause::new();

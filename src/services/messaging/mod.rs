@@ -169,11 +169,15 @@ async fn find_thread(conn: &impl ConnectionTrait, id: i64) -> Result<thread::Mod
 /// was used for another message.
 async fn replay(
     conn: &impl ConnectionTrait,
+    ins: &Ins,
     sender: &str,
     key: &IdempotencyKey,
     hash: &RequestHash,
 ) -> Result<Option<Sent>, ServiceError> {
+    // The key is the sender's for this patient (PostgreSQL's unique key names the patient; on
+    // SQLite a key taken for another patient fails the insert with `CONFLICT`).
     let earlier = message::Entity::find()
+        .filter(message::Column::PatientIns.eq(ins.as_str()))
         .filter(message::Column::SenderId.eq(sender))
         .filter(message::Column::IdempotencyKey.eq(key.as_str()))
         .one(conn)
@@ -265,6 +269,7 @@ async fn insert_message(
 ) -> Result<MessageView, ServiceError> {
     let message = message::Entity::insert(message::ActiveModel {
         id: NotSet,
+        patient_ins: Set(thread.patient_ins.clone()),
         thread_id: Set(thread.id),
         sender_role: Set(sender.role),
         sender_id: Set(sender.id.clone()),
@@ -282,6 +287,7 @@ async fn insert_message(
     for (title, mime, content, sha256) in files {
         let row = message_attachment::ActiveModel {
             id: NotSet,
+            patient_ins: Set(thread.patient_ins.clone()),
             message_id: Set(message.id),
             title: Set(title),
             mime_type: Set(mime.as_str().to_owned()),

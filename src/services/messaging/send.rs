@@ -44,7 +44,7 @@ impl Services {
         let actor = practitioner.to_ref();
         let mut tx = self.patient_tx(ins, Access::Any).await?;
         live::lock_inbox(tx.conn(), &rpps).await?;
-        if let Some(earlier) = replay(tx.conn(), &actor.id, &key, &hash).await? {
+        if let Some(earlier) = replay(tx.conn(), ins, &actor.id, &key, &hash).await? {
             return Ok(earlier);
         }
         let now = tx.now();
@@ -125,7 +125,7 @@ impl Services {
             .map_err(|e| ServiceError::bad_input("idempotencyKey", e.to_string()))?;
         let hash = RequestHash::of([ins.as_str(), &thread_id.to_string(), &body]);
         let mut tx = self.patient_tx(ins, Access::OwnMailbox).await?;
-        if let Some(earlier) = replay(tx.conn(), &patient.id, &key, &hash).await? {
+        if let Some(earlier) = replay(tx.conn(), ins, &patient.id, &key, &hash).await? {
             return Ok(earlier);
         }
         let now = tx.now();
