@@ -51,10 +51,15 @@ struct Bell {
     /// everything committed before it.
     rings: u64,
     subscribers: Vec<(u64, Arc<Notify>)>,
-    /// The last read of the recipient's feed, shared by its subscribers ([`Doorbell::share`]):
-    /// its cursor and ring, and the read (of the feed's own type).
-    last_read: Option<((i64, u64), Arc<dyn Any + Send + Sync>)>,
+    /// The latest reads of the recipient's feed, shared by its subscribers
+    /// ([`Doorbell::share`]): their cursor and ring, and the read (of the feed's own type). A
+    /// few, of the latest ring only: after a ring, a fast subscriber's second read (at the new
+    /// cursor) must not push out the first read that a slow one has yet to take.
+    last_reads: Vec<((i64, u64), Arc<dyn Any + Send + Sync>)>,
 }
+
+/// Reads kept per recipient for its subscribers to share.
+const SHARED_READS: usize = 4;
 
 impl std::fmt::Debug for Bell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -152,14 +157,21 @@ impl Doorbell {
         let Some(bell) = doorbells.get_mut(&self.recipient) else {
             return read();
         };
-        if let Some((key, shared)) = &bell.last_read
-            && *key == (after, rings)
-            && let Some(shared) = shared.downcast_ref::<R>()
+        if let Some(shared) = bell
+            .last_reads
+            .iter()
+            .find(|(key, _)| *key == (after, rings))
+            .and_then(|(_, shared)| shared.downcast_ref::<R>())
         {
             return shared.clone();
         }
         let fresh = read();
-        bell.last_read = Some(((after, rings), Arc::new(fresh.clone())));
+        bell.last_reads.retain(|((_, ring), _)| *ring >= rings);
+        if bell.last_reads.len() >= SHARED_READS {
+            bell.last_reads.remove(0);
+        }
+        bell.last_reads
+            .push(((after, rings), Arc::new(fresh.clone())));
         fresh
     }
 
@@ -171,13 +183,8 @@ impl Doorbell {
             .doorbells
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(bell) = doorbells.get_mut(&self.recipient)
-            && bell
-                .last_read
-                .as_ref()
-                .is_some_and(|(key, _)| *key == (after, rings))
-        {
-            bell.last_read = None;
+        if let Some(bell) = doorbells.get_mut(&self.recipient) {
+            bell.last_reads.retain(|(key, _)| *key != (after, rings));
         }
     }
 }
@@ -443,6 +450,16 @@ mod tests {
         laptop.unshare(8, laptop.rings());
         laptop.share(8, laptop.rings(), read);
         assert_eq!(reads.get(), 4);
+        // A fast subscriber's next read (at its new cursor) leaves the first read of the ring
+        // for a slow one; a new ring forgets the reads of the former.
+        let rings = phone.rings();
+        phone.share(9, rings, read);
+        assert_eq!(reads.get(), 5);
+        laptop.share(8, rings, read);
+        assert_eq!(reads.get(), 5, "the slow subscriber shares the first read");
+        hub.wake(&patient);
+        laptop.share(8, laptop.rings(), read);
+        assert_eq!(reads.get(), 6);
     }
 
     #[test]
