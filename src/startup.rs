@@ -18,6 +18,10 @@ use crate::services::Services;
 /// Any startup failure, for the operator to read.
 pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Exports one process streams at once (each is one patient's, one at a time per patient): an
+/// export reads the store for as long as the client downloads, and these are few.
+const EXPORTS_AT_ONCE: usize = 4;
+
 /// A bound, migrated, ready-to-run API.
 #[derive(Debug)]
 pub struct Application {
@@ -125,6 +129,7 @@ impl Application {
             limiter: Arc::new(settings.limits.limiter()?),
             stopping: stopping.clone(),
             graphiql: settings.app_env == AppEnv::Development,
+            exports: Arc::new(crate::http::rest::ExportGate::new(EXPORTS_AT_ONCE)),
         };
         let limits = EdgeLimits {
             // Base64 makes 4 characters of 3 bytes; the rest of a request is small.

@@ -12,7 +12,7 @@
 mod caller;
 mod content;
 mod graphql_post;
-mod rest;
+pub mod rest;
 mod websocket;
 
 use std::sync::Arc;
@@ -56,6 +56,8 @@ pub struct AppState {
     pub stopping: tokio_util::sync::CancellationToken,
     /// Whether GET /graphql serves GraphiQL (development only).
     pub graphiql: bool,
+    /// The exports being streamed: one per patient, a few per process.
+    pub exports: Arc<rest::ExportGate>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -8,6 +8,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
+use futures_util::StreamExt;
+
 use crate::auth::Caller;
 use crate::graphql::error::ErrorCode;
 
@@ -52,23 +54,44 @@ pub(super) async fn export_record(State(state): State<AppState>, headers: Header
     if let Some(refused) = over_rate(&state, &rate_key(Some(&actor), None)).await {
         return refused;
     }
+    // One export per patient, a few per process, before anything is read.
+    let Some(permit) = state.exports.admit(ins) else {
+        let mut refused = refuse(
+            ErrorCode::TooManyRequests,
+            "an export is already being downloaded (yours, or too many at once): retry in a \
+             moment"
+                .to_owned(),
+        );
+        refused.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(EXPORT_RETRY_AFTER_SECS),
+        );
+        return refused;
+    };
     let export = match state.services.export_record(&actor.to_ref(), ins).await {
         Ok(export) => export.into_inner(),
         Err(err) => return service_refusal(err),
     };
-    match crate::archive::record_zip(&export) {
-        Ok(zip) => (
-            [
-                (header::CONTENT_TYPE, "application/zip"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"mon-espace-sante.zip\"",
-                ),
-                (header::CACHE_CONTROL, "no-store"),
-            ],
-            zip,
-        )
-            .into_response(),
+    match crate::archive::record_zip(&export, state.services.contents.clone()) {
+        Ok(zip) => {
+            // The permit goes with the stream: released when the download ends or stops.
+            let body = axum::body::Body::from_stream(zip.map(move |chunk| {
+                let _held = &permit;
+                chunk
+            }));
+            (
+                [
+                    (header::CONTENT_TYPE, "application/zip"),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"mon-espace-sante.zip\"",
+                    ),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
+                body,
+            )
+                .into_response()
+        }
         Err(err) => {
             tracing::error!(error.cause = %err, "export failed");
             refuse(
@@ -76,6 +99,59 @@ pub(super) async fn export_record(State(state): State<AppState>, headers: Header
                 "an internal error occurred; quote the request id to the support team".to_owned(),
             )
         }
+    }
+}
+
+/// What `Retry-After` says to an export refused for another one in progress.
+const EXPORT_RETRY_AFTER_SECS: &str = "30";
+
+/// The exports being streamed by this process: at most one per patient, and `max` in all.
+#[derive(Debug)]
+pub struct ExportGate {
+    running: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    max: usize,
+}
+
+/// An export's place in the [`ExportGate`], given back when dropped.
+#[derive(Debug)]
+pub struct ExportPermit {
+    gate: std::sync::Arc<ExportGate>,
+    ins: String,
+}
+
+impl ExportGate {
+    /// A gate for `max` exports at once.
+    pub fn new(max: usize) -> Self {
+        Self {
+            running: std::sync::Mutex::default(),
+            max,
+        }
+    }
+
+    /// A place for `ins`'s export, unless one of theirs is running or `max` are.
+    fn admit(self: &std::sync::Arc<Self>, ins: &crate::domain::Ins) -> Option<ExportPermit> {
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if running.len() >= self.max || running.contains(ins.as_str()) {
+            return None;
+        }
+        running.insert(ins.as_str().to_owned());
+        Some(ExportPermit {
+            gate: self.clone(),
+            ins: ins.as_str().to_owned(),
+        })
+    }
+}
+
+impl Drop for ExportPermit {
+    fn drop(&mut self) {
+        self.gate
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.ins);
     }
 }
 
@@ -243,3 +319,29 @@ const GRAPHIQL_PAGE: &str = r#"<!doctype html>
 </body>
 </html>
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exports_are_one_per_patient_and_a_few_per_process_until_they_end() {
+        let gate = std::sync::Arc::new(ExportGate::new(2));
+        let (a, b, c) = (
+            crate::domain::Ins::parse("185057800608491").unwrap(),
+            crate::domain::Ins::parse("292016987654390").unwrap(),
+            crate::domain::Ins::parse("285037512304514").unwrap(),
+        );
+        let first = gate.admit(&a).unwrap();
+        assert!(gate.admit(&a).is_none(), "one at a time per patient");
+        let second = gate.admit(&b).unwrap();
+        assert!(gate.admit(&c).is_none(), "two at a time in all");
+        drop(first);
+        assert!(
+            gate.admit(&c).is_some(),
+            "a place freed when an export ends"
+        );
+        drop(second);
+        assert!(gate.admit(&a).is_some());
+    }
+}

@@ -34,25 +34,22 @@ pub struct RecordExport {
     pub ledger: LedgerExport,
 }
 
-/// A document with its bytes.
+/// A document, whose bytes the archive streams from the content store.
 #[derive(Debug)]
 pub struct ExportedDocument {
     pub document: Document,
-    /// `None` once purged.
-    pub content: Option<Vec<u8>>,
+    /// Whether its bytes are still kept (not once purged).
+    pub kept: bool,
     /// The sequence of the event that brought the document in (fed or added).
     pub sequence: Option<i64>,
 }
-
-/// An attachment with its bytes.
-pub type ExportedFile = (Attachment, Vec<u8>);
 
 /// A conversation with its messages.
 #[derive(Debug)]
 pub struct ExportedThread {
     pub thread: Thread,
-    /// Each message with its attachments and their bytes.
-    pub messages: Vec<(Message, Vec<ExportedFile>)>,
+    /// Each message with its attachments, whose bytes the archive streams from the store.
+    pub messages: Vec<(Message, Vec<Attachment>)>,
 }
 
 impl Services {
@@ -140,43 +137,25 @@ impl Services {
             threads.push((Thread::from(row), with_attachments));
         }
         let exported_at = tx.now();
-        // The trace commits before any byte is read from the store.
-        let traced = tx.commit_traced(receipt, ()).await?;
-        let mut exported_documents = Vec::with_capacity(documents.len());
-        for (sequence, document) in documents {
-            let content = match purged {
-                true => None,
-                false => Some(self.contents.get(&document.sha256).await?),
-            };
-            exported_documents.push(ExportedDocument {
-                document,
-                content,
-                sequence,
-            });
-        }
-        let mut exported_threads = Vec::with_capacity(threads.len());
-        for (thread, messages) in threads {
-            let mut with_bytes = Vec::with_capacity(messages.len());
-            for (message, attachments) in messages {
-                let mut files = Vec::with_capacity(attachments.len());
-                for attachment in attachments {
-                    let bytes = self.contents.get(&attachment.sha256).await?;
-                    files.push((attachment, bytes));
-                }
-                with_bytes.push((message, files));
-            }
-            exported_threads.push(ExportedThread {
-                thread,
-                messages: with_bytes,
-            });
-        }
-        Ok(traced.map(|()| RecordExport {
+        let export = RecordExport {
             exported_at,
             profile,
-            documents: exported_documents,
+            documents: documents
+                .into_iter()
+                .map(|(sequence, document)| ExportedDocument {
+                    document,
+                    kept: !purged,
+                    sequence,
+                })
+                .collect(),
             medical_profile,
-            threads: exported_threads,
+            threads: threads
+                .into_iter()
+                .map(|(thread, messages)| ExportedThread { thread, messages })
+                .collect(),
             ledger,
-        }))
+        };
+        // The trace commits before any byte leaves; the archive then streams the bytes.
+        tx.commit_traced(receipt, export).await
     }
 }

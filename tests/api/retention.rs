@@ -364,11 +364,19 @@ async fn export_holds_every_document_byte_identical_and_a_history_that_verifies_
     .await
     .ok();
 
+    app.graphql(
+        Some(&practitioner_token(DOCTOR)),
+        "mutation($ins: INS!) { sendMessage(patientIns: $ins, input: { subject: \"Ordonnance\", body: \"Ci-jointe\", idempotencyKey: \"m-307-2\", attachments: [{ title: \"Ordonnance\", mimeType: \"text/plain\", contentBase64: \"T3Jkb25uYW5jZTogcmVwb3M=\" }] }) { thread { id } } }",
+        json!({ "ins": person }),
+    )
+    .await
+    .ok();
+
     let (status, zip) = export(&app, Some(&patient_token(&person))).await;
     assert_eq!(status, 200);
     let files = unzip(&zip);
     let index = json_of(&files, "index.json");
-    assert_eq!(index["format"], "espace-sante/export/v1");
+    assert_eq!(index["format"], "espace-sante/export/v2");
     assert_eq!(index["patient"]["ins"], person.as_str());
     let documents = index["documents"].as_array().unwrap();
     assert_eq!(documents.len(), 2);
@@ -388,6 +396,21 @@ async fn export_holds_every_document_byte_identical_and_a_history_that_verifies_
     assert_eq!(
         messages[0]["messages"][0]["body"],
         "Vos résultats sont bons"
+    );
+    // Attachments are files beside messages.json, which names them.
+    let attachment = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["messages"].as_array().unwrap())
+        .flat_map(|m| m["attachments"].as_array().unwrap())
+        .next()
+        .expect("the attachment is listed");
+    let file = &files[attachment["file"].as_str().unwrap()];
+    assert_eq!(file.as_slice(), b"Ordonnance: repos");
+    assert_eq!(
+        attachment["sha256"],
+        format!("{:x}", Sha256::digest(file)).as_str()
     );
 
     // The history: the whole chain, the export's own event last, re-verified offline, with
