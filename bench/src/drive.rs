@@ -163,6 +163,8 @@ pub struct Measure {
     pub profiler: Option<Profiler>,
     /// The API's process, whose CPU time each API run reads.
     pub server_pid: u32,
+    /// The folder of the API's content store.
+    pub contents: std::path::PathBuf,
 }
 
 /// CPU seconds a process has used so far (user and system), from `/proc/<pid>/stat`.
@@ -338,6 +340,11 @@ pub fn feed_input(key: &str, bytes: usize) -> Value {
         "actDate": "2026-11-27",
         "idempotencyKey": key,
     })
+}
+
+/// Base64 of `bytes`, as the API takes a document's content.
+pub fn base64_of(bytes: &[u8]) -> String {
+    base64(bytes)
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -518,7 +525,7 @@ pub async fn figures(
     let name = "patientDocument, spread";
     let mut figure = Figure::new(
         name,
-        "ledger insert + select 1 (with content), one transaction",
+        "ledger insert + select 1, one transaction, then its content read from the store's folder",
     );
     let (h, p, a, d, w) = (
         http.clone(),
@@ -540,13 +547,19 @@ pub async fn figures(
             .map(drop)
         }
     });
+    let contents = Arc::new(measure.contents.clone());
     let document_baseline = |audit: bool| {
-        let (pool, a, d) = (pg.clone(), activated.clone(), documents.clone());
+        let (pool, a, d, f) = (
+            pg.clone(),
+            activated.clone(),
+            documents.clone(),
+            contents.clone(),
+        );
         step(move |c, i| {
-            let (pool, a, d) = (pool.clone(), a.clone(), d.clone());
+            let (pool, a, d, f) = (pool.clone(), a.clone(), d.clone(), f.clone());
             async move {
                 let k = spread(c, i, d.len());
-                baseline_document(&pool, &a[k], d[k], audit)
+                baseline_document(&pool, &f, &a[k], d[k], audit)
                     .await
                     .map_err(|e| e.to_string())
             }
@@ -587,6 +600,16 @@ pub async fn figures(
 }
 
 /// The three inserts of a feed, prepared, in one transaction.
+/// The feed's three inserts in one transaction, as [`baseline_feed`], for another figure.
+pub async fn baseline_feed_of(
+    pool: &sqlx::PgPool,
+    client: usize,
+    iteration: u64,
+    body: &str,
+) -> Result<(), sqlx::Error> {
+    baseline_feed(pool, client, iteration, body).await
+}
+
 async fn baseline_feed(
     pool: &sqlx::PgPool,
     client: usize,
@@ -653,28 +676,35 @@ async fn baseline_read(pool: &sqlx::PgPool, patient: &str, audit: bool) -> Resul
 
 async fn baseline_document(
     pool: &sqlx::PgPool,
+    contents: &std::path::Path,
     patient: &str,
     id: i64,
     audit: bool,
 ) -> Result<(), sqlx::Error> {
-    const SELECT: &str = "SELECT d.id, d.title, c.content FROM documents d JOIN document_contents c ON c.document_id = d.id WHERE d.id = $1 AND d.patient_ins = $2";
-    if audit {
+    const SELECT: &str =
+        "SELECT d.id, d.title, d.sha256 FROM documents d WHERE d.id = $1 AND d.patient_ins = $2";
+    let row: Option<(i64, String, String)> = if audit {
         let mut tx = pool.begin().await?;
         audit_row(&mut tx, patient).await?;
-        sqlx::query(SELECT)
+        let row = sqlx::query_as(SELECT)
             .bind(id)
             .bind(patient)
             .fetch_optional(&mut *tx)
             .await?;
-        tx.commit().await
+        tx.commit().await?;
+        row
     } else {
-        sqlx::query(SELECT)
+        sqlx::query_as(SELECT)
             .bind(id)
             .bind(patient)
             .fetch_optional(pool)
-            .await?;
-        Ok(())
+            .await?
+    };
+    // The bytes, from the content store's folder, as the API reads them.
+    if let Some((_, _, sha)) = row {
+        tokio::fs::read(contents.join("sha256").join(&sha[..2]).join(&sha)).await?;
     }
+    Ok(())
 }
 
 async fn audit_row(

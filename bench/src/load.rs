@@ -66,6 +66,9 @@ fn status_of(n: u64) -> &'static str {
     }
 }
 
+/// Distinct contents among the bulk documents.
+const DISTINCT_CONTENTS: i64 = 5_000;
+
 /// The content of a bulk document: text, `bytes` long, naming its id.
 fn content(id: i64, bytes: usize) -> Vec<u8> {
     let mut text = format!("Compte rendu de consultation n° {id}. ");
@@ -115,7 +118,8 @@ impl Population {
     }
 
     /// Writes the population with `COPY`, one table after the other, in chunks.
-    pub async fn load(&mut self, url: &str) -> Result<(), BenchError> {
+    /// Document bytes go to `contents`, the folder of the server's content store.
+    pub async fn load(&mut self, url: &str, contents: &std::path::Path) -> Result<(), BenchError> {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(2)
             .connect(url)
@@ -144,7 +148,6 @@ impl Population {
         let mut documents = Copy::new(
             "documents (id, patient_ins, author_role, author_id, author_name, author_profession, type_code, title, mime_type, size_bytes, sha256, act_date, created_at, masked, idempotency_key, request_hash)",
         );
-        let mut contents = BinaryCopy::new("document_contents (document_id, patient_ins, content)");
         let mut events = Copy::new(
             "ledger_events (id, patient_ins, seq, occurred_at, kind, actor_role, actor_id, actor_name, actor_profession, payload, prev_hash, hash)",
         );
@@ -269,8 +272,15 @@ impl Population {
                             "{}",
                         );
                     }
-                    let body = content(document_id, self.document_bytes);
+                    // A few thousand distinct contents, each one object of the store (equal
+                    // contents are stored once, as the API stores them).
+                    let body = content(document_id % DISTINCT_CONTENTS, self.document_bytes);
                     let sha = hex(&Sha256::digest(&body));
+                    if document_id <= DISTINCT_CONTENTS {
+                        let folder = contents.join("sha256").join(&sha[..2]);
+                        std::fs::create_dir_all(&folder)?;
+                        std::fs::write(folder.join(&sha), &body)?;
+                    }
                     documents.row(&[
                         &document_id.to_string(),
                         &patient,
@@ -289,7 +299,6 @@ impl Population {
                         &format!("bulk-{document_id}"),
                         &sha,
                     ]);
-                    contents.row(document_id, &patient, &body);
                     chain.push(
                         &mut events,
                         &mut event_id,
@@ -305,23 +314,20 @@ impl Population {
                     }
                 }
             }
-            // In the order of the foreign keys: a content after its document, and so on.
+            // In the order of the foreign keys: an event after its document, and so on.
             let buffered = profiles.buffer.len()
                 + documents.buffer.len()
-                + contents.buffer.len()
                 + events.buffer.len()
                 + accesses.buffer.len();
             if buffered > 32 << 20 {
                 profiles.flush(&pool).await?;
                 documents.flush(&pool).await?;
-                contents.flush(&pool).await?;
                 events.flush(&pool).await?;
                 accesses.flush(&pool).await?;
             }
         }
         profiles.flush(&pool).await?;
         documents.flush(&pool).await?;
-        contents.flush(&pool).await?;
         events.flush(&pool).await?;
         accesses.flush(&pool).await?;
         self.events = u64::try_from(event_id).unwrap_or(0);
@@ -404,6 +410,11 @@ impl Chain {
     }
 }
 
+/// The SHA-256 of `bytes`, lowercase hex (a content's address in the store).
+pub fn hex_of(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().fold(String::with_capacity(64), |mut s, b| {
         let _ = write!(s, "{b:02x}");
@@ -440,52 +451,6 @@ impl Copy {
             .await?;
         copy.send(std::mem::take(&mut self.buffer).into_bytes())
             .await?;
-        copy.finish().await?;
-        Ok(())
-    }
-}
-
-/// Rows of `(bigint, bytea)` for `COPY … FROM STDIN (FORMAT binary)`: contents go as bytes,
-/// not as hex text twice their size.
-struct BinaryCopy {
-    target: &'static str,
-    buffer: Vec<u8>,
-}
-
-impl BinaryCopy {
-    fn new(target: &'static str) -> Self {
-        Self {
-            target,
-            buffer: Vec::new(),
-        }
-    }
-
-    /// One row: a bigint, a text (the patient) and a bytea.
-    fn row(&mut self, id: i64, patient: &str, bytes: &[u8]) {
-        self.buffer.extend_from_slice(&3_i16.to_be_bytes());
-        self.buffer.extend_from_slice(&8_i32.to_be_bytes());
-        self.buffer.extend_from_slice(&id.to_be_bytes());
-        let len = i32::try_from(patient.len()).expect("an INS of 15 characters");
-        self.buffer.extend_from_slice(&len.to_be_bytes());
-        self.buffer.extend_from_slice(patient.as_bytes());
-        let len = i32::try_from(bytes.len()).expect("a document under 2 GiB");
-        self.buffer.extend_from_slice(&len.to_be_bytes());
-        self.buffer.extend_from_slice(bytes);
-    }
-
-    async fn flush(&mut self, pool: &sqlx::PgPool) -> Result<(), BenchError> {
-        if self.buffer.is_empty() {
-            return Ok(());
-        }
-        let mut data = b"PGCOPY\n\xff\r\n\0".to_vec();
-        data.extend_from_slice(&0_i32.to_be_bytes());
-        data.extend_from_slice(&0_i32.to_be_bytes());
-        data.append(&mut self.buffer);
-        data.extend_from_slice(&(-1_i16).to_be_bytes());
-        let mut copy = pool
-            .copy_in_raw(&format!("COPY {} FROM STDIN (FORMAT binary)", self.target))
-            .await?;
-        copy.send(data).await?;
         copy.finish().await?;
         Ok(())
     }

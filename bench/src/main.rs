@@ -22,6 +22,7 @@
     reason = "a benchmark turns counts into rates and back; precision loss is immaterial"
 )]
 
+mod contents;
 mod drive;
 mod fanout;
 mod load;
@@ -92,7 +93,8 @@ struct Args {
     #[arg(long)]
     perf: Option<PathBuf>,
 
-    /// Run only these parts (comma-separated): figures, fanout, pool, ledger, statements.
+    /// Run only these parts (comma-separated): figures, fanout, pool, ledger, statements,
+    /// contents.
     #[arg(long, value_delimiter = ',', default_value = "figures,fanout,pool,ledger,statements",
           value_parser = ["figures", "fanout", "pool", "ledger", "statements"])]
     only: Vec<String>,
@@ -145,6 +147,7 @@ async fn run(args: Args) -> Result<(), BenchError> {
     eprintln!("bench: database {name}");
     let result = measure(&args, &url, started).await;
     if !args.keep {
+        let _ = std::fs::remove_dir_all(contents_folder(&url));
         admin(
             &args.admin_url,
             &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
@@ -168,7 +171,7 @@ async fn measure(args: &Args, url: &str, started: std::time::Instant) -> Result<
     eprintln!("bench: server up on {} (pid {})", server.api, server.pid);
     let mut population = load::Population::generate(args.scale, args.document_bytes);
     let timer = std::time::Instant::now();
-    population.load(url).await?;
+    population.load(url, &contents_folder(url)).await?;
     let load_secs = timer.elapsed().as_secs_f64();
     eprintln!("bench: population loaded in {load_secs:.0} s");
 
@@ -191,6 +194,7 @@ async fn measure(args: &Args, url: &str, started: std::time::Instant) -> Result<
             dir,
         }),
         server_pid: server.pid,
+        contents: contents_folder(url),
     };
 
     let runs = |part: &str| args.only.iter().any(|p| p == part);
@@ -200,7 +204,13 @@ async fn measure(args: &Args, url: &str, started: std::time::Instant) -> Result<
     if runs("fanout") {
         report.fanout = Some(fanout::run(&server, &http, &population, args.scale).await?);
     }
+    if runs("contents") {
+        contents::feed_1mib(&mut report, &http, &pg, &population, &measure).await;
+    }
     drop(server);
+    if runs("contents") {
+        report.contents = Some(contents::memory(url, &population).await?);
+    }
     // The pool size, on servers of their own: the default's figures are those above.
     for size in [4, 8].into_iter().filter(|_| runs("pool")) {
         let server = Server::start_with(url, &[("DB_MAX_CONNECTIONS", &size.to_string())]).await?;
@@ -223,6 +233,12 @@ async fn measure(args: &Args, url: &str, started: std::time::Instant) -> Result<
         report.total_secs
     );
     Ok(())
+}
+
+/// The folder of the content store of the bench's database (its servers share it).
+pub fn contents_folder(url: &str) -> std::path::PathBuf {
+    let database = url.rsplit('/').next().unwrap_or("espace_sante_bench");
+    std::env::temp_dir().join(format!("{database}-contents"))
 }
 
 /// The API, in a child process.
@@ -257,6 +273,7 @@ impl Server {
         let child = command
             .arg(SERVE)
             .env("DATABASE_URL", url)
+            .env("CONTENT_STORE_URL", contents_folder(url))
             .env("LISTEN_ADDR", format!("127.0.0.1:{api_port}"))
             .env("METRICS_LISTEN_ADDR", format!("127.0.0.1:{metrics_port}"))
             .env("JWT_SECRET", SECRET)

@@ -123,6 +123,7 @@ pub struct Report {
     uptime_before: String,
     pub figures: Vec<Figure>,
     pub fanout: Option<FanoutFigure>,
+    pub contents: Option<crate::contents::ContentsFigure>,
     pub ledger: Option<LedgerFigure>,
     pub statements: Statements,
     pub pool: Vec<PoolPoint>,
@@ -154,6 +155,7 @@ impl Report {
             uptime_before: uptime(),
             figures: Vec::new(),
             fanout: None,
+            contents: None,
             ledger: None,
             statements: Statements::default(),
             pool: Vec::new(),
@@ -262,6 +264,30 @@ impl Report {
                     && f.lost == 0
                     && f.duplicated == 0
                     && f.achieved_rate >= 0.95 * f.target_rate,
+            );
+        }
+        if let Some(c) = &self.contents {
+            let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+            target(
+                "feeding a 20 MiB document raises server memory ≤ 4 MiB over idle",
+                format!(
+                    "{:.1} MiB as a multipart upload ({:.1} MiB as base64 in JSON)",
+                    mib(c.upload_20mib),
+                    mib(c.base64_20mib)
+                ),
+                c.upload_20mib <= 4 * 1024 * 1024,
+            );
+            target(
+                "exporting a 500 MiB record raises it ≤ 32 MiB; three at once < 64 MiB",
+                format!(
+                    "{:.1} MiB for one, {:.1} MiB for three ({} bytes each archive)",
+                    mib(c.one_export),
+                    mib(c.three_exports),
+                    c.exported.first().copied().unwrap_or(0)
+                ),
+                c.one_export <= 32 * 1024 * 1024
+                    && c.three_exports < 64 * 1024 * 1024
+                    && c.exported.iter().all(|b| *b >= c.record_bytes),
             );
         }
         if let Some(l) = &self.ledger {
