@@ -296,7 +296,13 @@ pub async fn feed_1mib(
         name,
         "the object written to the same folder + the three-insert transaction",
     );
-    let practitioners = Arc::new(population.practitioners.clone());
+    let practitioners = Arc::new(
+        population
+            .practitioners
+            .iter()
+            .map(|rpps| token("PRACTITIONER", rpps))
+            .collect::<Vec<_>>(),
+    );
     let patients = Arc::new(population.activated.clone());
     let keys = Arc::new(AtomicU64::new(0));
     let (h, p, a, k) = (
@@ -309,7 +315,7 @@ pub async fn feed_1mib(
         let (h, p, a, k) = (h.clone(), p.clone(), a.clone(), k.clone());
         async move {
             let key = k.fetch_add(1, Ordering::Relaxed);
-            let tag = format!("mib-{key}");
+            let tag = format!("bench-mib-{key}");
             let body = crate::drive::base64_of(&text(&tag, MIB));
             h.gql(
                 &p[c % p.len()],

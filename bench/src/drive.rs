@@ -235,12 +235,17 @@ pub async fn point(
         };
         let load = (load_before, load_average());
         eprintln!(
-            "bench: {name} x{clients}: {:.0}/s vs {:.0}/s (baseline moved {:.0} %, load {:.2} → {:.2})",
+            "bench: {name} x{clients}: {:.0}/s vs {:.0}/s (baseline moved {:.0} %, load {:.2} → {:.2}){}",
             answered.rate(),
             baseline.rate(),
             100.0 * drift,
             load.0,
             load.1,
+            answered
+                .first_error
+                .as_ref()
+                .map(|e| format!("; first error: {e}"))
+                .unwrap_or_default(),
         );
         if drift <= BASELINE_DRIFT || tries == MAX_TRIES {
             let mut point = Point::of(clients, &answered, &baseline, bare.as_ref());

@@ -95,8 +95,8 @@ struct Args {
 
     /// Run only these parts (comma-separated): figures, fanout, pool, ledger, statements,
     /// contents.
-    #[arg(long, value_delimiter = ',', default_value = "figures,fanout,pool,ledger,statements",
-          value_parser = ["figures", "fanout", "pool", "ledger", "statements"])]
+    #[arg(long, value_delimiter = ',', default_value = "figures,fanout,pool,ledger,statements,contents",
+          value_parser = ["figures", "fanout", "pool", "ledger", "statements", "contents"])]
     only: Vec<String>,
 }
 

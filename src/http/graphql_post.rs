@@ -219,9 +219,12 @@ async fn multipart_request(
         .map_err(std::io::Error::other)
         .into_async_read();
     let max_bytes = state.services.policy.max_document_bytes;
+    // async-graphql bounds the whole stream at max_file_size × max_num_files: one file more
+    // than taken leaves room for the operations beside a file at the limit. The edge's body
+    // limit bounds the whole request anyway.
     let options = async_graphql::http::MultipartOptions::default()
         .max_file_size(max_bytes)
-        .max_num_files(MAX_UPLOADS);
+        .max_num_files(MAX_UPLOADS + 1);
     let batch = async_graphql::http::receive_batch_body(Some(content_type), reader, options)
         .await
         .map_err(|err| match err {

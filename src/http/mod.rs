@@ -218,7 +218,12 @@ fn log_response(response: &Response, latency: Duration, _span: &Span) {
 /// The body limit answers 413 in plain text; a client gets the same GraphQL-shaped error as
 /// for any other refusal.
 fn explain_payload_too_large(response: Response, max_body_bytes: usize) -> Response {
-    if response.status() != StatusCode::PAYLOAD_TOO_LARGE {
+    // A refusal of ours (a file over the limit in a multipart request) already says why.
+    let explained = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE || explained {
         return response;
     }
     closing(refuse(

@@ -313,6 +313,17 @@ async fn a_document_uploads_as_a_multipart_file_into_the_store(app: TestApp) {
         .unwrap();
     assert_eq!(again["data"]["feedDocument"]["id"], fed["id"]);
     assert_eq!(app.count("documents").await, 1);
+    // A file at the limit (64 KiB in the tests) is taken, the operations beside it too.
+    let mut at_limit = PDF.to_vec();
+    at_limit.resize(64 * 1024, b'.');
+    let response = upload(&app, &person, "k-710-limit", &at_limit, true).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["data"]["feedDocument"]["sizeBytes"],
+        64 * 1024,
+        "{body}"
+    );
 }
 
 async fn an_upload_is_refused_without_preflight_over_the_limit_or_of_another_format(app: TestApp) {
@@ -333,7 +344,15 @@ async fn an_upload_is_refused_without_preflight_over_the_limit_or_of_another_for
     large.resize(100 * 1024, b'.');
     let response = upload(&app, &person, "k-2", &large, true).await;
     assert_eq!(response.status(), 413);
-    assert_eq!(code(&response.json().await.unwrap()), "PAYLOAD_TOO_LARGE");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(code(&body), "PAYLOAD_TOO_LARGE");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("a file is larger"),
+        "{body}"
+    );
 
     // Not the declared format.
     let body: Value = upload(&app, &person, "k-3", b"plain text", true)
