@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
+use futures_util::stream::{BoxStream, StreamExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
@@ -94,6 +94,16 @@ impl fmt::Debug for ContentStream {
             .field("size", &self.size)
             .finish_non_exhaustive()
     }
+}
+
+/// The state of [`ContentStore::stream`]: the store's chunks, their digest so far, and the
+/// chunk held back until the next arrives (or the digest is checked).
+struct Checked {
+    inner: BoxStream<'static, object_store::Result<Bytes>>,
+    hasher: Sha256,
+    held: Option<Bytes>,
+    expected: String,
+    done: bool,
 }
 
 /// An object found by a listing: its digest and when it was last written.
@@ -314,39 +324,56 @@ impl ContentStore {
     }
 
     /// A content's bytes as a stream, for a response or an archive that must not hold them
-    /// whole. The stream ends with an error if the bytes do not match their digest, so a
-    /// reader never takes altered bytes for the right ones.
+    /// whole. The last chunk is held back until the digest of all the bytes is checked: bytes
+    /// that do not match end the stream with an error before their end, so that a reader
+    /// counting on the size never takes altered bytes for the whole, right ones.
     pub async fn stream(&self, sha256: &str) -> Result<ContentStream, ContentError> {
         let result = self.store.get(&key(sha256)).await?;
         let size = result.meta.size;
-        let expected = sha256.to_owned();
-        let mut hasher = Some(Sha256::new());
-        let bytes = result
-            .into_stream()
-            .map_err(ContentError::from)
-            .chain(futures_util::stream::once(async { Ok(Bytes::new()) }))
-            .map(move |chunk| {
-                let chunk = chunk?;
-                let Some(h) = hasher.as_mut() else {
-                    return Ok(chunk);
-                };
-                if !chunk.is_empty() {
-                    h.update(&chunk);
-                    return Ok(chunk);
+        let state = Checked {
+            inner: result.into_stream(),
+            hasher: Sha256::new(),
+            held: None,
+            expected: sha256.to_owned(),
+            done: false,
+        };
+        let bytes = futures_util::stream::unfold(state, |mut state| async move {
+            if state.done {
+                return None;
+            }
+            loop {
+                match state.inner.next().await {
+                    Some(Ok(chunk)) if chunk.is_empty() => continue,
+                    Some(Ok(chunk)) => {
+                        state.hasher.update(&chunk);
+                        // Hand out the chunk before this one: the last waits for the check.
+                        if let Some(previous) = state.held.replace(chunk) {
+                            return Some((Ok(previous), state));
+                        }
+                    }
+                    Some(Err(err)) => {
+                        state.done = true;
+                        return Some((Err(ContentError::from(err)), state));
+                    }
+                    None => {
+                        state.done = true;
+                        let actual = crate::domain::content::hex(
+                            &std::mem::take(&mut state.hasher).finalize(),
+                        );
+                        if actual != state.expected {
+                            let expected = state.expected.clone();
+                            return Some((
+                                Err(ContentError::DigestMismatch { expected, actual }),
+                                state,
+                            ));
+                        }
+                        let last = state.held.take()?;
+                        return Some((Ok(last), state));
+                    }
                 }
-                // The end (the empty chunk chained above): the digest must match.
-                let actual =
-                    crate::domain::content::hex(&hasher.take().unwrap_or_default().finalize());
-                if actual == expected {
-                    Ok(chunk)
-                } else {
-                    Err(ContentError::DigestMismatch {
-                        expected: expected.clone(),
-                        actual,
-                    })
-                }
-            })
-            .boxed();
+            }
+        })
+        .boxed();
         Ok(ContentStream { size, bytes })
     }
 
@@ -452,6 +479,52 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_stream_of_altered_bytes_ends_in_an_error_before_their_last_chunk() {
+        let folder =
+            std::env::temp_dir().join(format!("contents-unit-altered-{}", std::process::id()));
+        let store = ContentStore::local(&folder).unwrap();
+        let right = vec![7u8; 300 * 1024];
+        let digest = ContentDigest::of(&right);
+        store
+            .put(&digest, Bytes::from(right.clone()))
+            .await
+            .unwrap();
+        let whole: Vec<u8> = store
+            .stream(&digest.sha256)
+            .await
+            .unwrap()
+            .bytes
+            .map(|chunk| chunk.unwrap().to_vec())
+            .concat()
+            .await;
+        assert_eq!(whole, right);
+        // The bytes changed under the same address.
+        let mut altered = right.clone();
+        altered[1000] = 8;
+        let path = folder
+            .join("sha256")
+            .join(&digest.sha256[..2])
+            .join(&digest.sha256);
+        std::fs::write(&path, &altered).unwrap();
+        let mut delivered = 0;
+        let mut failed = false;
+        let mut stream = store.stream(&digest.sha256).await.unwrap().bytes;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(chunk) => delivered += chunk.len(),
+                Err(ContentError::DigestMismatch { .. }) => failed = true,
+                Err(other) => panic!("{other}"),
+            }
+        }
+        assert!(failed, "the mismatch is told");
+        assert!(
+            delivered < altered.len(),
+            "never all the bytes: {delivered}"
+        );
+        let _ = std::fs::remove_dir_all(folder);
+    }
+
+    #[tokio::test]
     async fn a_local_store_keeps_a_content_under_its_digest() {
         let folder = std::env::temp_dir().join(format!("contents-unit-{}", std::process::id()));
         let store = ContentStore::local(&folder).unwrap();
@@ -461,7 +534,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.get(&digest.sha256).await.unwrap(), b"bonjour");
-        let listed: Vec<_> = store.list().try_collect().await.unwrap();
+        let listed: Vec<_> = futures_util::TryStreamExt::try_collect(store.list())
+            .await
+            .unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].sha256, digest.sha256);
         store.delete(&digest.sha256).await.unwrap();

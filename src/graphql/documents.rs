@@ -236,10 +236,15 @@ impl Document {
         self.content.as_deref().map(encode_content)
     }
     /// Where to download the content (`GET`, with the same bearer token): streamed, with its
-    /// type, size and digest (`ETag`) as headers, and traced as `patientDocument` traces it.
-    /// Given in lists too, where the content itself is not.
+    /// type, size and digest (`ETag`) as headers, and traced as `patientDocument` traces it. It
+    /// names the record (`patientIns`), as a practitioner must. Given in lists too, where the
+    /// content itself is not.
     async fn content_url(&self) -> String {
-        format!("/documents/{}/content", self.model.id)
+        format!(
+            "/documents/{}/content?patientIns={}",
+            self.model.id,
+            self.model.patient_ins.as_str()
+        )
     }
 }
 

@@ -5,7 +5,7 @@
 //! the codes of the GraphQL API.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
@@ -25,11 +25,20 @@ struct Download {
     file_name: String,
 }
 
-/// `GET /documents/{id}/content`: the signed-in patient's own document, or a document of a
-/// record a practitioner may consult.
+/// The record a download is of: a practitioner names it, as `patientDocument` does (the
+/// access log never writes a query string).
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct Record {
+    #[serde(rename = "patientIns")]
+    patient_ins: Option<String>,
+}
+
+/// `GET /documents/{id}/content[?patientIns=INS]`: the signed-in patient's own document, or a
+/// document of the record a practitioner names and may consult.
 pub(super) async fn document_content(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(record): Query<Record>,
     headers: HeaderMap,
 ) -> Response {
     let actor = match signed_in(&state, &headers).await {
@@ -42,16 +51,36 @@ pub(super) async fn document_content(
             "no such document in this record".to_owned(),
         );
     };
-    let read = match &actor {
-        Actor::Patient { ins, .. } => {
+    let named = record
+        .patient_ins
+        .as_deref()
+        .map(crate::domain::Ins::parse)
+        .transpose();
+    let Ok(named) = named else {
+        return refuse(
+            ErrorCode::BadUserInput,
+            "patientIns is not a valid INS".to_owned(),
+        );
+    };
+    let read = match (&actor, named) {
+        // A patient reads their own record: another INS names nothing of theirs.
+        (Actor::Patient { ins, .. }, Some(named)) if named != *ins => Err(ServiceError::NotFound(
+            "no such document in this record".to_owned(),
+        )),
+        (Actor::Patient { ins, .. }, _) => {
             state
                 .services
                 .open_own_document(&actor.to_ref(), ins, id)
                 .await
         }
-        Actor::Practitioner(practitioner) => {
-            state.services.open_document_by_id(practitioner, id).await
+        (Actor::Practitioner(practitioner), Some(ins)) => {
+            state.services.open_document(practitioner, &ins, id).await
         }
+        (Actor::Practitioner(_), None) => Err(ServiceError::bad_input(
+            "patientIns",
+            "name the patient whose record holds the document (?patientIns=INS), as \
+             patientDocument does",
+        )),
         _ => Err(ServiceError::Forbidden(
             "only a patient (their own documents) or a practitioner downloads a document here; \
              a representative reads it through GraphQL (contentBase64)"

@@ -337,11 +337,6 @@ const OUTSIDE_THE_UNIT_OF_WORK: &[(&str, &str, &str)] = &[
         "the operators' audit of emergency accesses",
     ),
     (
-        "services/documents/access.rs",
-        "open_document_by_id",
-        "which record a downloaded document is in, before the consultation opens on it",
-    ),
-    (
         "services/messaging/mailbox.rs",
         "open_attachment",
         "which thread a downloaded attachment is in, before the thread's reading opens on it",

@@ -52,7 +52,7 @@ async fn consultations(app: &TestApp, person: &str) -> Vec<String> {
 
 async fn a_document_downloads_streamed_with_its_headers_and_its_reading_traced(app: TestApp) {
     let (person, id, url) = fed_document(&app, 700).await;
-    assert_eq!(url, format!("/documents/{id}/content"));
+    assert_eq!(url, format!("/documents/{id}/content?patientIns={person}"));
     let sha = format!("{:x}", Sha256::digest(PDF));
 
     let response = download(&app, &url, Some(&patient_token(&person))).await;
@@ -93,11 +93,16 @@ async fn a_download_is_refused_as_patient_document_refuses(app: TestApp) {
     let other = ins(702);
     app.activated_profile(&other, None).await;
     // Another patient's document, a missing one, a malformed id: the same NOT_FOUND.
+    let (_, id, _) = fed_document(&app, 713).await;
+    let elsewhere = format!("/documents/{id}/content?patientIns={person}");
+    let missing = format!("/documents/999999/content?patientIns={person}");
     for (path, token) in [
         (url.as_str(), patient_token(&other)),
-        ("/documents/999999/content", patient_token(&person)),
+        (missing.as_str(), patient_token(&person)),
         ("/documents/nope/content", patient_token(&person)),
-        ("/documents/999999/content", practitioner_token(DOCTOR)),
+        (missing.as_str(), practitioner_token(DOCTOR)),
+        // A document of another record than the one named: not there.
+        (elsewhere.as_str(), practitioner_token(DOCTOR)),
     ] {
         let response = download(&app, path, Some(&token)).await;
         assert_eq!(response.status(), 404, "{path}");
@@ -109,6 +114,15 @@ async fn a_download_is_refused_as_patient_document_refuses(app: TestApp) {
     }
     let anonymous = download(&app, &url, None).await;
     assert_eq!(anonymous.status(), 401);
+    // A practitioner names the record, as patientDocument takes it: no download by id alone.
+    let unnamed = url.split('?').next().unwrap();
+    let response = download(&app, unnamed, Some(&practitioner_token(DOCTOR))).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
     // Nothing was read, nothing is traced.
     assert!(consultations(&app, &person).await.is_empty());
 }

@@ -104,7 +104,10 @@ async fn feed_read_download_export_and_purge_go_through_s3(backend: Backend) {
         PDF
     );
     let downloaded = reqwest::Client::new()
-        .get(format!("{}/documents/{id}/content", app.address))
+        .get(format!(
+            "{}/documents/{id}/content?patientIns={person}",
+            app.address
+        ))
         .bearer_auth(practitioner_token(DOCTOR))
         .send()
         .await

@@ -2,7 +2,7 @@
 //! before the data is returned; a blocked practitioner is refused, and the refusal traced.
 
 use entity::document;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::{
     Audience, DocumentQuery, DocumentWithContent, document_not_found, documents_page,
@@ -68,25 +68,5 @@ impl Services {
         let emergency = reader.masked == MaskedAccess::Emergency;
         let receipt = trace_reading(&mut tx, &practitioner.to_ref(), &document, emergency).await?;
         tx.commit_traced(receipt, document.into()).await
-    }
-
-    /// [`Self::open_document`] by the document's id alone (`GET /documents/{id}/content`):
-    /// the record is the document's. An id of no document is `NotFound`, as is one the
-    /// practitioner may not see; every other refusal is the consultation's, traced as it is.
-    pub async fn open_document_by_id(
-        &self,
-        practitioner: &Practitioner,
-        document_id: i64,
-    ) -> Result<Traced<Document>, ServiceError> {
-        let record: Option<String> = document::Entity::find_by_id(document_id)
-            .select_only()
-            .column(document::Column::PatientIns)
-            .into_tuple()
-            .one(&self.db)
-            .await?;
-        let ins = record
-            .and_then(|ins| Ins::parse(&ins).ok())
-            .ok_or_else(document_not_found)?;
-        self.open_document(practitioner, &ins, document_id).await
     }
 }
