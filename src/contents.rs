@@ -419,6 +419,14 @@ impl ContentStore {
     }
 }
 
+/// The key of a content's advisory lock on PostgreSQL: its digest's first 8 bytes. A write
+/// that will reference a content holds it shared from before the bytes are written until its
+/// transaction ends; a deletion holds it alone while it checks that no row references them.
+pub fn lock_key(sha256: &str) -> i64 {
+    let prefix = sha256.get(..16).unwrap_or("0");
+    i64::from_ne_bytes(u64::from_str_radix(prefix, 16).unwrap_or(0).to_ne_bytes())
+}
+
 /// The folder of the store the contents are under.
 const ROOT: &str = "sha256";
 

@@ -96,6 +96,14 @@ impl axum::extract::FromRequestParts<AppState> for Admitted {
                 return Err(closing(refused));
             }
         }
+        // A multipart request writes its files to disk as they arrive: only a signed-in caller
+        // (within its rate) may send one.
+        if multipart && !matches!(caller, Caller::Authenticated(_)) {
+            return Err(closing(refuse(
+                ErrorCode::Unauthenticated,
+                "authentication required: sign in to upload a file".to_owned(),
+            )));
+        }
         let caller = acting_for(&state.services, caller, selected_profile(&parts.headers)).await;
         let multipart = multipart
             .then(|| parts.headers.get(header::CONTENT_TYPE))

@@ -175,25 +175,42 @@ impl Services {
     }
 
     /// Deletes those of `digests` that no live row references and that were last written
-    /// before the grace period: a content fed again is written again first, so a transaction
-    /// about to reference it keeps it. Returns how many were deleted.
+    /// before the grace period. Each deletion holds the content's lock alone (PostgreSQL), which
+    /// a write that will reference the content holds shared from before it writes the bytes
+    /// until it commits: so the references are checked, and the object deleted, with no such
+    /// write in between. (SQLite, one process in development, has no such lock: a purge racing
+    /// a feed of the very same bytes could take them.) Returns how many were deleted.
     async fn delete_unreferenced(&self, digests: &[String]) -> Result<usize, ServiceError> {
+        use sea_orm::{ConnectionTrait, TransactionTrait};
         if digests.is_empty() {
             return Ok(0);
         }
-        let referenced = self.referenced_contents(digests).await?;
+        let referenced = self.referenced_contents(&self.db, digests).await?;
         let before = self.clock.now() - crate::contents::ORPHAN_GRACE;
+        let old_enough =
+            |at: Option<chrono::DateTime<chrono::Utc>>| at.is_some_and(|at| at < before);
         let mut deleted = 0;
         for sha256 in digests.iter().filter(|d| !referenced.contains(*d)) {
-            if self
-                .contents
-                .written_at(sha256)
-                .await?
-                .is_some_and(|at| at < before)
+            if !old_enough(self.contents.written_at(sha256).await?) {
+                continue;
+            }
+            let txn = self.db.begin().await?;
+            if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+                txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT 1 FROM pg_advisory_xact_lock($1)",
+                    [crate::contents::lock_key(sha256).into()],
+                ))
+                .await?;
+            }
+            let single = std::slice::from_ref(sha256);
+            if self.referenced_contents(&txn, single).await?.is_empty()
+                && old_enough(self.contents.written_at(sha256).await?)
             {
                 self.contents.delete(sha256).await?;
                 deleted += 1;
             }
+            txn.commit().await?;
         }
         Ok(deleted)
     }
@@ -202,6 +219,7 @@ impl Services {
     /// record keeps its documents' rows, not their bytes), or an attachment.
     async fn referenced_contents(
         &self,
+        conn: &impl sea_orm::ConnectionTrait,
         digests: &[String],
     ) -> Result<BTreeSet<String>, ServiceError> {
         let purged_records = profile::Entity::find()
@@ -215,7 +233,7 @@ impl Services {
             .filter(document::Column::Sha256.is_in(digests.iter().cloned()))
             .filter(document::Column::PatientIns.not_in_subquery(purged_records))
             .into_tuple::<String>()
-            .all(&self.db)
+            .all(conn)
             .await?
             .into_iter()
             .collect();
@@ -225,7 +243,7 @@ impl Services {
                 .column(message_attachment::Column::Sha256)
                 .filter(message_attachment::Column::Sha256.is_in(digests.iter().cloned()))
                 .into_tuple::<String>()
-                .all(&self.db)
+                .all(conn)
                 .await?,
         );
         Ok(referenced)

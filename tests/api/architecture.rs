@@ -353,8 +353,9 @@ const OUTSIDE_THE_UNIT_OF_WORK: &[(&str, &str, &str)] = &[
     ),
     (
         "services/retention.rs",
-        "referenced_contents",
-        "the orphan sweep: which contents any live row references, across records",
+        "delete_unreferenced",
+        "the orphan sweep: which contents any live row references, across records, each \
+         checked again under the content's lock",
     ),
     (
         "services/documents/feed.rs",

@@ -345,6 +345,17 @@ async fn an_upload_is_refused_without_preflight_over_the_limit_or_of_another_for
     app.activated_profile(&person, Some("p@example.org")).await;
     let code = |body: &Value| body["errors"][0]["extensions"]["code"].clone();
 
+    // Anonymous: refused before a file reaches the disk.
+    let anonymous = reqwest::Client::new()
+        .post(format!("{}/graphql", app.address))
+        .header("content-type", "multipart/form-data; boundary=x")
+        .header("apollo-require-preflight", "true")
+        .body("--x--\r\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+
     // A form post a browser could send cross-site: refused before the body is read.
     let response = upload(&app, &person, "k-1", PDF, false).await;
     assert_eq!(response.status(), 415);

@@ -73,17 +73,18 @@ impl Services {
                 )))
                 .await);
         }
-        // After the checks, so that a refused feed stores nothing anywhere; before the rows
-        // that reference the bytes (crate::contents). Only this patient's lock waits on it.
-        self.keep(&mut doc).await?;
         let title = doc.title_digest.clone();
         let hidden = options.held_back || options.secret_from_representatives;
         let storer = Storer::Practitioner(practitioner, hidden);
+        let (digest, mut content) = doc.take_content();
         let (stored, first_access) =
             match store_document(&mut tx, &actor, doc, options, storer).await? {
                 (Stored::Before(earlier), _) => return Ok(earlier.into()),
                 (Stored::Now(stored), first_access) => (stored, first_access),
             };
+        // After the checks (a refused feed stores nothing anywhere), before the commit of the
+        // row that references the bytes (crate::contents).
+        self.keep(&digest, &mut content).await?;
         let fed = DocumentStored {
             document_id: stored.id,
             type_code: type_code.to_owned(),

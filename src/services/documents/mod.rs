@@ -187,6 +187,14 @@ async fn validate(
     })
 }
 
+impl ValidDocument {
+    /// Its bytes, to keep once its row is stored, and their digest.
+    fn take_content(&mut self) -> (ContentDigest, ValidContent) {
+        let content = std::mem::replace(&mut self.content, ValidContent::Bytes(Bytes::new()));
+        (ContentDigest::known(&self.sha256, self.size), content)
+    }
+}
+
 /// Reads an uploaded file once, in chunks: its size against the limit, its format, its digest
 /// and its title's; then rewinds it for the store.
 async fn read_upload(
@@ -285,6 +293,7 @@ async fn store_document(
     if options.secret_from_representatives {
         hash = RequestHash::of([hash.as_str(), "secret-from-representatives"]);
     }
+    let lock = crate::contents::lock_key(&doc.sha256);
     let row = document::ActiveModel {
         id: NotSet,
         patient_ins: Set(tx.ins().clone()),
@@ -296,7 +305,7 @@ async fn store_document(
         title: Set(doc.title),
         mime_type: Set(doc.mime.as_str().to_owned()),
         size_bytes: Set(doc.size),
-        sha256: Set(doc.sha256),
+        sha256: Set(doc.sha256.clone()),
         act_date: Set(doc.act_date),
         created_at: Set(tx.now()),
         masked: Set(false),
@@ -311,7 +320,7 @@ async fn store_document(
     // key is waited for by the insert, then read back here and replayed or refused like any
     // earlier one.
     let stored = if tx.conn().get_database_backend() == DbBackend::Postgres {
-        let Some((stored, first)) = store_in_one_statement(tx, row, storer).await? else {
+        let Some((stored, first)) = store_in_one_statement(tx, row, lock, storer).await? else {
             return replay(tx, author, &doc.key, &hash).await;
         };
         let first = match storer {
@@ -386,6 +395,7 @@ async fn replay(
 async fn store_in_one_statement(
     tx: &mut PatientTx<'_>,
     row: document::ActiveModel,
+    lock: i64,
     storer: Storer<'_>,
 ) -> Result<Option<(document::Model, bool)>, ServiceError> {
     let stored = Alias::new("doc");
@@ -480,8 +490,11 @@ async fn store_in_one_statement(
             ),
         )
     };
+    // The content's lock, shared, before its bytes are written (crate::services::retention).
+    let held = Expr::cust_with_values("(SELECT 1 FROM pg_advisory_xact_lock_shared($1))", [lock]);
     let select = Query::select()
         .column(Asterisk)
+        .expr_as(held, Alias::new("content_held"))
         .expr_as(first, Alias::new("first_access"))
         .expr_as(head(ledger_event::Column::Seq), Alias::new("head_seq"))
         .expr_as(head(ledger_event::Column::Hash), Alias::new("head_hash"))
@@ -596,19 +609,23 @@ async fn trace_reading(
 }
 
 impl Services {
-    /// Keeps a validated document's bytes in the content store, before the rows that reference
-    /// them (see [`crate::contents`] for why in that order): in the transaction, once its checks
-    /// passed, so that a refused request stores nothing. An upload goes from disk in parts.
-    async fn keep(&self, doc: &mut ValidDocument) -> Result<(), ServiceError> {
-        let digest = ContentDigest::known(&doc.sha256, doc.size);
-        match &mut doc.content {
-            ValidContent::Bytes(bytes) => self.contents.put(&digest, bytes.clone()).await?,
+    /// Keeps a validated document's bytes in the content store, in the transaction that stores
+    /// its row, once its checks passed (a refused request stores nothing) and before it commits
+    /// (see [`crate::contents`]); on PostgreSQL the store's statement took the content's lock
+    /// first (see `delete_unreferenced`). An upload goes from disk in parts.
+    async fn keep(
+        &self,
+        digest: &ContentDigest,
+        content: &mut ValidContent,
+    ) -> Result<(), ServiceError> {
+        match content {
+            ValidContent::Bytes(bytes) => self.contents.put(digest, bytes.clone()).await?,
             ValidContent::File(file) => {
                 let file = file
                     .try_clone()
                     .await
                     .map_err(|err| ServiceError::internal_from("reading an upload", err))?;
-                self.contents.put_file(&digest, file).await?;
+                self.contents.put_file(digest, file).await?;
             }
         }
         Ok(())

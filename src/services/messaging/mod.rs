@@ -433,8 +433,22 @@ impl InboxKey {
 impl super::Services {
     /// Keeps validated attachments' bytes in the content store, before the rows that reference
     /// them (see [`crate::contents`] for why in that order).
-    async fn keep_files(&self, files: &Files) -> Result<(), ServiceError> {
+    async fn keep_files(
+        &self,
+        conn: &impl ConnectionTrait,
+        files: &Files,
+    ) -> Result<(), ServiceError> {
         for (_, _, content, sha256) in files {
+            // The content's lock, shared, before its bytes are written (see the purge's
+            // `delete_unreferenced`).
+            if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
+                conn.execute_raw(sea_orm::Statement::from_sql_and_values(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT 1 FROM pg_advisory_xact_lock_shared($1)",
+                    [crate::contents::lock_key(sha256).into()],
+                ))
+                .await?;
+            }
             let digest = crate::domain::content::ContentDigest::known(
                 sha256,
                 i64::try_from(content.len()).unwrap_or(i64::MAX),

@@ -50,7 +50,7 @@ impl Services {
         let now = tx.now();
         let delivered = tx.status().is_some_and(has_dmp);
         // The sender's copy keeps the attachments, delivered or not.
-        self.keep_files(&files).await?;
+        self.keep_files(tx.conn(), &files).await?;
         let thread = open_thread(tx.conn(), practitioner, ins, &subject, delivered, now).await?;
         let sent = insert_message(
             tx.conn(),
