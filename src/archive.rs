@@ -296,18 +296,23 @@ fn file_path(folder: &str, id: i64, title: &str, mime_type: &str) -> String {
         }
     }
     let slug = slug.trim_end_matches('-');
-    let extension = match mime_type {
+    let extension = extension_of(mime_type);
+    if slug.is_empty() {
+        format!("{folder}/{id}.{extension}")
+    } else {
+        format!("{folder}/{id}-{slug}.{extension}")
+    }
+}
+
+/// The file extension of a stored MIME type.
+pub fn extension_of(mime_type: &str) -> &'static str {
+    match mime_type {
         "application/pdf" => "pdf",
         "text/plain" => "txt",
         "text/xml" => "xml",
         "image/jpeg" => "jpg",
         "image/png" => "png",
         _ => "bin",
-    };
-    if slug.is_empty() {
-        format!("{folder}/{id}.{extension}")
-    } else {
-        format!("{folder}/{id}-{slug}.{extension}")
     }
 }
 

@@ -499,12 +499,7 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
             }
         }
         Command::Purge { database, rules } => {
-            let services = crate::services::Services::new(
-                migrated(&database).await?,
-                clock,
-                rules.policy(),
-                database.contents()?,
-            );
+            let services = services_of(&database, &rules, clock).await?;
             let purged = services
                 .purge_due_profiles()
                 .await
@@ -514,12 +509,7 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
         Command::Content {
             command: ContentCommand::Migrate { database, rules },
         } => {
-            let services = crate::services::Services::new(
-                migrated(&database).await?,
-                clock,
-                rules.policy(),
-                database.contents()?,
-            );
+            let services = services_of(&database, &rules, clock).await?;
             let moved = services
                 .migrate_contents()
                 .await
@@ -541,12 +531,7 @@ async fn execute(command: Command) -> Result<ExitCode, StartupError> {
         Command::Content {
             command: ContentCommand::Sweep { database, rules },
         } => {
-            let services = crate::services::Services::new(
-                migrated(&database).await?,
-                clock,
-                rules.policy(),
-                database.contents()?,
-            );
+            let services = services_of(&database, &rules, clock).await?;
             let deleted = services
                 .sweep_contents()
                 .await
@@ -875,6 +860,20 @@ fn verify_checkpoint_log(
 }
 
 /// The configured database, migrated.
+/// The services of a one-off command: the database migrated, the content store, the rules.
+async fn services_of(
+    database: &DatabaseSettings,
+    rules: &RuleSettings,
+    clock: SharedClock,
+) -> Result<crate::services::Services, StartupError> {
+    Ok(crate::services::Services::new(
+        migrated(database).await?,
+        clock,
+        rules.policy(),
+        database.contents()?,
+    ))
+}
+
 async fn migrated(database: &DatabaseSettings) -> Result<DatabaseConnection, StartupError> {
     let db = database.connect(None).await?;
     crate::db::migrate(&db).await?;

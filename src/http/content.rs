@@ -91,14 +91,7 @@ pub(super) async fn document_content(
         Ok(read) => read.into_inner(),
         Err(err) => return service_refusal(err),
     };
-    let extension = match document.mime_type.as_str() {
-        "application/pdf" => "pdf",
-        "text/plain" => "txt",
-        "text/xml" => "xml",
-        "image/jpeg" => "jpg",
-        "image/png" => "png",
-        _ => "bin",
-    };
+    let extension = crate::archive::extension_of(&document.mime_type);
     stream(
         &state,
         Download {
@@ -143,7 +136,7 @@ pub(super) async fn attachment_content(
 }
 
 /// The caller, signed in and linked, under the rate limit; or the refusal to answer.
-async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Actor, Response> {
+pub(super) async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Actor, Response> {
     let caller =
         super::caller::resolve_account(&state.services, caller(&state.auth, headers).await).await;
     let actor = match caller {

@@ -10,40 +10,18 @@ use axum::response::{Html, IntoResponse, Response};
 
 use futures_util::StreamExt;
 
-use crate::auth::Caller;
 use crate::graphql::error::ErrorCode;
 
-use super::caller::{ClientAddr, caller, over_rate, rate_key};
+use super::caller::{ClientAddr, over_rate, rate_key};
 use super::{AppState, refuse, service_refusal};
 
 /// `GET /me/export`: the signed-in patient (activated, or closed) downloads their whole record
 /// as a zip archive (see [`crate::archive`]). The export is traced in their ledger before a byte
 /// leaves. Errors are JSON, with the codes of the GraphQL API.
 pub(super) async fn export_record(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let caller =
-        super::caller::resolve_account(&state.services, caller(&state.auth, &headers).await).await;
-    let actor = match caller {
-        Caller::Authenticated(actor) => actor,
-        Caller::Unlinked(_) => {
-            return refuse(
-                ErrorCode::AccountNotLinked,
-                "this sign-in account is not linked to a profile yet: activate your profile first"
-                    .to_owned(),
-            );
-        }
-        // `caller` answers no profile selection: the export is the signed-in patient's own.
-        Caller::Refused(reason) | Caller::Forbidden(reason) | Caller::Unavailable(reason) => {
-            return refuse(
-                ErrorCode::Unauthenticated,
-                format!("authentication required: {reason}"),
-            );
-        }
-        Caller::Anonymous => {
-            return refuse(
-                ErrorCode::Unauthenticated,
-                "authentication required: sign in: send 'Authorization: Bearer <token>'".to_owned(),
-            );
-        }
+    let actor = match super::content::signed_in(&state, &headers).await {
+        Ok(actor) => actor,
+        Err(refused) => return refused,
     };
     let crate::domain::Actor::Patient { ins, .. } = &actor else {
         return refuse(
@@ -51,9 +29,6 @@ pub(super) async fn export_record(State(state): State<AppState>, headers: Header
             "only the patient can download their record".to_owned(),
         );
     };
-    if let Some(refused) = over_rate(&state, &rate_key(Some(&actor), None)).await {
-        return refused;
-    }
     // One export per patient, a few per process, before anything is read.
     let Some(permit) = state.exports.admit(ins) else {
         let mut refused = refuse(
