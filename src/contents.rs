@@ -261,7 +261,7 @@ impl ContentStore {
         if size <= self.part_bytes {
             let mut bytes = Vec::with_capacity(size);
             file.read_to_end(&mut bytes).await?;
-            check(digest, &bytes)?;
+            check(&digest.sha256, Sha256::new_with_prefix(&bytes))?;
             return self.put(digest, Bytes::from(bytes)).await;
         }
         let upload = self.store.put_multipart(&location).await?;
@@ -279,19 +279,12 @@ impl ContentStore {
                 writer.write(&chunk[..read]);
             }
         }
-        .await;
-        let actual = crate::domain::content::hex(&hasher.finalize());
+        .await
+        .and_then(|()| check(&digest.sha256, hasher));
         match outcome {
-            Ok(()) if actual == digest.sha256 => {
+            Ok(()) => {
                 writer.finish().await?;
                 Ok(())
-            }
-            Ok(()) => {
-                let _ = writer.abort().await;
-                Err(ContentError::DigestMismatch {
-                    expected: digest.sha256.clone(),
-                    actual,
-                })
             }
             Err(err) => {
                 let _ = writer.abort().await;
@@ -313,13 +306,7 @@ impl ContentStore {
     /// All of a content's bytes, checked against its digest.
     pub async fn get(&self, sha256: &str) -> Result<Vec<u8>, ContentError> {
         let bytes = self.store.get(&key(sha256)).await?.bytes().await?;
-        let actual = crate::domain::content::hex(&Sha256::digest(&bytes));
-        if actual != sha256 {
-            return Err(ContentError::DigestMismatch {
-                expected: sha256.to_owned(),
-                actual,
-            });
-        }
+        check(sha256, Sha256::new_with_prefix(&bytes))?;
         Ok(bytes.to_vec())
     }
 
@@ -357,15 +344,9 @@ impl ContentStore {
                     }
                     None => {
                         state.done = true;
-                        let actual = crate::domain::content::hex(
-                            &std::mem::take(&mut state.hasher).finalize(),
-                        );
-                        if actual != state.expected {
-                            let expected = state.expected.clone();
-                            return Some((
-                                Err(ContentError::DigestMismatch { expected, actual }),
-                                state,
-                            ));
+                        let hasher = std::mem::take(&mut state.hasher);
+                        if let Err(mismatch) = check(&state.expected, hasher) {
+                            return Some((Err(mismatch), state));
                         }
                         let last = state.held.take()?;
                         return Some((Ok(last), state));
@@ -437,14 +418,14 @@ fn key(sha256: &str) -> Path {
     Path::from(format!("{ROOT}/{fan}/{sha256}"))
 }
 
-/// Checks that `bytes` have `digest`.
-fn check(digest: &ContentDigest, bytes: &[u8]) -> Result<(), ContentError> {
-    let actual = crate::domain::content::hex(&Sha256::digest(bytes));
-    if actual == digest.sha256 {
+/// Checks that bytes whose SHA-256 is `actual` are those of `expected`.
+fn check(expected: &str, actual: Sha256) -> Result<(), ContentError> {
+    let actual = crate::domain::content::hex(&actual.finalize());
+    if actual == expected {
         Ok(())
     } else {
         Err(ContentError::DigestMismatch {
-            expected: digest.sha256.clone(),
+            expected: expected.to_owned(),
             actual,
         })
     }
