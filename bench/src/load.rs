@@ -142,15 +142,11 @@ impl Population {
         let per_holder = self.documents / holders.len() as u64;
         let extra = self.documents % holders.len() as u64;
 
-        let mut profiles = Copy::new(
-            "profiles (ins, status, birth_name, first_names, birth_date, carte_vitale_serial, insurer_email, postal_address, enrolled_at, opposition_deadline, opposed_at, created_at, activated_at, closed_at, activation_code_hash, personal_email, failed_activation_attempts, activation_locked_until)",
-        );
+        let mut profiles = Copy::new(PROFILES);
         let mut documents = Copy::new(
             "documents (id, patient_ins, author_role, author_id, author_name, author_profession, type_code, title, mime_type, size_bytes, sha256, act_date, created_at, masked, idempotency_key, request_hash)",
         );
-        let mut events = Copy::new(
-            "ledger_events (id, patient_ins, seq, occurred_at, kind, actor_role, actor_id, actor_name, actor_profession, payload, prev_hash, hash)",
-        );
+        let mut events = Copy::new(EVENTS);
         let mut accesses =
             Copy::new("practitioner_accesses (patient_ins, practitioner_rpps, first_access_at)");
         let (mut document_id, mut event_id) = (0_i64, 0_i64);
@@ -161,40 +157,9 @@ impl Population {
             let patient = ins(n);
             let status = status_of(n);
             let enrolled = epoch + Duration::seconds(n as i64);
-            let deadline = enrolled + Duration::days(42);
-            let created_at = deadline + Duration::minutes(1);
+            let created_at = enrolled + Duration::days(42) + Duration::minutes(1);
             let activated_at = created_at + Duration::days(3);
-            let null = String::from("\\N");
-            let opt = |cond: bool, t: DateTime<Utc>| if cond { stamp(t) } else { null.clone() };
-            let has_profile = matches!(status, "CREATED" | "ACTIVATED" | "CLOSED");
-            profiles.row(&[
-                &patient,
-                status,
-                "MARTIN",
-                "Camille",
-                "1980-04-12",
-                &format!("CV{}", &patient[..10]),
-                &format!("p{n}@example.org"),
-                "12 rue des Lilas\\n75011 PARIS",
-                &stamp(enrolled),
-                &stamp(deadline),
-                &opt(status == "OPPOSED", enrolled + Duration::days(1)),
-                &opt(has_profile, created_at),
-                &opt(matches!(status, "ACTIVATED" | "CLOSED"), activated_at),
-                &opt(status == "CLOSED", activated_at + Duration::days(30)),
-                if status == "ANNOUNCED" || status == "CREATED" {
-                    "0000000000000000000000000000000000000000000000000000000000000000"
-                } else {
-                    "\\N"
-                },
-                &if matches!(status, "ACTIVATED" | "CLOSED") {
-                    format!("perso{n}@example.org")
-                } else {
-                    null.clone()
-                },
-                "0",
-                "\\N",
-            ]);
+            profile_row(&mut profiles, n, &patient, status, enrolled);
 
             let mut chain = Chain::new(&patient);
             let operator = ("OPERATOR", "agent-bench", "Agent BENCH", "");
@@ -344,6 +309,166 @@ impl Population {
     }
 }
 
+/// The columns the population's profiles are copied into.
+const PROFILES: &str = "profiles (ins, status, birth_name, first_names, birth_date, carte_vitale_serial, insurer_email, postal_address, enrolled_at, opposition_deadline, opposed_at, created_at, activated_at, closed_at, activation_code_hash, personal_email, failed_activation_attempts, activation_locked_until)";
+
+/// The columns the population's ledger events are copied into.
+const EVENTS: &str = "ledger_events (id, patient_ins, seq, occurred_at, kind, actor_role, actor_id, actor_name, actor_profession, payload, prev_hash, hash)";
+
+/// The profile of patient `n` (`patient`, its INS) in `status`, enrolled at `enrolled`: created
+/// 42 days and a minute later, activated three days after that, closed 30 days after that, as
+/// far as its status goes.
+fn profile_row(profiles: &mut Copy, n: u64, patient: &str, status: &str, enrolled: DateTime<Utc>) {
+    let deadline = enrolled + Duration::days(42);
+    let created_at = deadline + Duration::minutes(1);
+    let activated_at = created_at + Duration::days(3);
+    let null = String::from("\\N");
+    let opt = |cond: bool, t: DateTime<Utc>| if cond { stamp(t) } else { null.clone() };
+    let has_profile = matches!(status, "CREATED" | "ACTIVATED" | "CLOSED");
+    profiles.row(&[
+        patient,
+        status,
+        "MARTIN",
+        "Camille",
+        "1980-04-12",
+        &format!("CV{}", &patient[..10]),
+        &format!("p{n}@example.org"),
+        "12 rue des Lilas\\n75011 PARIS",
+        &stamp(enrolled),
+        &stamp(deadline),
+        &opt(status == "OPPOSED", enrolled + Duration::days(1)),
+        &opt(has_profile, created_at),
+        &opt(matches!(status, "ACTIVATED" | "CLOSED"), activated_at),
+        &opt(status == "CLOSED", activated_at + Duration::days(30)),
+        if status == "ANNOUNCED" || status == "CREATED" {
+            "0000000000000000000000000000000000000000000000000000000000000000"
+        } else {
+            "\\N"
+        },
+        &if matches!(status, "ACTIVATED" | "CLOSED") {
+            format!("perso{n}@example.org")
+        } else {
+            null.clone()
+        },
+        "0",
+        "\\N",
+    ]);
+}
+
+/// Chains alone, for the checkpoints' figures (a database of their own): announced patients,
+/// each chain its enrolment and then the events the benchmark appends, hashed as the API
+/// hashes. Every chain is kept in memory to append to it (about 150 bytes each).
+pub struct Chains {
+    chains: Vec<Chain>,
+    last_id: i64,
+    at: DateTime<Utc>,
+}
+
+impl Chains {
+    pub fn new() -> Self {
+        Self {
+            chains: Vec::new(),
+            last_id: 0,
+            at: Utc
+                .with_ymd_and_hms(2025, 1, 6, 8, 0, 0)
+                .single()
+                .expect("a valid date"),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.chains.len()
+    }
+
+    /// The INS of chain `i`.
+    pub fn ins(&self, i: usize) -> &str {
+        self.chains[i].patient.as_str()
+    }
+
+    /// Enrols `count` more patients, each chain one event. Loaded in bulk, as the population
+    /// is: the trigger that notes moved chains is off during the copy, and the chains are
+    /// noted once each after it (for the next checkpoint).
+    pub async fn enrol(&mut self, pool: &sqlx::PgPool, count: usize) -> Result<(), BenchError> {
+        sqlx::raw_sql("ALTER TABLE ledger_events DISABLE TRIGGER ledger_events_note_move")
+            .execute(pool)
+            .await?;
+        let first = self.chains.len();
+        let mut profiles = Copy::new(PROFILES);
+        let mut events = Copy::new(EVENTS);
+        let mut moves = Copy::new("ledger_moves (patient_ins)");
+        for n in first..first + count {
+            let patient = ins(n as u64);
+            let enrolled = self.at + Duration::seconds(n as i64);
+            profile_row(&mut profiles, n as u64, &patient, "ANNOUNCED", enrolled);
+            moves.row(&[&patient]);
+            let mut chain = Chain::new(&patient);
+            chain.push(
+                &mut events,
+                &mut self.last_id,
+                enrolled,
+                EventKind::BeneficiaryEnrolled,
+                ("OPERATOR", "agent-bench", "Agent BENCH", ""),
+                "{}",
+            );
+            self.chains.push(chain);
+            if profiles.buffer.len() + events.buffer.len() > 32 << 20 {
+                profiles.flush(pool).await?;
+                events.flush(pool).await?;
+                moves.flush(pool).await?;
+            }
+        }
+        profiles.flush(pool).await?;
+        events.flush(pool).await?;
+        moves.flush(pool).await?;
+        sqlx::raw_sql(
+            "ALTER TABLE ledger_events ENABLE ALWAYS TRIGGER ledger_events_note_move; ANALYZE",
+        )
+        .execute(pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Appends one event to each chain of `which` (a patient reading her record), in one
+    /// statement; the trigger notes each chain for the next checkpoint, as for any append.
+    /// An `INSERT`, not a `COPY`: a copy of a few rows waits about 40 ms on the socket (its
+    /// last message is held back until the one before is acknowledged).
+    pub async fn advance(
+        &mut self,
+        pool: &sqlx::PgPool,
+        which: &[usize],
+    ) -> Result<(), BenchError> {
+        self.at += Duration::seconds(1);
+        let mut columns: [Vec<String>; 12] = Default::default();
+        for &i in which {
+            let chain = &mut self.chains[i];
+            let patient = chain.patient.as_str().to_owned();
+            let row = chain.next(
+                &mut self.last_id,
+                self.at,
+                EventKind::RecordConsulted,
+                ("PATIENT", &patient, "Camille MARTIN", ""),
+                "{}",
+            );
+            for (column, value) in columns.iter_mut().zip(row) {
+                column.push(value);
+            }
+        }
+        let mut insert = sqlx::query(
+            "INSERT INTO ledger_events (id, patient_ins, seq, occurred_at, kind, actor_role, \
+             actor_id, actor_name, actor_profession, payload, prev_hash, hash) \
+             SELECT i::bigint, p, s::bigint, o::timestamptz, k, r, a, n, f, y, v, h \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+             $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) \
+             AS t(i, p, s, o, k, r, a, n, f, y, v, h)",
+        );
+        for column in columns {
+            insert = insert.bind(column);
+        }
+        insert.execute(pool).await?;
+        Ok(())
+    }
+}
+
 /// The chain of one patient being generated.
 struct Chain {
     patient: Ins,
@@ -360,16 +485,34 @@ impl Chain {
         }
     }
 
-    /// Appends an event, hashed by the API's own canonical encoding.
+    /// Appends an event to `copy`, hashed by the API's own canonical encoding.
     fn push(
         &mut self,
         copy: &mut Copy,
         id: &mut i64,
         at: DateTime<Utc>,
         kind: EventKind,
-        (role, actor_id, actor_name, profession): (&str, &str, &str, &str),
+        actor: (&str, &str, &str, &str),
         payload: &str,
     ) {
+        copy.row(
+            &self
+                .next(id, at, kind, actor, payload)
+                .each_ref()
+                .map(String::as_str),
+        );
+    }
+
+    /// The chain's next event, hashed by the API's own canonical encoding: its columns, in the
+    /// order of [`EVENTS`].
+    fn next(
+        &mut self,
+        id: &mut i64,
+        at: DateTime<Utc>,
+        kind: EventKind,
+        (role, actor_id, actor_name, profession): (&str, &str, &str, &str),
+        payload: &str,
+    ) -> [String; 12] {
         self.seq += 1;
         *id += 1;
         let mut row = ledger_event::Model {
@@ -392,21 +535,21 @@ impl Chain {
             hash: String::new(),
         };
         row.hash = event_hash(&row);
-        copy.row(&[
-            &id.to_string(),
-            self.patient.as_str(),
-            &self.seq.to_string(),
-            &stamp(at),
-            kind.as_str(),
-            role,
-            actor_id,
-            actor_name,
-            profession,
-            payload,
-            &row.prev_hash,
-            &row.hash,
-        ]);
-        self.prev = row.hash;
+        self.prev.clone_from(&row.hash);
+        [
+            id.to_string(),
+            self.patient.as_str().to_owned(),
+            self.seq.to_string(),
+            stamp(at),
+            kind.as_str().to_owned(),
+            role.to_owned(),
+            row.actor_id,
+            row.actor_name,
+            row.actor_profession,
+            row.payload,
+            row.prev_hash,
+            row.hash,
+        ]
     }
 }
 

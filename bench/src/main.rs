@@ -22,6 +22,7 @@
     reason = "a benchmark turns counts into rates and back; precision loss is immaterial"
 )]
 
+mod checkpoints;
 mod contents;
 mod drive;
 mod fanout;
@@ -94,9 +95,10 @@ struct Args {
     perf: Option<PathBuf>,
 
     /// Run only these parts (comma-separated): figures, fanout, pool, ledger, statements,
-    /// contents.
-    #[arg(long, value_delimiter = ',', default_value = "figures,fanout,pool,ledger,statements,contents",
-          value_parser = ["figures", "fanout", "pool", "ledger", "statements", "contents"])]
+    /// contents, checkpoints (on a database of its own: the population is not loaded for it
+    /// alone).
+    #[arg(long, value_delimiter = ',', default_value = "figures,fanout,pool,ledger,statements,contents,checkpoints",
+          value_parser = ["figures", "fanout", "pool", "ledger", "statements", "contents", "checkpoints"])]
     only: Vec<String>,
 }
 
@@ -171,7 +173,9 @@ async fn measure(args: &Args, url: &str, started: std::time::Instant) -> Result<
     eprintln!("bench: server up on {} (pid {})", server.api, server.pid);
     let mut population = load::Population::generate(args.scale, args.document_bytes);
     let timer = std::time::Instant::now();
-    population.load(url, &contents_folder(url)).await?;
+    if args.only.iter().any(|part| part != "checkpoints") {
+        population.load(url, &contents_folder(url)).await?;
+    }
     let load_secs = timer.elapsed().as_secs_f64();
     eprintln!("bench: population loaded in {load_secs:.0} s");
 
@@ -224,6 +228,10 @@ async fn measure(args: &Args, url: &str, started: std::time::Instant) -> Result<
     }
     if runs("statements") {
         report.statements = drive::statements_per_request(url, &population).await?;
+    }
+    if runs("checkpoints") {
+        report.checkpoints =
+            Some(checkpoints::run(&args.admin_url, url, args.scale, args.keep).await?);
     }
     report.total_secs = started.elapsed().as_secs_f64();
     report.write(&args.out)?;

@@ -124,6 +124,7 @@ pub struct Report {
     pub figures: Vec<Figure>,
     pub fanout: Option<FanoutFigure>,
     pub contents: Option<crate::contents::ContentsFigure>,
+    pub checkpoints: Option<crate::checkpoints::CheckpointFigure>,
     pub ledger: Option<LedgerFigure>,
     pub statements: Statements,
     pub pool: Vec<PoolPoint>,
@@ -156,6 +157,7 @@ impl Report {
             figures: Vec::new(),
             fanout: None,
             contents: None,
+            checkpoints: None,
             ledger: None,
             statements: Statements::default(),
             pool: Vec::new(),
@@ -290,6 +292,42 @@ impl Report {
                     && c.exported.iter().all(|b| *b >= c.record_bytes),
             );
         }
+        if let Some(c) = &self.checkpoints {
+            // In proportion to what moved: 1,000 moved chains cost the same among all the
+            // patients as among a tenth of them.
+            let at = |chains: u64, moved: u64| {
+                c.moved
+                    .iter()
+                    .find(|p| p.chains == chains && p.moved == moved)
+                    .map(|p| p.secs * 1e3)
+            };
+            let all = c.moved.iter().map(|p| p.chains).max().unwrap_or(0);
+            let tenth = c.first.as_ref().map_or(0, |p| p.moved);
+            if let (Some(small), Some(large)) = (at(tenth, 1_000), at(all, 1_000)) {
+                target(
+                    &format!(
+                        "a checkpoint over 1,000 moved chains among {all} patients costs in proportion to the 1,000"
+                    ),
+                    format!(
+                        "{large:.1} ms among {all}, {small:.1} ms among {tenth}; every chain \
+                         (the first checkpoint, {tenth} chains): {:.0} ms",
+                        c.first.as_ref().map_or(0.0, |p| p.secs * 1e3)
+                    ),
+                    large <= 2.0 * small,
+                );
+            }
+            target(
+                &format!(
+                    "a consistency proof at {} checkpoints answers in < 5 ms",
+                    c.checkpoints
+                ),
+                format!(
+                    "p50 {:.2} ms, p99 {:.2} ms over HTTP ({} requests)",
+                    c.consistency.p50, c.consistency.p99, c.consistency.count
+                ),
+                c.consistency.p99 < 5.0,
+            );
+        }
         if let Some(l) = &self.ledger {
             // The verification proper (encode, hash, link) against the hashing alone, on the
             // same rows in memory; reading them from PostgreSQL is reported beside it.
@@ -374,6 +412,45 @@ impl Report {
                 f.first_error
                     .as_ref()
                     .map_or(String::new(), |e| format!(" (first: {e})")),
+            );
+        }
+        if let Some(c) = &self.checkpoints {
+            let _ = writeln!(md, "\n## Signed checkpoints\n");
+            let _ = writeln!(
+                md,
+                "On a database of their own: chains of announced patients, logged by the API's \
+                 `create_checkpoint`. The first checkpoint logs every chain, as each checkpoint did \
+                 before the log grew with change; each one after logs the chains that moved.\n\n\
+                 | chains in the log | moved | checkpoint ms | µs per moved chain |\n| ---: | ---: | ---: | ---: |"
+            );
+            for p in c.first.iter().chain(&c.moved) {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {:.1} | {:.0} |",
+                    p.chains,
+                    p.moved,
+                    p.secs * 1e3,
+                    p.secs * 1e6 / p.moved.max(1) as f64
+                );
+            }
+            let _ = writeln!(
+                md,
+                "\nThe log then grown to {} checkpoints ({} leaves), one moved chain each: {:.0} \
+                 checkpoints/s; its tables take {:.0} MiB. Consistency proofs between random \
+                 checkpoints, `GET /ledger/checkpoints/consistency` over HTTP, one client: p50 {:.2} ms, \
+                 p99 {:.2} ms, max {:.2} ms ({} requests). Inclusion proofs of a random patient's head \
+                 in the latest checkpoint, in process: p50 {:.2} ms, p99 {:.2} ms ({}).",
+                c.checkpoints,
+                c.leaves,
+                c.growth_rate,
+                c.log_bytes as f64 / (1024.0 * 1024.0),
+                c.consistency.p50,
+                c.consistency.p99,
+                c.consistency.max,
+                c.consistency.count,
+                c.inclusion.p50,
+                c.inclusion.p99,
+                c.inclusion.count,
             );
         }
         if let Some(l) = &self.ledger {

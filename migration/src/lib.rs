@@ -27,6 +27,7 @@ mod m20261207_000002_account_links;
 mod m20261210_000001_checkpoint_log;
 mod m20261211_000001_keys_by_patient;
 mod m20261212_000001_contents_by_digest;
+mod m20261213_000001_checkpoint_introductions;
 
 /// Applies the migrations of this crate in order.
 #[derive(Debug)]
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000001_checkpoint_log::Migration),
             Box::new(m20261211_000001_keys_by_patient::Migration),
             Box::new(m20261212_000001_contents_by_digest::Migration),
+            Box::new(m20261213_000001_checkpoint_introductions::Migration),
         ]
     }
 }

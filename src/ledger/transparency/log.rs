@@ -37,6 +37,16 @@ fn ins_literal(ins: &str) -> Result<String, DbErr> {
     Ok(format!("'{}'", ins.as_str()))
 }
 
+/// INS values as the rows of a `VALUES` list (`('…'), ('…')`), whose one column both databases
+/// name `column1`.
+fn values(chains: &[impl AsRef<str>]) -> Result<String, DbErr> {
+    Ok(chains
+        .iter()
+        .map(|ins| Ok(format!("({})", ins_literal(ins.as_ref())?)))
+        .collect::<Result<Vec<_>, DbErr>>()?
+        .join(", "))
+}
+
 /// Takes the notes of the chains that moved since they were last taken (deleting them, in the
 /// caller's transaction): each INS once.
 pub async fn take_moves(conn: &impl ConnectionTrait) -> Result<BTreeSet<String>, DbErr> {
@@ -58,23 +68,17 @@ pub async fn current_heads_of(
     let mut heads = Vec::with_capacity(chains.len());
     let chains: Vec<&String> = chains.iter().collect();
     for batch in chains.chunks(BATCH) {
-        // One index probe per chain: its last event by (patient_ins, seq).
-        let latest = batch
-            .iter()
-            .map(|ins| {
-                Ok(format!(
-                    "SELECT (SELECT id FROM ledger_events WHERE patient_ins = {} \
-                     ORDER BY seq DESC LIMIT 1) AS id",
-                    ins_literal(ins)?
-                ))
-            })
-            .collect::<Result<Vec<_>, DbErr>>()?
-            .join(" UNION ALL ");
+        // Index probes by (patient_ins, seq) alone, whatever the size of the ledger: one
+        // correlated subquery per column, one plan for the batch.
+        let last =
+            "FROM ledger_events e WHERE e.patient_ins = v.column1 ORDER BY e.seq DESC LIMIT 1";
         let rows = query(
             conn,
             format!(
-                "SELECT patient_ins, seq, hash FROM ledger_events WHERE id IN ({latest}) \
-                 ORDER BY patient_ins"
+                "SELECT * FROM (SELECT v.column1 AS patient_ins, (SELECT e.seq {last}) AS seq, \
+                 (SELECT e.hash {last}) AS hash FROM (VALUES {}) AS v) AS h \
+                 WHERE h.seq IS NOT NULL",
+                values(batch)?
             ),
         )
         .await?;
@@ -111,7 +115,7 @@ impl From<ledger_log_leaf::Model> for Leaf {
 }
 
 /// The latest leaf of each chain of `chains` among the first `size` leaves, by INS (found by
-/// the index on (patient_ins, leaf_index desc): one probe per chain).
+/// the index on (patient_ins, leaf_index desc): a few probes per chain).
 pub async fn latest_leaves(
     conn: &impl ConnectionTrait,
     chains: &[&str],
@@ -119,22 +123,20 @@ pub async fn latest_leaves(
 ) -> Result<BTreeMap<String, Leaf>, DbErr> {
     let mut latest = BTreeMap::new();
     for batch in chains.chunks(BATCH) {
-        let indexes = batch
-            .iter()
-            .map(|ins| {
-                Ok(format!(
-                    "SELECT (SELECT MAX(leaf_index) FROM ledger_log_leaves WHERE patient_ins = {} \
-                     AND leaf_index < {size}) AS leaf_index",
-                    ins_literal(ins)?
-                ))
-            })
-            .collect::<Result<Vec<_>, DbErr>>()?
-            .join(" UNION ALL ");
+        // Index probes by (patient_ins, leaf_index) alone, whatever the size of the log: one
+        // correlated subquery per column, one plan for the batch.
+        let last = format!(
+            "FROM ledger_log_leaves l WHERE l.patient_ins = v.column1 AND l.leaf_index < {size} \
+             ORDER BY l.leaf_index DESC LIMIT 1"
+        );
         let rows = query(
             conn,
             format!(
-                "SELECT leaf_index, patient_ins, seq, hash FROM ledger_log_leaves \
-                 WHERE leaf_index IN ({indexes})"
+                "SELECT * FROM (SELECT v.column1 AS patient_ins, \
+                 (SELECT l.leaf_index {last}) AS leaf_index, (SELECT l.seq {last}) AS seq, \
+                 (SELECT l.hash {last}) AS hash FROM (VALUES {}) AS v) AS h \
+                 WHERE h.leaf_index IS NOT NULL",
+                values(batch)?
             ),
         )
         .await?;
@@ -164,17 +166,24 @@ pub async fn gone_from_ledger(
         let wanted = batch
             .iter()
             .map(|l| {
+                // BIGINT, as the column: PostgreSQL takes a bare number for an INTEGER.
                 Ok(format!(
-                    "(patient_ins = {} AND seq = {})",
+                    "({}, CAST({} AS BIGINT))",
                     ins_literal(&l.head.patient_ins)?,
                     l.head.seq
                 ))
             })
             .collect::<Result<Vec<_>, DbErr>>()?
-            .join(" OR ");
+            .join(", ");
+        // One probe per leaf of the index on (patient_ins, seq), one plan for the batch.
         let stored: BTreeMap<(String, i64), String> = query(
             conn,
-            format!("SELECT patient_ins, seq, hash FROM ledger_events WHERE {wanted}"),
+            format!(
+                "SELECT * FROM (SELECT v.column1 AS patient_ins, v.column2 AS seq, \
+                 (SELECT e.hash FROM ledger_events e WHERE e.patient_ins = v.column1 \
+                 AND e.seq = v.column2) AS hash FROM (VALUES {wanted}) AS v) AS h \
+                 WHERE h.hash IS NOT NULL"
+            ),
         )
         .await?
         .iter()
