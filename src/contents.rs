@@ -24,10 +24,11 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
-    BackoffConfig, ClientOptions, ObjectStore, PutPayload, RetryConfig, WriteMultipart,
+    BackoffConfig, ClientOptions, MultipartUpload, ObjectStore, PutPayload, RetryConfig,
 };
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
+use tokio::task::JoinSet;
 
 use crate::domain::content::ContentDigest;
 
@@ -264,33 +265,54 @@ impl ContentStore {
             check(&digest.sha256, Sha256::new_with_prefix(&bytes))?;
             return self.put(digest, Bytes::from(bytes)).await;
         }
-        let upload = self.store.put_multipart(&location).await?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_bytes);
-        let mut hasher = Sha256::new();
-        let mut chunk = vec![0; READ_CHUNK];
-        let outcome: Result<(), ContentError> = async {
-            loop {
-                let read = file.read(&mut chunk).await?;
-                if read == 0 {
-                    return Ok(());
-                }
-                hasher.update(&chunk[..read]);
-                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                writer.write(&chunk[..read]);
-            }
-        }
-        .await
-        .and_then(|()| check(&digest.sha256, hasher));
-        match outcome {
+        let mut upload = self.store.put_multipart(&location).await?;
+        let mut in_flight = JoinSet::new();
+        let sent = self
+            .send_parts(file.into_std().await, &mut *upload, &mut in_flight)
+            .await
+            .and_then(|hasher| check(&digest.sha256, hasher));
+        match sent {
             Ok(()) => {
-                writer.finish().await?;
+                upload.complete().await?;
                 Ok(())
             }
             Err(err) => {
-                let _ = writer.abort().await;
+                in_flight.shutdown().await;
+                let _ = upload.abort().await;
                 Err(err)
             }
         }
+    }
+
+    /// Sends `file` to `upload` a part at a time, at most [`PARTS_IN_FLIGHT`] parts in flight
+    /// (`in_flight`) and one being filled, in buffers used again from part to part; the digest
+    /// of the bytes sent, once every part is written.
+    async fn send_parts(
+        &self,
+        mut file: std::fs::File,
+        upload: &mut dyn MultipartUpload,
+        in_flight: &mut JoinSet<object_store::Result<()>>,
+    ) -> Result<Sha256, ContentError> {
+        let buffers = PartBuffers::default();
+        let mut hasher = Sha256::new();
+        loop {
+            let part;
+            (file, part, hasher) = fill(file, buffers.take(self.part_bytes), hasher).await?;
+            let last = part.len < self.part_bytes;
+            if part.len > 0 {
+                while in_flight.len() >= PARTS_IN_FLIGHT {
+                    part_written(in_flight.join_next().await)?;
+                }
+                in_flight.spawn(upload.put_part(PutPayload::from(Bytes::from_owner(part))));
+            }
+            if last {
+                break;
+            }
+        }
+        while let Some(done) = in_flight.join_next().await {
+            part_written(Some(done))?;
+        }
+        Ok(hasher)
     }
 
     /// The bytes stored under `sha256`, unchecked (`None` if there are none): for a verifier,
@@ -409,6 +431,88 @@ pub fn lock_key(sha256: &str) -> i64 {
 }
 
 /// The folder of the store the contents are under.
+/// Buffers for the parts of one upload, used again once the store has written them: a part's
+/// bytes come back here wherever the store drops them (object_store writes a local part on a
+/// blocking thread), rather than being freed there and allocated anew for the next part.
+/// mimalloc keeps memory another thread freed for a while: that churn more than doubled what a
+/// 20 MiB upload held (`bench/results/profiles/2026-12-08-issue-19.md`).
+#[derive(Clone, Default)]
+struct PartBuffers(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+impl PartBuffers {
+    /// An empty part of `size` bytes at most, in a buffer used before if one is free.
+    fn take(&self, size: usize) -> Part {
+        let buffer = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|mut free| free.pop())
+            .unwrap_or_else(|| vec![0; size]);
+        Part {
+            buffer,
+            len: 0,
+            home: self.clone(),
+        }
+    }
+}
+
+/// A part's bytes (the first `len` of `buffer`), whose buffer goes back to `home` when the part
+/// is dropped.
+struct Part {
+    buffer: Vec<u8>,
+    len: usize,
+    home: PartBuffers,
+}
+
+impl AsRef<[u8]> for Part {
+    fn as_ref(&self) -> &[u8] {
+        &self.buffer[..self.len]
+    }
+}
+
+impl Drop for Part {
+    fn drop(&mut self) {
+        if let Ok(mut free) = self.home.0.lock() {
+            free.push(std::mem::take(&mut self.buffer));
+        }
+    }
+}
+
+/// Reads `file` into `part` until the part is full or the file ends, hashing what it reads,
+/// on a blocking thread (one hop per part).
+async fn fill(
+    mut file: std::fs::File,
+    mut part: Part,
+    mut hasher: Sha256,
+) -> Result<(std::fs::File, Part, Sha256), ContentError> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        while part.len < part.buffer.len() {
+            match file.read(&mut part.buffer[part.len..])? {
+                0 => break,
+                read => {
+                    hasher.update(&part.buffer[part.len..part.len + read]);
+                    part.len += read;
+                }
+            }
+        }
+        Ok((file, part, hasher))
+    })
+    .await
+    .map_err(|err| ContentError::Io(std::io::Error::other(err)))?
+}
+
+/// The outcome of a part's upload, as [`JoinSet::join_next`] gives it.
+fn part_written(
+    joined: Option<Result<object_store::Result<()>, tokio::task::JoinError>>,
+) -> Result<(), ContentError> {
+    match joined {
+        None | Some(Ok(Ok(()))) => Ok(()),
+        Some(Ok(Err(err))) => Err(err.into()),
+        Some(Err(err)) => Err(ContentError::Io(std::io::Error::other(err))),
+    }
+}
+
 const ROOT: &str = "sha256";
 
 /// Where a content is: `sha256/ab/abcdef…` (two levels, so that no folder of a local store

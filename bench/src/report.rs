@@ -177,7 +177,7 @@ impl Report {
         let _ = writeln!(md, "# espace-sante benchmark, {now}\n");
         let _ = writeln!(
             md,
-            "Scale {}: {} patients, {} practitioners, {} documents, {} ledger events (loaded in {:.0} s). \
+            "Scale {}: {} patients, {} practitioners, {} documents, {} ledger events ({}). \
              {} cores; the load generator, the API and PostgreSQL share them. Machine load when \
              the measures began: {}; at the end: {}. A load average above the core count means \
              other work was running: the figures were then taken under contention, and ratios \
@@ -187,7 +187,11 @@ impl Report {
             self.practitioners,
             self.documents,
             self.events,
-            self.load_secs,
+            if self.events == 0 {
+                "not loaded: only parts on databases of their own ran".to_owned()
+            } else {
+                format!("loaded in {:.0} s", self.load_secs)
+            },
             cores(),
             self.uptime_before,
             uptime(),
@@ -342,43 +346,45 @@ impl Report {
             );
         }
 
-        let _ = writeln!(
-            md,
-            "\n## Throughput and latency, each beside its baseline\n"
-        );
-        let _ = writeln!(
-            md,
-            "Each point runs the baseline, the API, then the baseline again; the ratio is against both \
-             baseline runs. A point whose baseline moved more than 20 % between its runs is measured \
-             again (at most three times in all): `tries` says how often.\n"
-        );
-        let _ = writeln!(
-            md,
-            "| operation | clients | API req/s | p50 ms | p99 ms | baseline | baseline tps | baseline p99 ms | ratio | bare select tps | errors | API CPU ms/req | load before → after | baseline moved | tries |\n\
-             | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-        );
-        for figure in &self.figures {
-            for p in &figure.points {
-                let _ = writeln!(
-                    md,
-                    "| `{}` | {} | {:.0} | {:.1} | {:.1} | {} | {:.0} | {:.1} | {:.0} % | {} | {} | {:.2} | {:.2} → {:.2} | {:.0} % | {} |",
-                    figure.name,
-                    p.clients,
-                    p.rate,
-                    p.p50,
-                    p.p99,
-                    figure.baseline,
-                    p.base_rate,
-                    p.base_p99,
-                    p.ratio(),
-                    p.bare_rate.map_or("—".to_owned(), |r| format!("{r:.0}")),
-                    p.errors,
-                    p.cpu_ms,
-                    p.load.0,
-                    p.load.1,
-                    100.0 * p.drift,
-                    p.tries,
-                );
+        if !self.figures.is_empty() {
+            let _ = writeln!(
+                md,
+                "\n## Throughput and latency, each beside its baseline\n"
+            );
+            let _ = writeln!(
+                md,
+                "Each point runs the baseline, the API, then the baseline again; the ratio is against both \
+                 baseline runs. A point whose baseline moved more than 20 % between its runs is measured \
+                 again (at most three times in all): `tries` says how often.\n"
+            );
+            let _ = writeln!(
+                md,
+                "| operation | clients | API req/s | p50 ms | p99 ms | baseline | baseline tps | baseline p99 ms | ratio | bare select tps | errors | API CPU ms/req | load before → after | baseline moved | tries |\n\
+                 | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+            );
+            for figure in &self.figures {
+                for p in &figure.points {
+                    let _ = writeln!(
+                        md,
+                        "| `{}` | {} | {:.0} | {:.1} | {:.1} | {} | {:.0} | {:.1} | {:.0} % | {} | {} | {:.2} | {:.2} → {:.2} | {:.0} % | {} |",
+                        figure.name,
+                        p.clients,
+                        p.rate,
+                        p.p50,
+                        p.p99,
+                        figure.baseline,
+                        p.base_rate,
+                        p.base_p99,
+                        p.ratio(),
+                        p.bare_rate.map_or("—".to_owned(), |r| format!("{r:.0}")),
+                        p.errors,
+                        p.cpu_ms,
+                        p.load.0,
+                        p.load.1,
+                        100.0 * p.drift,
+                        p.tries,
+                    );
+                }
             }
         }
         let errors: Vec<String> = self
