@@ -37,7 +37,7 @@ use crate::domain::content::ContentDigest;
 pub const ORPHAN_GRACE: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
 /// The parts a large content goes up in, on a local folder: what an upload holds in memory.
-const LOCAL_PART_BYTES: usize = 1024 * 1024;
+const LOCAL_PART_BYTES: usize = 512 * 1024;
 /// The parts on S3, whose multipart upload refuses parts under 5 MiB (but the last).
 const S3_PART_BYTES: usize = 5 * 1024 * 1024;
 /// Parts in flight at once during a multipart upload: the memory an upload holds is at most
