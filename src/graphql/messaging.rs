@@ -2,9 +2,10 @@
 //! patient lists, reads and replies.
 
 use async_graphql::connection::Connection;
-use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject, Upload};
 use chrono::{DateTime, Utc};
 
+use super::error::bad_user_input;
 use super::guard::RoleGuard;
 use super::pagination::{self, SortKey};
 use super::scalars::InsScalar;
@@ -12,6 +13,7 @@ use super::types::{Actor, ActorRole};
 use super::{id_of, patient, practitioner, services};
 use crate::domain::ActorRole as Role;
 use crate::domain::documents::encode_content;
+use crate::services::documents::SentContent;
 use crate::services::messaging::{
     AttachmentInput as ServiceAttachment, Conversation, InboxKey, ListedThread, MessageView,
     NewMessage, PractitionerThread, Sent, ThreadKey,
@@ -255,9 +257,34 @@ pub struct AttachmentInput {
     pub title: String,
     /// application/pdf, text/plain, text/xml (CDA), image/jpeg or image/png.
     pub mime_type: String,
-    /// Content, base64-encoded; all attachments of a message together stay within the document
-    /// size limit.
-    pub content_base64: String,
+    /// Content, base64-encoded: for small files. All attachments of a message together stay
+    /// within the document size limit. Give this or `content`, not both.
+    pub content_base64: Option<String>,
+    /// The content as a file of a multipart request (the GraphQL multipart request
+    /// specification; send the header `Apollo-Require-Preflight: true`), as a document's:
+    /// streamed to disk, never held whole in memory. Give this or `contentBase64`, not both.
+    pub content: Option<Upload>,
+}
+
+impl AttachmentInput {
+    /// The services' input, with the uploaded file of the request if the content is one.
+    fn into_input(self, ctx: &Context<'_>) -> async_graphql::Result<ServiceAttachment> {
+        let content = match (self.content_base64, self.content) {
+            (Some(base64), None) => SentContent::Base64(base64),
+            (None, Some(upload)) => SentContent::Upload(upload.value(ctx)?.content),
+            _ => {
+                return Err(bad_user_input(
+                    "give each attachment's content either as contentBase64 or as an uploaded \
+                     file (content), not both and not neither",
+                ));
+            }
+        };
+        Ok(ServiceAttachment {
+            title: self.title,
+            mime_type: self.mime_type,
+            content,
+        })
+    }
 }
 
 /// A message to send.
@@ -406,12 +433,8 @@ impl MessagingMutation {
             attachments: input
                 .attachments
                 .into_iter()
-                .map(|a| ServiceAttachment {
-                    title: a.title,
-                    mime_type: a.mime_type,
-                    content_base64: a.content_base64,
-                })
-                .collect(),
+                .map(|a| a.into_input(ctx))
+                .collect::<async_graphql::Result<_>>()?,
             idempotency_key: input.idempotency_key,
         };
         let sent = services(ctx)

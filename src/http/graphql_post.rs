@@ -259,7 +259,8 @@ async fn multipart_request(
     })
 }
 
-/// Files one multipart request may carry: one document.
+/// What one multipart request may carry, in files at the document size limit: one document,
+/// or a message's attachments (which share that limit).
 const MAX_UPLOADS: usize = 1;
 
 /// What `Retry-After` says during a database outage: soon, but not at once.

@@ -248,8 +248,59 @@ async fn content_migrate_moves_the_database_contents_checked_and_is_resumable(ap
     assert_eq!(response.bytes().await.unwrap().as_ref(), PDF);
 }
 
-/// A multipart request (the GraphQL multipart request specification) feeding `content` as the
-/// document's file; `preflight` adds the header that admits it.
+/// A multipart request (the GraphQL multipart request specification) from DOCTOR: the
+/// operations, then `files` (file name, MIME type, bytes), the `n`th at `variables.{paths[n]}`;
+/// `preflight` adds the header that admits it.
+async fn multipart(
+    app: &TestApp,
+    operations: &Value,
+    files: &[(&str, &str, &[u8], &str)],
+    preflight: bool,
+) -> reqwest::Response {
+    let boundary = "espace-sante-test-boundary";
+    let mut body = Vec::new();
+    let mut part = |headers: &str, bytes: &[u8]| {
+        body.extend_from_slice(format!("--{boundary}\r\n{headers}\r\n\r\n").as_bytes());
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    };
+    part(
+        "Content-Disposition: form-data; name=\"operations\"",
+        operations.to_string().as_bytes(),
+    );
+    let map: serde_json::Map<String, Value> = files
+        .iter()
+        .enumerate()
+        .map(|(n, (_, _, _, path))| (n.to_string(), json!([format!("variables.{path}")])))
+        .collect();
+    part(
+        "Content-Disposition: form-data; name=\"map\"",
+        Value::Object(map).to_string().as_bytes(),
+    );
+    for (n, (name, mime, bytes, _)) in files.iter().enumerate() {
+        part(
+            &format!(
+                "Content-Disposition: form-data; name=\"{n}\"; filename=\"{name}\"\r\nContent-Type: {mime}"
+            ),
+            bytes,
+        );
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(practitioner_token(DOCTOR))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body);
+    if preflight {
+        request = request.header("apollo-require-preflight", "true");
+    }
+    request.send().await.unwrap()
+}
+
+/// A multipart request feeding `content` as the document's file.
 async fn upload(
     app: &TestApp,
     person: &str,
@@ -264,38 +315,13 @@ async fn upload(
         "query": "mutation($ins: INS!, $input: DocumentInput!) { feedDocument(patientIns: $ins, input: $input) { id sha256 sizeBytes contentUrl } }",
         "variables": { "ins": person, "input": input },
     });
-    let boundary = "espace-sante-test-boundary";
-    let mut body = Vec::new();
-    let mut part = |headers: &str, bytes: &[u8]| {
-        body.extend_from_slice(format!("--{boundary}\r\n{headers}\r\n\r\n").as_bytes());
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    };
-    part(
-        "Content-Disposition: form-data; name=\"operations\"",
-        operations.to_string().as_bytes(),
-    );
-    part(
-        "Content-Disposition: form-data; name=\"map\"",
-        br#"{"0": ["variables.input.content"]}"#,
-    );
-    part(
-        "Content-Disposition: form-data; name=\"0\"; filename=\"scanner.pdf\"\r\nContent-Type: application/pdf",
-        content,
-    );
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    let mut request = reqwest::Client::new()
-        .post(format!("{}/graphql", app.address))
-        .bearer_auth(practitioner_token(DOCTOR))
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body);
-    if preflight {
-        request = request.header("apollo-require-preflight", "true");
-    }
-    request.send().await.unwrap()
+    multipart(
+        app,
+        &operations,
+        &[("scanner.pdf", "application/pdf", content, "input.content")],
+        preflight,
+    )
+    .await
 }
 
 async fn a_document_uploads_as_a_multipart_file_into_the_store(app: TestApp) {
@@ -392,6 +418,115 @@ async fn an_upload_is_refused_without_preflight_over_the_limit_or_of_another_for
     assert_eq!(app.count("documents").await, 0);
 }
 
+async fn attachments_upload_as_multipart_files_beside_base64_ones(app: TestApp) {
+    let person = ins(713);
+    app.activated_profile(&person, Some("p@example.org")).await;
+    let mut scan = PDF.to_vec();
+    scan.resize(40 * 1024, b'.');
+    let note = b"Ordonnance: repos".to_vec();
+    let operations = json!({
+        "query": SEND,
+        "variables": { "ins": person, "input": {
+            "subject": "Examens", "body": "Ci-joint", "idempotencyKey": "m-713",
+            "attachments": [
+                { "title": "Scanner", "mimeType": "application/pdf", "content": null },
+                { "title": "Ordonnance", "mimeType": "text/plain",
+                  "contentBase64": base64::engine::general_purpose::STANDARD.encode(&note) },
+            ],
+        } },
+    });
+    let files = [(
+        "scanner.pdf",
+        "application/pdf",
+        scan.as_slice(),
+        "input.attachments.0.content",
+    )];
+    let body: Value = multipart(&app, &operations, &files, true)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let attachments = body["data"]["sendMessage"]["message"]["attachments"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .clone();
+    assert_eq!(attachments.len(), 2);
+    let sha = format!("{:x}", Sha256::digest(&scan));
+    assert_eq!(attachments[0]["sha256"], sha.as_str());
+    let mut stored = app.stored_contents();
+    stored.sort();
+    let mut expected = vec![sha, format!("{:x}", Sha256::digest(&note))];
+    expected.sort();
+    assert_eq!(stored, expected);
+    for (attachment, bytes) in attachments.iter().zip([&scan, &note]) {
+        let url = attachment["contentUrl"].as_str().unwrap();
+        let read = download(&app, url, Some(&patient_token(&person))).await;
+        assert_eq!(read.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    }
+    // A retry of the same request, file and all: the first message, nothing stored twice.
+    let again: Value = multipart(&app, &operations, &files, true)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        again["data"]["sendMessage"]["message"]["attachments"][0]["id"],
+        attachments[0]["id"]
+    );
+    assert_eq!(app.count("message_attachments").await, 2);
+    // Two files within the limit (64 KiB in the tests) each, over it together: the message's
+    // attachments share one limit, and nothing is sent.
+    let mut operations = operations.clone();
+    operations["variables"]["input"]["idempotencyKey"] = json!("m-713-large");
+    operations["variables"]["input"]["attachments"][1] =
+        json!({ "title": "Scanner 2", "mimeType": "application/pdf", "content": null });
+    let refused: Value = multipart(
+        &app,
+        &operations,
+        &[
+            (
+                "scan.pdf",
+                "application/pdf",
+                &scan,
+                "input.attachments.0.content",
+            ),
+            (
+                "scan2.pdf",
+                "application/pdf",
+                &scan,
+                "input.attachments.1.content",
+            ),
+        ],
+        true,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "PAYLOAD_TOO_LARGE",
+        "{refused}"
+    );
+    assert_eq!(app.count("message_attachments").await, 2);
+}
+
+async fn an_attachment_gives_its_content_once(app: TestApp) {
+    let person = ins(714);
+    app.activated_profile(&person, Some("p@example.org")).await;
+    let answer = app
+        .graphql(
+            Some(&practitioner_token(DOCTOR)),
+            SEND,
+            json!({ "ins": person, "input": {
+                "subject": "Examens", "body": "Ci-joint", "idempotencyKey": "m-714",
+                "attachments": [{ "title": "Scanner", "mimeType": "application/pdf" }],
+            } }),
+        )
+        .await;
+    assert_eq!(answer.code(), "BAD_USER_INPUT");
+    assert_eq!(app.count("messages").await, 0);
+}
+
 async fn a_document_input_gives_its_content_once(app: TestApp) {
     let person = ins(712);
     app.activated_profile(&person, Some("p@example.org")).await;
@@ -410,4 +545,6 @@ on_both_databases!(
     a_document_uploads_as_a_multipart_file_into_the_store,
     an_upload_is_refused_without_preflight_over_the_limit_or_of_another_format,
     a_document_input_gives_its_content_once,
+    attachments_upload_as_multipart_files_beside_base64_ones,
+    an_attachment_gives_its_content_once,
 );

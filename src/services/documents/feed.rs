@@ -76,7 +76,7 @@ impl Services {
         let title = doc.title_digest.clone();
         let hidden = options.held_back || options.secret_from_representatives;
         let storer = Storer::Practitioner(practitioner, hidden);
-        let (digest, mut content) = doc.take_content();
+        let (digest, content) = doc.take_content();
         let (stored, first_access) =
             match store_document(&mut tx, &actor, doc, options, storer).await? {
                 (Stored::Before(earlier), _) => return Ok(earlier.into()),
@@ -84,7 +84,7 @@ impl Services {
             };
         // After the checks (a refused feed stores nothing anywhere), before the commit of the
         // row that references the bytes (crate::contents).
-        self.keep(&digest, &mut content).await?;
+        self.keep(&digest, &content).await?;
         let fed = DocumentStored {
             document_id: stored.id,
             type_code: type_code.to_owned(),

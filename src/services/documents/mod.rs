@@ -63,9 +63,10 @@ pub enum SentContent {
     Upload(std::fs::File),
 }
 
-/// A validated document's bytes, to keep in the content store ([`Services::keep`]).
+/// Validated bytes (a document's, an attachment's), to keep in the content store
+/// ([`Services::keep`]).
 #[derive(Debug)]
-enum ValidContent {
+pub(crate) enum ValidContent {
     Bytes(Bytes),
     File(tokio::fs::File),
 }
@@ -197,7 +198,7 @@ impl ValidDocument {
 
 /// Reads an uploaded file once, in chunks: its size against the limit, its format, its digest
 /// and its title's; then rewinds it for the store.
-async fn read_upload(
+pub(crate) async fn read_upload(
     file: &std::fs::File,
     mime: MimeType,
     title: &str,
@@ -613,10 +614,10 @@ impl Services {
     /// its row, once its checks passed (a refused request stores nothing) and before it commits
     /// (see [`crate::contents`]); on PostgreSQL the store's statement took the content's lock
     /// first (see `delete_unreferenced`). An upload goes from disk in parts.
-    async fn keep(
+    pub(crate) async fn keep(
         &self,
         digest: &ContentDigest,
-        content: &mut ValidContent,
+        content: &ValidContent,
     ) -> Result<(), ServiceError> {
         match content {
             ValidContent::Bytes(bytes) => self.contents.put(digest, bytes.clone()).await?,

@@ -81,12 +81,12 @@ impl Services {
         let type_code = doc.doc_type.code;
         let title = doc.title_digest.clone();
         let options = super::FeedOptions::default();
-        let (digest, mut content) = doc.take_content();
+        let (digest, content) = doc.take_content();
         let stored = match store_document(&mut tx, patient, doc, options, Storer::Patient).await? {
             (Stored::Before(earlier), _) => return Ok(earlier.into()),
             (Stored::Now(stored), _) => stored,
         };
-        self.keep(&digest, &mut content).await?;
+        self.keep(&digest, &content).await?;
         let added = DocumentStored {
             document_id: stored.id,
             type_code: type_code.to_owned(),

@@ -17,13 +17,14 @@ use sea_orm::{
     sea_query::{OnConflict, Query},
 };
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 pub use mailbox::PractitionerThread;
 
 use super::ServiceError;
+use super::documents::{SentContent, ValidContent, read_upload};
 use super::idempotency::{self, RequestHash};
 use super::views::{Attachment, Message, Thread};
+use crate::domain::content::ContentDigest;
 use crate::domain::documents::{
     ContentError, IdempotencyKey, MimeType, decode_content, short_text,
 };
@@ -39,16 +40,17 @@ pub const MAX_ATTACHMENTS: usize = 10;
 pub const BOUNCE_BODY: &str = "Message non distribué : le destinataire n'a pas de profil Mon espace santé. \
 Aucune donnée n'a été transmise au patient. / Undeliverable: the recipient has no Mon espace santé profile.";
 
-/// An attachment as sent.
-#[derive(Debug, Clone)]
+/// An attachment as sent: its bytes as base64 or as a file of a multipart request, as a
+/// document's.
+#[derive(Debug)]
 pub struct AttachmentInput {
     pub title: String,
     pub mime_type: String,
-    pub content_base64: String,
+    pub content: SentContent,
 }
 
 /// A message as sent by a practitioner.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct NewMessage {
     pub subject: String,
     pub body: String,
@@ -86,10 +88,19 @@ pub struct Conversation {
     pub messages: Vec<MessageView>,
 }
 
-/// Validated attachments: (title, mime, content, sha256).
-type Files = Vec<(String, MimeType, bytes::Bytes, String)>;
+/// A validated attachment: its bytes, to keep in the content store, and their digest.
+#[derive(Debug)]
+struct ValidFile {
+    title: String,
+    mime: MimeType,
+    content: ValidContent,
+    digest: ContentDigest,
+}
 
-fn validate_attachments(
+/// Validated attachments.
+type Files = Vec<ValidFile>;
+
+async fn validate_attachments(
     inputs: &[AttachmentInput],
     max_total: usize,
 ) -> Result<Files, ServiceError> {
@@ -107,16 +118,40 @@ fn validate_attachments(
         let title = short_text(&input.title, "an attachment's title", 200).map_err(bad)?;
         let mime = MimeType::parse(&input.mime_type).map_err(bad)?;
         // Attachments share one limit: each is checked against what the others left.
-        let content =
-            decode_content(&input.content_base64, mime, remaining).map_err(|e| match e {
-                ContentError::TooLarge { .. } => ServiceError::PayloadTooLarge {
-                    max_bytes: max_total,
-                },
-                ContentError::Invalid(message) => ServiceError::bad_input("attachments", message),
-            })?;
-        remaining -= content.len();
-        let sha256 = format!("{:x}", Sha256::digest(&content));
-        files.push((title, mime, bytes::Bytes::from(content), sha256));
+        let too_large = ServiceError::PayloadTooLarge {
+            max_bytes: max_total,
+        };
+        let (content, digest) = match &input.content {
+            SentContent::Base64(base64) => {
+                let content = decode_content(base64, mime, remaining).map_err(|e| match e {
+                    ContentError::TooLarge { .. } => too_large,
+                    ContentError::Invalid(message) => {
+                        ServiceError::bad_input("attachments", message)
+                    }
+                })?;
+                let digest = ContentDigest::of(&content);
+                (ValidContent::Bytes(bytes::Bytes::from(content)), digest)
+            }
+            SentContent::Upload(file) => {
+                let (content, digest, _) = read_upload(file, mime, &title, remaining)
+                    .await
+                    .map_err(|e| match e {
+                        ServiceError::PayloadTooLarge { .. } => too_large,
+                        ServiceError::BadInput { message, .. } => {
+                            ServiceError::bad_input("attachments", message)
+                        }
+                        other => other,
+                    })?;
+                (content, digest)
+            }
+        };
+        remaining -= usize::try_from(digest.size).unwrap_or(remaining);
+        files.push(ValidFile {
+            title,
+            mime,
+            content,
+            digest,
+        });
     }
     Ok(files)
 }
@@ -284,15 +319,15 @@ async fn insert_message(
     .exec_with_returning(txn)
     .await?;
     let mut attachments = Vec::with_capacity(files.len());
-    for (title, mime, content, sha256) in files {
+    for file in files {
         let row = message_attachment::ActiveModel {
             id: NotSet,
             patient_ins: Set(thread.patient_ins.clone()),
             message_id: Set(message.id),
-            title: Set(title),
-            mime_type: Set(mime.as_str().to_owned()),
-            size_bytes: Set(content.len() as i64),
-            sha256: Set(sha256),
+            title: Set(file.title),
+            mime_type: Set(file.mime.as_str().to_owned()),
+            size_bytes: Set(file.digest.size),
+            sha256: Set(file.digest.sha256),
             // The bytes are in the content store (Services::keep_files); the column holds only
             // what `espace-sante content migrate` has not moved yet.
             legacy_content: Set(Vec::new()),
@@ -438,22 +473,18 @@ impl super::Services {
         conn: &impl ConnectionTrait,
         files: &Files,
     ) -> Result<(), ServiceError> {
-        for (_, _, content, sha256) in files {
+        for file in files {
             // The content's lock, shared, before its bytes are written (see the purge's
             // `delete_unreferenced`).
             if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
                 conn.execute_raw(sea_orm::Statement::from_sql_and_values(
                     sea_orm::DbBackend::Postgres,
                     "SELECT 1 FROM pg_advisory_xact_lock_shared($1)",
-                    [crate::contents::lock_key(sha256).into()],
+                    [crate::contents::lock_key(&file.digest.sha256).into()],
                 ))
                 .await?;
             }
-            let digest = crate::domain::content::ContentDigest::known(
-                sha256,
-                i64::try_from(content.len()).unwrap_or(i64::MAX),
-            );
-            self.contents.put(&digest, content.clone()).await?;
+            self.keep(&file.digest, &file.content).await?;
         }
         Ok(())
     }

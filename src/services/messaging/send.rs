@@ -30,11 +30,12 @@ impl Services {
         let body = message_body(&input.body)?;
         let key = IdempotencyKey::parse(&input.idempotency_key)
             .map_err(|e| ServiceError::bad_input("idempotencyKey", e.to_string()))?;
-        let files = validate_attachments(&input.attachments, self.policy.max_document_bytes)?;
+        let files =
+            validate_attachments(&input.attachments, self.policy.max_document_bytes).await?;
         let hash = RequestHash::of(
             [ins.as_str(), subject.as_str(), body.as_str()]
                 .into_iter()
-                .chain(files.iter().map(|(_, _, _, sha)| sha.as_str())),
+                .chain(files.iter().map(|f| f.digest.sha256.as_str())),
         );
 
         // Locks in a fixed order, the patient's then the sender's inbox (as replies do): the
