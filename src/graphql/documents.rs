@@ -95,19 +95,28 @@ pub struct DocumentInputGql {
     pub idempotency_key: String,
 }
 
+/// The bytes an input gives (a document's, an attachment's, `what` in the error): as base64 or
+/// as the uploaded file of the request, one or the other.
+pub(super) fn sent_content(
+    base64: Option<String>,
+    upload: Option<Upload>,
+    ctx: &Context<'_>,
+    what: &str,
+) -> async_graphql::Result<SentContent> {
+    match (base64, upload) {
+        (Some(base64), None) => Ok(SentContent::Base64(base64)),
+        (None, Some(upload)) => Ok(SentContent::Upload(upload.value(ctx)?.content)),
+        _ => Err(bad_user_input(format!(
+            "give {what} either as contentBase64 or as an uploaded file (content), not both and \
+             not neither"
+        ))),
+    }
+}
+
 impl DocumentInputGql {
     /// The services' input, with the uploaded file of the request if the content is one.
     fn into_input(self, ctx: &Context<'_>) -> async_graphql::Result<DocumentInput> {
-        let content = match (self.content_base64, self.content) {
-            (Some(base64), None) => SentContent::Base64(base64),
-            (None, Some(upload)) => SentContent::Upload(upload.value(ctx)?.content),
-            _ => {
-                return Err(bad_user_input(
-                    "give the content either as contentBase64 or as an uploaded file (content), \
-                     not both and not neither",
-                ));
-            }
-        };
+        let content = sent_content(self.content_base64, self.content, ctx, "the content")?;
         Ok(DocumentInput {
             type_system: self.doc_type.system,
             type_code: self.doc_type.code,

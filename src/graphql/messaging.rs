@@ -5,7 +5,7 @@ use async_graphql::connection::Connection;
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject, Upload};
 use chrono::{DateTime, Utc};
 
-use super::error::bad_user_input;
+use super::documents::sent_content;
 use super::guard::RoleGuard;
 use super::pagination::{self, SortKey};
 use super::scalars::InsScalar;
@@ -13,7 +13,6 @@ use super::types::{Actor, ActorRole};
 use super::{id_of, patient, practitioner, services};
 use crate::domain::ActorRole as Role;
 use crate::domain::documents::encode_content;
-use crate::services::documents::SentContent;
 use crate::services::messaging::{
     AttachmentInput as ServiceAttachment, Conversation, InboxKey, ListedThread, MessageView,
     NewMessage, PractitionerThread, Sent, ThreadKey,
@@ -269,20 +268,15 @@ pub struct AttachmentInput {
 impl AttachmentInput {
     /// The services' input, with the uploaded file of the request if the content is one.
     fn into_input(self, ctx: &Context<'_>) -> async_graphql::Result<ServiceAttachment> {
-        let content = match (self.content_base64, self.content) {
-            (Some(base64), None) => SentContent::Base64(base64),
-            (None, Some(upload)) => SentContent::Upload(upload.value(ctx)?.content),
-            _ => {
-                return Err(bad_user_input(
-                    "give each attachment's content either as contentBase64 or as an uploaded \
-                     file (content), not both and not neither",
-                ));
-            }
-        };
         Ok(ServiceAttachment {
+            content: sent_content(
+                self.content_base64,
+                self.content,
+                ctx,
+                "each attachment's content",
+            )?,
             title: self.title,
             mime_type: self.mime_type,
-            content,
         })
     }
 }
